@@ -1,0 +1,49 @@
+# Every target creates and uses .venv from requirements.txt: a fresh machine needs only
+# Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lab notebooks check lint format clean stop
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: execute the whole runbook headless (embedded mode unless .env has Plaid keys)
+run: $(STAMP)
+	$(BIN)/kore-plaid run
+
+## make test: the whole test suite (unit, conformance, integration, notebooks)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make lab: open the runbook in JupyterLab
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## make notebooks: re-execute the notebooks and store their (sanitized) outputs
+notebooks: $(STAMP)
+	$(BIN)/kore-plaid run --store-outputs
+
+check: lint test
+
+lint: $(STAMP)
+	$(BIN)/ruff check kore_plaid_nb tests
+	$(BIN)/ruff format --check kore_plaid_nb tests
+
+format: $(STAMP)
+	$(BIN)/ruff format kore_plaid_nb tests
+	$(BIN)/ruff check --fix kore_plaid_nb tests
+
+stop: $(STAMP)
+	$(BIN)/kore-plaid stop
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,56 @@
+"""``kore-plaid`` (same as ``python -m kore_plaid_nb``).
+
+Each command lives in the module of its part, which defines ``configure(parser)`` and
+``run(args) -> int``. A :class:`RunbookError` is printed as message + fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .errors import RunbookError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sandbox": ("kore_plaid_nb.emulator.command", "run the offline Plaid Sandbox emulator"),
+    "bridge": ("kore_plaid_nb.bridge.command", "run the OAuth 2.0 bridge (Authorization URL)"),
+    "tunnel": ("kore_plaid_nb.tunnel.command", "open, list or close the public tunnel"),
+    "profile": ("kore_plaid_nb.kore.command", "print every value to type into Kore"),
+    "verify": ("kore_plaid_nb.verification.command", "play Kore's part and check the chain"),
+    "run": ("kore_plaid_nb.runbook.command", "execute every notebook headless, in order"),
+    "status": ("kore_plaid_nb.services_command", "show the background services"),
+    "stop": ("kore_plaid_nb.services_command", "stop background services"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kore-plaid",
+        description="Connect Kore.ai to Plaid: emulator, OAuth bridge, tunnel, profile, checks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("kore_plaid_nb"):
+                continue  # part not built yet
+            raise
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        configure = getattr(module, f"configure_{name}", None) or module.configure
+        configure(command)
+        command.set_defaults(handler=getattr(module, f"run_{name}", None) or module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except RunbookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

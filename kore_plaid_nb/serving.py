@@ -1,0 +1,81 @@
+"""Run an ASGI app on uvicorn: in the foreground (CLI) or in a thread (tests, notebooks).
+
+Servers stay quiet: no access log (URLs can carry codes), warnings only, on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from .errors import ServiceError
+
+
+def _config(app: object, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Raise a :class:`ServiceError` that says what to do when ``port`` is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise ServiceError(
+                    f"Port {port} on {host} is already in use, so the {what} cannot start.",
+                    fix=f"Stop the program holding it (`lsof -i :{port}`) or pass another "
+                    "--port (APP_PORT in .env for the bridge).",
+                ) from None
+            raise
+
+
+def serve(app: object, host: str, port: int, what: str = "server") -> None:
+    """Serve until interrupted (SIGINT/SIGTERM)."""
+    check_port_free(host, port, what)
+    uvicorn.Server(_config(app, host, port)).run()
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    app: object, host: str = "127.0.0.1", port: int = 0, what: str = "server"
+) -> Iterator[str]:
+    """Serve ``app`` in a daemon thread; yields its base URL; stops on exit."""
+    check_port_free(host, port, what)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(app, host, bound_port))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"{what}-{bound_port}", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise ServiceError(f"The {what} did not start on port {bound_port}.")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,303 @@
+"""Typed settings, read from the environment and ``.env`` (environment wins).
+
+Every other part gets its configuration from :func:`load`; nothing else reads ``os.environ``
+for these names. Secrets are masked in ``repr()``/``str()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from .errors import SettingsError
+
+# Demo credentials of the embedded mode: the emulator accepts exactly these when no
+# PLAID_CLIENT_ID / PLAID_SECRET are configured. They open nothing outside this machine.
+DEMO_CLIENT_ID = "kore0demo0client0000000a"
+DEMO_SECRET = "kore0demo0secret000000000000b1"
+
+DEFAULT_PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
+DEFAULT_KORE_CALLBACK = "https://idp.kore.ai/workflows/callback/"
+KNOWN_KORE_CALLBACKS = (
+    "https://idp.kore.ai/workflows/callback/",
+    "https://idp.kore.com/workflows/callback",
+    "https://jp-bots-idp.kore.ai/workflows/callback",
+    "https://de-bots-idp.kore.ai/workflows/callback",
+)
+PLAID_ENVIRONMENTS = ("sandbox", "production")
+SECRET_NAMES = frozenset({"PLAID_SECRET", "NGROK_AUTHTOKEN"})
+
+_ENV_NAMES = {
+    "plaid_client_id": "PLAID_CLIENT_ID",
+    "plaid_secret": "PLAID_SECRET",
+    "plaid_env": "PLAID_ENV",
+    "plaid_products": "PLAID_PRODUCTS",
+    "plaid_country_codes": "PLAID_COUNTRY_CODES",
+    "plaid_redirect_uri": "PLAID_REDIRECT_URI",
+    "app_port": "APP_PORT",
+    "plaid_api_url": "PLAID_API_URL",
+    "kore_callback_urls": "KORE_CALLBACK_URLS",
+    "link_redirect_uri": "LINK_REDIRECT_URI",
+    "bridge_db": "BRIDGE_DB",
+    "ngrok_authtoken": "NGROK_AUTHTOKEN",
+    "ngrok_domain": "NGROK_DOMAIN",
+    "ngrok_region": "NGROK_REGION",
+}
+
+
+def mask(value: str | None) -> str:
+    """Show a secret as ``abcd…wxyz`` (short values become ``…``); empty stays empty."""
+    if not value:
+        return ""
+    if len(value) < 12:
+        return "…"
+    return f"{value[:4]}…{value[-4:]}"
+
+
+def project_root() -> Path:
+    """The checkout that holds this package, else the current directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file():
+        return here
+    return Path.cwd()
+
+
+def env_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``.env`` lives: KORE_PLAID_ENV_FILE, else ``<project root>/.env``."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("KORE_PLAID_ENV_FILE")
+    return Path(explicit).expanduser() if explicit else project_root() / ".env"
+
+
+def home_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The state folder: KORE_PLAID_HOME, else ``<project root>/.kore-plaid`` (git-ignored)."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("KORE_PLAID_HOME")
+    return Path(explicit).expanduser() if explicit else project_root() / ".kore-plaid"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runbook is configured with. Build it with :func:`load`."""
+
+    plaid_client_id: str = field(default="", repr=False)
+    plaid_secret: str = field(default="", repr=False)
+    plaid_env: str = "sandbox"
+    plaid_products: tuple[str, ...] = DEFAULT_PRODUCTS
+    plaid_country_codes: tuple[str, ...] = ("US",)
+    plaid_redirect_uri: str = DEFAULT_KORE_CALLBACK
+    app_port: int = 8000
+    plaid_api_url: str | None = None
+    kore_callback_urls: tuple[str, ...] = ()
+    link_redirect_uri: str | None = None
+    bridge_db: Path | None = None
+    ngrok_authtoken: str = field(default="", repr=False)
+    ngrok_domain: str | None = None
+    ngrok_region: str | None = None
+    home: Path = field(default_factory=home_path)
+    env_file: Path = field(default_factory=env_file_path)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Plaid keys are configured: the emulator plays Plaid."""
+        return not (self.plaid_client_id and self.plaid_secret) or self.uses_demo_keys
+
+    @property
+    def uses_demo_keys(self) -> bool:
+        return self.plaid_client_id == DEMO_CLIENT_ID and self.plaid_secret == DEMO_SECRET
+
+    @property
+    def mode(self) -> str:
+        return "embedded" if self.embedded else "live"
+
+    @property
+    def client_id(self) -> str:
+        """The Plaid client id to use: the configured one, else the demo one."""
+        return self.plaid_client_id or DEMO_CLIENT_ID
+
+    @property
+    def secret(self) -> str:
+        """The Plaid secret to use: the configured one, else the demo one."""
+        return self.plaid_secret or DEMO_SECRET
+
+    @property
+    def registered_callbacks(self) -> tuple[str, ...]:
+        """Kore callback URLs the bridge may redirect to (exact strings)."""
+        seen: list[str] = []
+        for url in (self.plaid_redirect_uri, *self.kore_callback_urls):
+            if url and url not in seen:
+                seen.append(url)
+        return tuple(seen)
+
+    @property
+    def bridge_db_path(self) -> Path:
+        return self.bridge_db or self.home / "bridge.sqlite3"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __repr__(self) -> str:
+        shown = [
+            f"mode={self.mode!r}",
+            f"plaid_client_id={mask(self.plaid_client_id)!r}",
+            f"plaid_secret={mask(self.plaid_secret)!r}",
+            f"plaid_env={self.plaid_env!r}",
+            f"plaid_products={','.join(self.plaid_products)!r}",
+            f"plaid_redirect_uri={self.plaid_redirect_uri!r}",
+            f"app_port={self.app_port}",
+            f"plaid_api_url={self.plaid_api_url!r}",
+            f"ngrok_authtoken={mask(self.ngrok_authtoken)!r}",
+            f"home={str(self.home)!r}",
+        ]
+        return f"Settings({', '.join(shown)})"
+
+    def with_values(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated like :func:`load`)."""
+        updated = replace(self, **changes)
+        _validate(updated)
+        return updated
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, for starting a service process."""
+        env: dict[str, str] = {
+            "KORE_PLAID_HOME": str(self.home),
+            "KORE_PLAID_ENV_FILE": str(self.env_file),
+        }
+        for f in fields(self):
+            name = _ENV_NAMES.get(f.name)
+            value = getattr(self, f.name)
+            if name is None or value in (None, "", ()):
+                continue
+            env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return env
+
+
+def _validate(s: Settings) -> None:
+    if s.plaid_env == "development":
+        raise SettingsError(
+            "PLAID_ENV=development: Plaid decommissioned its Development environment on "
+            "2024-06-20 (and plaid-python removed it in 24.0.0).",
+            fix="Set PLAID_ENV=sandbox for test data (free, user_good / pass_good) or "
+            "PLAID_ENV=production for real banks, and use that environment's secret.",
+            step="4.iv",
+        )
+    if s.plaid_env not in PLAID_ENVIRONMENTS:
+        raise SettingsError(
+            f"PLAID_ENV={s.plaid_env!r} is not a Plaid environment.",
+            fix="Set PLAID_ENV to 'sandbox' or 'production'.",
+            step="4.iv",
+        )
+    if bool(s.plaid_client_id) != bool(s.plaid_secret):
+        missing = "PLAID_SECRET" if s.plaid_client_id else "PLAID_CLIENT_ID"
+        raise SettingsError(
+            f"{missing} is not set, but its partner is.",
+            fix="Copy both the client_id and the secret from dashboard.plaid.com > "
+            "Developers > Keys, or unset both to use the embedded mode.",
+            step="4.iii-iv",
+        )
+    if not 0 < s.app_port < 65536:
+        raise SettingsError(
+            f"APP_PORT={s.app_port} is not a TCP port.", fix="Use a port from 1024 to 65535."
+        )
+    for url in (s.plaid_redirect_uri, *s.kore_callback_urls):
+        if not re.match(r"^https?://[^\s/]+", url or ""):
+            raise SettingsError(
+                f"Callback URL {url!r} is not an http(s) URL.",
+                fix="Copy the Callback URL exactly as Kore's authorization profile shows it.",
+                step="4.v-vi",
+            )
+    if s.plaid_api_url and not re.match(r"^https?://[^\s/]+", s.plaid_api_url):
+        raise SettingsError(
+            f"PLAID_API_URL={s.plaid_api_url!r} is not an http(s) URL.",
+            fix="Unset PLAID_API_URL to use Plaid itself, or point it at the emulator.",
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``.env`` values (empty when the file does not exist)."""
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Settings from ``.env`` overlaid by the environment. Raises :class:`SettingsError`."""
+    environ = dict(os.environ if environ is None else environ)
+    path = env_file or env_file_path(environ)
+    values = {**read_env_file(path), **{k: v for k, v in environ.items() if v != ""}}
+
+    def get(name: str, default: str = "") -> str:
+        return values.get(name, default).strip()
+
+    try:
+        app_port = int(get("APP_PORT", "8000"))
+    except ValueError:
+        raise SettingsError(
+            f"APP_PORT={get('APP_PORT')!r} is not a number.", fix="Set APP_PORT=8000 or so."
+        ) from None
+    products = _split(get("PLAID_PRODUCTS")) or DEFAULT_PRODUCTS
+    settings = Settings(
+        plaid_client_id=get("PLAID_CLIENT_ID"),
+        plaid_secret=get("PLAID_SECRET"),
+        plaid_env=get("PLAID_ENV", "sandbox").lower() or "sandbox",
+        plaid_products=tuple(p.lower() for p in products),
+        plaid_country_codes=tuple(c.upper() for c in _split(get("PLAID_COUNTRY_CODES", "US"))),
+        plaid_redirect_uri=get("PLAID_REDIRECT_URI") or DEFAULT_KORE_CALLBACK,
+        app_port=app_port,
+        plaid_api_url=get("PLAID_API_URL").rstrip("/") or None,
+        kore_callback_urls=_split(get("KORE_CALLBACK_URLS")),
+        link_redirect_uri=get("LINK_REDIRECT_URI") or None,
+        bridge_db=Path(get("BRIDGE_DB")).expanduser() if get("BRIDGE_DB") else None,
+        ngrok_authtoken=get("NGROK_AUTHTOKEN"),
+        ngrok_domain=get("NGROK_DOMAIN") or None,
+        ngrok_region=get("NGROK_REGION") or None,
+        home=home_path(environ),
+        env_file=path,
+    )
+    _validate(settings)
+    return settings
+
+
+def save(updates: Mapping[str, str | None], env_file: Path | None = None) -> Path:
+    """Write ``updates`` (env names -> value; None removes) into ``.env``, mode 0600.
+
+    Lines for other names, comments and blank lines are kept as they were.
+    """
+    path = env_file or env_file_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = path.read_text().splitlines() if path.is_file() else []
+    pending = dict(updates)
+    out: list[str] = []
+    for line in lines:
+        match = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if match and match.group(1) in pending:
+            value = pending.pop(match.group(1))
+            if value is not None:
+                out.append(f"{match.group(1)}={_quote(value)}")
+            continue
+        out.append(line)
+    out.extend(f"{name}={_quote(value)}" for name, value in pending.items() if value is not None)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(out) + ("\n" if out else ""))
+    os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
+    os.replace(tmp, path)
+    return path
+
+
+def _quote(value: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_\-.,:/@+]*", value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,47 @@
+"""Every test runs with its own state folder and .env, and none of the caller's Plaid keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ISOLATED_NAMES = (
+    "PLAID_CLIENT_ID",
+    "PLAID_SECRET",
+    "PLAID_ENV",
+    "PLAID_PRODUCTS",
+    "PLAID_COUNTRY_CODES",
+    "PLAID_REDIRECT_URI",
+    "APP_PORT",
+    "PLAID_API_URL",
+    "KORE_CALLBACK_URLS",
+    "LINK_REDIRECT_URI",
+    "BRIDGE_DB",
+    "NGROK_AUTHTOKEN",
+    "NGROK_DOMAIN",
+    "NGROK_REGION",
+    "PYNGROK_NGROK_PATH",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh KORE_PLAID_HOME and .env for each test; the developer's keys stay out."""
+    for name in ISOLATED_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("KORE_PLAID_HOME", str(home))
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(tmp_path / ".env"))
+    return home
+
+
+@pytest.fixture
+def home(isolated_env: Path) -> Path:
+    return isolated_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from kore_plaid_nb import plaid_client, settings
+from kore_plaid_nb.errors import SettingsError
+
+
+def test_defaults_are_embedded_with_demo_keys(home: Path) -> None:
+    s = settings.load()
+    assert s.mode == "embedded"
+    assert s.client_id == settings.DEMO_CLIENT_ID
+    assert s.secret == settings.DEMO_SECRET
+    assert s.plaid_products == ("auth", "transactions", "identity", "investments", "liabilities")
+    assert s.plaid_country_codes == ("US",)
+    assert s.app_port == 8000
+    assert s.home == home
+    assert s.bridge_db_path == home / "bridge.sqlite3"
+
+
+def test_env_file_read_and_environment_wins(tmp_path: Path, monkeypatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PLAID_CLIENT_ID=abc123def456abc123def456\nPLAID_SECRET=s3cr3t0000000000000000000000\n"
+        "PLAID_ENV=production\nAPP_PORT=9001\nPLAID_PRODUCTS=auth, identity\n"
+    )
+    monkeypatch.setenv("APP_PORT", "9002")
+    s = settings.load()
+    assert s.mode == "live"
+    assert s.plaid_env == "production"
+    assert s.app_port == 9002
+    assert s.plaid_products == ("auth", "identity")
+
+
+def test_development_environment_is_explained() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings.load({"PLAID_ENV": "development"})
+    text = str(info.value)
+    assert "2024-06-20" in text
+    assert "sandbox" in text and "production" in text
+
+
+@pytest.mark.parametrize(
+    ("environ", "needle"),
+    [
+        ({"PLAID_ENV": "staging"}, "not a Plaid environment"),
+        ({"PLAID_CLIENT_ID": "abc"}, "PLAID_SECRET is not set"),
+        ({"APP_PORT": "eighty"}, "APP_PORT"),
+        ({"APP_PORT": "70000"}, "not a TCP port"),
+        ({"PLAID_REDIRECT_URI": "idp.kore.ai/callback"}, "not an http(s) URL"),
+    ],
+)
+def test_bad_settings_say_what_to_do(environ: dict[str, str], needle: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings.load(environ)
+    assert needle in str(info.value)
+    assert "What to do:" in str(info.value)
+
+
+def test_repr_and_str_never_show_secrets() -> None:
+    secret = "super-secret-value-1234567890"
+    token = "ngrok-token-abcdefghijklmnop"
+    s = settings.load({"PLAID_CLIENT_ID": "client-id-123456789", "PLAID_SECRET": secret,
+                       "NGROK_AUTHTOKEN": token})
+    for text in (repr(s), str(s), f"{s}"):
+        assert secret not in text and token not in text
+        assert "supe…7890" in text
+
+
+def test_mask() -> None:
+    assert settings.mask("abcdefghijklmnopwxyz") == "abcd…wxyz"
+    assert settings.mask("short") == "…"
+    assert settings.mask("") == ""
+
+
+def test_save_keeps_other_lines_and_is_private(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("# my comment\nOTHER=keep me\nPLAID_ENV=sandbox\n")
+    settings.save({"PLAID_ENV": "production", "PLAID_CLIENT_ID": "cid", "PLAID_SECRET": "a b\"c"}, env_file)
+    text = env_file.read_text()
+    assert "# my comment" in text and "OTHER=keep me" in text
+    assert "PLAID_ENV=production" in text and "PLAID_ENV=sandbox" not in text
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    loaded = settings.load({}, env_file)
+    assert loaded.plaid_secret == 'a b"c'
+    settings.save({"PLAID_SECRET": None, "PLAID_CLIENT_ID": None}, env_file)
+    assert "PLAID_SECRET" not in env_file.read_text()
+
+
+def test_registered_callbacks_are_exact_and_unique() -> None:
+    s = settings.load({
+        "PLAID_REDIRECT_URI": "https://idp.kore.ai/workflows/callback/",
+        "KORE_CALLBACK_URLS": "https://idp.kore.com/workflows/callback, "
+        "https://idp.kore.ai/workflows/callback/",
+    })
+    assert s.registered_callbacks == (
+        "https://idp.kore.ai/workflows/callback/",
+        "https://idp.kore.com/workflows/callback",
+    )
+
+
+def test_as_env_round_trips() -> None:
+    s = settings.load({"PLAID_API_URL": "http://127.0.0.1:9999/", "APP_PORT": "8123"})
+    again = settings.load(s.as_env())
+    assert again.plaid_api_url == "http://127.0.0.1:9999"
+    assert again.app_port == 8123
+    assert again.home == s.home
+
+
+def test_client_factory_knows_the_hosts() -> None:
+    assert plaid_client.api_host(settings.load({})) == "https://sandbox.plaid.com"
+    assert plaid_client.api_host(settings.load({"PLAID_ENV": "production"})) == (
+        "https://production.plaid.com"
+    )
+    embedded = settings.load({"PLAID_API_URL": "http://127.0.0.1:5555"})
+    assert plaid_client.api_host(embedded) == "http://127.0.0.1:5555"
+    assert plaid_client.link_script_url(embedded) == (
+        "http://127.0.0.1:5555/link/v2/stable/link-initialize.js"
+    )
+    assert plaid_client.link_script_url(settings.load({})).startswith("https://cdn.plaid.com/")
+    client = plaid_client.create(embedded)
+    assert client.api_client.configuration.host == "http://127.0.0.1:5555"
