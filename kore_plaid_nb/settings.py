@@ -48,6 +48,7 @@ _ENV_NAMES = {
     "ngrok_authtoken": "NGROK_AUTHTOKEN",
     "ngrok_domain": "NGROK_DOMAIN",
     "ngrok_region": "NGROK_REGION",
+    "simulator_port": "KORE_SIMULATOR_PORT",
 }
 
 
@@ -104,6 +105,7 @@ class Settings:
     ngrok_authtoken: str = field(default="", repr=False)
     ngrok_domain: str | None = None
     ngrok_region: str | None = None
+    simulator_port: int = 8765
     home: Path = field(default_factory=home_path)
     env_file: Path = field(default_factory=env_file_path)
 
@@ -131,10 +133,16 @@ class Settings:
         return self.plaid_secret or DEMO_SECRET
 
     @property
+    def simulator_callback(self) -> str:
+        """The loopback callback of the Kore simulator (``kore-plaid verify``)."""
+        return f"http://127.0.0.1:{self.simulator_port}/workflows/callback"
+
+    @property
     def registered_callbacks(self) -> tuple[str, ...]:
-        """Kore callback URLs the bridge may redirect to (exact strings)."""
+        """Callback URLs the bridge may redirect to (exact strings): Kore's, then the
+        simulator's loopback one, which only this machine can receive."""
         seen: list[str] = []
-        for url in (self.plaid_redirect_uri, *self.kore_callback_urls):
+        for url in (self.plaid_redirect_uri, *self.kore_callback_urls, self.simulator_callback):
             if url and url not in seen:
                 seen.append(url)
         return tuple(seen)
@@ -205,10 +213,11 @@ def _validate(s: Settings) -> None:
             "Developers > Keys, or unset both to use the embedded mode.",
             step="4.iii-iv",
         )
-    if not 0 < s.app_port < 65536:
-        raise SettingsError(
-            f"APP_PORT={s.app_port} is not a TCP port.", fix="Use a port from 1024 to 65535."
-        )
+    for name, port in (("APP_PORT", s.app_port), ("KORE_SIMULATOR_PORT", s.simulator_port)):
+        if not 0 < port < 65536:
+            raise SettingsError(
+                f"{name}={port} is not a TCP port.", fix="Use a port from 1024 to 65535."
+            )
     for url in (s.plaid_redirect_uri, *s.kore_callback_urls):
         if not re.match(r"^https?://[^\s/]+", url or ""):
             raise SettingsError(
@@ -239,12 +248,8 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
     def get(name: str, default: str = "") -> str:
         return values.get(name, default).strip()
 
-    try:
-        app_port = int(get("APP_PORT", "8000"))
-    except ValueError:
-        raise SettingsError(
-            f"APP_PORT={get('APP_PORT')!r} is not a number.", fix="Set APP_PORT=8000 or so."
-        ) from None
+    app_port = _port(get("APP_PORT", "8000"), "APP_PORT")
+    simulator_port = _port(get("KORE_SIMULATOR_PORT", "8765"), "KORE_SIMULATOR_PORT")
     products = _split(get("PLAID_PRODUCTS")) or DEFAULT_PRODUCTS
     settings = Settings(
         plaid_client_id=get("PLAID_CLIENT_ID"),
@@ -261,11 +266,21 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         ngrok_authtoken=get("NGROK_AUTHTOKEN"),
         ngrok_domain=get("NGROK_DOMAIN") or None,
         ngrok_region=get("NGROK_REGION") or None,
+        simulator_port=simulator_port,
         home=home_path(environ),
         env_file=path,
     )
     _validate(settings)
     return settings
+
+
+def _port(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={value!r} is not a number.", fix=f"Set {name} to a free TCP port."
+        ) from None
 
 
 def save(updates: Mapping[str, str | None], env_file: Path | None = None) -> Path:

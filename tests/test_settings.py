@@ -99,6 +99,7 @@ def test_registered_callbacks_are_exact_and_unique() -> None:
     assert s.registered_callbacks == (
         "https://idp.kore.ai/workflows/callback/",
         "https://idp.kore.com/workflows/callback",
+        "http://127.0.0.1:8765/workflows/callback",
     )
 
 
