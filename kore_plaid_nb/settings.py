@@ -20,7 +20,7 @@ from .errors import SettingsError
 # Demo credentials of the embedded mode: the emulator accepts exactly these when no
 # PLAID_CLIENT_ID / PLAID_SECRET are configured. They open nothing outside this machine.
 DEMO_CLIENT_ID = "kore0demo0client0000000a"
-DEMO_SECRET = "kore0demo0secret000000000000b1"
+DEMO_SECRET = "kore0demo0secret000000000000b1"  # noqa: S105 (public demo value)
 
 DEFAULT_PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
 DEFAULT_KORE_CALLBACK = "https://idp.kore.ai/workflows/callback/"
@@ -316,3 +316,14 @@ def _quote(value: str) -> str:
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def save_plaid_keys(client_id: str, secret: str, env: str, env_file: Path | None = None) -> str:
+    """Validate and write the Plaid keys to ``.env`` (0600); returns a masked confirmation."""
+    Settings().with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
+    path = save(
+        {"PLAID_CLIENT_ID": client_id or None, "PLAID_SECRET": secret or None, "PLAID_ENV": env},
+        env_file,
+    )
+    shown = f"client_id {mask(client_id)}, secret {mask(secret)}" if client_id else "no keys"
+    return f"Saved to {path}: {shown}, PLAID_ENV={env}"

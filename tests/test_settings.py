@@ -63,8 +63,9 @@ def test_bad_settings_say_what_to_do(environ: dict[str, str], needle: str) -> No
 def test_repr_and_str_never_show_secrets() -> None:
     secret = "super-secret-value-1234567890"
     token = "ngrok-token-abcdefghijklmnop"
-    s = settings.load({"PLAID_CLIENT_ID": "client-id-123456789", "PLAID_SECRET": secret,
-                       "NGROK_AUTHTOKEN": token})
+    s = settings.load(
+        {"PLAID_CLIENT_ID": "client-id-123456789", "PLAID_SECRET": secret, "NGROK_AUTHTOKEN": token}
+    )
     for text in (repr(s), str(s), f"{s}"):
         assert secret not in text and token not in text
         assert "supe…7890" in text
@@ -79,7 +80,9 @@ def test_mask() -> None:
 def test_save_keeps_other_lines_and_is_private(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("# my comment\nOTHER=keep me\nPLAID_ENV=sandbox\n")
-    settings.save({"PLAID_ENV": "production", "PLAID_CLIENT_ID": "cid", "PLAID_SECRET": "a b\"c"}, env_file)
+    settings.save(
+        {"PLAID_ENV": "production", "PLAID_CLIENT_ID": "cid", "PLAID_SECRET": 'a b"c'}, env_file
+    )
     text = env_file.read_text()
     assert "# my comment" in text and "OTHER=keep me" in text
     assert "PLAID_ENV=production" in text and "PLAID_ENV=sandbox" not in text
@@ -91,11 +94,13 @@ def test_save_keeps_other_lines_and_is_private(tmp_path: Path) -> None:
 
 
 def test_registered_callbacks_are_exact_and_unique() -> None:
-    s = settings.load({
-        "PLAID_REDIRECT_URI": "https://idp.kore.ai/workflows/callback/",
-        "KORE_CALLBACK_URLS": "https://idp.kore.com/workflows/callback, "
-        "https://idp.kore.ai/workflows/callback/",
-    })
+    s = settings.load(
+        {
+            "PLAID_REDIRECT_URI": "https://idp.kore.ai/workflows/callback/",
+            "KORE_CALLBACK_URLS": "https://idp.kore.com/workflows/callback, "
+            "https://idp.kore.ai/workflows/callback/",
+        }
+    )
     assert s.registered_callbacks == (
         "https://idp.kore.ai/workflows/callback/",
         "https://idp.kore.com/workflows/callback",

@@ -1,0 +1,50 @@
+"""``kore-plaid run``: execute the whole runbook headless and write ``build/``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .. import services
+from ..settings import load, project_root
+from .report import write_html_report
+from .runner import notebook_paths, run_notebooks
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    root = project_root()
+    parser.add_argument("--notebooks", type=Path, default=root / "notebooks")
+    parser.add_argument("--build-dir", type=Path, default=root / "build")
+    parser.add_argument("--only", nargs="*", default=(), help="run only these (e.g. 00 03)")
+    parser.add_argument(
+        "--store-outputs",
+        action="store_true",
+        help="write the sanitized outputs back into notebooks/ (make notebooks)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load()
+    paths = notebook_paths(args.notebooks, args.only)
+    if not paths:
+        print(f"No notebooks found in {args.notebooks}.")
+        return 1
+    print(f"kore-plaid runbook: {len(paths)} notebooks, {settings.mode} mode")
+    started = time.monotonic()
+    try:
+        report = run_notebooks(paths, settings, args.build_dir, args.store_outputs)
+    finally:
+        services.stop_all(settings.home)
+    html_path = write_html_report(report, args.build_dir, settings.mode)
+    for tag, title in (("profile", "Kore authorization profile"), ("verification", "Verification")):
+        text = report.tagged(tag)
+        if text:
+            print(f"\n{title}\n{text}")
+    print(f"\nReport: {html_path}  ({time.monotonic() - started:.1f} s)")
+    if not report.ok:
+        names = ", ".join(f"{r.name} ({r.error})" for r in report.failed)
+        print(f"FAILED: {names}")
+        return 1
+    print("All steps passed.")
+    return 0

@@ -1,0 +1,175 @@
+"""Run notebooks with nbclient, one kernel each, in order; never store widget state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from ..settings import Settings, mask
+from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
+
+TEARDOWN_PREFIX = "08_"
+CELL_TIMEOUT = 300
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    tagged_outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    results: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> list[NotebookResult]:
+        return [r for r in self.results if not r.ok]
+
+    def tagged(self, tag: str) -> str:
+        return "\n".join(r.tagged_outputs[tag] for r in self.results if tag in r.tagged_outputs)
+
+
+def notebook_paths(notebooks_dir: Path, only: Iterable[str] = ()) -> list[Path]:
+    """The runbook's notebooks in order (``NN_name.ipynb``), optionally a subset by name."""
+    wanted = {name.removesuffix(".ipynb") for name in only}
+    paths = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in paths if not wanted or p.stem in wanted or p.stem[:2] in wanted]
+
+
+def _cell_error_message(exc: Exception) -> str:
+    if isinstance(exc, CellExecutionError):
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        return lines[-1] if lines else "a cell failed"
+    if isinstance(exc, CellTimeoutError):
+        return f"a cell ran longer than {CELL_TIMEOUT} s"
+    if isinstance(exc, DeadKernelError):
+        return "the kernel died"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text_of(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            parts.append(output.get("text", ""))
+        elif "data" in output and "text/plain" in output["data"]:
+            parts.append(output["data"]["text/plain"])
+    return "".join(parts).rstrip("\n")
+
+
+def redact(nb: nbformat.NotebookNode, secrets: Iterable[str]) -> int:
+    """Replace any configured secret that reached an output by its mask; returns the count."""
+    secrets = [s for s in secrets if s and len(s) >= 8]
+    found = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for holder, key in _text_slots(output):
+                value = holder[key]
+                for secret in secrets:
+                    if secret in value:
+                        found += value.count(secret)
+                        value = value.replace(secret, mask(secret))
+                holder[key] = value
+    return found
+
+
+def _text_slots(output: nbformat.NotebookNode) -> list[tuple[dict, str]]:
+    slots: list[tuple[dict, str]] = []
+    if isinstance(output.get("text"), str):
+        slots.append((output, "text"))
+    for mime, value in output.get("data", {}).items():
+        if isinstance(value, str):
+            slots.append((output["data"], mime))
+    if isinstance(output.get("evalue"), str):
+        slots.append((output, "evalue"))
+    return slots
+
+
+def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> None:
+    """Make stored outputs deterministic: sanitize text, drop timings and run metadata."""
+    patterns = load_patterns(notebooks_dir / SANITIZE_FILE_NAME)
+    nb.metadata.pop("widgets", None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            for holder, key in _text_slots(output):
+                holder[key] = sanitize_text(holder[key], patterns)
+
+
+def execute(
+    path: Path,
+    settings: Settings,
+    out_path: Path | None = None,
+    store_outputs: bool = False,
+) -> NotebookResult:
+    """Execute one notebook in a fresh kernel (working directory: its folder)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=False,
+        record_timing=False,
+    )
+    started = time.monotonic()
+    error = ""
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        error = _cell_error_message(exc)
+    seconds = time.monotonic() - started
+    leaked = redact(nb, (settings.plaid_secret, settings.ngrok_authtoken))
+    if leaked:
+        error = error or f"a cell printed a configured secret ({leaked}x); it was masked"
+    tagged = {}
+    for cell in nb.cells:
+        for tag in cell.metadata.get("tags", []):
+            if tag.startswith("report-"):
+                tagged[tag.removeprefix("report-")] = _text_of(cell)
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out_path)
+    if store_outputs and not error:
+        normalize_for_storage(nb, path.parent)
+        nbformat.write(nb, path)
+    return NotebookResult(path.stem, not error, seconds, error, tagged)
+
+
+def run_notebooks(
+    paths: list[Path],
+    settings: Settings,
+    build_dir: Path,
+    store_outputs: bool = False,
+    progress: Callable[[str], None] = print,
+) -> RunReport:
+    """Run ``paths`` in order; after a failure skip to teardown so nothing stays running."""
+    report = RunReport()
+    failed = False
+    for index, path in enumerate(paths, start=1):
+        if failed and not path.stem.startswith(TEARDOWN_PREFIX):
+            progress(f"[{index}/{len(paths)}] {path.stem}: skipped (an earlier step failed)")
+            continue
+        progress(f"[{index}/{len(paths)}] {path.stem} ...")
+        result = execute(path, settings, build_dir / "notebooks" / path.name, store_outputs)
+        report.results.append(result)
+        status = "ok" if result.ok else f"FAILED: {result.error}"
+        progress(f"[{index}/{len(paths)}] {path.stem}: {status} ({result.seconds:.1f} s)")
+        failed = failed or not result.ok
+    return report
