@@ -24,6 +24,12 @@ class RunbookError(Exception):
             text += f"\nWhat to do: {self.fix}"
         return text
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the message and the fix."""
+        return [
+            f"error: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())
+        ]
+
 
 class SettingsError(RunbookError):
     """A setting is missing or holds a value that cannot work."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import plaid
 from plaid.api import plaid_api
 
+from .errors import RunbookError
 from .settings import Settings
 
 PLAID_HOSTS = {
@@ -84,4 +85,66 @@ def error_from_exception(exc: BaseException) -> PlaidError:
         error_type="CONNECTION_ERROR",
         error_code=type(exc).__name__,
         error_message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
+
+
+def create_link_token(
+    settings: Settings,
+    user_id: str,
+    redirect_uri: str | None = None,
+    client_name: str = "Kore.ai",
+) -> str:
+    """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes."""
+    from plaid.model.country_code import CountryCode
+    from plaid.model.link_token_create_request import LinkTokenCreateRequest
+    from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
+    from plaid.model.products import Products
+
+    fields: dict[str, object] = {
+        "user": LinkTokenCreateRequestUser(client_user_id=user_id),
+        "client_name": client_name,
+        "products": [Products(p) for p in settings.plaid_products],
+        "country_codes": [CountryCode(c) for c in settings.plaid_country_codes],
+        "language": "en",
+    }
+    if redirect_uri:
+        fields["redirect_uri"] = redirect_uri
+    response = create(settings).link_token_create(LinkTokenCreateRequest(**fields))
+    return str(response["link_token"])
+
+
+_FIXES: dict[str, tuple[str, str]] = {
+    "INVALID_API_KEYS": (
+        "4.iii-iv",
+        "Copy the client_id and the secret of the chosen environment again from "
+        "dashboard.plaid.com > Developers > Keys (a Sandbox secret does not work in "
+        "Production), and check PLAID_ENV.",
+    ),
+    "INVALID_FIELD": (
+        "4.v-vi",
+        "If the message names redirect_uri: add that exact URI in dashboard.plaid.com > "
+        "Developers > API > Allowed redirect URIs. Otherwise check the field it names.",
+    ),
+    "INVALID_PRODUCT": ("4.x", "Set PLAID_PRODUCTS to products your Plaid account has."),
+    "PRODUCTS_NOT_SUPPORTED": (
+        "4.x",
+        "Remove the product from PLAID_PRODUCTS or pick a bank that supports it.",
+    ),
+    "ITEM_LOGIN_REQUIRED": ("10-12", "The bank login expired: authorize again in Kore."),
+    "INVALID_ACCESS_TOKEN": (
+        "8",
+        "Authorize again; check the payload field access_token = {{accessToken}}.",
+    ),
+    "RATE_LIMIT_EXCEEDED": ("", "Plaid rate-limited the calls: wait a minute and retry."),
+}
+
+
+def explain(error: PlaidError) -> RunbookError:
+    """A :class:`RunbookError` for a Plaid error, naming the procedure step to check."""
+
+    step, fix = _FIXES.get(error.error_code) or _FIXES.get(error.error_type) or ("", "")
+    return RunbookError(
+        f"Plaid refused the call: {error}",
+        fix=fix or "Read Plaid's message above; https://plaid.com/docs/errors/ explains each code.",
+        step=step or None,
     )

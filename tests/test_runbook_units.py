@@ -1,0 +1,85 @@
+"""Units of the runbook layer: tables, error rendering, sanitizing, redaction, forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from kore_plaid_nb import settings, widgets
+from kore_plaid_nb.errors import RunbookError
+from kore_plaid_nb.runbook import runner
+from kore_plaid_nb.runbook.sanitize import load_patterns, sanitize_text
+from kore_plaid_nb.tables import format_table
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def test_format_table_aligns_columns() -> None:
+    text = format_table(("check", "result"), [("a", "ok"), ("longer name", "FAILED")])
+    lines = text.splitlines()
+    assert lines[0] == "check        result"
+    assert lines[1] == "-----------  ------"
+    assert lines[3] == "longer name  FAILED"
+
+
+def test_runbook_error_renders_without_traceback() -> None:
+    exc = RunbookError("Port 8000 is in use.", fix="Set APP_PORT.", step="4.x")
+    assert exc._render_traceback_() == [
+        "error: Port 8000 is in use. (procedure step 4.x)",
+        "What to do: Set APP_PORT.",
+    ]
+
+
+def test_redact_masks_secrets_in_every_output_kind() -> None:
+    secret = "canary-secret-0123456789"
+    nb = new_notebook(cells=[new_code_cell("x")])
+    nb.cells[0].outputs = [
+        new_output("stream", name="stdout", text=f"leak {secret}\n"),
+        new_output("execute_result", data={"text/plain": secret, "text/html": secret},
+                   execution_count=1),
+        new_output("error", ename="E", evalue=secret, traceback=[]),
+    ]
+    assert runner.redact(nb, [secret]) == 4
+    assert secret not in nbformat.writes(nb)
+    assert settings.mask(secret) in nb.cells[0].outputs[0].text
+
+
+def test_sanitize_rules_hide_what_varies() -> None:
+    patterns = load_patterns(NOTEBOOKS / "sanitize.cfg")
+    text = (
+        "http://127.0.0.1:41234/x access-sandbox-8d5f8a3e-1111-4222-8333-444455556666 "
+        "took 0.123 s"
+    )
+    out = sanitize_text(text, patterns)
+    assert "41234" not in out and "8d5f8a3e" not in out and "0.123" not in out
+
+
+def test_forms_never_show_values_in_their_text(monkeypatch) -> None:
+    current = settings.load({"PLAID_CLIENT_ID": "client-0123456789abcd",
+                             "PLAID_SECRET": "secret-0123456789abcdef",
+                             "NGROK_AUTHTOKEN": "ngrok-0123456789abcdef"})
+    for form in (widgets.plaid_keys_form(current), widgets.ngrok_form(current),
+                 widgets.callback_form(current)):
+        text = repr(form)
+        assert text.startswith("[form: ")
+        assert "secret-0123456789abcdef" not in text and "ngrok-0123456789abcdef" not in text
+    keys = widgets.plaid_keys_form(current)
+    password = keys.children[1]
+    assert password.value == ""
+    assert password.placeholder == "saved: secr…cdef"
+
+
+def test_save_plaid_keys_validates_and_masks(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    line = settings.save_plaid_keys("client-0123456789abcd", "secret-0123456789abcdef",
+                                    "sandbox", env_file)
+    assert "secret-0123456789abcdef" not in line and "secr…cdef" in line
+    try:
+        settings.save_plaid_keys("c", "s", "development", env_file)
+    except RunbookError as exc:
+        assert "2024-06-20" in str(exc)
+    else:
+        raise AssertionError("development must be refused")
+    assert "development" not in env_file.read_text()

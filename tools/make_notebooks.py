@@ -1,0 +1,269 @@
+"""Write the runbook notebooks' sources (cells without outputs) into notebooks/.
+
+The notebooks are thin: each code cell calls ``kore_plaid_nb.runbook.steps``. Run this after
+changing a notebook's text here, then ``make notebooks`` to store fresh outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SETUP = "from kore_plaid_nb.runbook import steps\n\nsettings = steps.start({name!r})"
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip())
+
+
+def code(source: str, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+    cell = new_code_cell(source.strip())
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+BOOKS: dict[str, list[nbformat.NotebookNode]] = {}
+
+BOOKS["00_start_here"] = [
+    md("""
+# 00 · Start here
+
+This runbook connects a **Kore.ai** bot to **Plaid** (accounts, balances, transactions,
+identity, investments, liabilities) through an *OAuth v2 - Custom* authorization profile.
+
+Plaid has no OAuth provider for this, so Kore's documented procedure runs Plaid's Quickstart app
+with two files replaced, exposes it through ngrok and has you type a dozen values into Kore.
+Here, one small Python process, the **bridge**, does what the patched Quickstart did (correctly:
+`state`, client authentication, one Item per end user, refresh, a SQLite store), a **tunnel**
+makes it public, and every step is checked before you touch Kore.
+
+| notebook | procedure step | what happens |
+|---|---|---|
+| 01_plaid_keys | 4.ii-iv | Plaid client_id, secret and environment, checked against Plaid, saved to `.env` |
+| 02_redirect_uri | 4.v-vi | Kore's callback URL and Plaid's allowed redirect URIs |
+| 03_bridge | 4.vii-x | the bridge (replaces the Quickstart app) started and checked |
+| 04_tunnel | 5 | the public URL (ngrok) |
+| 05_kore_profile | 5-9 | every value to type into Kore's authorization profile |
+| 06_authorize | 10-12 | *Pre-authorize the Integration*: authorize and verify every product as Kore calls it |
+| 07_end_users | *Allow Users to Authorize* | several end users, each with their own bank Item |
+| 08_teardown | | tunnel and bridge stopped, Items removed, secrets wiped on request |
+
+### Two modes
+* **embedded** (the default, when no Plaid keys are configured): a built-in Plaid Sandbox
+  emulator, a Link stand-in and a local tunnel stand-in. No account, no internet: for training
+  rooms, CI and a first look. URLs it shows are local and Kore cannot reach them.
+* **live**: your Plaid keys in `.env` (notebook 01), a real ngrok tunnel (notebook 04) and the
+  real Kore platform.
+
+Run the notebooks in order, or any one alone: each starts what it needs. Nothing here prints a
+secret; secrets live in `.env` (mode 0600, ignored by git).
+"""),
+    code(SETUP.format(name="00_start_here")),
+    md("### Prerequisites\nThe check below lists what the runbook needs and whether it is there."),
+    code("steps.prerequisites(settings)"),
+    md("### Current settings\nRead from `.env` and the environment (the environment wins). "
+       "Secrets are shown masked."),
+    code("steps.show_settings(settings)"),
+]
+
+BOOKS["01_plaid_keys"] = [
+    md("""
+# 01 · Plaid keys (procedure steps 4.ii-iv)
+
+**In Kore** (Build > Configurations > Authorization Profiles > *Create New*, type **oAuth v2**):
+give the profile an *Identity Provider Name*, e.g. `Plaid`.
+
+**In the Plaid dashboard** (<https://dashboard.plaid.com>): *Developers > Keys*. Copy the
+**client_id** and the **secret of the environment** you will use:
+
+* **Sandbox**: test banks and the test user `user_good` / `pass_good`. Start here.
+* **Production**: real banks, real people.
+* ~~Development~~: decommissioned by Plaid on 2024-06-20. The procedure still lists it; pick
+  Sandbox or Production instead.
+
+The same client_id and secret go into Kore's *Client ID* and *Client Secret* fields
+(notebook 05 lists them again). Enter them below and press **Check and save**: they are
+checked against Plaid and written to `.env` (mode 0600). Leave them empty to stay in the
+embedded mode. Headless runs skip the form and use `.env` as it is.
+"""),
+    code(SETUP.format(name="01_plaid_keys")),
+    code("steps.plaid_keys_form(settings)"),
+    md("### Check the keys against Plaid\nOne `/link/token/create` call with your keys: Plaid "
+       "answers `INVALID_API_KEYS` when the client_id, the secret or the environment is wrong."),
+    code("steps.check_plaid_keys(settings)"),
+    md("### What a wrong key looks like\nThe same call with a deliberately wrong secret, so that "
+       "you recognise the message when it happens to you."),
+    code("steps.show_wrong_secret(settings)"),
+    md("### The Development environment\nWhat you see when `.env` says `PLAID_ENV=development`:"),
+    code('steps.explain_environment("development")'),
+]
+
+BOOKS["02_redirect_uri"] = [
+    md("""
+# 02 · Callback and redirect URIs (procedure steps 4.v-vi)
+
+**In Kore**, the authorization profile shows a **Callback URL**, such as
+`https://idp.kore.ai/workflows/callback/` (regional and `.com` hosts exist: copy yours exactly).
+After the user authorizes, the bridge sends the browser there with `?code=...&state=...`.
+The bridge redirects *only* to callback URLs it knows, compared character by character, so it
+must be the same string here as in Kore.
+
+**In the Plaid dashboard**: *Developers > API > Allowed redirect URIs > Configure*, add:
+
+1. the Kore callback URL (what the procedure asks for), and
+2. the bridge's own `/oauth-return` page (its public URL appears in notebook 05). Banks that
+   log in through OAuth (in Sandbox: *Platypus OAuth Bank*) send the browser back to this
+   page, which re-opens Link and then finishes the Kore flow. Pointing Plaid at Kore's callback
+   instead, as the procedure does, breaks exactly those banks.
+
+Plaid refuses `/link/token/create` with `INVALID_FIELD` for a redirect URI that is not in the
+allowed list: the check below uses that to prove the dashboard step was done.
+"""),
+    code(SETUP.format(name="02_redirect_uri")),
+    code("steps.callback_form(settings)"),
+    code("steps.check_redirect_uris(settings)"),
+]
+
+BOOKS["03_bridge"] = [
+    md("""
+# 03 · The bridge (procedure steps 4.vii-x)
+
+The procedure runs Plaid's Quickstart (React frontend + Node backend) with two replaced files.
+The bridge is that app, done right, in one Python process:
+
+* `GET /` is the **Authorization URL**: it checks `client_id`, `redirect_uri` and `state`
+  and opens Plaid Link;
+* `POST /api/set_access_token` exchanges the public token once, stores the Item and mints a
+  single-use authorization code;
+* `POST /api/send_the_access_token_AUTH` is the **Token Request URL** and the **Refresh Token
+  URL**: Kore gets the Item's access token there;
+* everything lives in a SQLite file in the state folder, so a restart loses nothing.
+
+The `.env` values the procedure lists (step x) are the bridge's settings:
+"""),
+    code(SETUP.format(name="03_bridge")),
+    code("steps.show_env_table(settings)"),
+    md("### Start the bridge\nIt runs in the background and outlives this notebook; "
+       "notebook 08 stops it. In the embedded mode the Plaid emulator starts first."),
+    code("steps.start_bridge(settings)"),
+    md("### Check it\nThe health endpoint, the Authorization URL (as Kore will open it) and "
+       "the token endpoint's answer to a request without credentials (it must refuse)."),
+    code("steps.check_bridge(settings)"),
+]
+
+BOOKS["04_tunnel"] = [
+    md("""
+# 04 · The tunnel (procedure step 5)
+
+Kore runs on the internet; the bridge runs here. The procedure uses ngrok to give it a public
+HTTPS URL; this notebook does the same with **pyngrok**.
+
+* **live**: needs an ngrok account's **authtoken** (dashboard.ngrok.com > Your Authtoken). A
+  reserved domain keeps the URL, and so the Kore profile, the same across restarts.
+* **embedded**: a local stand-in of the ngrok agent, driven by the same pyngrok code. Its URL is
+  `http://127.0.0.1:...`: local, Kore cannot reach it.
+"""),
+    code(SETUP.format(name="04_tunnel")),
+    code("steps.ngrok_form(settings)"),
+    code("steps.open_tunnel(settings)"),
+    md("### Check the tunnel\nA request through the public URL must reach the bridge."),
+    code("steps.check_tunnel(settings)"),
+]
+
+BOOKS["05_kore_profile"] = [
+    md("""
+# 05 · The Kore authorization profile (procedure steps 5-9)
+
+Every value to type into Kore, in the order Kore's form asks for it. In Kore: *Authorization
+Profiles > Create New > oAuth v2*, then fill in:
+"""),
+    code(SETUP.format(name="05_kore_profile")),
+    code("steps.show_profile(settings)", tags=("report-profile",)),
+    md("""
+### Notes
+* **Subdomain (Tenancy URL)**: choose *Yes* and type the base URL with `{tenant}` literally;
+  Kore asks for the tenant (`sandbox` or `production`) when you authorize or test.
+* **Authorization Fields**: edit the existing *Authorization* field (payload `access_token` =
+  `{{accessToken}}`), then add the two header fields.
+* The Client Secret and PLAID-SECRET are shown masked here; `kore-plaid profile --reveal`
+  prints them in a terminal when you need to copy them.
+* The same table as Markdown and JSON: `kore-plaid profile` and `kore-plaid profile --json`.
+"""),
+]
+
+BOOKS["06_authorize"] = [
+    md("""
+# 06 · Authorize and verify (procedure steps 10-12, *Pre-authorize the Integration*)
+
+**In Kore**: save the profile, select it, click **Authorize**. Kore opens the Authorization URL;
+log in to a bank in Plaid Link (Sandbox: `user_good` / `pass_good`); the bridge sends the
+browser back to Kore, and Kore fetches the access token from the Token Request URL.
+
+Before you do that, this notebook plays Kore's part itself, the way Kore will: the
+authorization request with a fresh `state` and PKCE, the user in Link, the redirect to the
+callback, the token request (form + Basic, and Kore's sample JSON `{code}`), the refresh, and
+then every Plaid call that Kore's Plaid actions make, with the profile's fields (`access_token`
+in the payload, `PLAID-CLIENT-ID` / `PLAID-SECRET` headers, the tenant in the host).
+"""),
+    code(SETUP.format(name="06_authorize")),
+    code("steps.verify(settings)", tags=("report-verification",)),
+    md("### Kore's own token request (live mode)\nAfter you click *Authorize* in Kore, this "
+       "cell shows that Kore's token call reached the bridge (masked), or says what to check."),
+    code("steps.wait_for_kore(settings)"),
+]
+
+BOOKS["07_end_users"] = [
+    md("""
+# 07 · End users (*Allow Users to Authorize the Integration*)
+
+With this choice, Kore sends each end user a link during the conversation; each user logs in
+to their own bank, and Kore keeps one access token per user. The profile values are the same
+as in notebook 05. The bridge keeps one Item per authorization, so users never see each
+other's accounts.
+
+Below, three simulated end users authorize, each at a different bank, and each token only
+reaches that user's Item.
+"""),
+    code(SETUP.format(name="07_end_users")),
+    code("steps.authorize_end_users(settings, count=3)"),
+    md("### What the bridge holds\nThe bridge's store, masked: one row per authorization."),
+    code("steps.show_authorizations(settings)"),
+]
+
+BOOKS["08_teardown"] = [
+    md("""
+# 08 · Teardown
+
+Stops the tunnel, the bridge and the emulator, and removes the Items the bridge created (so
+they stop counting against your Plaid account). Kore's profile keeps working again once you
+start the bridge and tunnel (with a reserved ngrok domain, the URLs stay the same).
+
+To also delete the saved Plaid and ngrok secrets from `.env`, call
+`steps.teardown(settings, wipe_secrets=True)`.
+"""),
+    code(SETUP.format(name="08_teardown")),
+    code("steps.teardown(settings, wipe_secrets=False)"),
+]
+
+
+def main() -> int:
+    NOTEBOOKS.mkdir(exist_ok=True)
+    for name, cells in BOOKS.items():
+        nb = new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        for index, cell in enumerate(nb.cells):
+            cell["id"] = f"{name[:2]}-{index:02d}"
+        nbformat.write(nb, NOTEBOOKS / f"{name}.ipynb")
+    print(f"wrote {len(BOOKS)} notebooks to {NOTEBOOKS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
