@@ -22,7 +22,7 @@ run: $(STAMP)
 
 ## make test: the whole test suite (unit, conformance, integration, notebooks)
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 ## make lab: open the runbook in JupyterLab
 lab: $(STAMP)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kore_plaid_nb import services
 
 ISOLATED_NAMES = (
     "PLAID_CLIENT_ID",
@@ -27,21 +29,19 @@ ISOLATED_NAMES = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh KORE_PLAID_HOME and .env for each test; the developer's keys stay out."""
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh KORE_PLAID_HOME and .env for each test; the developer's keys stay out.
+    Any background service a test leaves in its state folder is stopped afterwards."""
     for name in ISOLATED_NAMES:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("KORE_PLAID_HOME", str(home))
     monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(tmp_path / ".env"))
-    return home
+    yield home
+    services.stop_all(home)
 
 
 @pytest.fixture
 def home(isolated_env: Path) -> Path:
     return isolated_env
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("PYTHONHASHSEED", "0")
