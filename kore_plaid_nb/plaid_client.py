@@ -93,6 +93,7 @@ def create_link_token(
     user_id: str,
     redirect_uri: str | None = None,
     client_name: str = "Kore.ai",
+    api: plaid_api.PlaidApi | None = None,
 ) -> str:
     """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes."""
     from plaid.model.country_code import CountryCode
@@ -109,7 +110,7 @@ def create_link_token(
     }
     if redirect_uri:
         fields["redirect_uri"] = redirect_uri
-    response = create(settings).link_token_create(LinkTokenCreateRequest(**fields))
+    response = (api or create(settings)).link_token_create(LinkTokenCreateRequest(**fields))
     return str(response["link_token"])
 
 

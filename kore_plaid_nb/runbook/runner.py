@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from .. import services
 from ..settings import Settings, mask
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
@@ -50,9 +52,12 @@ def notebook_paths(notebooks_dir: Path, only: Iterable[str] = ()) -> list[Path]:
     return [p for p in paths if not wanted or p.stem in wanted or p.stem[:2] in wanted]
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _cell_error_message(exc: Exception) -> str:
     if isinstance(exc, CellExecutionError):
-        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        lines = [ANSI_ESCAPE.sub("", ln) for ln in str(exc).splitlines() if ln.strip()]
         return lines[-1] if lines else "a cell failed"
     if isinstance(exc, CellTimeoutError):
         return f"a cell ran longer than {CELL_TIMEOUT} s"
@@ -130,8 +135,10 @@ def execute(
     )
     started = time.monotonic()
     error = ""
+    kernel_log = services.logs_dir(settings.home) / "kernels.log"
     try:
-        client.execute()
+        with open(kernel_log, "ab") as log:
+            client.execute(stderr=log)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = _cell_error_message(exc)
     seconds = time.monotonic() - started

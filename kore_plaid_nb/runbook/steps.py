@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import plaid
-from IPython.display import display
 
-from .. import plaid_client, widgets
+from .. import plaid_client, stack, widgets
 from .. import settings as settings_module
 from ..errors import RunbookError
 from ..settings import Settings, mask
@@ -113,14 +112,14 @@ def _save_and_check(client_id: str, secret: str, env: str) -> str:
 
 
 def check_plaid_keys(current: Settings) -> None:
-    plaid_settings = plaid_services(current)
+    plaid_settings = stack.plaid_settings(current)
     _link_token(plaid_settings)
     where = "the embedded emulator" if current.embedded else f"Plaid {current.plaid_env}"
     print(f"Plaid accepted the keys: {where} answered /link/token/create with a link token.")
 
 
 def show_wrong_secret(current: Settings) -> None:
-    plaid_settings = plaid_services(current)
+    plaid_settings = stack.plaid_settings(current)
     wrong = plaid_settings.with_values(
         plaid_client_id=plaid_settings.client_id,
         plaid_secret="wrong-secret-for-this-demo",  # noqa: S106
@@ -167,18 +166,155 @@ def callback_form(current: Settings) -> widgets.Form:
     return widgets.callback_form(current, on_save=save)
 
 
-# -- shared: services ---------------------------------------------------------------------
+def check_redirect_uris(current: Settings) -> None:
+    """Plaid's allowed-redirect-URI check (``/link/token/create`` with each URI)."""
+    from ..kore import resolve_public_url
+    from ..verification import check_redirect_uri_registered
+
+    plaid_settings = stack.plaid_settings(current)
+    link_return = current.link_redirect_uri or f"{resolve_public_url(current)}/oauth-return"
+    rows = []
+    for uri, role in ((current.plaid_redirect_uri, "Kore callback"), (link_return, "Link return")):
+        for result in check_redirect_uri_registered(plaid_settings, uri):
+            rows.append(
+                (role, "allowed" if result.registered else "NOT allowed", result.redirect_uri)
+            )
+    print(format_table(("redirect URI", "Plaid", "value"), rows))
 
 
-def plaid_services(current: Settings) -> Settings:
-    """The settings Plaid calls use: in embedded mode, pointed at a running emulator."""
-    if not current.embedded or current.plaid_api_url:
-        return current
-    from ..emulator import ensure_emulator
-
-    record = ensure_emulator(current)
-    return current.with_values(plaid_api_url=record.url)
+# -- 03 bridge ----------------------------------------------------------------------------
 
 
-def display_form(form: widgets.Form) -> None:
-    display(form)
+def start_bridge(current: Settings) -> None:
+    effective, record = stack.ensure_bridge(current)
+    if current.embedded:
+        print(f"Plaid emulator running at {effective.plaid_api_url}")
+    print(f"Bridge running at {record.url} (Authorization URL: {record.url}/)")
+
+
+def check_bridge(current: Settings) -> None:
+    from ..verification.bridge_checks import bridge_checks
+
+    effective, record = stack.ensure_bridge(current)
+    rows = bridge_checks(effective, record.url)
+    print(format_table(("check", "result"), rows))
+
+
+# -- 04 tunnel ----------------------------------------------------------------------------
+
+
+def ngrok_form(current: Settings) -> widgets.Form:
+    def save(token: str, domain: str) -> str:
+        path = settings_module.save(
+            {"NGROK_AUTHTOKEN": token or None, "NGROK_DOMAIN": domain or None}
+        )
+        shown = mask(token) or "(none)"
+        return f"Saved to {path.name}: authtoken {shown}, domain {domain or '(none)'}"
+
+    return widgets.ngrok_form(current, on_save=save)
+
+
+def open_tunnel(current: Settings) -> None:
+    running = stack.ensure_stack(current)
+    from ..tunnel import current_tunnel
+
+    info = current_tunnel(running.settings)
+    print(f"Tunnel open: {info.describe() if info else running.public_url}")
+
+
+def check_tunnel(current: Settings) -> None:
+    from ..tunnel import check_tunnel as check
+
+    running = stack.ensure_stack(current)
+    info = check(running.settings)
+    import httpx
+
+    answer = httpx.get(f"{info.public_url.rstrip('/')}/healthz", timeout=10)
+    result = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
+    print(f"GET <public URL>/healthz through the tunnel: {result}")
+    if answer.status_code != 200:
+        raise RunbookError(
+            "The tunnel does not reach the bridge.",
+            step="5",
+            fix="Run `kore-plaid tunnel close-all`, then this notebook again.",
+        )
+
+
+# -- 05 profile ---------------------------------------------------------------------------
+
+
+def show_profile(current: Settings) -> None:
+    from ..kore import build_profile
+
+    running = stack.ensure_stack(current)
+    profile = build_profile(running.settings, public_url=running.public_url)
+    print(format_table(("step", "field", "value"), profile.rows()))
+    if profile.note:
+        print(profile.note)
+
+
+# -- 06 authorize -------------------------------------------------------------------------
+
+
+def verify(current: Settings) -> None:
+    from ..verification import verify as run_verification
+
+    running = stack.ensure_stack(current)
+    report = run_verification(running.settings, url=running.public_url)
+    print(report.to_text())
+    if not report.ok:
+        first = report.failures[0]
+        raise RunbookError(
+            f"Verification failed: {first.name}", fix=first.fix or "", step=first.step or None
+        )
+
+
+def wait_for_kore(current: Settings, timeout: float | None = None) -> None:
+    if current.embedded:
+        print(
+            "Embedded mode: Kore cannot reach this machine; the simulator above played Kore's part."
+        )
+        return
+    import time
+
+    from ..verification import wait_for_kore_token
+
+    seen = wait_for_kore_token(current, since=time.time() - 3600, timeout=timeout or 300)
+    print(seen)
+
+
+# -- 07 end users -------------------------------------------------------------------------
+
+
+def authorize_end_users(current: Settings, count: int = 3) -> None:
+    from ..kore.end_users import authorize_end_users as run_users
+
+    running = stack.ensure_stack(current)
+    rows = run_users(running.settings, running.public_url, count)
+    print(format_table(("end user", "bank", "accounts", "own Item only"), rows))
+
+
+def show_authorizations(current: Settings) -> None:
+    from ..bridge import list_authorizations
+
+    rows = [
+        (a["institution"] or "-", a["item_id"] or "-", a["access_token"] or "-", a["status"])
+        for a in list_authorizations(current)
+    ]
+    print(f"{len(rows)} authorization(s) in the bridge's store")
+    print(format_table(("bank", "Item", "access token", "status"), sorted(rows)))
+
+
+# -- 08 teardown --------------------------------------------------------------------------
+
+
+def teardown(current: Settings, wipe_secrets: bool = False) -> None:
+    for line in stack.teardown(current):
+        print(line)
+    if wipe_secrets:
+        path = settings_module.save({"PLAID_SECRET": None, "NGROK_AUTHTOKEN": None})
+        print(f"Removed PLAID_SECRET and NGROK_AUTHTOKEN from {path.name}")
+    from .. import services
+
+    left = services.running(current.home)
+    print("Nothing is left running." if not left else f"Still running: {left}")

@@ -1,0 +1,131 @@
+"""The OAuth 2.0 bridge between Kore.ai's "OAuth v2 - Custom" profile and Plaid Link.
+
+It replaces the procedure's Quickstart app (steps 4.vii-x, 5-7): the Authorization URL is the
+bridge's ``/``, the Token / Refresh Token URL its ``/api/send_the_access_token_AUTH``.
+
+Public API::
+
+    create_app(settings) -> ASGI app
+    running_bridge(settings, port=0) -> ContextManager[str]    # in-thread, yields base URL
+    ensure_bridge(settings) -> services.ServiceRecord          # background, idempotent
+    stop_bridge(settings) -> bool
+    list_authorizations(settings) -> list[dict]                # masked, for notebooks
+    remove_items(settings) -> int                              # /item/remove, at teardown
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+from .. import services, serving
+from ..settings import Settings, mask
+from .plaid_link import PlaidLink
+from .routes import create_app
+from .store import BridgeStore
+
+SERVICE_NAME = "bridge"
+
+__all__ = [
+    "create_app",
+    "ensure_bridge",
+    "list_authorizations",
+    "remove_items",
+    "running_bridge",
+    "stop_bridge",
+]
+
+
+@contextlib.contextmanager
+def running_bridge(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve the bridge in a thread of this process (port 0: any free port); yields its URL."""
+    with serving.serve_in_thread(create_app(settings), host=host, port=port, what="bridge") as url:
+        yield url
+
+
+def ensure_bridge(settings: Settings) -> services.ServiceRecord:
+    """Start ``kore-plaid bridge`` in the background on APP_PORT unless it already runs.
+
+    An already running bridge is reused as is (restart it with :func:`stop_bridge` after
+    changing settings).
+    """
+    return services.ensure_running(
+        settings.home,
+        SERVICE_NAME,
+        ["bridge", "--port", str(settings.app_port)],
+        settings.app_port,
+        env=settings.as_env(),
+    )
+
+
+def stop_bridge(settings: Settings) -> bool:
+    """Stop the background bridge; True if one was running."""
+    return services.stop(settings.home, SERVICE_NAME)
+
+
+def _when(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def list_authorizations(settings: Settings) -> list[dict]:
+    """Every authorization in the store, newest first, with tokens and ids masked.
+
+    ``status``: ``code issued`` (not yet exchanged), ``code expired``, ``active`` (refresh
+    token issued), ``revoked`` (its code was replayed).
+    """
+    if not settings.bridge_db_path.exists():
+        return []
+    store = BridgeStore(settings.bridge_db_path)
+    try:
+        rows = store.authorizations()
+    finally:
+        store.close()
+    now = time.time()
+    result = []
+    for row in rows:
+        if row["removed_at"]:
+            status = "Item removed"
+        elif row["revoked"]:
+            status = "revoked"
+        elif row["issued"]:
+            status = "active"
+        elif row["used_at"] is None and row["expires_at"] > now:
+            status = "code issued"
+        elif row["used_at"] is None:
+            status = "code expired"
+        else:
+            status = "code used, nothing issued"
+        result.append(
+            {
+                "when": _when(row["created_at"]),
+                "client": mask(row["client_id"]),
+                "redirect_uri": row["redirect_uri"],
+                "institution": row["institution"],
+                "item_id": mask(row["item_id"]),
+                "access_token": mask(row["access_token"]),
+                "status": status,
+                "last_refresh": _when(row["last_refresh"]),
+            }
+        )
+    return result
+
+
+def remove_items(settings: Settings) -> int:
+    """Remove every Item the bridge holds at Plaid (``/item/remove``) and revoke its refresh
+    tokens; returns how many were removed. Items Plaid already forgot count as removed."""
+    if not settings.bridge_db_path.exists():
+        return 0
+    store = BridgeStore(settings.bridge_db_path)
+    link = PlaidLink(settings)
+    removed = 0
+    try:
+        for item_ref, access_token in store.live_items():
+            if link.remove_item(access_token) or not link.item_exists(access_token):
+                store.mark_item_removed(item_ref)
+                removed += 1
+    finally:
+        store.close()
+    return removed

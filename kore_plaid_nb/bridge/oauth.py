@@ -1,0 +1,434 @@
+"""OAuth 2.0 for the bridge: oauthlib's ``WebApplicationServer`` + a ``RequestValidator``.
+
+oauthlib does the RFC 6749 / 7636 parsing and error handling; this module supplies storage
+(:class:`BridgeValidator`) and a thin adapter for what Kore sends (:class:`BridgeOAuth`).
+
+Decisions (RFC 6749, 7636, 9700):
+
+* **The client** is the Plaid client id; its secret is the Plaid secret (procedure steps
+  4.iii-iv). Client authentication is required at the token endpoint, by HTTP Basic or by
+  ``client_id``/``client_secret`` in the body; both values are compared with
+  :func:`hmac.compare_digest`.
+* **Redirect URIs** are compared as exact strings against ``settings.registered_callbacks``. A
+  missing ``redirect_uri`` means the single Kore callback (PLAID_REDIRECT_URI when
+  KORE_CALLBACK_URLS adds no other one); with several, it is required.
+* **Codes** are 30 random characters from oauthlib (~178 bits), stored as SHA-256 digests,
+  valid :data:`CODE_TTL` (10 minutes), bound to client, redirect_uri and PKCE challenge, and
+  consumed by a conditional UPDATE *before* anything is issued, so two concurrent requests
+  cannot both win. A code that is presented again (replay, or the loser of that race) gets
+  ``invalid_grant`` and every refresh token issued from it is revoked; the Item's Plaid access
+  token is removed at Plaid (``/item/remove``), since a replayed code means it may have leaked.
+  A code consumed by a request that then fails (wrong PKCE verifier, wrong redirect_uri) stays
+  consumed: the client starts a new authorization.
+* **PKCE**: optional (Kore's sample sends none), but when a ``code_challenge`` is sent, the
+  method must be ``S256``; ``plain`` (also oauthlib's default for a missing method) is refused
+  with ``invalid_request``: it only protects against an attacker who cannot read the
+  authorization request, and Kore, a confidential client, has no reason to use it.
+* **Token endpoint quirks** (the adapter): form *and* JSON bodies; a body with a ``code`` and
+  no ``grant_type`` is ``authorization_code`` (Kore's sample); a token request without
+  ``redirect_uri`` is accepted (the code is bound to one already) while a different one is
+  refused - a deliberate deviation from RFC 6749 4.1.3 since what Kore sends is unknown.
+* **The access token** is the Item's Plaid access token (Kore injects it into Plaid request
+  bodies). Plaid access tokens do not expire, so no ``expires_in`` is sent and the refresh grant
+  answers the same access token again.
+* **Refresh tokens are not rotated.** Kore is a confidential client: RFC 9700 4.14.2 accepts
+  client authentication as the sender constraint, so rotation adds nothing, while it would break
+  a Kore retry whose first answer was lost and any token issued before a ``kill -9`` that Kore
+  had not yet replaced. A refresh token lives until its code is replayed (then it is revoked).
+* **Errors** are oauthlib's error classes, which carry the RFC names (``invalid_request``,
+  ``invalid_client`` 401, ``invalid_grant``, ``unsupported_grant_type``; a redirect_uri that
+  differs from the authorized one is ``invalid_grant`` as RFC 6749 5.2 says, where oauthlib
+  would say ``invalid_request``). Every 401 carries ``WWW-Authenticate: Basic`` (required when
+  Basic was used, and RFC 9110 wants one on any 401). Every token response, good or bad,
+  carries ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlencode
+
+from oauthlib.common import Request
+from oauthlib.oauth2 import RequestValidator, WebApplicationServer
+from oauthlib.oauth2.rfc6749 import errors
+
+from ..settings import Settings
+from .store import BridgeStore, ItemRecord
+
+# oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
+logging.getLogger("oauthlib").setLevel(logging.WARNING)
+
+CODE_TTL = 600.0
+SESSION_TTL = 1800.0
+BASIC_REALM = 'Basic realm="kore-plaid-bridge", charset="UTF-8"'
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+TOKEN_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+# oauthlib's error classes, re-exported under their RFC names for routes and tests.
+OAuth2Error = errors.OAuth2Error
+FatalClientError = errors.FatalClientError
+InvalidRequestError = errors.InvalidRequestError
+InvalidClientError = errors.InvalidClientError
+InvalidGrantError = errors.InvalidGrantError
+UnsupportedGrantTypeError = errors.UnsupportedGrantTypeError
+
+
+class RequestTooLargeError(errors.InvalidRequestError):
+    """A body above the size limit: ``invalid_request`` with HTTP 413."""
+
+    status_code = 413
+    description = "The request body is too large."
+
+
+def equal_secrets(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of two strings (False for a missing value)."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class BridgeClient:
+    """The one OAuth client: Kore's authorization profile, known by the Plaid client id."""
+
+    client_id: str
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """``(client_id, client_secret)`` from an HTTP Basic header (RFC 6749 2.3.1), else None."""
+    if not header or not header[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+class BridgeValidator(RequestValidator):
+    """oauthlib's storage and policy hooks, backed by :class:`BridgeStore`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: BridgeStore,
+        on_replay: Callable[[str, str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.on_replay = on_replay  # (access_token, reason) after a replayed code
+
+    # Clients.
+
+    def client_authentication_required(self, request: Request, *args, **kwargs) -> bool:
+        return True
+
+    def authenticate_client(self, request: Request, *args, **kwargs) -> bool:
+        basic = basic_credentials(request.headers.get("Authorization"))
+        client_id, secret = basic if basic else (request.client_id, request.client_secret)
+        id_ok = equal_secrets(client_id, self.settings.client_id)
+        secret_ok = equal_secrets(secret, self.settings.secret)
+        if not (id_ok and secret_ok):
+            return False
+        request.client_id = client_id
+        request.client = BridgeClient(client_id)
+        return True
+
+    def authenticate_client_id(self, client_id: str, request: Request, *args, **kwargs) -> bool:
+        return False  # no public clients
+
+    def validate_client_id(self, client_id: str, request: Request, *args, **kwargs) -> bool:
+        if equal_secrets(client_id, self.settings.client_id):
+            request.client = BridgeClient(client_id)
+            return True
+        return False
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
+        return grant_type in TOKEN_GRANT_TYPES
+
+    def validate_response_type(
+        self, client_id, response_type, client, request, *args, **kwargs
+    ) -> bool:
+        if response_type != "code":  # oauthlib would call it unauthorized_client
+            raise errors.UnsupportedResponseTypeError(request=request)
+        return True
+
+    # Redirect URIs.
+
+    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs) -> bool:
+        return any(equal_secrets(redirect_uri, url) for url in self.settings.registered_callbacks)
+
+    def get_default_redirect_uri(self, client_id, request, *args, **kwargs) -> str | None:
+        record = getattr(request, "code_record", None)
+        if record is not None:
+            return record.redirect_uri
+        kore_callbacks = {self.settings.plaid_redirect_uri, *self.settings.kore_callback_urls}
+        return kore_callbacks.pop() if len(kore_callbacks) == 1 else None
+
+    def confirm_redirect_uri(
+        self, client_id, code, redirect_uri, client, request, *args, **kwargs
+    ) -> bool:
+        record = getattr(request, "code_record", None)
+        if record is None or not equal_secrets(redirect_uri, record.redirect_uri):
+            # RFC 6749 5.2 names this invalid_grant (oauthlib would say invalid_request).
+            raise errors.InvalidGrantError(
+                description="redirect_uri differs from the one of the authorization request.",
+                request=request,
+            )
+        return True
+
+    # Scopes carry no meaning for Plaid: whatever Kore sends is accepted and echoed nowhere.
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
+        return True
+
+    def get_default_scopes(self, client_id, request, *args, **kwargs) -> list[str]:
+        return []
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs) -> list[str]:
+        return []
+
+    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):
+        return True
+
+    # Authorization codes.
+
+    def is_pkce_required(self, client_id, request) -> bool:
+        return False
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        self.store.save_authorization(
+            session_id=request.session_id,
+            item=request.item,
+            code=code["code"],
+            client_id=client_id,
+            redirect_uri=request.redirect_uri,
+            code_challenge=request.code_challenge,
+            code_challenge_method=request.code_challenge_method if request.code_challenge else None,
+            code_ttl=CODE_TTL,
+        )
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+        record = self.store.find_code(code)
+        if record is None or not equal_secrets(client_id, record.client_id):
+            return False
+        if record.used_at is not None or (
+            record.expires_at > time.time() and not self.store.consume_code(code)
+        ):
+            self._revoke_replayed(code, record.access_token)
+            return False
+        if record.expires_at <= time.time():
+            return False
+        request.code_record = record
+        request.item_access_token = record.access_token
+        request.user = record.item_ref
+        request.scopes = []
+        return True
+
+    def _revoke_replayed(self, code: str, access_token: str) -> None:
+        self.store.revoke_code_grant(code)
+        if self.on_replay is not None:
+            self.on_replay(access_token, "authorization code replayed")
+
+    def get_code_challenge(self, code, request) -> str | None:
+        record = getattr(request, "code_record", None)
+        return record.code_challenge if record else None
+
+    def get_code_challenge_method(self, code, request) -> str | None:
+        record = getattr(request, "code_record", None)
+        return record.code_challenge_method if record else None
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+        """Nothing to do: :meth:`validate_code` consumed the code atomically."""
+
+    # Tokens.
+
+    def save_bearer_token(self, token, request, *args, **kwargs) -> None:
+        if request.grant_type == "refresh_token":
+            self.store.touch_refresh_token(request.refresh_token)
+        else:
+            self.store.save_refresh_token(token["refresh_token"], request.code)
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        record = self.store.find_refresh_token(refresh_token)
+        if record is None or record.revoked_at is not None:
+            return False
+        if not equal_secrets(client.client_id, record.client_id):
+            return False
+        request.item_access_token = record.access_token
+        request.user = record.item_ref
+        return True
+
+    def rotate_refresh_token(self, request) -> bool:
+        return False  # see the module docstring
+
+
+def _require_s256(request: Request) -> dict:
+    """Post-authorization check: a PKCE challenge must use S256 (oauthlib would allow plain)
+    and look like one (RFC 7636 4.2); the code always travels in the query (Kore reads it
+    there), whatever ``response_mode`` asks."""
+    if request.code_challenge is not None:
+        if request.code_challenge_method != "S256":
+            raise errors.InvalidRequestError(
+                description="code_challenge_method must be S256 (plain is not accepted).",
+                request=request,
+            )
+        if not PKCE_CHALLENGE.fullmatch(request.code_challenge):
+            raise errors.InvalidRequestError(
+                description="code_challenge must be 43-128 characters of [A-Za-z0-9-._~].",
+                request=request,
+            )
+    request.response_mode = "query"
+    return {}
+
+
+@dataclass
+class TokenResponse:
+    """What the token endpoint answers: status, headers and a JSON object."""
+
+    status: int
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A validated authorization request (what the page and the session remember)."""
+
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    query: str
+
+
+class AuthorizationRedirect(Exception):
+    """A non-fatal authorization error: send the browser to ``location`` (RFC 6749 4.1.2.1)."""
+
+    def __init__(self, location: str, error: str) -> None:
+        super().__init__(error)
+        self.location = location
+        self.error = error
+
+
+class BridgeOAuth:
+    """The OAuth provider: authorization checks, code minting and the token endpoint."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: BridgeStore,
+        base_uri: str = "http://bridge.local",
+        on_replay: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.base_uri = base_uri.rstrip("/")
+        self.validator = BridgeValidator(settings, store, on_replay=on_replay)
+        self.server = WebApplicationServer(
+            self.validator,
+            token_generator=lambda request: request.item_access_token,
+            refresh_token_generator=lambda request: secrets.token_urlsafe(32),
+        )
+        self.server.auth_grant.custom_validators.post_auth.append(_require_s256)
+
+    # Authorization endpoint.
+
+    def validate_authorization(self, query: str) -> AuthorizationRequest:
+        """Check ``GET /?<query>``.
+
+        Raises :class:`FatalClientError` (bad client or redirect_uri: show a page, never
+        redirect) or :class:`AuthorizationRedirect` (other errors: back to the callback).
+        """
+        uri = f"{self.base_uri}/?{query}" if query else f"{self.base_uri}/"
+        try:
+            _scopes, info = self.server.validate_authorization_request(uri, http_method="GET")
+        except errors.FatalClientError:
+            raise
+        except errors.OAuth2Error as exc:
+            if not exc.redirect_uri:
+                raise errors.InvalidRequestFatalError(description=exc.description) from None
+            raise AuthorizationRedirect(exc.in_uri(exc.redirect_uri), exc.error) from None
+        except ValueError:
+            raise errors.InvalidRequestFatalError(
+                description="The authorization request could not be parsed."
+            ) from None
+        return AuthorizationRequest(
+            client_id=info["client_id"],
+            redirect_uri=info["redirect_uri"],
+            state=info["state"],
+            query=query,
+        )
+
+    def issue_code(self, session_id: str, query: str, item: ItemRecord) -> str:
+        """Mint and store the code for a completed Link session; returns the redirect URL."""
+        uri = f"{self.base_uri}/?{query}"
+        headers, _body, _status = self.server.create_authorization_response(
+            uri, http_method="GET", scopes=[], credentials={"session_id": session_id, "item": item}
+        )
+        return headers["Location"]
+
+    def denial_location(self, auth: AuthorizationRequest) -> str:
+        """Where the page sends the user who exits Link: ``error=access_denied`` + state."""
+        params = [("error", "access_denied"), ("error_description", "The user closed Plaid Link.")]
+        if auth.state is not None:
+            params.append(("state", auth.state))
+        separator = "&" if "?" in auth.redirect_uri else "?"
+        return f"{auth.redirect_uri}{separator}{urlencode(params)}"
+
+    # Token endpoint.
+
+    def token_response(
+        self, params: Iterable[tuple[str, str]], authorization: str | None
+    ) -> TokenResponse:
+        """Answer a token request given its body parameters and Authorization header."""
+        pairs = list(params)
+        names = {name for name, _ in pairs}
+        if "grant_type" not in names:
+            if "code" not in names:
+                return self._error(
+                    errors.InvalidRequestError(description="Missing grant_type parameter."),
+                    authorization,
+                )
+            pairs.append(("grant_type", "authorization_code"))
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if authorization:
+            headers["Authorization"] = authorization
+        _headers, body, status = self.server.create_token_response(
+            f"{self.base_uri}/oauth/token",
+            http_method="POST",
+            body=urlencode(pairs),
+            headers=headers,
+        )
+        payload = json.loads(body) if body else {}
+        out_headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if status == 200:
+            payload["token_type"] = "bearer"  # noqa: S105 - a type name
+            payload.pop("expires_in", None)
+            if not payload.get("scope"):
+                payload.pop("scope", None)
+            payload["closeWindow"] = True
+        elif status == 401:
+            out_headers["WWW-Authenticate"] = BASIC_REALM
+        return TokenResponse(status, payload, out_headers)
+
+    def _error(self, exc: errors.OAuth2Error, authorization: str | None) -> TokenResponse:
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = BASIC_REALM
+        return TokenResponse(exc.status_code, json.loads(exc.json), headers)
+
+    def error_response(self, exc: errors.OAuth2Error, authorization: str | None) -> TokenResponse:
+        return self._error(exc, authorization)

@@ -1,0 +1,103 @@
+"""The HTML pages: the authorization page (Plaid Link), ``/oauth-return`` and the error page.
+
+The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
+enforced with a Content-Security-Policy header. Values are HTML-escaped; the error page never
+contains a secret, a code or a token and never redirects.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from pathlib import Path
+from string import Template
+from urllib.parse import urlsplit
+
+from starlette.responses import HTMLResponse
+
+from .. import plaid_client
+from ..settings import Settings
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((HERE / "templates" / name).read_text(encoding="utf-8"))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    link_origin = _origin(plaid_client.link_script_url(settings))
+    api_origin = _origin(plaid_client.api_host(settings))
+    policy = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'self' {link_origin}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            f"frame-src {link_origin}",
+            f"connect-src 'self' {api_origin}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def _render(name: str, **values: str) -> str:
+    return _template(name).substitute({k: html.escape(v, quote=True) for k, v in values.items()})
+
+
+def authorize_page(
+    settings: Settings, session: str, link_token: str, deny_url: str, redirect_uri: str
+) -> HTMLResponse:
+    """The page behind the Authorization URL; opens Plaid Link at once."""
+    body = _render(
+        "authorize.html",
+        title="Connect your bank - Kore.ai",
+        heading="The Kore.ai bot asks to connect to your bank",
+        intro="To answer your questions about your accounts, the bot needs read access "
+        "through Plaid, the service your bank uses for this.",
+        mode="authorize",
+        session=session,
+        link_token=link_token,
+        deny_url=deny_url,
+        callback_host=urlsplit(redirect_uri).netloc or redirect_uri,
+        link_script_url=plaid_client.link_script_url(settings),
+    )
+    return HTMLResponse(body, headers=security_headers(settings))
+
+
+def oauth_return_page(settings: Settings) -> HTMLResponse:
+    """Where OAuth banks send the browser back; the script re-opens Link from localStorage."""
+    body = _render(
+        "authorize.html",
+        title="Finishing the bank connection - Kore.ai",
+        heading="Finishing the connection to your bank",
+        intro="Your bank sent you back here. Plaid Link re-opens to finish the connection.",
+        mode="oauth-return",
+        session="",
+        link_token="",
+        deny_url="",
+        callback_host="Kore.ai",
+        link_script_url=plaid_client.link_script_url(settings),
+    )
+    return HTMLResponse(body, headers=security_headers(settings))
+
+
+def error_page(settings: Settings, status: int, title: str, message: str, fix: str) -> HTMLResponse:
+    """A readable error page. Never redirects; callers pass no secret."""
+    body = _render("error.html", title=title, message=message, fix=fix)
+    return HTMLResponse(body, status_code=status, headers=security_headers(settings))

@@ -1,0 +1,110 @@
+// The authorization page: opens Plaid Link, sends the public token to the bridge, then
+// follows the bridge's redirect to the Kore callback. /oauth-return re-opens Link with
+// receivedRedirectUri (OAuth institutions) using what the first page left in localStorage.
+(function () {
+  "use strict";
+  var KEY = "kore-plaid-bridge";
+  var root = document.getElementById("bridge");
+  var message = document.getElementById("message");
+  var button = document.getElementById("connect");
+  var deny = document.getElementById("deny");
+
+  function show(text, isError) {
+    message.textContent = text;
+    message.className = isError ? "message error" : "message";
+  }
+  function remember(ctx) {
+    try { localStorage.setItem(KEY, JSON.stringify(ctx)); } catch (e) { /* private mode */ }
+  }
+  function recall() {
+    try { return JSON.parse(localStorage.getItem(KEY) || "null"); } catch (e) { return null; }
+  }
+  function forget() {
+    try { localStorage.removeItem(KEY); } catch (e) { /* nothing stored */ }
+  }
+  function leave(url) {
+    forget();
+    window.location.assign(url);
+  }
+
+  var ctx;
+  if (root.dataset.mode === "authorize") {
+    ctx = {
+      session: root.dataset.session,
+      linkToken: root.dataset.linkToken,
+      denyUrl: root.dataset.denyUrl
+    };
+    remember(ctx);
+  } else {
+    ctx = recall();
+    if (!ctx || !ctx.session) {
+      show("This sign-in session is no longer available in this browser. Go back to the " +
+           "conversation and start the authorization again.", true);
+      button.hidden = true;
+      deny.hidden = true;
+      return;
+    }
+    deny.href = ctx.denyUrl;
+  }
+
+  function describe(body) {
+    var text = (body && body.message) || "Connecting the account failed.";
+    if (body && body.fix) { text += " " + body.fix; }
+    if (body && body.step) { text += " (procedure step " + body.step + ")"; }
+    return text;
+  }
+
+  function finish(publicToken) {
+    button.disabled = true;
+    show("Connecting your account…", false);
+    fetch("/api/set_access_token", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ session: ctx.session, public_token: publicToken })
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (response.ok && body.redirect_to) {
+          show("Connected. Returning to the conversation…", false);
+          leave(body.redirect_to);
+          return;
+        }
+        show(describe(body), true);
+        button.disabled = body.error === "session_expired" || body.error === "session_used";
+      });
+    }).catch(function () {
+      show("The page could not reach the bridge. Check your connection and press " +
+           "Connect again.", true);
+      button.disabled = false;
+    });
+  }
+
+  function openLink(received) {
+    if (!window.Plaid || !window.Plaid.create) {
+      show("Plaid Link could not be loaded. Check your connection and reload the page.", true);
+      return;
+    }
+    var config = {
+      token: ctx.linkToken,
+      onSuccess: function (publicToken) { finish(publicToken); },
+      onExit: function (error) {
+        if (error) {
+          var why = error.display_message || error.error_message || error.error_code;
+          show("Plaid Link stopped: " + why + ". Press Connect to try again, or cancel.", true);
+          button.disabled = false;
+          return;
+        }
+        show("You closed Plaid Link. Returning to the conversation without connecting…", false);
+        leave(ctx.denyUrl);
+      }
+    };
+    if (received) { config.receivedRedirectUri = window.location.href; }
+    button.disabled = true;
+    window.Plaid.create(config).open();
+    button.disabled = false;
+  }
+
+  button.addEventListener("click", function () { openLink(false); });
+  deny.addEventListener("click", function (event) { event.preventDefault(); leave(deny.href); });
+  openLink(root.dataset.mode === "oauth-return");
+})();

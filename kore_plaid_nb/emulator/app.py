@@ -1,0 +1,182 @@
+"""The emulator's ASGI app: Plaid's endpoints, the Link stand-in and the fault controls.
+
+Every Plaid endpoint is ``POST`` with a JSON body; credentials come from the
+``PLAID-CLIENT-ID`` / ``PLAID-SECRET`` headers or ``client_id`` / ``secret`` in the body and
+must equal ``settings.client_id`` / ``settings.secret``. Every failure, a malformed body
+included, is answered in Plaid's error shape with Plaid's status (never a framework 422).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..settings import Settings
+from ..settings import load as load_settings
+from . import api, fields, link
+from .errors import PlaidAPIError, request_id
+from .faults import Fault, FaultPlan
+from .store import Store
+
+log = logging.getLogger("kore_plaid_nb.emulator")
+
+STATE_FILE = "emulator.sqlite3"
+
+
+def default_state_path(settings: Settings) -> Path:
+    return settings.home / STATE_FILE
+
+
+def allowed_redirect_uris(settings: Settings) -> tuple[str, ...]:
+    """The emulated dashboard's "Allowed redirect URIs" (loopback URLs are allowed too)."""
+    candidates = (settings.link_redirect_uri, *settings.registered_callbacks)
+    return tuple(dict.fromkeys(uri for uri in candidates if uri))
+
+
+def error_response(error: PlaidAPIError) -> JSONResponse:
+    return JSONResponse(error.body(request_id()), status_code=error.status)
+
+
+def check_credentials(request: Request, body: dict[str, object], settings: Settings) -> None:
+    client_id = request.headers.get("plaid-client-id") or body.get("client_id")
+    secret = request.headers.get("plaid-secret") or body.get("secret")
+    missing = [name for name, value in (("client_id", client_id), ("secret", secret)) if not value]
+    if missing:
+        raise fields.missing(*missing)
+    if not isinstance(client_id, str) or not isinstance(secret, str):
+        raise PlaidAPIError("INVALID_FIELD", "client_id and secret must be strings")
+    good_id = hmac.compare_digest(client_id.encode(), settings.client_id.encode())
+    good_secret = hmac.compare_digest(secret.encode(), settings.secret.encode())
+    if not (good_id and good_secret):
+        raise PlaidAPIError("INVALID_API_KEYS")
+
+
+def _plaid_route(path: str, handler: api.Handler, emulator: api.Emulator, faults: FaultPlan):
+    async def endpoint(request: Request) -> Response:
+        rid = request_id()
+        try:
+            fault = faults.take(path)
+            if fault is not None:
+                await faults.apply_delay(fault)
+                if fault.error_code:
+                    raise PlaidAPIError(
+                        fault.error_code, error_type=fault.error_type, status=fault.status
+                    )
+            body = await fields.read_body(request)
+            check_credentials(request, body, emulator.settings)
+            result = handler(emulator, body)
+        except PlaidAPIError as error:
+            return JSONResponse(error.body(rid), status_code=error.status)
+        except Exception:  # a bug here must still answer in Plaid's shape
+            log.exception("emulator: %s failed", path)
+            return JSONResponse(PlaidAPIError("INTERNAL_SERVER_ERROR").body(rid), status_code=500)
+        result["request_id"] = rid
+        return JSONResponse(result)
+
+    return Route(path, endpoint, methods=["POST"], name=path)
+
+
+def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
+    async def control(request: Request) -> Response:
+        try:
+            body = await fields.read_body(request) if request.method == "POST" else {}
+            check_credentials(request, body, emulator.settings)
+            if request.method == "DELETE":
+                faults.clear()
+            elif request.method == "POST":
+                endpoint = fields.text(body, "endpoint") or ""
+                if endpoint != "*" and endpoint not in api.ENDPOINTS:
+                    raise fields.invalid("endpoint", f"is not an emulated endpoint: {endpoint}")
+                delay = body.get("delay") or 0
+                if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+                    raise fields.invalid("delay", "must be a number of seconds >= 0")
+                status = body.get("status")
+                if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+                    raise fields.invalid("status", "must be an HTTP error status (400-599)")
+                faults.add(
+                    Fault(
+                        endpoint=endpoint,
+                        count=fields.integer(body, "count", default=1, minimum=1),
+                        error_code=fields.text(body, "error_code", required=False),
+                        status=status,
+                        error_type=fields.text(body, "error_type", required=False),
+                        delay=float(delay),
+                    )
+                )
+        except PlaidAPIError as error:
+            return error_response(error)
+        return JSONResponse({"faults": faults.pending()})
+
+    return [Route("/_emulator/faults", control, methods=["GET", "POST", "DELETE"])]
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "service": "plaid-sandbox-emulator"})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(PlaidAPIError("NOT_FOUND", f"no endpoint at {request.url.path}"))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 400)
+    if status == 405:
+        return error_response(
+            PlaidAPIError(
+                "INVALID_HTTP_METHOD",
+                f"{request.method} is not allowed here; Plaid endpoints take POST",
+                error_type="INVALID_REQUEST",
+                status=405,
+            )
+        )
+    if status == 404:
+        return await _not_found(request, exc)
+    return error_response(PlaidAPIError("INVALID_FIELD", str(getattr(exc, "detail", exc))))
+
+
+def _lifespan(store: Store):
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    return lifespan
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    state_path: Path | str | None = None,
+    redirect_uris: tuple[str, ...] | None = None,
+) -> Starlette:
+    """The emulator as an ASGI app.
+
+    ``state_path`` defaults to ``<home>/emulator.sqlite3``; ``redirect_uris`` replaces the
+    emulated dashboard's allowed redirect URIs (default: :func:`allowed_redirect_uris`).
+    """
+    settings = settings or load_settings()
+    store = Store(Path(state_path) if state_path else default_state_path(settings))
+    uris = redirect_uris if redirect_uris is not None else allowed_redirect_uris(settings)
+    emulator = api.Emulator(settings, store, uris)
+    faults = FaultPlan()
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes += [_plaid_route(p, h, emulator, faults) for p, h in api.ENDPOINTS.items()]
+    routes += _fault_routes(emulator, faults)
+    routes += link.routes(emulator)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, HTTPException: _http_error},
+        lifespan=_lifespan(store),
+    )
+    app.state.emulator = emulator
+    app.state.faults = faults
+    return app

@@ -1,0 +1,113 @@
+"""Reading fields of a Plaid request body: a missing or mistyped field is a Plaid error."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+from starlette.requests import Request
+
+from .errors import PlaidAPIError
+
+_MISSING = object()
+
+
+def missing(*names: str) -> PlaidAPIError:
+    return PlaidAPIError(
+        "MISSING_FIELDS", f"the following required fields are missing: {', '.join(names)}"
+    )
+
+
+def invalid(name: str, why: str) -> PlaidAPIError:
+    return PlaidAPIError("INVALID_FIELD", f"{name} {why}")
+
+
+def _get(body: dict[str, object], name: str, required: bool) -> object:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise missing(name)
+        return _MISSING
+    return value
+
+
+def text(
+    body: dict[str, object], name: str, *, required: bool = True, default: str | None = None
+) -> str | None:
+    value = _get(body, name, required)
+    if value is _MISSING:
+        return default
+    if not isinstance(value, str):
+        raise invalid(name, "must be a string")
+    if required and not value.strip():
+        raise missing(name)
+    return value
+
+
+def strings(
+    body: dict[str, object],
+    name: str,
+    *,
+    required: bool = True,
+    allowed: frozenset[str] | None = None,
+) -> list[str] | None:
+    value = _get(body, name, required)
+    if value is _MISSING:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise invalid(name, "must be a list of strings")
+    if required and not value:
+        raise invalid(name, "must contain at least one value")
+    if allowed is not None:
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise invalid(name, f"contains values that are not allowed: {', '.join(unknown)}")
+    return list(value)
+
+
+def obj(body: dict[str, object], name: str, *, required: bool = False) -> dict[str, object]:
+    value = _get(body, name, required)
+    if value is _MISSING:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(name, "must be an object")
+    return value
+
+
+def integer(
+    body: dict[str, object], name: str, *, default: int, minimum: int, maximum: int | None = None
+) -> int:
+    value = _get(body, name, False)
+    if value is _MISSING:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(name, "must be an integer")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise invalid(name, f"must be at least {minimum}{upper}")
+    return value
+
+
+def day(body: dict[str, object], name: str) -> date:
+    value = text(body, name)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value or ""):
+        raise invalid(name, "must be a date in the format YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value or "")
+    except ValueError:
+        raise invalid(name, "must be a date in the format YYYY-MM-DD") from None
+
+
+async def read_body(request: Request) -> dict[str, object]:
+    """The JSON object of the request (an empty body counts as ``{}``)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise PlaidAPIError("INVALID_BODY", "body could not be parsed as JSON") from None
+    if not isinstance(body, dict):
+        raise PlaidAPIError("INVALID_BODY", "body must be a JSON object")
+    return body

@@ -1,0 +1,176 @@
+"""The Link stand-in: Plaid's script path, a small dialog, and two stand-in-only endpoints.
+
+A page loads ``<emulator>/link/v2/stable/link-initialize.js`` exactly as it would load Plaid's
+CDN script. The dialog lives in the page (no iframe): it talks to the emulator with nothing
+but the link token, over two endpoints that allow cross-origin calls (CORS ``*``, no
+cookies) because the page (the bridge) is on another origin:
+
+- ``POST /link/_standin/session`` ``{link_token}`` -> institutions to offer, update mode;
+- ``POST /link/_standin/complete`` ``{link_token, institution_id, username, password,
+  link_session_id}`` -> ``{public_token, metadata}`` (Link's onSuccess metadata), or, for
+  an OAuth institution when the link token has a ``redirect_uri``, ``{oauth_redirect_uri}``
+  (``redirect_uri?oauth_state_id=<uuid>``). Re-opened with ``receivedRedirectUri``, the
+  stand-in sends ``{link_token, received_redirect_uri}`` and gets the public token.
+
+Like real Link, the page never holds a secret: the link token is the only credential, and it
+is bound to the client that created it. Only these endpoints send CORS headers.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import data, fields
+from .api import Emulator, check_credentials
+from .errors import PlaidAPIError, request_id
+
+SCRIPT_PATH = "/link/v2/stable/link-initialize.js"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+    "Cache-Control": "no-store",
+}
+
+
+@cache
+def script_text() -> str:
+    return resources.files(__package__).joinpath("link-initialize.js").read_text()
+
+
+def _json(body: dict[str, object], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=CORS_HEADERS)
+
+
+def _link_config(emulator: Emulator, body: dict[str, object]) -> tuple[str, dict[str, object]]:
+    token = fields.text(body, "link_token") or ""
+    config = emulator.store.link_token(token) if token.startswith("link-sandbox-") else None
+    if config is None:
+        raise PlaidAPIError(
+            "INVALID_LINK_TOKEN", "the link token is unknown or expired; create a new one"
+        )
+    return token, config
+
+
+def metadata(item_id: str, institution_id: str, link_session_id: str) -> dict[str, object]:
+    """Link's onSuccess metadata for a user_good Item."""
+    institution = data.institution(institution_id) or {}
+    accounts = [
+        {
+            "id": account["account_id"],
+            "name": account["name"],
+            "mask": account["mask"],
+            "type": account["type"],
+            "subtype": account["subtype"],
+            "verification_status": None,
+            "class_type": None,
+        }
+        for account in data.accounts(item_id)
+    ]
+    return {
+        "institution": {"name": institution.get("name"), "institution_id": institution_id},
+        "accounts": accounts,
+        "account": accounts[0],
+        "account_id": accounts[0]["id"],
+        "link_session_id": link_session_id,
+        "transfer_status": None,
+    }
+
+
+def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
+    _, config = _link_config(emulator, body)
+    update_item_id = config.get("update_item_id")
+    update_institution = None
+    if update_item_id:
+        item = emulator.store.item(str(update_item_id))
+        update_institution = item.institution_id if item else None
+    institutions = [data.institution(i) for i in data.INSTITUTION_IDS]
+    return {
+        "institutions": [
+            {"institution_id": i["institution_id"], "name": i["name"], "oauth": i["oauth"]}
+            for i in institutions
+            if i and (update_institution is None or i["institution_id"] == update_institution)
+        ],
+        "update_mode": bool(update_item_id),
+        "oauth_redirect": bool(config.get("redirect_uri")),
+    }
+
+
+def complete(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
+    token, config = _link_config(emulator, body)
+    link_session_id = fields.text(body, "link_session_id", required=False) or request_id()
+    received = fields.text(body, "received_redirect_uri", required=False)
+    products = [str(p) for p in config.get("products") or []]
+    webhook = str(config["webhook"]) if config.get("webhook") else None
+    if received is not None:
+        state_id = (parse_qs(urlsplit(received).query).get("oauth_state_id") or [""])[0]
+        taken = emulator.store.take_oauth_state(state_id, token) if state_id else None
+        if taken is None:
+            raise fields.invalid(
+                "received_redirect_uri", "does not carry an oauth_state_id of this link token"
+            )
+        institution_id = taken
+        item = emulator.login(
+            institution_id, products, data.SANDBOX_USERNAME, data.SANDBOX_PASSWORD, webhook
+        )
+    else:
+        institution_id = fields.text(body, "institution_id") or ""
+        username = fields.text(body, "username", required=False)
+        password = fields.text(body, "password", required=False)
+        update_item_id = config.get("update_item_id")
+        if update_item_id:
+            item = emulator.store.item(str(update_item_id))
+            if item is None or item.removed or item.institution_id != institution_id:
+                raise PlaidAPIError("INVALID_INSTITUTION", "update mode: pick the Item's bank")
+            check_credentials(username, password)
+            emulator.store.set_item_error(item.item_id, None)
+        else:
+            institution = data.institution(institution_id)
+            if institution is None:
+                raise PlaidAPIError("INVALID_INSTITUTION")
+            if institution["oauth"] and config.get("redirect_uri"):
+                check_credentials(username, password)
+                state_id = emulator.store.create_oauth_state(token, institution_id)
+                redirect_uri = str(config["redirect_uri"])
+                joiner = "&" if urlsplit(redirect_uri).query else "?"
+                return {"oauth_redirect_uri": f"{redirect_uri}{joiner}oauth_state_id={state_id}"}
+            item = emulator.login(institution_id, products, username, password, webhook)
+    public_token = emulator.store.create_public_token(item.item_id)
+    return {
+        "public_token": public_token,
+        "metadata": metadata(item.item_id, institution_id, link_session_id),
+    }
+
+
+def routes(emulator: Emulator) -> list[Route]:
+    async def script(request: Request) -> Response:
+        return Response(
+            script_text(),
+            media_type="application/javascript",
+            headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+        )
+
+    def standin(handler):
+        async def endpoint(request: Request) -> Response:
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=CORS_HEADERS)
+            try:
+                body = await fields.read_body(request)
+                return _json(handler(emulator, body))
+            except PlaidAPIError as error:
+                return _json(error.body(request_id()), error.status)
+
+        return endpoint
+
+    return [
+        Route(SCRIPT_PATH, script, methods=["GET"]),
+        Route("/link/_standin/session", standin(session), methods=["POST", "OPTIONS"]),
+        Route("/link/_standin/complete", standin(complete), methods=["POST", "OPTIONS"]),
+    ]

@@ -1,0 +1,56 @@
+"""The emulator as a background service (``kore-plaid sandbox``) that outlives a kernel."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from .. import services
+from ..settings import Settings
+
+SERVICE_NAME = "emulator"
+DEFAULT_PORT = 8100
+
+
+def ensure_emulator(settings: Settings, port: int | None = None) -> services.ServiceRecord:
+    """Start ``kore-plaid sandbox`` in the background unless it already runs (idempotent).
+
+    Port: ``port`` when given, else 8100 when free, else a free port. A running emulator
+    that refuses these settings' keys (``.env`` changed since) is restarted. Returns the
+    record (``.url`` is the base URL to put in PLAID_API_URL).
+    """
+    existing = services.read(settings.home, SERVICE_NAME)
+    if existing is not None:
+        healthy = services.wait_healthy(existing.url + "/healthz", timeout=5, pid=existing.pid)
+        if healthy and accepts_keys(existing.url, settings):
+            return existing
+        services.stop(settings.home, SERVICE_NAME)  # stale, or started with other keys
+    if port is None:
+        port = DEFAULT_PORT
+        if services.port_in_use("127.0.0.1", port):
+            port = services.free_port()
+    return services.ensure_running(
+        settings.home,
+        SERVICE_NAME,
+        ["sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        port,
+        env=settings.as_env(),
+    )
+
+
+def accepts_keys(url: str, settings: Settings) -> bool:
+    """True when the emulator at ``url`` accepts these settings' client_id / secret."""
+    request = urllib.request.Request(  # noqa: S310 - the recorded loopback http URL
+        url + "/_emulator/faults",
+        headers={"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop_emulator(settings: Settings) -> bool:
+    """Stop the background emulator; True if one was running."""
+    return services.stop(settings.home, SERVICE_NAME)

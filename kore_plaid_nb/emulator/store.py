@@ -1,0 +1,212 @@
+"""SQLite persistence of the emulator's link tokens, public tokens and Items.
+
+The file lives in the state folder (``<home>/emulator.sqlite3`` by default), so a restarted
+emulator still knows the Items (and access tokens) that the bridge holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import derived_id
+
+PUBLIC_TOKEN_TTL = 30 * 60
+LINK_TOKEN_TTL = 4 * 60 * 60
+ENVIRONMENT = "sandbox"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    access_token TEXT UNIQUE NOT NULL,
+    institution_id TEXT NOT NULL,
+    products TEXT NOT NULL,
+    webhook TEXT,
+    error_code TEXT,
+    removed INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS public_tokens (
+    token TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS link_tokens (
+    token TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_states (
+    state_id TEXT PRIMARY KEY,
+    link_token TEXT NOT NULL,
+    institution_id TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+"""
+
+
+def new_token(kind: str) -> str:
+    """``link-sandbox-<uuid4>``, ``public-sandbox-<uuid4>`` or ``access-sandbox-<uuid4>``."""
+    return f"{kind}-{ENVIRONMENT}-{uuid.uuid4()}"
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    access_token: str
+    institution_id: str
+    products: tuple[str, ...]
+    webhook: str | None
+    error_code: str | None
+    removed: bool
+    created_at: float
+
+
+class Store:
+    """Thread-safe access to the emulator's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ link tokens
+
+    def create_link_token(
+        self, config: dict[str, object], now: float | None = None
+    ) -> tuple[str, float]:
+        token = new_token("link")
+        expires_at = (now or time.time()) + LINK_TOKEN_TTL
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO link_tokens VALUES (?, ?, ?)", (token, expires_at, json.dumps(config))
+            )
+        return token, expires_at
+
+    def link_token(self, token: str, now: float | None = None) -> dict[str, object] | None:
+        """The configuration a link token was created with; None if unknown or expired."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT expires_at, config FROM link_tokens WHERE token = ?", (token,)
+            ).fetchone()
+        if row is None or row[0] < (now or time.time()):
+            return None
+        return json.loads(row[1])
+
+    # ------------------------------------------------------------------ OAuth states
+
+    def create_oauth_state(self, link_token: str, institution_id: str) -> str:
+        state_id = str(uuid.uuid4())
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO oauth_states VALUES (?, ?, ?, ?)",
+                (state_id, link_token, institution_id, time.time() + LINK_TOKEN_TTL),
+            )
+        return state_id
+
+    def take_oauth_state(self, state_id: str, link_token: str) -> str | None:
+        """The institution id of an OAuth redirect started by ``link_token``; single use."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT institution_id, expires_at FROM oauth_states "
+                "WHERE state_id = ? AND link_token = ?",
+                (state_id, link_token),
+            ).fetchone()
+            if row is not None:
+                self._db.execute("DELETE FROM oauth_states WHERE state_id = ?", (state_id,))
+        if row is None or row[1] < time.time():
+            return None
+        return str(row[0])
+
+    # ------------------------------------------------------------------ items and tokens
+
+    def create_item(
+        self, institution_id: str, products: list[str], webhook: str | None = None
+    ) -> Item:
+        access_token = new_token("access")
+        item_id = derived_id("item", access_token)
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO items (item_id, access_token, institution_id, products, webhook, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (item_id, access_token, institution_id, json.dumps(products), webhook, now),
+            )
+        return Item(item_id, access_token, institution_id, tuple(products), webhook, None, False,
+                    now)  # fmt: skip
+
+    def create_public_token(self, item_id: str, now: float | None = None) -> str:
+        token = new_token("public")
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO public_tokens VALUES (?, ?, ?, 0)",
+                (token, item_id, (now or time.time()) + PUBLIC_TOKEN_TTL),
+            )
+        return token
+
+    def redeem_public_token(self, token: str, now: float | None = None) -> tuple[str, Item | None]:
+        """Mark a public token used. Returns (status, item): status is ``ok``, ``unknown``,
+        ``used`` or ``expired``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT item_id, expires_at, used FROM public_tokens WHERE token = ?", (token,)
+            ).fetchone()
+            if row is None:
+                return "unknown", None
+            if row[2]:
+                return "used", None
+            if row[1] < (now or time.time()):
+                return "expired", None
+            self._db.execute("UPDATE public_tokens SET used = 1 WHERE token = ?", (token,))
+        return "ok", self.item(row[0])
+
+    def item(self, item_id: str) -> Item | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return _item(row)
+
+    def item_by_access_token(self, access_token: str) -> Item | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM items WHERE access_token = ?", (access_token,)
+            ).fetchone()
+        return _item(row)
+
+    def set_item_error(self, item_id: str, error_code: str | None) -> None:
+        self._update(item_id, "UPDATE items SET error_code = ? WHERE item_id = ?", error_code)
+
+    def add_products(self, item_id: str, products: list[str]) -> None:
+        item = self.item(item_id)
+        if item is None:
+            return
+        merged = list(dict.fromkeys([*item.products, *products]))
+        self._update(item_id, "UPDATE items SET products = ? WHERE item_id = ?", json.dumps(merged))
+
+    def remove_item(self, item_id: str) -> None:
+        self._update(item_id, "UPDATE items SET removed = ? WHERE item_id = ?", 1)
+
+    def _update(self, item_id: str, sql: str, value: object) -> None:
+        with self._lock:
+            self._db.execute(sql, (value, item_id))
+
+
+def _item(row: tuple | None) -> Item | None:
+    if row is None:
+        return None
+    item_id, access_token, institution_id, products, webhook, error_code, removed, created = row
+    return Item(item_id, access_token, institution_id, tuple(json.loads(products)), webhook,
+                error_code, bool(removed), created)  # fmt: skip

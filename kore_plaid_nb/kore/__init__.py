@@ -1,0 +1,13 @@
+"""The Kore side: the authorization-profile generator and the Kore simulator."""
+
+from .profile import AuthorizationField, KoreProfile, build_profile, resolve_public_url
+from .simulator import KoreFlowError, KoreSimulator
+
+__all__ = [
+    "AuthorizationField",
+    "KoreFlowError",
+    "KoreProfile",
+    "KoreSimulator",
+    "build_profile",
+    "resolve_public_url",
+]

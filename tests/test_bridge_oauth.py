@@ -1,0 +1,392 @@
+"""The bridge's OAuth rules at the HTTP level, without Plaid (codes minted in-process).
+
+Every request goes through a real uvicorn server with httpx, like Kore would.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from test_bridge_helpers import TOKEN_PATH, authorize_query, exchange, pkce_pair, query_of, refresh
+
+from kore_plaid_nb import services, serving
+from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.bridge import create_app, list_authorizations
+from kore_plaid_nb.bridge import oauth as oauth_module
+from kore_plaid_nb.bridge.oauth import equal_secrets
+from kore_plaid_nb.bridge.store import ItemRecord
+
+ACCESS_TOKEN = "access-sandbox-11111111-2222-3333-4444-555555555555"
+
+
+@dataclass
+class Bridge:
+    url: str
+    app: Starlette
+    settings: settings_module.Settings
+    http: httpx.Client
+
+    def mint(self, query: str | None = None, access_token: str = ACCESS_TOKEN) -> dict[str, str]:
+        """Play a completed Link session: returns the callback's query (code, state)."""
+        query = query or authorize_query(self.settings)
+        oauth, store = self.app.state.oauth, self.app.state.store
+        auth = oauth.validate_authorization(query)
+        session = secrets.token_urlsafe(32)
+        store.create_session(session, auth.client_id, auth.redirect_uri, query, 60)
+        assert store.claim_session(session).problem is None
+        item = ItemRecord("item-" + secrets.token_hex(8), access_token, "ins_109508", "u1")
+        return query_of(oauth.issue_code(session, query, item))
+
+
+@pytest.fixture
+def bridge(home) -> Iterator[Bridge]:
+    # Plaid is unreachable on purpose: nothing here may need it.
+    settings = settings_module.load().with_values(
+        plaid_api_url=f"http://127.0.0.1:{services.free_port()}"
+    )
+    app = create_app(settings)
+    with serving.serve_in_thread(app, what="bridge") as url, httpx.Client(timeout=10) as http:
+        yield Bridge(url, app, settings, http)
+
+
+# Token endpoint: success shapes and Kore's quirks.
+
+
+def test_code_exchange_answers_the_items_access_token_without_caching(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    response = exchange(bridge.http, bridge.url, bridge.settings, code)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["access_token"] == ACCESS_TOKEN
+    assert body["token_type"] == "bearer"
+    assert body["closeWindow"] is True
+    assert len(body["refresh_token"]) >= 40
+    assert "expires_in" not in body
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_kore_sample_body_json_without_grant_type_and_body_credentials(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    s = bridge.settings
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        json={"code": code, "client_id": s.client_id, "client_secret": s.secret},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"] == ACCESS_TOKEN
+
+
+def test_oauth_token_alias_with_form_body_credentials(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    s = bridge.settings
+    response = bridge.http.post(
+        bridge.url + "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": s.simulator_callback,
+            "client_id": s.client_id,
+            "client_secret": s.secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_refresh_returns_same_access_token_and_keeps_refresh_token(bridge: Bridge) -> None:
+    first = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"]).json()
+    for _ in range(2):  # a retried refresh works too: no rotation
+        again = refresh(bridge.http, bridge.url, bridge.settings, first["refresh_token"])
+        assert again.status_code == 200
+        assert again.json()["access_token"] == ACCESS_TOKEN
+        assert again.json()["refresh_token"] == first["refresh_token"]
+        assert again.headers["cache-control"] == "no-store"
+
+
+def test_unknown_refresh_token_is_invalid_grant(bridge: Bridge) -> None:
+    response = refresh(bridge.http, bridge.url, bridge.settings, "not-a-token")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+
+
+# Codes: single use, replay revokes, lifetime, bindings.
+
+
+def test_replayed_code_is_refused_and_revokes_what_it_issued(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    issued = exchange(bridge.http, bridge.url, bridge.settings, code).json()
+    replay = exchange(bridge.http, bridge.url, bridge.settings, code)
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+    after = refresh(bridge.http, bridge.url, bridge.settings, issued["refresh_token"])
+    assert (after.status_code, after.json()["error"]) == (400, "invalid_grant")
+    assert list_authorizations(bridge.settings)[0]["status"] == "revoked"
+
+
+def test_expired_code_is_invalid_grant(bridge: Bridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oauth_module, "CODE_TTL", -1.0)
+    code = bridge.mint()["code"]
+    response = exchange(bridge.http, bridge.url, bridge.settings, code)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+
+
+def test_codes_live_at_most_ten_minutes() -> None:
+    assert oauth_module.CODE_TTL <= 600
+
+
+def test_token_request_may_omit_redirect_uri_but_not_change_it(bridge: Bridge) -> None:
+    ok = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    assert ok.status_code == 200
+    other = bridge.settings.plaid_redirect_uri  # registered, but not the authorized one
+    wrong = exchange(
+        bridge.http, bridge.url, bridge.settings, bridge.mint()["code"], redirect_uri=other
+    )
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    assert "redirect_uri" in wrong.json()["error_description"]
+
+
+def test_pkce_s256_verifier_is_checked(bridge: Bridge) -> None:
+    verifier, challenge = pkce_pair()
+    query = authorize_query(bridge.settings, code_challenge=challenge, code_challenge_method="S256")
+    good = exchange(
+        bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"], code_verifier=verifier
+    )
+    assert good.status_code == 200, good.text
+    wrong = exchange(
+        bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"], code_verifier="x" * 50
+    )
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    missing = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"])
+    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize("method", ["plain", None])
+def test_pkce_plain_or_missing_method_is_refused_with_state(bridge: Bridge, method) -> None:
+    query = authorize_query(
+        bridge.settings, state="s&t=1 é", code_challenge="a" * 43, code_challenge_method=method
+    )
+    response = bridge.http.get(bridge.url + "/?" + query)
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(bridge.settings.simulator_callback + "?")
+    params = query_of(location)
+    assert params["error"] == "invalid_request"
+    assert params["state"] == "s&t=1 é"
+
+
+# Client authentication.
+
+
+def test_wrong_basic_secret_is_401_with_basic_challenge(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        data={"grant_type": "authorization_code", "code": code},
+        auth=(bridge.settings.client_id, "wrong-secret"),
+    )
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+    assert response.headers["www-authenticate"].startswith("Basic ")
+    assert response.headers["cache-control"] == "no-store"
+    # the code was not consumed by an unauthenticated request
+    assert exchange(bridge.http, bridge.url, bridge.settings, code).status_code == 200
+
+
+def test_wrong_body_secret_or_none_is_401(bridge: Bridge) -> None:
+    code = bridge.mint()["code"]
+    for extra in ({"client_id": bridge.settings.client_id, "client_secret": "nope"}, {}):
+        response = bridge.http.post(bridge.url + TOKEN_PATH, data={"code": code, **extra})
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+        assert response.headers["www-authenticate"].startswith("Basic ")
+
+
+def test_secrets_are_compared_in_constant_time_helper() -> None:
+    assert equal_secrets("abc", "abc")
+    assert not equal_secrets("abc", "abd")
+    assert not equal_secrets(None, "abc")
+    assert not equal_secrets("é", "e")
+
+
+# Grant types and malformed requests: always 4xx.
+
+
+def test_unsupported_and_missing_grant_type(bridge: Bridge) -> None:
+    s = bridge.settings
+    password = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        data={"grant_type": "password", "username": "u", "password": "p"},
+        auth=(s.client_id, s.secret),
+    )
+    assert (password.status_code, password.json()["error"]) == (400, "unsupported_grant_type")
+    missing = bridge.http.post(bridge.url + TOKEN_PATH, data={}, auth=(s.client_id, s.secret))
+    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"code": {"nested": 1}}', "application/json"),
+        (b"\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+        (b"code=a&code=b&grant_type=authorization_code", "application/x-www-form-urlencoded"),
+        (b"", "application/json"),
+        (b"%%%=&&==", "text/plain"),
+    ],
+)
+def test_malformed_token_requests_are_invalid_request(
+    bridge: Bridge, content: bytes, content_type: str
+) -> None:
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        content=content,
+        headers={"Content-Type": content_type},
+        auth=(bridge.settings.client_id, bridge.settings.secret),
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"] in ("invalid_request", "invalid_grant")
+
+
+def test_oversized_bodies_get_413(bridge: Bridge) -> None:
+    big = bridge.http.post(bridge.url + TOKEN_PATH, content=b"a" * 100_000)
+    assert big.status_code == 413
+    assert big.json()["error"] == "invalid_request"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while reading
+        for _ in range(40):
+            yield b"b" * 1024
+
+    streamed = bridge.http.post(bridge.url + "/api/set_access_token", content=chunks())
+    assert streamed.status_code == 413
+
+
+def test_wrong_methods_and_unknown_paths_are_4xx(bridge: Bridge) -> None:
+    assert bridge.http.get(bridge.url + TOKEN_PATH).status_code == 405
+    assert bridge.http.get(bridge.url + "/api/set_access_token").status_code == 405
+    assert bridge.http.get(bridge.url + "/api/info").status_code == 404
+
+
+def test_set_access_token_rejects_bad_bodies_and_unknown_sessions(bridge: Bridge) -> None:
+    url = bridge.url + "/api/set_access_token"
+    assert bridge.http.post(url, json={"session": "x"}).status_code == 400
+    assert (
+        bridge.http.post(
+            url, content=b"{", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
+    unknown = bridge.http.post(url, json={"session": "nope", "public_token": "public-x"})
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "invalid_session")
+    assert unknown.json()["fix"]
+
+
+# Authorization endpoint: fatal errors never redirect.
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"client_id": "someone-else"},
+        {"client_id": None},
+        {"redirect_uri": "https://evil.example/workflows/callback"},
+        {"redirect_uri": "https://idp.kore.ai/workflows/callback"},  # no trailing slash
+        {"redirect_uri": "https://idp.kore.ai/workflows/callback/?x=1"},
+        {"redirect_uri": "not a url"},
+    ],
+)
+def test_bad_client_or_redirect_uri_is_a_400_page_not_a_redirect(bridge: Bridge, change) -> None:
+    query = authorize_query(bridge.settings, state="keep", **change)
+    response = bridge.http.get(bridge.url + "/?" + query)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")
+    assert bridge.settings.secret not in response.text
+    assert "What to do" in response.text or "Kore" in response.text
+    as_json = bridge.http.get(bridge.url + "/?" + query, headers={"Accept": "application/json"})
+    assert as_json.status_code == 400
+    expected = "invalid_client" if change.get("client_id") else "invalid_request"
+    assert as_json.json()["error"] == expected
+    assert as_json.json()["fix"]
+
+
+@pytest.mark.parametrize("response_type", ["token", "code token", "none"])
+def test_unsupported_response_type_redirects_with_error_and_state(
+    bridge: Bridge, response_type: str
+) -> None:
+    query = authorize_query(bridge.settings, state="a b+c", response_type=response_type)
+    response = bridge.http.get(bridge.url + "/?" + query)
+    assert response.status_code == 302
+    params = query_of(response.headers["location"])
+    assert params == {"error": "unsupported_response_type", "state": "a b+c"}
+
+
+def test_malformed_pkce_challenge_is_refused(bridge: Bridge) -> None:
+    for challenge in ("", "short", "!" * 43):
+        query = authorize_query(
+            bridge.settings, code_challenge=challenge, code_challenge_method="S256"
+        )
+        response = bridge.http.get(bridge.url + "/?" + query)
+        assert response.status_code == 302
+        assert query_of(response.headers["location"])["error"] == "invalid_request"
+
+
+def test_code_is_always_returned_in_the_query(bridge: Bridge) -> None:
+    callback = bridge.mint(authorize_query(bridge.settings, response_mode="fragment"))
+    assert callback["code"] and callback["state"] == "st-1"
+
+
+def test_garbage_authorization_requests_are_4xx(bridge: Bridge) -> None:
+    for query in ("%ff=%fe", "a=%", "&&&", "client_id", "client_id=&response_type="):
+        response = bridge.http.get(bridge.url + "/?" + query)
+        assert 400 <= response.status_code < 500, query
+
+
+def test_missing_redirect_uri_means_the_single_kore_callback(home) -> None:
+    settings = settings_module.load()
+    app = create_app(settings)
+    auth = app.state.oauth.validate_authorization(authorize_query(settings, redirect_uri=None))
+    assert auth.redirect_uri == settings.plaid_redirect_uri
+    several = settings.with_values(kore_callback_urls=("https://idp.kore.com/workflows/callback",))
+    app = create_app(several)
+    with pytest.raises(oauth_module.FatalClientError):
+        app.state.oauth.validate_authorization(authorize_query(several, redirect_uri=None))
+
+
+def test_healthz(bridge: Bridge) -> None:
+    assert bridge.http.get(bridge.url + "/healthz").json()["status"] == "ok"
+
+
+# Store: private file, WAL, digests only.
+
+
+def test_store_is_private_wal_and_keeps_no_code_or_refresh_token(bridge: Bridge) -> None:
+    minted = bridge.mint()
+    issued = exchange(bridge.http, bridge.url, bridge.settings, minted["code"]).json()
+    path = bridge.settings.bridge_db_path
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            assert stat.S_IMODE(os.stat(side).st_mode) & 0o077 == 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert minted["code"].encode() not in raw
+    assert issued["refresh_token"].encode() not in raw
+
+
+def test_list_authorizations_is_masked(bridge: Bridge) -> None:
+    exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    bridge.mint()
+    rows = list_authorizations(bridge.settings)
+    assert [r["status"] for r in rows] == ["code issued", "active"]
+    text = repr(rows)
+    assert ACCESS_TOKEN not in text
+    assert bridge.settings.client_id not in text
+    assert rows[0]["redirect_uri"] == bridge.settings.simulator_callback
+    assert rows[0]["institution"] == "ins_109508"
+    assert set(rows[0]) >= {"when", "client", "redirect_uri", "institution", "item_id", "status"}

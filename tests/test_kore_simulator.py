@@ -1,0 +1,196 @@
+"""The Kore simulator, method by method, against the emulator and the bridge."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from kore_plaid_nb import services, settings
+from kore_plaid_nb.bridge import running_bridge
+from kore_plaid_nb.emulator import running_emulator
+from kore_plaid_nb.kore.simulator import (
+    KORE_ACTIONS,
+    KoreFlowError,
+    KoreSimulator,
+    LinkResult,
+    plaid_actions,
+    token_environment,
+)
+
+
+@pytest.fixture(scope="module")
+def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("emulator")
+    with running_emulator(settings.Settings(home=state), state_path=state / "e.sqlite3") as url:
+        yield url
+
+
+@pytest.fixture
+def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
+    monkeypatch.setenv("PLAID_API_URL", emulator_url)
+    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
+    return settings.load()
+
+
+@pytest.fixture
+def sim(embedded: settings.Settings) -> Iterator[KoreSimulator]:
+    with running_bridge(embedded) as url, KoreSimulator(embedded, url) as simulator:
+        yield simulator
+
+
+def test_authorization_request_carries_state_and_pkce_s256(embedded: settings.Settings) -> None:
+    with KoreSimulator(embedded, "https://bridge.example.com/") as sim:
+        first, second = sim.authorization_request(), sim.authorization_request()
+    query = {k: v[0] for k, v in parse_qs(urlsplit(first.url).query).items()}
+
+    assert first.url.startswith("https://bridge.example.com/?")
+    assert query["response_type"] == "code"
+    assert query["client_id"] == embedded.client_id
+    assert query["redirect_uri"] == embedded.simulator_callback
+    assert query["state"] == first.state != second.state
+    digest = hashlib.sha256(first.code_verifier.encode()).digest()
+    assert query["code_challenge"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert query["code_challenge_method"] == "S256"
+    assert "code_challenge" not in sim.authorization_request(use_pkce=False).url
+
+
+def test_the_whole_flow_method_by_method(sim: KoreSimulator) -> None:
+    request = sim.authorization_request()
+    session = sim.get_link_token(request)
+    assert session.link_token.startswith("link-sandbox-")
+    assert session.link_token not in str(session)
+
+    link = sim.complete_link(session, sim.create_public_token())
+    callback = sim.follow_redirect(link, request)
+    assert callback.state_matches and callback.code
+
+    tokens = sim.exchange_code_form_basic(request, callback.code)
+    assert tokens.token_type.lower() == "bearer"
+    assert token_environment(tokens.access_token) == "sandbox"
+    assert "no-store" in tokens.cache_control
+    assert tokens.access_token not in str(tokens) and tokens.access_token not in repr(tokens)
+
+    refreshed = sim.refresh(tokens.refresh_token)
+    assert refreshed.access_token == tokens.access_token
+
+    summaries = {a.path: sim.call_plaid(a, tokens.access_token).summary for a in KORE_ACTIONS}
+    assert summaries["/accounts/balance/get"].startswith("9 accounts")
+
+
+def test_a_code_is_single_use(sim: KoreSimulator) -> None:
+    request, code = sim.authorize()
+    sim.exchange_code_form_basic(request, code)
+    with pytest.raises(KoreFlowError, match="invalid_grant"):
+        sim.exchange_code_form_basic(request, code)
+
+
+def test_kore_json_style_without_grant_type(sim: KoreSimulator) -> None:
+    request, code = sim.authorize(use_pkce=False)
+    tokens = sim.exchange_code_json(code, request)
+    assert tokens.style == "JSON {code}"
+    assert tokens.close_window is True
+
+
+def test_a_wrong_client_secret_at_the_token_url_names_steps_4_iii_iv(sim: KoreSimulator) -> None:
+    request, code = sim.authorize()
+    sim.client_secret = "not0the0secret0000000000000000"
+    with pytest.raises(KoreFlowError) as caught:
+        sim.exchange_code_form_basic(request, code)
+    assert caught.value.step == "4.iii-iv / 9"
+    assert "invalid_client" in caught.value.message
+
+
+def test_a_wrong_plaid_secret_header_names_steps_4_iii_iv_and_9(sim: KoreSimulator) -> None:
+    request, code = sim.authorize()
+    access_token = sim.exchange_code_form_basic(request, code).access_token
+    sim.client_secret = "not0the0secret0000000000000000"
+    with pytest.raises(KoreFlowError) as caught:
+        sim.call_plaid(KORE_ACTIONS[0], access_token)
+    assert caught.value.step == "4.iii-iv / 9"
+    assert "INVALID_API_KEYS" in caught.value.message
+
+
+def test_a_changed_state_is_caught(sim: KoreSimulator) -> None:
+    request = sim.authorization_request()
+    link = sim.complete_link(sim.get_link_token(request), sim.create_public_token())
+    tampered = link.redirect_to.replace(f"state={request.state}", "state=somebody-else")
+    with pytest.raises(KoreFlowError, match="without the state Kore sent"):
+        sim.follow_redirect(LinkResult(tampered), request)
+
+
+def test_a_redirect_elsewhere_is_caught(sim: KoreSimulator) -> None:
+    request = sim.authorization_request()
+    elsewhere = replace(request, redirect_uri="http://127.0.0.1:1/other")
+    with pytest.raises(KoreFlowError) as caught:
+        sim.follow_redirect(LinkResult("http://127.0.0.1:1/workflows/callback?code=x"), elsewhere)
+    assert caught.value.step == "4.v-vi"
+
+
+@pytest.mark.parametrize(
+    ("tenant", "token", "fragment"),
+    [
+        ("production", "access-sandbox-1", "belong to 'sandbox'"),
+        ("development", None, "decommissioned"),
+        ("sandbox", "access-production-1", "belong to 'production'"),
+    ],
+)
+def test_the_tenant_must_be_the_keys_environment(
+    embedded: settings.Settings, tenant: str, token: str | None, fragment: str
+) -> None:
+    with KoreSimulator(embedded, "http://127.0.0.1:1", tenant=tenant) as sim:
+        with pytest.raises(KoreFlowError, match=fragment) as caught:
+            sim.plaid_base_url(token)
+    assert caught.value.step == "6"
+
+
+def test_the_tenant_is_substituted_into_the_base_url() -> None:
+    live = settings.Settings(plaid_client_id="a" * 24, plaid_secret="b" * 30)
+    with KoreSimulator(live, "https://bridge.example.com") as sim:
+        assert sim.plaid_base_url("access-sandbox-1") == "https://sandbox.plaid.com"
+    embedded = settings.Settings(plaid_api_url="http://127.0.0.1:9")
+    with KoreSimulator(embedded, "https://bridge.example.com") as sim:
+        assert sim.plaid_base_url() == "http://127.0.0.1:9"
+
+
+def test_product_calls_follow_plaid_products() -> None:
+    paths = [a.path for a in plaid_actions(("auth", "identity", "investments", "liabilities"))]
+    assert paths == [
+        "/accounts/balance/get",
+        "/investments/holdings/get",
+        "/investments/transactions/get",
+        "/liabilities/get",
+        "/auth/get",
+        "/identity/get",
+    ]
+
+
+def test_a_taken_callback_port_says_what_to_do(embedded: settings.Settings) -> None:
+    with running_bridge(embedded) as url:
+        holder = KoreSimulator(embedded, url)
+        holder.start_callback_server()
+        try:
+            with KoreSimulator(embedded, url) as second, pytest.raises(KoreFlowError) as caught:
+                second.start_callback_server()
+        finally:
+            holder.close()
+    assert "KORE_SIMULATOR_PORT" in caught.value.fix
+
+
+def test_embedded_mode_without_the_emulator_says_so() -> None:
+    with KoreSimulator(settings.Settings(), "http://127.0.0.1:1") as sim:
+        with pytest.raises(KoreFlowError, match="PLAID_API_URL"):
+            sim.plaid_base_url()
+        with pytest.raises(KoreFlowError, match="PLAID_API_URL"):
+            sim.create_public_token()
+
+
+def test_a_wrong_client_id_names_step_4_iii(sim: KoreSimulator) -> None:
+    sim.client_id = "0" * 24
+    with pytest.raises(KoreFlowError) as caught:
+        sim.get_link_token(sim.authorization_request())
+    assert caught.value.step == "4.iii"
