@@ -1,7 +1,9 @@
 """``kore-plaid`` (same as ``python -m kore_plaid_nb``).
 
 Each command lives in the module of its part, which defines ``configure(parser)`` and
-``run(args) -> int``. A :class:`RunbookError` is printed as message + fix, never a traceback.
+``run(args) -> int``. Only the chosen command's module is imported (a service starts fast,
+and one part's failure cannot break another's command). A :class:`RunbookError` is printed
+as message + fix, never a traceback.
 """
 
 from __future__ import annotations
@@ -25,20 +27,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``chosen``'s module is imported and configured (all when None)."""
     parser = argparse.ArgumentParser(
         prog="kore-plaid",
         description="Connect Kore.ai to Plaid: emulator, OAuth bridge, tunnel, profile, checks.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("kore_plaid_nb"):
-                continue  # part not built yet
-            raise
         command = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is not None and name != chosen:
+            continue
+        module = importlib.import_module(module_name)
         configure = getattr(module, f"configure_{name}", None) or module.configure
         configure(command)
         command.set_defaults(handler=getattr(module, f"run_{name}", None) or module.run)
@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except RunbookError as exc:

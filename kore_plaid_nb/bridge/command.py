@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import serving
+from .. import serving, stack
 from .. import settings as settings_module
 
 
@@ -18,6 +18,9 @@ def run(args: argparse.Namespace) -> int:
     from .routes import create_app
 
     settings = settings_module.load()
+    if settings.embedded and not settings.plaid_api_url:
+        settings = stack.plaid_settings(settings)  # the embedded emulator, in the background
+        print(f"Plaid emulator at {settings.plaid_api_url}", file=sys.stderr, flush=True)
     port = settings.app_port if args.port is None else args.port
     print(
         f"kore-plaid bridge ({settings.mode}) on http://{args.host}:{port}: Authorization URL "

@@ -67,9 +67,9 @@ def authorize_page(
     body = _render(
         "authorize.html",
         title="Connect your bank - Kore.ai",
-        heading="The Kore.ai bot asks to connect to your bank",
-        intro="To answer your questions about your accounts, the bot needs read access "
-        "through Plaid, the service your bank uses for this.",
+        heading="Kore.ai bot wants to connect to your bank through Plaid",
+        intro="The bot you are chatting with asks for read access to your bank accounts so "
+        "that it can answer your questions about them. Plaid makes the connection.",
         mode="authorize",
         session=session,
         link_token=link_token,

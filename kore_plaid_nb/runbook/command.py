@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +26,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+LIVE_NAMES = (
+    "PLAID_CLIENT_ID",
+    "PLAID_SECRET",
+    "PLAID_ENV",
+    "PLAID_API_URL",
+    "APP_PORT",
+    "NGROK_AUTHTOKEN",
+    "NGROK_DOMAIN",
+    "LINK_REDIRECT_URI",
+    "BRIDGE_DB",
+)
+
+
+def _isolate_for_storage() -> None:
+    """Stored outputs come from a fresh embedded run: its own state folder, no keys."""
+    root = Path(tempfile.mkdtemp(prefix="kore-plaid-notebooks-"))
+    for name in LIVE_NAMES:
+        os.environ.pop(name, None)
+    os.environ["KORE_PLAID_HOME"] = str(root / "home")
+    os.environ["KORE_PLAID_ENV_FILE"] = str(root / ".env")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.store_outputs:
+        _isolate_for_storage()
     settings = load()
     paths = notebook_paths(args.notebooks, args.only)
     if not paths:

@@ -294,14 +294,15 @@ def authorize_end_users(current: Settings, count: int = 3) -> None:
     print(format_table(("end user", "bank", "accounts", "own Item only"), rows))
 
 
-def show_authorizations(current: Settings) -> None:
+def show_authorizations(current: Settings, newest: int = 3) -> None:
+    """The ``newest`` authorizations in the bridge's store, masked."""
     from ..bridge import list_authorizations
 
     rows = [
         (a["institution"] or "-", a["item_id"] or "-", a["access_token"] or "-", a["status"])
-        for a in list_authorizations(current)
+        for a in list_authorizations(current)[:newest]
     ]
-    print(f"{len(rows)} authorization(s) in the bridge's store")
+    print(f"The {len(rows)} newest authorization(s) in the bridge's store:")
     print(format_table(("bank", "Item", "access token", "status"), sorted(rows)))
 
 

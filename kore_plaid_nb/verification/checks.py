@@ -45,7 +45,7 @@ class CheckResult:
 
     @property
     def time_text(self) -> str:
-        return f"{self.seconds * 1000:.0f} ms" if self.result != SKIP else "-"
+        return f"{self.seconds * 1000:6.0f} ms" if self.result != SKIP else "-"
 
 
 @dataclass

@@ -4,6 +4,10 @@
 (function () {
   "use strict";
   var KEY = "kore-plaid-bridge";
+  // Authorization URLs this browser already finished (connected or cancelled): a reload or
+  // Back after the end must not start a second authorization for the same state.
+  var DONE_KEY = "kore-plaid-bridge-finished";
+  var DONE_KEEP = 20;
   var root = document.getElementById("bridge");
   var message = document.getElementById("message");
   var button = document.getElementById("connect");
@@ -22,17 +26,40 @@
   function forget() {
     try { localStorage.removeItem(KEY); } catch (e) { /* nothing stored */ }
   }
+  function finishedRequests() {
+    try { return JSON.parse(localStorage.getItem(DONE_KEY) || "[]"); } catch (e) { return []; }
+  }
+  function markFinished(requestUrl) {
+    if (!requestUrl) { return; }
+    var list = finishedRequests().filter(function (u) { return u !== requestUrl; });
+    list.push(requestUrl);
+    try {
+      localStorage.setItem(DONE_KEY, JSON.stringify(list.slice(-DONE_KEEP)));
+    } catch (e) { /* private mode */ }
+  }
   function leave(url) {
+    markFinished(ctx && ctx.requestUrl);
     forget();
     window.location.assign(url);
+  }
+  function endHere(text) {
+    show(text, false);
+    button.hidden = true;
+    deny.hidden = true;
   }
 
   var ctx;
   if (root.dataset.mode === "authorize") {
+    if (finishedRequests().indexOf(window.location.href) !== -1) {
+      endHere("This authorization request is already finished. You can close this page and " +
+              "go back to the conversation; to connect again, start a new authorization there.");
+      return;
+    }
     ctx = {
       session: root.dataset.session,
       linkToken: root.dataset.linkToken,
-      denyUrl: root.dataset.denyUrl
+      denyUrl: root.dataset.denyUrl,
+      requestUrl: window.location.href
     };
     remember(ctx);
   } else {
