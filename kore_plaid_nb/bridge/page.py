@@ -71,6 +71,8 @@ def authorize_page(
         intro="The bot you are chatting with asks for read access to your bank accounts so "
         "that it can answer your questions about them. Plaid makes the connection.",
         mode="authorize",
+        step_link="Plaid opens on this page. Choose your bank and sign in there: your bank "
+        "password goes to your bank through Plaid, never to the bot.",
         session=session,
         link_token=link_token,
         deny_url=deny_url,
@@ -88,6 +90,8 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         heading="Finishing the connection to your bank",
         intro="Your bank sent you back here. Plaid Link re-opens to finish the connection.",
         mode="oauth-return",
+        step_link="Plaid finishes the connection with the account you chose at your bank; "
+        "there is nothing more to type.",
         session="",
         link_token="",
         deny_url="",

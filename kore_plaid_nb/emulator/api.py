@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
@@ -96,7 +95,7 @@ def check_credentials(username: str | None, password: str | None) -> None:
         raise PlaidAPIError("INVALID_CREDENTIALS")
 
 
-def item_json(emulator: Emulator, item: Item) -> Body:
+def item_json(item: Item) -> Body:
     institution = data.institution(item.institution_id) or {}
     return {
         "item_id": item.item_id,
@@ -212,7 +211,7 @@ def item_public_token_exchange(emulator: Emulator, body: Body) -> Body:
 
 def item_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.item(body)
-    return {"item": item_json(emulator, item)}
+    return {"item": item_json(item)}
 
 
 def item_remove(emulator: Emulator, body: Body) -> Body:
@@ -242,14 +241,14 @@ def institutions_get_by_id(emulator: Emulator, body: Body) -> Body:
 
 def accounts_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
-    return {"accounts": _accounts(item, body), "item": item_json(emulator, item)}
+    return {"accounts": _accounts(item, body), "item": item_json(item)}
 
 
 def accounts_balance_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
     options = fields.obj(body, "options")
     fields.text(options, "min_last_updated_datetime", required=False)
-    return {"accounts": _accounts(item, body), "item": item_json(emulator, item)}
+    return {"accounts": _accounts(item, body), "item": item_json(item)}
 
 
 def auth_get(emulator: Emulator, body: Body) -> Body:
@@ -259,13 +258,13 @@ def auth_get(emulator: Emulator, body: Body) -> Body:
     ids = {a["account_id"] for a in accounts}
     numbers = data.auth_numbers(item.item_id)
     numbers["ach"] = [n for n in numbers["ach"] if n["account_id"] in ids]
-    return {"accounts": accounts, "numbers": numbers, "item": item_json(emulator, item)}
+    return {"accounts": accounts, "numbers": numbers, "item": item_json(item)}
 
 
 def identity_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
     accounts = [{**a, "owners": data.owners()} for a in _accounts(item, body)]
-    return {"accounts": accounts, "item": item_json(emulator, item)}
+    return {"accounts": accounts, "item": item_json(item)}
 
 
 def investments_holdings_get(emulator: Emulator, body: Body) -> Body:
@@ -279,7 +278,7 @@ def investments_holdings_get(emulator: Emulator, body: Body) -> Body:
         "accounts": accounts,
         "holdings": holdings,
         "securities": securities,
-        "item": item_json(emulator, item),
+        "item": item_json(item),
         "is_investments_fallback_item": False,
     }
 
@@ -303,7 +302,7 @@ def investments_transactions_get(emulator: Emulator, body: Body) -> Body:
     page = matching[offset : offset + count]
     security_ids = {t["security_id"] for t in page}
     return {
-        "item": item_json(emulator, item),
+        "item": item_json(item),
         "accounts": accounts,
         "securities": [s for s in data.securities() if s["security_id"] in security_ids],
         "investment_transactions": page,
@@ -320,7 +319,7 @@ def liabilities_get(emulator: Emulator, body: Body) -> Body:
         kind: [entry for entry in entries if entry["account_id"] in ids]
         for kind, entries in data.liabilities(item.item_id).items()
     }
-    return {"accounts": accounts, "liabilities": liabilities, "item": item_json(emulator, item)}
+    return {"accounts": accounts, "liabilities": liabilities, "item": item_json(item)}
 
 
 # ---------------------------------------------------------------------------- transactions/sync
@@ -383,7 +382,3 @@ ENDPOINTS: dict[str, Handler] = {
     "/institutions/get_by_id": institutions_get_by_id,
     "/sandbox/item/reset_login": sandbox_item_reset_login,
 }
-
-
-def link_session_id() -> str:
-    return str(uuid.uuid4())

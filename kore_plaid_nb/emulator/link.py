@@ -18,6 +18,7 @@ is bound to the client that created it. Only these endpoints send CORS headers.
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,9 @@ from starlette.routing import Route
 from . import data, fields
 from .api import Emulator, check_credentials
 from .errors import PlaidAPIError, request_id
+from .store import Item
+
+log = logging.getLogger("kore_plaid_nb.emulator")
 
 SCRIPT_PATH = "/link/v2/stable/link-initialize.js"
 CORS_HEADERS = {
@@ -103,49 +107,59 @@ def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _return_from_oauth(emulator: Emulator, token: str, config: dict, received: str) -> Item:
+    """The second half of an OAuth login: the page came back with ``oauth_state_id``."""
+    state_id = (parse_qs(urlsplit(received).query).get("oauth_state_id") or [""])[0]
+    institution_id = emulator.store.take_oauth_state(state_id, token) if state_id else None
+    if institution_id is None:
+        raise fields.invalid(
+            "received_redirect_uri", "does not carry an oauth_state_id of this link token"
+        )
+    products = [str(p) for p in config.get("products") or []]
+    return emulator.login(institution_id, products, data.SANDBOX_USERNAME,
+                          data.SANDBOX_PASSWORD, config.get("webhook"))  # fmt: skip
+
+
+def _update_mode(emulator: Emulator, config: dict, institution_id: str, body: dict) -> Item:
+    """Update mode: the user logs in again; the Item's error is cleared."""
+    item = emulator.store.item(str(config["update_item_id"]))
+    if item is None or item.removed or item.institution_id != institution_id:
+        raise PlaidAPIError("INVALID_INSTITUTION", "update mode: pick the Item's own bank")
+    check_credentials(fields.text(body, "username", required=False),
+                      fields.text(body, "password", required=False))  # fmt: skip
+    emulator.store.set_item_error(item.item_id, None)
+    return item
+
+
 def complete(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
+    """Log in with the dialog's values; a public token + metadata, or an OAuth redirect."""
     token, config = _link_config(emulator, body)
     link_session_id = fields.text(body, "link_session_id", required=False) or request_id()
     received = fields.text(body, "received_redirect_uri", required=False)
-    products = [str(p) for p in config.get("products") or []]
-    webhook = str(config["webhook"]) if config.get("webhook") else None
     if received is not None:
-        state_id = (parse_qs(urlsplit(received).query).get("oauth_state_id") or [""])[0]
-        taken = emulator.store.take_oauth_state(state_id, token) if state_id else None
-        if taken is None:
-            raise fields.invalid(
-                "received_redirect_uri", "does not carry an oauth_state_id of this link token"
-            )
-        institution_id = taken
-        item = emulator.login(
-            institution_id, products, data.SANDBOX_USERNAME, data.SANDBOX_PASSWORD, webhook
-        )
+        item = _return_from_oauth(emulator, token, config, received)
     else:
         institution_id = fields.text(body, "institution_id") or ""
+        institution = data.institution(institution_id)
+        if institution is None:
+            raise PlaidAPIError("INVALID_INSTITUTION")
         username = fields.text(body, "username", required=False)
         password = fields.text(body, "password", required=False)
-        update_item_id = config.get("update_item_id")
-        if update_item_id:
-            item = emulator.store.item(str(update_item_id))
-            if item is None or item.removed or item.institution_id != institution_id:
-                raise PlaidAPIError("INVALID_INSTITUTION", "update mode: pick the Item's bank")
+        if config.get("update_item_id"):
+            item = _update_mode(emulator, config, institution_id, body)
+        elif institution["oauth"] and config.get("redirect_uri"):
             check_credentials(username, password)
-            emulator.store.set_item_error(item.item_id, None)
+            state_id = emulator.store.create_oauth_state(token, institution_id)
+            redirect_uri = str(config["redirect_uri"])
+            joiner = "&" if urlsplit(redirect_uri).query else "?"
+            return {"oauth_redirect_uri": f"{redirect_uri}{joiner}oauth_state_id={state_id}"}
         else:
-            institution = data.institution(institution_id)
-            if institution is None:
-                raise PlaidAPIError("INVALID_INSTITUTION")
-            if institution["oauth"] and config.get("redirect_uri"):
-                check_credentials(username, password)
-                state_id = emulator.store.create_oauth_state(token, institution_id)
-                redirect_uri = str(config["redirect_uri"])
-                joiner = "&" if urlsplit(redirect_uri).query else "?"
-                return {"oauth_redirect_uri": f"{redirect_uri}{joiner}oauth_state_id={state_id}"}
+            products = [str(p) for p in config.get("products") or []]
+            webhook = config.get("webhook")
             item = emulator.login(institution_id, products, username, password, webhook)
-    public_token = emulator.store.create_public_token(item.item_id)
     return {
-        "public_token": public_token,
-        "metadata": metadata(item.item_id, institution_id, link_session_id),
+        "public_token": emulator.store.create_public_token(item.item_id),
+        "metadata": metadata(item.item_id, item.institution_id, link_session_id),
     }
 
 
@@ -165,6 +179,10 @@ def routes(emulator: Emulator) -> list[Route]:
                 body = await fields.read_body(request)
                 return _json(handler(emulator, body))
             except PlaidAPIError as error:
+                return _json(error.body(request_id()), error.status)
+            except Exception:  # a bug here must still answer in Plaid's shape
+                log.exception("emulator: Link stand-in failed")
+                error = PlaidAPIError("INTERNAL_SERVER_ERROR")
                 return _json(error.body(request_id()), error.status)
 
         return endpoint

@@ -17,6 +17,7 @@ from ..settings import Settings, mask
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
 TEARDOWN_PREFIX = "08_"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 300
 
 
@@ -113,6 +114,8 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
+            # a widget view names a random model that is never stored: keep its text form
+            output.get("data", {}).pop(WIDGET_VIEW, None)
             for holder, key in _text_slots(output):
                 holder[key] = sanitize_text(holder[key], patterns)
 

@@ -12,10 +12,11 @@
   var message = document.getElementById("message");
   var button = document.getElementById("connect");
   var deny = document.getElementById("deny");
+  var next = document.getElementById("next");
 
   function show(text, isError) {
     message.textContent = text;
-    message.className = isError ? "message error" : "message";
+    message.className = "message " + (isError ? "error" : "notice");
   }
   function remember(ctx) {
     try { localStorage.setItem(KEY, JSON.stringify(ctx)); } catch (e) { /* private mode */ }
@@ -42,10 +43,11 @@
     forget();
     window.location.assign(url);
   }
-  function endHere(text) {
-    show(text, false);
+  function endHere(text, isError) {
+    show(text, isError);
     button.hidden = true;
     deny.hidden = true;
+    next.hidden = true;
   }
 
   var ctx;
@@ -65,18 +67,21 @@
   } else {
     ctx = recall();
     if (!ctx || !ctx.session) {
-      show("This sign-in session is no longer available in this browser. Go back to the " +
-           "conversation and start the authorization again.", true);
-      button.hidden = true;
-      deny.hidden = true;
+      endHere("This sign-in session is no longer available in this browser. Go back to the " +
+              "conversation and start the authorization again.", true);
       return;
     }
     deny.href = ctx.denyUrl;
   }
 
+  function sentence(text) {
+    text = String(text).trim();
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
   function describe(body) {
-    var text = (body && body.message) || "Connecting the account failed.";
-    if (body && body.fix) { text += " " + body.fix; }
+    var text = sentence((body && body.message) || "Connecting the account failed");
+    if (body && body.fix) { text += " " + sentence(body.fix); }
     if (body && body.step) { text += " (procedure step " + body.step + ")"; }
     return text;
   }
@@ -96,8 +101,19 @@
           leave(body.redirect_to);
           return;
         }
-        show(describe(body), true);
-        button.disabled = body.error === "session_expired" || body.error === "session_used";
+        if (body.error === "session_used") {
+          // Finished elsewhere (another tab, or before a reload): nothing left to do here.
+          endHere(describe(body), true);
+        } else if (body.error === "session_expired" || body.error === "invalid_session") {
+          show(describe(body), true);
+          button.hidden = true;  // a new Link run cannot help; cancelling tells Kore
+          next.hidden = true;
+          deny.focus();
+        } else {
+          show(describe(body), true);
+          button.disabled = false;
+          button.focus();
+        }
       });
     }).catch(function () {
       show("The page could not reach the bridge. Check your connection and press " +
@@ -116,9 +132,12 @@
       onSuccess: function (publicToken) { finish(publicToken); },
       onExit: function (error) {
         if (error) {
-          var why = error.display_message || error.error_message || error.error_code;
-          show("Plaid Link stopped: " + why + ". Press Connect to try again, or cancel.", true);
+          var why = error.display_message || error.error_message || error.error_code ||
+            "an unknown error";
+          show("Plaid could not connect your bank: " + sentence(why) + " Press \u201c" +
+               button.textContent + "\u201d to try again, or cancel.", true);
           button.disabled = false;
+          button.focus();
           return;
         }
         show("You closed Plaid Link. Returning to the conversation without connecting…", false);
