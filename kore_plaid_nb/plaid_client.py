@@ -94,8 +94,10 @@ def create_link_token(
     redirect_uri: str | None = None,
     client_name: str = "Kore.ai",
     api: plaid_api.PlaidApi | None = None,
+    timeout: float | None = None,
 ) -> str:
-    """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes."""
+    """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes;
+    ``timeout`` (seconds) bounds the call (plaid-python waits forever without one)."""
     from plaid.model.country_code import CountryCode
     from plaid.model.link_token_create_request import LinkTokenCreateRequest
     from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
@@ -110,7 +112,10 @@ def create_link_token(
     }
     if redirect_uri:
         fields["redirect_uri"] = redirect_uri
-    response = (api or create(settings)).link_token_create(LinkTokenCreateRequest(**fields))
+    extra = {"_request_timeout": timeout} if timeout else {}
+    response = (api or create(settings)).link_token_create(
+        LinkTokenCreateRequest(**fields), **extra
+    )
     return str(response["link_token"])
 
 

@@ -49,7 +49,9 @@ _ENV_NAMES = {
     "ngrok_domain": "NGROK_DOMAIN",
     "ngrok_region": "NGROK_REGION",
     "simulator_port": "KORE_SIMULATOR_PORT",
+    "mode_choice": "KORE_PLAID_MODE",
 }
+MODE_CHOICES = ("auto", "embedded", "live")
 
 
 def mask(value: str | None) -> str:
@@ -106,12 +108,16 @@ class Settings:
     ngrok_domain: str | None = None
     ngrok_region: str | None = None
     simulator_port: int = 8765
+    mode_choice: str = "auto"
     home: Path = field(default_factory=home_path)
     env_file: Path = field(default_factory=env_file_path)
 
     @property
     def embedded(self) -> bool:
-        """True when no Plaid keys are configured: the emulator plays Plaid."""
+        """True when the emulator plays Plaid: no Plaid keys are configured (or
+        KORE_PLAID_MODE=embedded, which makes the emulator accept the configured keys)."""
+        if self.mode_choice != "auto":
+            return self.mode_choice == "embedded"
         return not (self.plaid_client_id and self.plaid_secret) or self.uses_demo_keys
 
     @property
@@ -199,6 +205,18 @@ def _validate(s: Settings) -> None:
             "PLAID_ENV=production for real banks, and use that environment's secret.",
             step="4.iv",
         )
+    if s.mode_choice not in MODE_CHOICES:
+        raise SettingsError(
+            f"KORE_PLAID_MODE={s.mode_choice!r} is not a mode.",
+            fix="Set KORE_PLAID_MODE to auto (the default), embedded or live.",
+        )
+    if s.mode_choice == "live" and not (s.plaid_client_id and s.plaid_secret):
+        raise SettingsError(
+            "KORE_PLAID_MODE=live needs Plaid keys, and none are configured.",
+            fix="Set PLAID_CLIENT_ID and PLAID_SECRET (notebook 01_plaid_keys), or unset "
+            "KORE_PLAID_MODE to use the embedded mode.",
+            step="4.iii-iv",
+        )
     if s.plaid_env not in PLAID_ENVIRONMENTS:
         raise SettingsError(
             f"PLAID_ENV={s.plaid_env!r} is not a Plaid environment.",
@@ -267,6 +285,7 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         ngrok_domain=get("NGROK_DOMAIN") or None,
         ngrok_region=get("NGROK_REGION") or None,
         simulator_port=simulator_port,
+        mode_choice=get("KORE_PLAID_MODE", "auto").lower() or "auto",
         home=home_path(environ),
         env_file=path,
     )

@@ -187,6 +187,11 @@ def test_plaid_failure_during_exchange_is_readable_and_retryable(flow: Flow) -> 
     assert error["error"] == "plaid_error"
     assert error["plaid_error_code"] == "INTERNAL_SERVER_ERROR"
     assert error["message"] and error["fix"] and error["step"]
+    # The same public token is never sent to Plaid again after an ambiguous failure (issue 8):
+    # the user opens Link again and the page sends a fresh one.
+    again = flow.http.post(flow.url + "/api/set_access_token", json=body)
+    assert again.status_code == 409, again.text
+    body["public_token"] = sandbox_public_token(flow.settings)
     retried = flow.http.post(flow.url + "/api/set_access_token", json=body)
     assert retried.status_code == 200, retried.text
 

@@ -137,6 +137,7 @@ def test_replayed_page_after_success_mints_no_second_code(stack: Stack, open_tab
     # The same page (same session) shown again, as from a restored tab or the back/forward
     # cache: Link succeeds but the bridge refuses the used session; the page says so.
     again = open_tab(PHONE)
+
     # Chromium refuses loopback requests from a page it did not load from the network
     # (Local Network Access), so every request of this tab is relayed by Playwright.
     def replay(route) -> None:

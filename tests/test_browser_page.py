@@ -8,10 +8,22 @@ import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from browser_support import DESKTOP, PHONE, Stack, browser, open_tab, origin, stack
+from browser_support import (
+    DESKTOP,
+    PHONE,
+    Stack,
+    _missing_browser,
+    browser,
+    open_tab,
+    origin,
+    stack,
+)
+
+from kore_plaid_nb.emulator import faults
 
 __all__ = ["browser", "open_tab", "stack"]  # fixtures used by name
 
+ITEM_LOCKED = "error_ITEM_LOCKED"  # the sandbox login that fails with ITEM_LOCKED
 PAGE_CONTROLS = ("#connect", "#deny")
 LINK_CONTROLS = (
     "#plaid-standin-institution",
@@ -30,8 +42,8 @@ def open_authorization(tab, stack: Stack, state: str) -> None:
     tab.page.locator("#plaid-standin-dialog").wait_for(state="visible")
 
 
-def fail_login_in_link(page, password: str = "error_ITEM_LOCKED") -> None:
-    page.fill("#plaid-standin-password", password)
+def fail_login_in_link(page) -> None:
+    page.fill("#plaid-standin-password", ITEM_LOCKED)
     page.click("#plaid-standin-continue")
     page.locator("#plaid-standin-error").wait_for(state="visible")
 
@@ -72,6 +84,34 @@ def test_link_error_shows_readable_message_and_allows_retry(stack: Stack, open_t
     tab.shot("09-authorize-after-link-error-phone")
 
     page.click("#connect")  # the user retries with the right password
+    page.locator("#plaid-standin-dialog").wait_for(state="visible")
+    page.click("#plaid-standin-continue")
+    page.wait_for_url(lambda url: url.startswith(stack.callback_url))
+    assert "code" in stack.callbacks_for(state)[0]
+
+
+def test_plaid_failure_after_link_is_readable_and_retryable(stack: Stack, open_tab) -> None:
+    tab = open_tab(PHONE)
+    page = tab.page
+    state = new_state("exchange-fails")
+    open_authorization(tab, stack, state)
+    faults.inject(
+        stack.emulator_url,
+        "/item/public_token/exchange",
+        error_code="INTERNAL_SERVER_ERROR",
+        settings=stack.settings,
+    )
+    try:
+        page.click("#plaid-standin-continue")
+        message = page.locator("#message")
+        message.filter(has_text="temporary problem").wait_for()
+    finally:
+        faults.clear(stack.emulator_url, settings=stack.settings)
+    text = message.inner_text()
+    assert "again" in text and "undefined" not in text and "null" not in text, text
+    assert focused_id(page) == "connect" and not stack.callbacks_for(state)
+    tab.shot("10a-plaid-exchange-failed-phone")
+    page.keyboard.press("Enter")
     page.locator("#plaid-standin-dialog").wait_for(state="visible")
     page.click("#plaid-standin-continue")
     page.wait_for_url(lambda url: url.startswith(stack.callback_url))
@@ -151,7 +191,7 @@ def test_keyboard_only_completion(stack: Stack, open_tab) -> None:
     keys.press("Tab")
     assert focused_id(page) == "plaid-standin-password"
     keys.press("Control+A")
-    keys.type("error_ITEM_LOCKED")
+    keys.type(ITEM_LOCKED)
     keys.press("Enter")
     page.locator("#plaid-standin-error").wait_for(state="visible")
     keys.press("Escape")
@@ -207,3 +247,25 @@ def test_page_loads_only_itself_and_link_script(stack: Stack, open_tab) -> None:
     assert any(u.endswith("/link/v2/stable/link-initialize.js") for u in by_origin[link_origin])
     # From the Link script's origin: the script and what the script itself calls.
     assert all("/link/" in urlsplit(u).path for u in by_origin[link_origin])
+
+
+def test_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        _missing_browser("no browser")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no browser"):
+        _missing_browser("no browser")
+
+
+def test_oauth_return_in_another_browser_explains_what_to_do(stack: Stack, open_tab) -> None:
+    """A bank app may send the user back into a different browser, without the session."""
+    tab = open_tab(PHONE)
+    page = tab.page
+    page.goto(stack.bridge_url + "/oauth-return?oauth_state_id=" + secrets.token_hex(8))
+    message = page.locator("#message")
+    message.filter(has_text="different browser").wait_for()
+    assert "start the authorization again" in message.inner_text()
+    assert page.locator("#connect").is_hidden() and page.locator("#deny").is_hidden()
+    assert page.locator("#plaid-standin-dialog").count() == 0
+    tab.shot("16-oauth-return-without-session-phone")

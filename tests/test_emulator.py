@@ -321,7 +321,7 @@ def test_restarted_emulator_still_knows_the_items(settings):
     with running_emulator(settings) as url:
         accounts = Plaid(url, settings).ok("/accounts/get", {"access_token": token})["accounts"]
     assert len(accounts) == 9
-    assert default_state_path(settings).is_file()
+    assert default_state_path(settings).stat().st_mode & 0o777 == 0o600
 
 
 def test_state_path_can_be_chosen(settings, tmp_path):

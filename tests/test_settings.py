@@ -129,3 +129,14 @@ def test_client_factory_knows_the_hosts() -> None:
     assert plaid_client.link_script_url(settings.load({})).startswith("https://cdn.plaid.com/")
     client = plaid_client.create(embedded)
     assert client.api_client.configuration.host == "http://127.0.0.1:5555"
+
+
+def test_mode_choice() -> None:
+    keys = {"PLAID_CLIENT_ID": "client-0123456789", "PLAID_SECRET": "secret-0123456789"}
+    assert settings.load(keys).mode == "live"
+    forced = settings.load({**keys, "KORE_PLAID_MODE": "embedded"})
+    assert forced.mode == "embedded" and forced.secret == "secret-0123456789"
+    with pytest.raises(SettingsError, match="needs Plaid keys"):
+        settings.load({"KORE_PLAID_MODE": "live"})
+    with pytest.raises(SettingsError, match="not a mode"):
+        settings.load({"KORE_PLAID_MODE": "offline"})

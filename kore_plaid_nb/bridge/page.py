@@ -88,7 +88,8 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         "authorize.html",
         title="Finishing the bank connection - Kore.ai",
         heading="Finishing the connection to your bank",
-        intro="Your bank sent you back here. Plaid Link re-opens to finish the connection.",
+        intro="Your bank sent you back here to finish connecting it to the Kore.ai bot "
+        "through Plaid.",
         mode="oauth-return",
         step_link="Plaid finishes the connection with the account you chose at your bank; "
         "there is nothing more to type.",

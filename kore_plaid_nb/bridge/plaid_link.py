@@ -2,12 +2,25 @@
 
 Every Plaid failure becomes a :class:`LinkStepError`: an HTTP status for the browser (never
 500), the Plaid error code, a readable message, what to do, and the procedure step to check.
+
+Retry policy (:class:`RetryPolicy`): calls that change nothing or can safely run twice
+(``/link/token/create``, ``/item/get``, ``/item/remove``) are retried with exponential backoff
+and jitter on 429, on 5xx and on transport failures. ``/item/public_token/exchange`` is not:
+a public token is single use, and after an ambiguous failure (5xx, timeout, dropped
+connection) Plaid may already have created the Item, so it is retried only on 429 (Plaid
+refused the call before doing anything) and the public token of an ambiguous failure is never
+sent again: the user opens Link again for a fresh one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
@@ -18,6 +31,33 @@ from ..settings import Settings
 from .store import ItemRecord
 
 CLIENT_NAME = "Kore.ai bot"
+DEFAULT_TIMEOUT = 30.0
+MAX_SPENT = 10_000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a Plaid call is retried (delays in seconds)."""
+
+    attempts: int = 3
+    first_delay: float = 0.25
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Backoff before retry number ``attempt`` (1-based), with up to 50 % jitter."""
+        base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+
+
+def is_transient(err: plaid_client.PlaidError) -> bool:
+    """429, 5xx or no answer at all: worth retrying a call that is safe to repeat."""
+    return err.status == 429 or err.status >= 500 or err.error_type == "CONNECTION_ERROR"
+
+
+def is_rate_limit(err: plaid_client.PlaidError) -> bool:
+    """Plaid refused the call before doing anything: even a single-use call may be re-sent."""
+    return err.status == 429 or err.error_type == "RATE_LIMIT_EXCEEDED"
 
 
 class LinkStepError(Exception):
@@ -48,6 +88,15 @@ def explain(
     err = plaid_client.error_from_exception(exc)
     host = plaid_client.api_host(settings)
     code = err.error_code
+    if err.error_type == "CONNECTION_ERROR" and "Timeout" in code:
+        return LinkStepError(
+            504,
+            code,
+            f"Plaid at {host} did not answer in time while {during}.",
+            "Wait a minute and try again; if it keeps happening, check status.plaid.com "
+            "(or the emulator's log when PLAID_API_URL points at it).",
+            None,
+        )
     if err.error_type == "CONNECTION_ERROR":
         return LinkStepError(
             502,
@@ -84,12 +133,28 @@ def explain(
             "Allowed redirect URIs (or set LINK_REDIRECT_URI to one that is there).",
             "4.v-vi",
         )
-    if err.error_type == "RATE_LIMIT_EXCEEDED":
+    if code == "ITEM_LOGIN_REQUIRED":
+        return LinkStepError(
+            400,
+            code,
+            f"The bank asks for its login again while {during}.",
+            "Open Plaid Link again (the Connect button) and log in to the bank.",
+            None,
+        )
+    if err.error_type == "RATE_LIMIT_EXCEEDED" or err.status == 429:
         return LinkStepError(
             503,
             code,
             f"Plaid is rate limiting the bridge while {during}.",
             "Wait a minute and try again.",
+            None,
+        )
+    if err.error_type in ("API_ERROR", "INSTITUTION_ERROR") or err.status >= 500:
+        return LinkStepError(
+            502,
+            code,
+            f"Plaid had a temporary problem ({err.error_type}/{code}) while {during}.",
+            "Wait a minute and try again; if it keeps happening, check status.plaid.com.",
             None,
         )
     return LinkStepError(
@@ -105,41 +170,107 @@ def explain(
 class PlaidLink:
     """Link token creation, public token exchange and Item removal for one bridge."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._api = None
         self._lock = threading.Lock()
+        # Digests of public tokens whose exchange ended ambiguously: never sent again.
+        self._spent: set[str] = set()
 
     @property
     def api(self):
         with self._lock:
             if self._api is None:
-                self._api = plaid_client.create(self.settings)
+                self._api = plaid_client.create(self.settings, timeout=self.timeout)
             return self._api
+
+    def _call(
+        self, call: Callable[[], T], retry_if: Callable[[plaid_client.PlaidError], bool]
+    ) -> T:
+        """Run ``call``; on a failure ``retry_if`` accepts, wait and try again (bounded)."""
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+                if attempt >= self.retry.attempts or not retry_if(
+                    plaid_client.error_from_exception(exc)
+                ):
+                    raise
+            time.sleep(self.retry.delay(attempt))
+            attempt += 1
 
     def create_link_token(self, session_id: str, redirect_uri: str | None = None) -> str:
         """A Link token for one end user (the session names the user, Plaid sees a digest);
         ``redirect_uri`` is where OAuth banks send the browser back (``/oauth-return``)."""
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         try:
-            return plaid_client.create_link_token(
-                self.settings, user_id, redirect_uri, CLIENT_NAME, api=self.api
+            return self._call(
+                lambda: plaid_client.create_link_token(
+                    self.settings,
+                    user_id,
+                    redirect_uri,
+                    CLIENT_NAME,
+                    api=self.api,
+                    timeout=self.timeout,
+                ),
+                is_transient,
             )
-        except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+        except Exception as exc:
             raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
 
     def exchange(self, public_token: str, session_id: str) -> ItemRecord:
-        """Exchange the public token (once) and describe the Item."""
+        """Exchange the public token (once: re-sent only after a 429) and describe the Item."""
+        key = hashlib.sha256(public_token.encode()).hexdigest()
+        if key in self._spent:
+            raise LinkStepError(
+                409,
+                "PUBLIC_TOKEN_ALREADY_SENT",
+                "This bank login was already sent to Plaid once and Plaid's answer was lost; "
+                "it cannot be used again.",
+                "Open Plaid Link again (the Connect button) and log in to the bank once more.",
+                "10-12",
+            )
         try:
-            response = self.api.item_public_token_exchange(
-                ItemPublicTokenExchangeRequest(public_token=public_token)
+            response = self._call(
+                lambda: self.api.item_public_token_exchange(
+                    ItemPublicTokenExchangeRequest(public_token=public_token),
+                    _request_timeout=self.timeout,
+                ),
+                is_rate_limit,
             )
         except Exception as exc:
+            err = plaid_client.error_from_exception(exc)
+            if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
+                if len(self._spent) > MAX_SPENT:  # public tokens live 30 minutes anyway
+                    self._spent.clear()
+                self._spent.add(key)  # Plaid may have exchanged it: never send it again
+                failure = explain(exc, self.settings, "exchanging the public token")
+                failure.fix = (
+                    "Open Plaid Link again (the Connect button) and log in to the bank once "
+                    "more; if it keeps failing, wait a minute."
+                )
+                failure.step = "10-12"  # the user logs in through Link again
+                raise failure from None
             raise explain(exc, self.settings, "exchanging the public token") from None
         access_token = str(response.access_token)
         institution = None
         try:
-            item = self.api.item_get(ItemGetRequest(access_token=access_token)).item
+            item = self._call(
+                lambda: (
+                    self.api.item_get(
+                        ItemGetRequest(access_token=access_token), _request_timeout=self.timeout
+                    ).item
+                ),
+                is_transient,
+            )
             institution = item.get("institution_id")
         except Exception:  # the institution is only for display
             institution = None
@@ -149,7 +280,12 @@ class PlaidLink:
     def item_exists(self, access_token: str) -> bool:
         """False when Plaid no longer knows the access token (already removed)."""
         try:
-            self.api.item_get(ItemGetRequest(access_token=access_token))
+            self._call(
+                lambda: self.api.item_get(
+                    ItemGetRequest(access_token=access_token), _request_timeout=self.timeout
+                ),
+                is_transient,
+            )
         except Exception as exc:
             return plaid_client.error_from_exception(exc).error_code != "INVALID_ACCESS_TOKEN"
         return True
@@ -157,7 +293,12 @@ class PlaidLink:
     def remove_item(self, access_token: str) -> bool:
         """Invalidate an access token at Plaid (``/item/remove``); False when that failed."""
         try:
-            self.api.item_remove(ItemRemoveRequest(access_token=access_token))
+            self._call(
+                lambda: self.api.item_remove(
+                    ItemRemoveRequest(access_token=access_token), _request_timeout=self.timeout
+                ),
+                is_transient,
+            )
         except Exception:
             return False
         return True

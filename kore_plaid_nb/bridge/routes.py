@@ -9,6 +9,7 @@
 ``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``)
 ``GET /oauth-return``                           OAuth institutions come back here
 ``GET /healthz``                                liveness
+``GET /openapi.yaml``                           this contract as OpenAPI 3.0 (``openapi.yaml``)
 ==============================================  ============================================
 
 Bodies above :data:`MAX_BODY_BYTES` get 413; unreadable bodies get 400; Plaid failures get a
@@ -22,6 +23,7 @@ import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from oauthlib.oauth2.rfc6749 import errors
@@ -158,10 +160,16 @@ def link_redirect_uri(settings: Settings, request: Request) -> str | None:
     return None
 
 
-def create_app(settings: Settings, store: BridgeStore | None = None) -> Starlette:
-    """The bridge as an ASGI app, with its store at ``settings.bridge_db_path``."""
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+def create_app(
+    settings: Settings, store: BridgeStore | None = None, link: PlaidLink | None = None
+) -> Starlette:
+    """The bridge as an ASGI app, with its store at ``settings.bridge_db_path``; ``link``
+    replaces the default Plaid caller (e.g. a shorter timeout or another retry policy)."""
     store = store or BridgeStore(settings.bridge_db_path)
-    link = PlaidLink(settings)
+    link = link or PlaidLink(settings)
     oauth = BridgeOAuth(settings, store, on_replay=lambda token, _why: link.remove_item(token))
 
     def wants_json(request: Request) -> bool:
@@ -250,6 +258,7 @@ def create_app(settings: Settings, store: BridgeStore | None = None) -> Starlett
         try:
             location = oauth.issue_code(session_id, claim.record.auth_query, item)
         except OAuth2Error as exc:
+            link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
             return bridge_error(
                 400,
                 exc.error,
@@ -272,6 +281,9 @@ def create_app(settings: Settings, store: BridgeStore | None = None) -> Starlett
     async def oauth_return(request: Request) -> Response:
         return page.oauth_return_page(settings)
 
+    async def openapi(request: Request) -> Response:
+        return Response(OPENAPI_PATH.read_bytes(), media_type="application/yaml")
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": "bridge", "mode": settings.mode})
 
@@ -288,6 +300,7 @@ def create_app(settings: Settings, store: BridgeStore | None = None) -> Starlett
             Route("/oauth/token", token, methods=["POST"]),
             Route("/oauth-return", oauth_return, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/openapi.yaml", openapi, methods=["GET"]),
             Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,

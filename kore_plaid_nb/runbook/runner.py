@@ -58,8 +58,10 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 def _cell_error_message(exc: Exception) -> str:
     if isinstance(exc, CellExecutionError):
-        lines = [ANSI_ESCAPE.sub("", ln) for ln in str(exc).splitlines() if ln.strip()]
-        return lines[-1] if lines else "a cell failed"
+        text = ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", "") or exc)).strip()
+        first = text.splitlines()[0] if text else "a cell failed"
+        name = getattr(exc, "ename", "")
+        return f"{name}: {first}" if name else first
     if isinstance(exc, CellTimeoutError):
         return f"a cell ran longer than {CELL_TIMEOUT} s"
     if isinstance(exc, DeadKernelError):

@@ -67,7 +67,8 @@
   } else {
     ctx = recall();
     if (!ctx || !ctx.session) {
-      endHere("This sign-in session is no longer available in this browser. Go back to the " +
+      endHere("No authorization is in progress in this browser: your bank may have opened " +
+              "this page in a different browser from the one you started in. Go back to the " +
               "conversation and start the authorization again.", true);
       return;
     }
