@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lab notebooks check lint format clean stop
+.PHONY: run test lab notebooks check lint security format clean stop
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/kore-plaid run --store-outputs
 
-check: lint test
+## make check: lint, security (bandit + pip-audit) and the tests
+check: lint security test
+
+## make security: bandit (skips explained in pyproject.toml) and pip-audit over requirements.txt
+## (pip-audit needs pypi.org; offline it says NOT AUDITED and fails unless AUDIT_OFFLINE_OK=1)
+security: $(STAMP)
+	$(BIN)/bandit -q -c pyproject.toml -r kore_plaid_nb
+	$(BIN)/python tools/audit_dependencies.py requirements.txt
 
 lint: $(STAMP)
 	$(BIN)/ruff check kore_plaid_nb tests

@@ -179,11 +179,14 @@ class Tab:
 
 @pytest.fixture
 def open_tab(browser) -> Iterator[object]:
-    """``open_tab(viewport=PHONE)`` -> :class:`Tab`; contexts close after the test."""
+    """``open_tab(viewport=PHONE, color_scheme="light")`` -> :class:`Tab`; contexts close
+    after the test."""
     contexts = []
 
-    def open_(viewport: dict[str, int] = PHONE) -> Tab:
-        context = browser.new_context(viewport=viewport, service_workers="block")
+    def open_(viewport: dict[str, int] = PHONE, color_scheme: str = "light") -> Tab:
+        context = browser.new_context(
+            viewport=viewport, color_scheme=color_scheme, service_workers="block"
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -178,6 +178,24 @@ def test_layout_fits_viewport(stack: Stack, open_tab, viewport: dict[str, int]) 
     tab.shot(f"14-authorize-page-{label}")
 
 
+def test_dark_mode_keeps_text_readable(stack: Stack, open_tab) -> None:
+    tab = open_tab(PHONE, color_scheme="dark")
+    page = tab.page
+    open_authorization(tab, stack, new_state("dark"))
+    fail_login_in_link(page)
+    page.click("#plaid-standin-exit")
+    page.locator("#message").filter(has_text="Plaid").wait_for()
+    colors = page.evaluate(
+        """() => ['body', '#message', '#connect'].map(s => {
+            const c = getComputedStyle(document.querySelector(s));
+            return [c.color, c.backgroundColor];
+        })"""
+    )
+    assert colors[0][0] != "rgb(0, 0, 0)", colors  # light text on the dark canvas
+    assert colors[1][0] != colors[1][1] and colors[2][0] != colors[2][1], colors
+    tab.shot("17-authorize-page-dark-mode-phone")
+
+
 def test_keyboard_only_completion(stack: Stack, open_tab) -> None:
     tab = open_tab(PHONE)
     page = tab.page

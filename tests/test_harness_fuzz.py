@@ -37,7 +37,7 @@ from kore_plaid_nb.emulator import running_emulator
 ROOT = Path(__file__).resolve().parents[1]
 BRIDGE_SPEC = ROOT / "kore_plaid_nb" / "bridge" / "openapi.yaml"
 EMULATOR_SPEC = ROOT / "tests" / "openapi" / "emulator.yaml"
-EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "1100"))
+EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "1000"))
 MINIMUM_REQUESTS = min(1000, EXAMPLES)
 CHECKS = [
     not_a_server_error,

@@ -83,3 +83,30 @@ def test_save_plaid_keys_validates_and_masks(tmp_path: Path) -> None:
     else:
         raise AssertionError("development must be refused")
     assert "development" not in env_file.read_text()
+
+
+def test_wait_for_kore_never_blocks_a_headless_or_embedded_run(monkeypatch, capsys) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    steps.wait_for_kore(settings.load({}))
+    assert "simulator above played Kore's part" in capsys.readouterr().out
+    live = settings.load({"PLAID_CLIENT_ID": "client-0123456789", "PLAID_SECRET": "s" * 20})
+    monkeypatch.setenv(steps.HEADLESS_ENV, "1")
+    steps.wait_for_kore(live)
+    assert "Headless run" in capsys.readouterr().out
+
+
+def test_prerequisites_flag_a_world_readable_env_file(tmp_path: Path, capsys) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PLAID_ENV=sandbox\n")
+    env_file.chmod(0o644)
+    current = settings.load({"KORE_PLAID_HOME": str(tmp_path / "home")}, env_file)
+    try:
+        steps.prerequisites(current)
+    except RunbookError:
+        pass
+    else:
+        raise AssertionError("a world-readable .env must fail the check")
+    assert "chmod 600 .env" in capsys.readouterr().out

@@ -45,9 +45,10 @@ class RetryPolicy:
     max_delay: float = 2.0
 
     def delay(self, attempt: int) -> float:
-        """Backoff before retry number ``attempt`` (1-based), with up to 50 % jitter."""
+        """Backoff before retry number ``attempt`` (1-based), with up to 50 % jitter (not a
+        secret: the standard PRNG is fine)."""
         base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
-        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+        return base * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311
 
 
 def is_transient(err: plaid_client.PlaidError) -> bool:

@@ -27,8 +27,6 @@ import asyncio
 import threading
 from dataclasses import asdict, dataclass
 
-import httpx
-
 from ..settings import Settings
 from ..settings import load as load_settings
 
@@ -83,6 +81,12 @@ class FaultPlan:
             await asyncio.sleep(min(fault.delay, MAX_DELAY))
 
 
+def _http():  # imported on use: the emulator process itself never needs an HTTP client
+    import httpx
+
+    return httpx
+
+
 def _headers(settings: Settings | None) -> dict[str, str]:
     settings = settings or load_settings()
     return {"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret}
@@ -109,16 +113,16 @@ def inject(
         "error_type": error_type,
         "delay": delay,
     }
-    response = httpx.post(f"{base_url}/_emulator/faults", json=body, headers=_headers(settings))
+    response = _http().post(f"{base_url}/_emulator/faults", json=body, headers=_headers(settings))
     response.raise_for_status()
 
 
 def clear(base_url: str, *, settings: Settings | None = None) -> None:
     """Remove every pending fault of the emulator at ``base_url``."""
-    httpx.delete(f"{base_url}/_emulator/faults", headers=_headers(settings)).raise_for_status()
+    _http().delete(f"{base_url}/_emulator/faults", headers=_headers(settings)).raise_for_status()
 
 
 def pending(base_url: str, *, settings: Settings | None = None) -> list[dict[str, object]]:
-    response = httpx.get(f"{base_url}/_emulator/faults", headers=_headers(settings))
+    response = _http().get(f"{base_url}/_emulator/faults", headers=_headers(settings))
     response.raise_for_status()
     return list(response.json()["faults"])

@@ -12,6 +12,7 @@ from .. import services
 from ..settings import load, project_root
 from .report import write_html_report
 from .runner import notebook_paths, run_notebooks
+from .steps import HEADLESS_ENV
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +52,7 @@ def _isolate_for_storage() -> None:
 def run(args: argparse.Namespace) -> int:
     if args.store_outputs:
         _isolate_for_storage()
+    os.environ[HEADLESS_ENV] = "1"
     settings = load()
     paths = notebook_paths(args.notebooks, args.only)
     if not paths:

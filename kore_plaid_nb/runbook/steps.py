@@ -8,8 +8,10 @@ Services are started idempotently, so any notebook can run alone.
 from __future__ import annotations
 
 import importlib
+import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import plaid
@@ -20,6 +22,7 @@ from ..errors import RunbookError
 from ..settings import Settings, mask
 from ..tables import format_table
 
+HEADLESS_ENV = "KORE_PLAID_HEADLESS"  # set by `kore-plaid run`: nobody is at the keyboard
 REQUIRED_MODULES = (
     ("plaid-python", "plaid"),
     ("FastAPI", "fastapi"),
@@ -269,18 +272,23 @@ def verify(current: Settings) -> None:
         )
 
 
-def wait_for_kore(current: Settings, timeout: float | None = None) -> None:
+def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
+    """Live mode: wait until Kore's own token request reaches the bridge (masked)."""
     if current.embedded:
         print(
             "Embedded mode: Kore cannot reach this machine; the simulator above played Kore's part."
         )
         return
-    import time
-
+    if os.environ.get(HEADLESS_ENV):
+        print(
+            "Headless run: nobody clicks Authorize in Kore. Open this notebook in JupyterLab, "
+            "click Authorize in Kore, then run this cell."
+        )
+        return
     from ..verification import wait_for_kore_token
 
-    seen = wait_for_kore_token(current, since=time.time() - 3600, timeout=timeout or 300)
-    print(seen)
+    # the last 15 minutes: the user may click Authorize before running this cell
+    print(wait_for_kore_token(current, since=time.time() - 900, timeout=timeout))
 
 
 # -- 07 end users -------------------------------------------------------------------------
