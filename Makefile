@@ -42,8 +42,8 @@ security: $(STAMP)
 	$(BIN)/python tools/audit_dependencies.py requirements.txt
 
 lint: $(STAMP)
-	$(BIN)/ruff check kore_plaid_nb tests
-	$(BIN)/ruff format --check kore_plaid_nb tests
+	$(BIN)/ruff check kore_plaid_nb tests tools benchmarks conftest.py
+	$(BIN)/ruff format --check kore_plaid_nb tests tools benchmarks conftest.py
 
 format: $(STAMP)
 	$(BIN)/ruff format kore_plaid_nb tests

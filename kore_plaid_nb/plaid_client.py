@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import plaid
+import plaid.rest
 from plaid.api import plaid_api
 
 from .errors import RunbookError
@@ -35,8 +36,23 @@ def tenant_host(tenant: str) -> str:
     return f"https://{tenant}.plaid.com"
 
 
+class _BoundedRESTClient(plaid.rest.RESTClientObject):
+    """plaid-python's transport with a default timeout: plaid-python hands urllib3 an explicit
+    "no timeout" unless each call passes ``_request_timeout``, so a hung Plaid would hang us."""
+
+    def __init__(self, configuration: plaid.Configuration, timeout: float) -> None:
+        super().__init__(configuration)
+        self.default_timeout = timeout
+
+    def request(self, *args: object, _request_timeout: object = None, **kwargs: object):  # type: ignore[override]
+        return super().request(
+            *args, _request_timeout=_request_timeout or self.default_timeout, **kwargs
+        )
+
+
 def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
-    """A plaid-python API client for these settings (demo keys in embedded mode)."""
+    """A plaid-python API client for these settings (demo keys in embedded mode); every call
+    gives up after ``timeout`` seconds."""
     configuration = plaid.Configuration(
         host=api_host(settings),
         api_key={
@@ -46,7 +62,7 @@ def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
         },
     )
     api_client = plaid.ApiClient(configuration)
-    api_client.rest_client.pool_manager.connection_pool_kw["timeout"] = timeout
+    api_client.rest_client = _BoundedRESTClient(configuration, timeout)
     return plaid_api.PlaidApi(api_client)
 
 

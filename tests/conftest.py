@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kore_plaid_nb import services
+from kore_plaid_nb import services, settings
+from kore_plaid_nb.emulator import running_emulator
 
 ISOLATED_NAMES = (
     "PLAID_CLIENT_ID",
@@ -45,3 +46,20 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 @pytest.fixture
 def home(isolated_env: Path) -> Path:
     return isolated_env
+
+
+@pytest.fixture(scope="module")
+def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One in-process emulator per test module; yields its base URL."""
+    state = tmp_path_factory.mktemp("emulator")
+    with running_emulator(settings.Settings(home=state), state_path=state / "e.sqlite3") as url:
+        yield url
+
+
+@pytest.fixture
+def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
+    """Embedded mode: demo keys, PLAID_API_URL at the emulator, free ports."""
+    monkeypatch.setenv("PLAID_API_URL", emulator_url)
+    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
+    monkeypatch.setenv("APP_PORT", str(services.free_port()))
+    return settings.load()

@@ -140,6 +140,8 @@ def test_bridge_survives_generated_requests(emulator_url: str) -> None:
         st.tuples(st.one_of(authed), st.just({})),
     )
     with running_bridge(s) as url:
+        served = requests.get(url + "/openapi.yaml", timeout=10)
+        assert served.status_code == 200 and served.content == BRIDGE_SPEC.read_bytes()
         sent = fuzz(strategy, url, {})
     assert len(sent) >= MINIMUM_REQUESTS, f"only {len(sent)} requests were generated"
     reached = {line.rsplit(" -> ", 1)[0] for line in sent}

@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kore_plaid_nb import services, settings
+from kore_plaid_nb import settings
 from kore_plaid_nb.bridge import running_bridge
-from kore_plaid_nb.emulator import running_emulator
 from kore_plaid_nb.kore.simulator import (
     KORE_ACTIONS,
     KoreFlowError,
@@ -21,20 +20,6 @@ from kore_plaid_nb.kore.simulator import (
     plaid_actions,
     token_environment,
 )
-
-
-@pytest.fixture(scope="module")
-def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("emulator")
-    with running_emulator(settings.Settings(home=state), state_path=state / "e.sqlite3") as url:
-        yield url
-
-
-@pytest.fixture
-def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
-    monkeypatch.setenv("PLAID_API_URL", emulator_url)
-    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
-    return settings.load()
 
 
 @pytest.fixture

@@ -37,8 +37,16 @@ def _run(tmp_path: Path, notebooks: Path, extra: dict[str, str]) -> subprocess.C
         "KORE_SIMULATOR_PORT": str(services.free_port()),
         **extra,
     }
-    command = [sys.executable, "-m", "kore_plaid_nb", "run", "--notebooks", str(notebooks),
-               "--build-dir", str(tmp_path / "build")]
+    command = [
+        sys.executable,
+        "-m",
+        "kore_plaid_nb",
+        "run",
+        "--notebooks",
+        str(notebooks),
+        "--build-dir",
+        str(tmp_path / "build"),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -78,8 +86,11 @@ def test_a_failing_step_is_named_and_teardown_still_runs(tmp_path: Path) -> None
     notebooks.mkdir()
     for name, source in (
         ("00_ok", "print('fine')"),
-        ("01_broken", "from kore_plaid_nb.errors import RunbookError\n"
-         "raise RunbookError('The bridge is down.', fix='Start it.')"),
+        (
+            "01_broken",
+            "from kore_plaid_nb.errors import RunbookError\n"
+            "raise RunbookError('The bridge is down.', fix='Start it.')",
+        ),
         ("02_never", "print('not reached')"),
     ):
         nbformat.write(new_notebook(cells=[new_code_cell(source)]), notebooks / f"{name}.ipynb")

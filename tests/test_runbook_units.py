@@ -37,8 +37,9 @@ def test_redact_masks_secrets_in_every_output_kind() -> None:
     nb = new_notebook(cells=[new_code_cell("x")])
     nb.cells[0].outputs = [
         new_output("stream", name="stdout", text=f"leak {secret}\n"),
-        new_output("execute_result", data={"text/plain": secret, "text/html": secret},
-                   execution_count=1),
+        new_output(
+            "execute_result", data={"text/plain": secret, "text/html": secret}, execution_count=1
+        ),
         new_output("error", ename="E", evalue=secret, traceback=[]),
     ]
     assert runner.redact(nb, [secret]) == 4
@@ -49,19 +50,25 @@ def test_redact_masks_secrets_in_every_output_kind() -> None:
 def test_sanitize_rules_hide_what_varies() -> None:
     patterns = load_patterns(NOTEBOOKS / "sanitize.cfg")
     text = (
-        "http://127.0.0.1:41234/x access-sandbox-8d5f8a3e-1111-4222-8333-444455556666 "
-        "took 0.123 s"
+        "http://127.0.0.1:41234/x access-sandbox-8d5f8a3e-1111-4222-8333-444455556666 took 0.123 s"
     )
     out = sanitize_text(text, patterns)
     assert "41234" not in out and "8d5f8a3e" not in out and "0.123" not in out
 
 
 def test_forms_never_show_values_in_their_text(monkeypatch) -> None:
-    current = settings.load({"PLAID_CLIENT_ID": "client-0123456789abcd",
-                             "PLAID_SECRET": "secret-0123456789abcdef",
-                             "NGROK_AUTHTOKEN": "ngrok-0123456789abcdef"})
-    for form in (widgets.plaid_keys_form(current), widgets.ngrok_form(current),
-                 widgets.callback_form(current)):
+    current = settings.load(
+        {
+            "PLAID_CLIENT_ID": "client-0123456789abcd",
+            "PLAID_SECRET": "secret-0123456789abcdef",
+            "NGROK_AUTHTOKEN": "ngrok-0123456789abcdef",
+        }
+    )
+    for form in (
+        widgets.plaid_keys_form(current),
+        widgets.ngrok_form(current),
+        widgets.callback_form(current),
+    ):
         text = repr(form)
         assert text.startswith("[form: ")
         assert "secret-0123456789abcdef" not in text and "ngrok-0123456789abcdef" not in text
@@ -73,8 +80,9 @@ def test_forms_never_show_values_in_their_text(monkeypatch) -> None:
 
 def test_save_plaid_keys_validates_and_masks(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    line = settings.save_plaid_keys("client-0123456789abcd", "secret-0123456789abcdef",
-                                    "sandbox", env_file)
+    line = settings.save_plaid_keys(
+        "client-0123456789abcd", "secret-0123456789abcdef", "sandbox", env_file
+    )
     assert "secret-0123456789abcdef" not in line and "secr…cdef" in line
     try:
         settings.save_plaid_keys("c", "s", "development", env_file)

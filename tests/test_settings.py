@@ -140,3 +140,20 @@ def test_mode_choice() -> None:
         settings.load({"KORE_PLAID_MODE": "live"})
     with pytest.raises(SettingsError, match="not a mode"):
         settings.load({"KORE_PLAID_MODE": "offline"})
+
+
+def test_plaid_calls_give_up_after_the_timeout() -> None:
+    import time
+
+    from plaid.model.accounts_get_request import AccountsGetRequest
+
+    from kore_plaid_nb.emulator import faults, running_emulator
+
+    with running_emulator(settings.load({})) as url:
+        faults.inject(url, "/accounts/get", delay=5.0)
+        client = plaid_client.create(settings.load({"PLAID_API_URL": url}), timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(Exception) as info:
+            client.accounts_get(AccountsGetRequest(access_token="access-sandbox-x"))
+        assert time.monotonic() - started < 3
+        assert plaid_client.error_from_exception(info.value).error_type == "CONNECTION_ERROR"

@@ -15,26 +15,9 @@ import pytest
 
 from kore_plaid_nb import cli, services, settings
 from kore_plaid_nb.bridge import ensure_bridge, running_bridge, stop_bridge
-from kore_plaid_nb.emulator import running_emulator
 from kore_plaid_nb.verification import command
 
 WRONG_SECRET = "wrong0secret0000000000000000000"
-
-
-@pytest.fixture(scope="module")
-def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("emulator")
-    with running_emulator(settings.Settings(home=state), state_path=state / "e.sqlite3") as url:
-        yield url
-
-
-@pytest.fixture
-def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
-    """Embedded mode: demo keys, PLAID_API_URL at the emulator, free ports."""
-    monkeypatch.setenv("PLAID_API_URL", emulator_url)
-    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
-    monkeypatch.setenv("APP_PORT", str(services.free_port()))
-    return settings.load()
 
 
 @pytest.fixture

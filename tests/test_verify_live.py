@@ -6,31 +6,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kore_plaid_nb import services, settings
+from kore_plaid_nb import settings
 from kore_plaid_nb.bridge import running_bridge
-from kore_plaid_nb.emulator import running_emulator
 from kore_plaid_nb.errors import RunbookError
 from kore_plaid_nb.kore.simulator import KoreSimulator
 from kore_plaid_nb.verification.live import check_redirect_uri_registered, wait_for_kore_token
-
-
-@pytest.fixture(scope="module")
-def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("emulator")
-    with running_emulator(settings.Settings(home=state), state_path=state / "e.sqlite3") as url:
-        yield url
-
-
-@pytest.fixture
-def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
-    monkeypatch.setenv("PLAID_API_URL", emulator_url)
-    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
-    return settings.load()
 
 
 def kore_authorizes(s: settings.Settings, bridge_url: str, exchange: bool = True) -> None:

@@ -66,8 +66,10 @@ secret; secrets live in `.env` (mode 0600, ignored by git).
     code(SETUP.format(name="00_start_here")),
     md("### Prerequisites\nThe check below lists what the runbook needs and whether it is there."),
     code("steps.prerequisites(settings)"),
-    md("### Current settings\nRead from `.env` and the environment (the environment wins). "
-       "Secrets are shown masked."),
+    md(
+        "### Current settings\nRead from `.env` and the environment (the environment wins). "
+        "Secrets are shown masked."
+    ),
     code("steps.show_settings(settings)"),
 ]
 
@@ -93,11 +95,15 @@ embedded mode. Headless runs skip the form and use `.env` as it is.
 """),
     code(SETUP.format(name="01_plaid_keys")),
     code("steps.plaid_keys_form(settings)"),
-    md("### Check the keys against Plaid\nOne `/link/token/create` call with your keys: Plaid "
-       "answers `INVALID_API_KEYS` when the client_id, the secret or the environment is wrong."),
+    md(
+        "### Check the keys against Plaid\nOne `/link/token/create` call with your keys: Plaid "
+        "answers `INVALID_API_KEYS` when the client_id, the secret or the environment is wrong."
+    ),
     code("steps.check_plaid_keys(settings)"),
-    md("### What a wrong key looks like\nThe same call with a deliberately wrong secret, so that "
-       "you recognise the message when it happens to you."),
+    md(
+        "### What a wrong key looks like\nThe same call with a deliberately wrong secret, so that "
+        "you recognise the message when it happens to you."
+    ),
     code("steps.show_wrong_secret(settings)"),
     md("### The Development environment\nWhat you see when `.env` says `PLAID_ENV=development`:"),
     code('steps.explain_environment("development")'),
@@ -148,11 +154,15 @@ The `.env` values the procedure lists (step x) are the bridge's settings:
 """),
     code(SETUP.format(name="03_bridge")),
     code("steps.show_env_table(settings)"),
-    md("### Start the bridge\nIt runs in the background and outlives this notebook; "
-       "notebook 08 stops it. In the embedded mode the Plaid emulator starts first."),
+    md(
+        "### Start the bridge\nIt runs in the background and outlives this notebook; "
+        "notebook 08 stops it. In the embedded mode the Plaid emulator starts first."
+    ),
     code("steps.start_bridge(settings)"),
-    md("### Check it\nThe health endpoint, the Authorization URL (as Kore will open it) and "
-       "the token endpoint's answer to a request without credentials (it must refuse)."),
+    md(
+        "### Check it\nThe health endpoint, the Authorization URL (as Kore will open it) and "
+        "the token endpoint's answer to a request without credentials (it must refuse)."
+    ),
     code("steps.check_bridge(settings)"),
 ]
 
@@ -212,8 +222,10 @@ in the payload, `PLAID-CLIENT-ID` / `PLAID-SECRET` headers, the tenant in the ho
 """),
     code(SETUP.format(name="06_authorize")),
     code("steps.verify(settings)", tags=("report-verification",)),
-    md("### Kore's own token request (live mode)\nAfter you click *Authorize* in Kore, this "
-       "cell shows that Kore's token call reached the bridge (masked), or says what to check."),
+    md(
+        "### Kore's own token request (live mode)\nAfter you click *Authorize* in Kore, this "
+        "cell shows that Kore's token call reached the bridge (masked), or says what to check."
+    ),
     code("steps.wait_for_kore(settings)"),
 ]
 
@@ -255,8 +267,11 @@ def main() -> int:
     NOTEBOOKS.mkdir(exist_ok=True)
     for name, cells in BOOKS.items():
         nb = new_notebook(cells=cells)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nb.metadata["language_info"] = {"name": "python"}
         for index, cell in enumerate(nb.cells):
             cell["id"] = f"{name[:2]}-{index:02d}"
