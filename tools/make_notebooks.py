@@ -153,7 +153,7 @@ The bridge is that app, done right, in one Python process:
 The `.env` values the procedure lists (step x) are the bridge's settings:
 """),
     code(SETUP.format(name="03_bridge")),
-    code("steps.show_env_table(settings)"),
+    code("steps.show_settings(settings)"),
     md(
         "### Start the bridge\nIt runs in the background and outlives this notebook; "
         "notebook 08 stops it. In the embedded mode the Plaid emulator starts first."

@@ -14,13 +14,18 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import plaid
 
-from .. import plaid_client, stack, widgets
+from .. import plaid_client, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
+from ..bridge import list_authorizations
 from ..errors import RunbookError
+from ..kore import build_profile, end_users, resolve_public_url
 from ..settings import Settings, mask
 from ..tables import format_table
+from ..verification import check_redirect_uri_registered, wait_for_kore_token
+from ..verification.bridge_checks import bridge_checks
 
 HEADLESS_ENV = "KORE_PLAID_HEADLESS"  # set by `kore-plaid run`: nobody is at the keyboard
 REQUIRED_MODULES = (
@@ -96,11 +101,6 @@ def show_settings(current: Settings) -> None:
     print(format_table(("setting", "value"), rows))
 
 
-def show_env_table(current: Settings) -> None:
-    """The ``.env`` variables of procedure step 4.x and their values (secrets masked)."""
-    show_settings(current)
-
-
 # -- 01 Plaid keys ------------------------------------------------------------------------
 
 
@@ -171,9 +171,6 @@ def callback_form(current: Settings) -> widgets.Form:
 
 def check_redirect_uris(current: Settings) -> None:
     """Plaid's allowed-redirect-URI check (``/link/token/create`` with each URI)."""
-    from ..kore import resolve_public_url
-    from ..verification import check_redirect_uri_registered
-
     plaid_settings = stack.plaid_settings(current)
     link_return = current.link_redirect_uri or f"{resolve_public_url(current)}/oauth-return"
     rows = []
@@ -196,8 +193,6 @@ def start_bridge(current: Settings) -> None:
 
 
 def check_bridge(current: Settings) -> None:
-    from ..verification.bridge_checks import bridge_checks
-
     effective, record = stack.ensure_bridge(current)
     rows = bridge_checks(effective, record.url)
     print(format_table(("check", "result"), rows))
@@ -219,19 +214,13 @@ def ngrok_form(current: Settings) -> widgets.Form:
 
 def open_tunnel(current: Settings) -> None:
     running = stack.ensure_stack(current)
-    from ..tunnel import current_tunnel
-
-    info = current_tunnel(running.settings)
+    info = tunnel.current_tunnel(running.settings)
     print(f"Tunnel open: {info.describe() if info else running.public_url}")
 
 
 def check_tunnel(current: Settings) -> None:
-    from ..tunnel import check_tunnel as check
-
     running = stack.ensure_stack(current)
-    info = check(running.settings)
-    import httpx
-
+    info = tunnel.check_tunnel(running.settings)
     answer = httpx.get(f"{info.public_url.rstrip('/')}/healthz", timeout=10)
     result = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
     print(f"GET <public URL>/healthz through the tunnel: {result}")
@@ -247,8 +236,6 @@ def check_tunnel(current: Settings) -> None:
 
 
 def show_profile(current: Settings) -> None:
-    from ..kore import build_profile
-
     running = stack.ensure_stack(current)
     profile = build_profile(running.settings, public_url=running.public_url)
     print(format_table(("step", "field", "value"), profile.rows()))
@@ -260,10 +247,8 @@ def show_profile(current: Settings) -> None:
 
 
 def verify(current: Settings) -> None:
-    from ..verification import verify as run_verification
-
     running = stack.ensure_stack(current)
-    report = run_verification(running.settings, url=running.public_url)
+    report = verification.verify(running.settings, url=running.public_url)
     print(report.to_text())
     if not report.ok:
         first = report.failures[0]
@@ -285,8 +270,6 @@ def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
             "click Authorize in Kore, then run this cell."
         )
         return
-    from ..verification import wait_for_kore_token
-
     # the last 15 minutes: the user may click Authorize before running this cell
     print(wait_for_kore_token(current, since=time.time() - 900, timeout=timeout))
 
@@ -295,17 +278,13 @@ def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
 
 
 def authorize_end_users(current: Settings, count: int = 3) -> None:
-    from ..kore.end_users import authorize_end_users as run_users
-
     running = stack.ensure_stack(current)
-    rows = run_users(running.settings, running.public_url, count)
+    rows = end_users.authorize_end_users(running.settings, running.public_url, count)
     print(format_table(("end user", "bank", "accounts", "own Item only"), rows))
 
 
 def show_authorizations(current: Settings, newest: int = 3) -> None:
     """The ``newest`` authorizations in the bridge's store, masked."""
-    from ..bridge import list_authorizations
-
     rows = [
         (a["institution"] or "-", a["item_id"] or "-", a["access_token"] or "-", a["status"])
         for a in list_authorizations(current)[:newest]
@@ -323,7 +302,5 @@ def teardown(current: Settings, wipe_secrets: bool = False) -> None:
     if wipe_secrets:
         path = settings_module.save({"PLAID_SECRET": None, "NGROK_AUTHTOKEN": None})
         print(f"Removed PLAID_SECRET and NGROK_AUTHTOKEN from {path.name}")
-    from .. import services
-
     left = services.running(current.home)
     print("Nothing is left running." if not left else f"Still running: {left}")
