@@ -52,6 +52,8 @@ def logs_dir(home: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie (exited, not yet reaped: its parent, a kernel, may be
+    gone and the container's init may not reap) counts as ended."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,7 +64,11 @@ def pid_alive(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def port_in_use(host: str, port: int) -> bool:
