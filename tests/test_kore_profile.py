@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
 
-from kore_plaid_nb import cli, services, settings
+from kore_plaid_nb import cli, services, settings, tunnel
 from kore_plaid_nb.kore import command
 from kore_plaid_nb.kore.profile import build_profile, resolve_public_url
 
@@ -151,10 +149,8 @@ def test_public_url_comes_from_the_running_bridge_record(home: Path) -> None:
 def test_public_url_prefers_the_tunnel(
     monkeypatch: pytest.MonkeyPatch, public_url: str, local: bool, reachable: bool
 ) -> None:
-    fake = types.ModuleType("kore_plaid_nb.tunnel")
-    tunnel = types.SimpleNamespace(public_url=public_url, local=local)
-    fake.current_tunnel = lambda s: tunnel  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "kore_plaid_nb.tunnel", fake)
+    opened = tunnel.TunnelInfo(public_url=public_url, local=local, port=8000)
+    monkeypatch.setattr(tunnel, "current_tunnel", lambda s: opened)
     profile = build_profile(settings.load())
     assert profile.authorization_url == public_url.rstrip("/") + "/"
     assert profile.reachable_by_kore is reachable

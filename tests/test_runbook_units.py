@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from kore_plaid_nb import settings, widgets
@@ -118,3 +119,25 @@ def test_prerequisites_flag_a_world_readable_env_file(tmp_path: Path, capsys) ->
     else:
         raise AssertionError("a world-readable .env must fail the check")
     assert "chmod 600 .env" in capsys.readouterr().out
+
+
+def test_link_return_is_checked_only_once_its_public_url_is_known(
+    monkeypatch, capsys, embedded
+) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    live = embedded.with_values(
+        mode_choice="live",
+        plaid_client_id=settings.DEMO_CLIENT_ID,
+        plaid_secret=settings.DEMO_SECRET,
+    )
+    assert not live.embedded and live.plaid_api_url  # live keys, Plaid played by the emulator
+    monkeypatch.setattr(steps, "resolve_public_url", lambda s: "http://127.0.0.1:8000")
+    steps.check_redirect_uris(live)
+    out = capsys.readouterr().out
+    assert "Kore callback  allowed" in out and "not checked yet" in out
+    monkeypatch.setattr(steps, "resolve_public_url", lambda s: "https://bot.ngrok.app")
+    with pytest.raises(RunbookError) as info:  # the emulated dashboard lacks that URI
+        steps.check_redirect_uris(live)
+    assert "https://bot.ngrok.app/oauth-return" in str(info.value)
+    assert info.value.step == "4.v-vi"

@@ -7,14 +7,15 @@ masked unless ``reveal=True``.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import services
+from .. import services, tunnel
+from ..errors import RunbookError
 from ..settings import Settings, mask
+from ..tunnel import TunnelInfo
 
 TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path
 LINK_RETURN_PATH = "/oauth-return"
@@ -144,20 +145,12 @@ def is_public(url: str) -> bool:
     return bool(host) and host not in LOOPBACK_HOSTS and not host.startswith("127.")
 
 
-def current_tunnel(settings: Settings) -> Any | None:
-    """The open tunnel (``.public_url``, ``.local``) when the tunnel part exists, else None."""
+def current_tunnel(settings: Settings) -> TunnelInfo | None:
+    """The open tunnel, else None (a broken tunnel must not break the profile)."""
     try:
-        tunnel = importlib.import_module("kore_plaid_nb.tunnel")
-    except ImportError:
+        return tunnel.current_tunnel(settings)
+    except RunbookError:
         return None
-    current = getattr(tunnel, "current_tunnel", None)
-    if current is None:
-        return None
-    try:
-        found = current(settings)
-    except Exception:  # noqa: BLE001 - a broken tunnel must not break the profile
-        return None
-    return found if found is not None and getattr(found, "public_url", None) else None
 
 
 def tunnel_public_url(settings: Settings) -> str | None:
@@ -176,8 +169,8 @@ def _resolve(settings: Settings) -> tuple[str, str, bool]:
     """(URL, where it came from, reachable by Kore)."""
     found = current_tunnel(settings)
     if found is not None:
-        url = str(found.public_url).rstrip("/")
-        local = bool(getattr(found, "local", False))
+        url = found.public_url.rstrip("/")
+        local = found.local
         return url, "tunnel (local stand-in)" if local else "tunnel", not local and is_public(url)
     running = bridge_url(settings)
     if running is not None:

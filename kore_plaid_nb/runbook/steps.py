@@ -22,6 +22,7 @@ from .. import settings as settings_module
 from ..bridge import list_authorizations
 from ..errors import RunbookError
 from ..kore import build_profile, end_users, resolve_public_url
+from ..kore.profile import is_public
 from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
@@ -170,16 +171,24 @@ def callback_form(current: Settings) -> widgets.Form:
 
 
 def check_redirect_uris(current: Settings) -> None:
-    """Plaid's allowed-redirect-URI check (``/link/token/create`` with each URI)."""
+    """Plaid's allowed-redirect-URI check (``/link/token/create`` with each URI).
+
+    The Link return page is checked once its public URL is known (LINK_REDIRECT_URI, an open
+    tunnel, or the emulator, which accepts loopback URLs)."""
     plaid_settings = stack.plaid_settings(current)
-    link_return = current.link_redirect_uri or f"{resolve_public_url(current)}/oauth-return"
-    rows = []
-    for uri, role in ((current.plaid_redirect_uri, "Kore callback"), (link_return, "Link return")):
-        for result in check_redirect_uri_registered(plaid_settings, uri):
-            rows.append(
-                (role, "allowed" if result.registered else "NOT allowed", result.redirect_uri)
-            )
+    public_url = resolve_public_url(current)
+    rows = [_redirect_row(plaid_settings, "Kore callback", current.plaid_redirect_uri)]
+    if current.embedded or current.link_redirect_uri or is_public(public_url):
+        link_return = current.link_redirect_uri or f"{public_url}/oauth-return"
+        rows.append(_redirect_row(plaid_settings, "Link return", link_return))
+    else:
+        rows.append(("Link return", "not checked yet", "open the tunnel (04), then rerun"))
     print(format_table(("redirect URI", "Plaid", "value"), rows))
+
+
+def _redirect_row(plaid_settings: Settings, role: str, uri: str) -> tuple[str, str, str]:
+    (result,) = check_redirect_uri_registered(plaid_settings, uri)
+    return role, "allowed" if result.registered else "NOT allowed", result.redirect_uri
 
 
 # -- 03 bridge ----------------------------------------------------------------------------
