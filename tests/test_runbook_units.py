@@ -141,3 +141,32 @@ def test_link_return_is_checked_only_once_its_public_url_is_known(
         steps.check_redirect_uris(live)
     assert "https://bot.ngrok.app/oauth-return" in str(info.value)
     assert info.value.step == "4.v-vi"
+
+
+def test_check_and_save_passes_the_values_and_clears_the_password() -> None:
+    calls = []
+    current = settings.load(
+        {"PLAID_CLIENT_ID": "old-client-01234", "PLAID_SECRET": "old-secret-0123456"}
+    )
+    form = widgets.plaid_keys_form(current, on_save=lambda *args: calls.append(args) or "ok")
+    client_id, secret, environment, button, _ = form.children
+    client_id.value = "new-client-01234"
+    environment.value = "production"
+    button.click()  # empty secret box: keep the saved one
+    secret.value = "new-secret-0123456"
+    button.click()
+    assert calls == [
+        ("new-client-01234", "old-secret-0123456", "production"),
+        ("new-client-01234", "new-secret-0123456", "production"),
+    ]
+    assert secret.value == ""  # the typed secret does not stay in the widget's state
+
+
+def test_a_refused_save_shows_the_reason_not_a_traceback(capsys) -> None:
+    def refuse(*_: str) -> str:
+        raise RunbookError("PLAID_ENV=development is gone.", fix="Pick sandbox.")
+
+    form = widgets.plaid_keys_form(settings.load({}), on_save=refuse)
+    form.children[3].click()
+    out = capsys.readouterr().out
+    assert "error: PLAID_ENV=development is gone." in out and "Traceback" not in out
