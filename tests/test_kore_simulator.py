@@ -179,3 +179,26 @@ def test_a_wrong_client_id_names_step_4_iii(sim: KoreSimulator) -> None:
     with pytest.raises(KoreFlowError) as caught:
         sim.get_link_token(sim.authorization_request())
     assert caught.value.step == "4.iii"
+
+
+@pytest.mark.parametrize(
+    ("error_code", "needle"),
+    [
+        ("RATE_LIMIT", "Wait a minute"),
+        ("INTERNAL_SERVER_ERROR", "run the check again"),
+        ("ITEM_LOGIN_REQUIRED", "authorize again"),
+    ],
+)
+def test_plaid_trouble_during_kore_calls_says_what_to_do(
+    sim: KoreSimulator, emulator_url: str, error_code: str, needle: str
+) -> None:
+    from kore_plaid_nb.emulator import faults
+
+    request, code = sim.authorize()
+    token = sim.exchange_code_form_basic(request, code)
+    faults.inject(emulator_url, "/accounts/balance/get", error_code=error_code)
+    action = next(a for a in KORE_ACTIONS if a.path == "/accounts/balance/get")
+    with pytest.raises(KoreFlowError) as info:
+        sim.call_plaid(action, token.access_token)
+    assert needle in info.value.fix
+    assert token.access_token not in str(info.value)

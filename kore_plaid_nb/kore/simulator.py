@@ -715,6 +715,29 @@ def product_names() -> frozenset[str]:
     return frozenset(Products.allowed_values[("value",)].values())
 
 
+RATE_LIMIT_CODES = frozenset(
+    {
+        "RATE_LIMIT",
+        "ACCOUNTS_LIMIT",
+        "AUTH_LIMIT",
+        "BALANCE_LIMIT",
+        "IDENTITY_LIMIT",
+        "ITEM_GET_LIMIT",
+        "TRANSACTIONS_LIMIT",
+        "INVESTMENTS_LIMIT",
+        "LIABILITIES_LIMIT",
+    }
+)
+PLAID_OUTAGE_CODES = frozenset(
+    {
+        "INTERNAL_SERVER_ERROR",
+        "PLANNED_MAINTENANCE",
+        "INSTITUTION_DOWN",
+        "INSTITUTION_NOT_RESPONDING",
+    }
+)
+
+
 def _plaid_error(
     code: str, detail: str, where: str, action: PlaidAction | None = None
 ) -> KoreFlowError:
@@ -749,6 +772,23 @@ def _plaid_error(
             fix="Authorization fields: payload access_token = {{accessToken}}; headers "
             "PLAID-CLIENT-ID and PLAID-SECRET.",
             step=f"{STEP_PAYLOAD} / {STEP_HEADERS}",
+        )
+    if code == "ITEM_LOGIN_REQUIRED":
+        return KoreFlowError(
+            f"{where} failed: the bank login expired ({detail}).",
+            fix="The user must authorize again (Kore: Authorize; end users get a new link).",
+            step="10-12",
+        )
+    if code in RATE_LIMIT_CODES or code.startswith("HTTP 429"):
+        return KoreFlowError(
+            f"{where} was rate-limited by Plaid ({detail}).",
+            fix="Wait a minute and run the check again; nothing is misconfigured.",
+        )
+    if code in PLAID_OUTAGE_CODES or code.startswith("HTTP 5"):
+        return KoreFlowError(
+            f"{where} failed on Plaid's side ({detail}).",
+            fix="Plaid (or the emulator) had an internal error: run the check again; "
+            "https://status.plaid.com says whether Plaid is down.",
         )
     return KoreFlowError(
         f"{where} failed: {detail}",
