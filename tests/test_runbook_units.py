@@ -170,3 +170,22 @@ def test_a_refused_save_shows_the_reason_not_a_traceback(capsys) -> None:
     form.children[3].click()
     out = capsys.readouterr().out
     assert "error: PLAID_ENV=development is gone." in out and "Traceback" not in out
+
+
+def test_a_tunnel_url_that_changed_since_the_profile_names_the_kore_fields(embedded) -> None:
+    from kore_plaid_nb import kore, stack, tunnel
+
+    running = stack.ensure_stack(embedded)
+    try:
+        kore.remember_public_url(embedded, running.public_url + "/")
+        assert kore.remembered_public_url(embedded) == running.public_url
+        tunnel.check_tunnel(running.settings, expected_url=kore.remembered_public_url(embedded))
+        kore.remember_public_url(embedded, "https://old-name.ngrok.app")
+        with pytest.raises(RunbookError) as info:
+            tunnel.check_tunnel(running.settings, expected_url=kore.remembered_public_url(embedded))
+        text = str(info.value)
+        assert "https://old-name.ngrok.app" in text and running.public_url in text
+        for field in ("Authorization URL", "Token Request URL", "Refresh Token URL"):
+            assert field in text
+    finally:
+        stack.teardown(embedded)

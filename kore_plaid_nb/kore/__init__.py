@@ -1,6 +1,13 @@
 """The Kore side: the authorization-profile generator and the Kore simulator."""
 
-from .profile import AuthorizationField, KoreProfile, build_profile, resolve_public_url
+from .profile import (
+    AuthorizationField,
+    KoreProfile,
+    build_profile,
+    remember_public_url,
+    remembered_public_url,
+    resolve_public_url,
+)
 from .simulator import KoreFlowError, KoreSimulator
 
 __all__ = [
@@ -9,5 +16,7 @@ __all__ = [
     "KoreProfile",
     "KoreSimulator",
     "build_profile",
+    "remember_public_url",
+    "remembered_public_url",
     "resolve_public_url",
 ]

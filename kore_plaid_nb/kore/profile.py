@@ -237,3 +237,21 @@ def build_profile(
         secret_revealed=reveal,
         mode=settings.mode,
     )
+
+
+PROFILE_RECORD = "kore-profile.json"
+
+
+def remember_public_url(settings: Settings, public_url: str) -> None:
+    """Record the public URL the profile was shown with (what the user typed into Kore)."""
+    path = settings.home / PROFILE_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"public_url": public_url.rstrip("/")}))
+
+
+def remembered_public_url(settings: Settings) -> str | None:
+    """The public URL of the last profile shown, if any."""
+    try:
+        return str(json.loads((settings.home / PROFILE_RECORD).read_text())["public_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -21,7 +21,13 @@ from .. import plaid_client, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
 from ..errors import RunbookError
-from ..kore import build_profile, end_users, resolve_public_url
+from ..kore import (
+    build_profile,
+    end_users,
+    remember_public_url,
+    remembered_public_url,
+    resolve_public_url,
+)
 from ..kore.profile import is_public
 from ..settings import Settings, mask
 from ..tables import format_table
@@ -247,6 +253,7 @@ def check_tunnel(current: Settings) -> None:
 def show_profile(current: Settings) -> None:
     running = stack.ensure_stack(current)
     profile = build_profile(running.settings, public_url=running.public_url)
+    remember_public_url(current, running.public_url)
     print(format_table(("step", "field", "value"), profile.rows()))
     if profile.note:
         print(profile.note)
@@ -257,6 +264,8 @@ def show_profile(current: Settings) -> None:
 
 def verify(current: Settings) -> None:
     running = stack.ensure_stack(current)
+    if not current.embedded:  # the stand-in's URL is new at every start; ngrok's should not be
+        tunnel.check_tunnel(running.settings, expected_url=remembered_public_url(current))
     report = verification.verify(running.settings, url=running.public_url)
     print(report.to_text())
     if not report.ok:
