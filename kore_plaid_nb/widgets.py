@@ -33,6 +33,8 @@ def _report(output: widgets.Output, action: Callable[[], str]) -> None:
             print(action())
         except RunbookError as exc:
             print(f"error: {exc}")
+        except Exception as exc:  # a button must never leave a bare traceback
+            print(f"error: {type(exc).__name__}: {exc}")
 
 
 def plaid_keys_form(

@@ -189,3 +189,22 @@ def test_a_tunnel_url_that_changed_since_the_profile_names_the_kore_fields(embed
             assert field in text
     finally:
         stack.teardown(embedded)
+
+
+def test_an_unexpected_failure_in_a_step_is_a_readable_error(monkeypatch) -> None:
+    import httpx
+
+    from kore_plaid_nb.runbook import steps
+
+    def refuse(*args, **kwargs):
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(steps.stack, "ensure_stack", refuse)
+    with pytest.raises(RunbookError) as info:
+        steps.check_tunnel(settings.load({}))
+    lines = info.value._render_traceback_()
+    assert lines[0] == (
+        "error: check_tunnel failed unexpectedly: ConnectError: [Errno 111] Connection refused"
+    )
+    assert lines[1].startswith("What to do: Run the cell again.")
+    assert isinstance(info.value.__cause__, httpx.ConnectError)

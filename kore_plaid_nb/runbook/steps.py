@@ -7,12 +7,15 @@ Services are started idempotently, so any notebook can run alone.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import httpx
 import plaid
@@ -34,6 +37,8 @@ from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
 
+P = ParamSpec("P")
+R = TypeVar("R")
 HEADLESS_ENV = "KORE_PLAID_HEADLESS"  # set by `kore-plaid run`: nobody is at the keyboard
 REQUIRED_MODULES = (
     ("plaid-python", "plaid"),
@@ -46,6 +51,29 @@ REQUIRED_MODULES = (
 )
 
 
+def step(function: Callable[P, R]) -> Callable[P, R]:
+    """A notebook step: an unexpected exception becomes a :class:`RunbookError` that says what
+    to do (IPython shows its message, not a traceback); the original stays chained."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except RunbookError:
+            raise
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise RunbookError(
+                f"{function.__name__} failed unexpectedly: {type(exc).__name__}: {first}",
+                fix="Run the cell again. If it fails again, `kore-plaid status` shows the "
+                "services and their logs; `kore-plaid stop`, then rerun this notebook from "
+                "the top.",
+            ) from exc
+
+    return run
+
+
+@step
 def start(notebook: str) -> Settings:
     """Load the settings and print the one line every notebook starts with."""
     current = settings_module.load()
@@ -54,6 +82,7 @@ def start(notebook: str) -> Settings:
     return current
 
 
+@step
 def prerequisites(current: Settings) -> None:
     rows = [("Python 3.11 or newer", "ok" if sys.version_info >= (3, 11) else "too old")]
     for label, module in REQUIRED_MODULES:
@@ -93,6 +122,7 @@ def _env_file_private(path: Path) -> str:
     return "ok" if mode & 0o077 == 0 else f"not private (mode {mode:o}): run `chmod 600 .env`"
 
 
+@step
 def show_settings(current: Settings) -> None:
     rows = [
         ("mode", current.mode),
@@ -111,6 +141,7 @@ def show_settings(current: Settings) -> None:
 # -- 01 Plaid keys ------------------------------------------------------------------------
 
 
+@step
 def plaid_keys_form(current: Settings) -> widgets.Form:
     return widgets.plaid_keys_form(current, on_save=_save_and_check)
 
@@ -121,6 +152,7 @@ def _save_and_check(client_id: str, secret: str, env: str) -> str:
     return line
 
 
+@step
 def check_plaid_keys(current: Settings) -> None:
     plaid_settings = stack.plaid_settings(current)
     _link_token(plaid_settings)
@@ -128,6 +160,7 @@ def check_plaid_keys(current: Settings) -> None:
     print(f"Plaid accepted the keys: {where} answered /link/token/create with a link token.")
 
 
+@step
 def show_wrong_secret(current: Settings) -> None:
     plaid_settings = stack.plaid_settings(current)
     wrong = plaid_settings.with_values(
@@ -142,6 +175,7 @@ def show_wrong_secret(current: Settings) -> None:
     raise RunbookError("Plaid accepted a wrong secret; the key check cannot be trusted.")
 
 
+@step
 def explain_environment(env: str) -> None:
     try:
         Settings().with_values(plaid_env=env)
@@ -167,6 +201,7 @@ def _link_token(current: Settings, redirect_uri: str | None = None) -> str:
 # -- 02 redirect URIs ---------------------------------------------------------------------
 
 
+@step
 def callback_form(current: Settings) -> widgets.Form:
     def save(url: str) -> str:
         Settings().with_values(plaid_redirect_uri=url)
@@ -176,6 +211,7 @@ def callback_form(current: Settings) -> widgets.Form:
     return widgets.callback_form(current, on_save=save)
 
 
+@step
 def check_redirect_uris(current: Settings) -> None:
     """Plaid's allowed-redirect-URI check (``/link/token/create`` with each URI).
 
@@ -200,6 +236,7 @@ def _redirect_row(plaid_settings: Settings, role: str, uri: str) -> tuple[str, s
 # -- 03 bridge ----------------------------------------------------------------------------
 
 
+@step
 def start_bridge(current: Settings) -> None:
     effective, record = stack.ensure_bridge(current)
     if current.embedded:
@@ -207,6 +244,7 @@ def start_bridge(current: Settings) -> None:
     print(f"Bridge running at {record.url} (Authorization URL: {record.url}/)")
 
 
+@step
 def check_bridge(current: Settings) -> None:
     effective, record = stack.ensure_bridge(current)
     rows = bridge_checks(effective, record.url)
@@ -216,6 +254,7 @@ def check_bridge(current: Settings) -> None:
 # -- 04 tunnel ----------------------------------------------------------------------------
 
 
+@step
 def ngrok_form(current: Settings) -> widgets.Form:
     def save(token: str, domain: str) -> str:
         path = settings_module.save(
@@ -227,12 +266,14 @@ def ngrok_form(current: Settings) -> widgets.Form:
     return widgets.ngrok_form(current, on_save=save)
 
 
+@step
 def open_tunnel(current: Settings) -> None:
     running = stack.ensure_stack(current)
     info = tunnel.current_tunnel(running.settings)
     print(f"Tunnel open: {info.describe() if info else running.public_url}")
 
 
+@step
 def check_tunnel(current: Settings) -> None:
     running = stack.ensure_stack(current)
     info = tunnel.check_tunnel(running.settings)
@@ -250,6 +291,7 @@ def check_tunnel(current: Settings) -> None:
 # -- 05 profile ---------------------------------------------------------------------------
 
 
+@step
 def show_profile(current: Settings) -> None:
     running = stack.ensure_stack(current)
     profile = build_profile(running.settings, public_url=running.public_url)
@@ -262,6 +304,7 @@ def show_profile(current: Settings) -> None:
 # -- 06 authorize -------------------------------------------------------------------------
 
 
+@step
 def verify(current: Settings) -> None:
     running = stack.ensure_stack(current)
     if not current.embedded:  # the stand-in's URL is new at every start; ngrok's should not be
@@ -275,6 +318,7 @@ def verify(current: Settings) -> None:
         )
 
 
+@step
 def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
     """Live mode: wait until Kore's own token request reaches the bridge (masked)."""
     if current.embedded:
@@ -295,12 +339,14 @@ def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
 # -- 07 end users -------------------------------------------------------------------------
 
 
+@step
 def authorize_end_users(current: Settings, count: int = 3) -> None:
     running = stack.ensure_stack(current)
     rows = end_users.authorize_end_users(running.settings, running.public_url, count)
     print(format_table(("end user", "bank", "accounts", "own Item only"), rows))
 
 
+@step
 def show_authorizations(current: Settings, newest: int = 3) -> None:
     """The ``newest`` authorizations in the bridge's store, masked."""
     rows = [
@@ -314,6 +360,7 @@ def show_authorizations(current: Settings, newest: int = 3) -> None:
 # -- 08 teardown --------------------------------------------------------------------------
 
 
+@step
 def teardown(current: Settings, wipe_secrets: bool = False) -> None:
     for line in stack.teardown(current):
         print(line)
