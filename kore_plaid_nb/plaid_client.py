@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import plaid
 import plaid.rest
@@ -11,6 +12,9 @@ from plaid.api import plaid_api
 
 from .errors import RunbookError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import urllib3
 
 PLAID_HOSTS = {
     "sandbox": plaid.Environment.Sandbox,
@@ -44,7 +48,9 @@ class _BoundedRESTClient(plaid.rest.RESTClientObject):
         super().__init__(configuration)
         self.default_timeout = timeout
 
-    def request(self, *args: object, _request_timeout: object = None, **kwargs: object):  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, *args: object, _request_timeout: object = None, **kwargs: object
+    ) -> plaid.rest.RESTResponse | urllib3.BaseHTTPResponse:
         return super().request(
             *args, _request_timeout=_request_timeout or self.default_timeout, **kwargs
         )

@@ -55,6 +55,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from oauthlib.common import Request
@@ -156,11 +157,25 @@ class BridgeValidator(RequestValidator):
             return True
         return False
 
-    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
+    def validate_grant_type(
+        self,
+        client_id: str,
+        grant_type: str,
+        client: BridgeClient,
+        request: Request,
+        *args,
+        **kwargs,
+    ) -> bool:
         return grant_type in TOKEN_GRANT_TYPES
 
     def validate_response_type(
-        self, client_id, response_type, client, request, *args, **kwargs
+        self,
+        client_id: str,
+        response_type: str,
+        client: BridgeClient,
+        request: Request,
+        *args,
+        **kwargs,
     ) -> bool:
         if response_type != "code":  # oauthlib would call it unauthorized_client
             raise errors.UnsupportedResponseTypeError(request=request)
@@ -168,10 +183,14 @@ class BridgeValidator(RequestValidator):
 
     # Redirect URIs.
 
-    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs) -> bool:
+    def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, request: Request, *args, **kwargs
+    ) -> bool:
         return any(equal_secrets(redirect_uri, url) for url in self.settings.registered_callbacks)
 
-    def get_default_redirect_uri(self, client_id, request, *args, **kwargs) -> str | None:
+    def get_default_redirect_uri(
+        self, client_id: str, request: Request, *args, **kwargs
+    ) -> str | None:
         record = getattr(request, "code_record", None)
         if record is not None:
             return record.redirect_uri
@@ -179,7 +198,14 @@ class BridgeValidator(RequestValidator):
         return kore_callbacks.pop() if len(kore_callbacks) == 1 else None
 
     def confirm_redirect_uri(
-        self, client_id, code, redirect_uri, client, request, *args, **kwargs
+        self,
+        client_id: str,
+        code: str,
+        redirect_uri: str,
+        client: BridgeClient,
+        request: Request,
+        *args,
+        **kwargs,
     ) -> bool:
         record = getattr(request, "code_record", None)
         if record is None or not equal_secrets(redirect_uri, record.redirect_uri):
@@ -192,24 +218,43 @@ class BridgeValidator(RequestValidator):
 
     # Scopes carry no meaning for Plaid: whatever Kore sends is accepted and echoed nowhere.
 
-    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
+    def validate_scopes(
+        self,
+        client_id: str,
+        scopes: list[str],
+        client: BridgeClient,
+        request: Request,
+        *args,
+        **kwargs,
+    ) -> bool:
         return True
 
-    def get_default_scopes(self, client_id, request, *args, **kwargs) -> list[str]:
+    def get_default_scopes(self, client_id: str, request: Request, *args, **kwargs) -> list[str]:
         return []
 
-    def get_original_scopes(self, refresh_token, request, *args, **kwargs) -> list[str]:
+    def get_original_scopes(
+        self, refresh_token: str, request: Request, *args, **kwargs
+    ) -> list[str]:
         return []
 
-    def is_within_original_scope(self, request_scopes, refresh_token, request, *args, **kwargs):
+    def is_within_original_scope(
+        self,
+        request_scopes: list[str],
+        refresh_token: str,
+        request: Request,
+        *args,
+        **kwargs,
+    ) -> bool:
         return True
 
     # Authorization codes.
 
-    def is_pkce_required(self, client_id, request) -> bool:
+    def is_pkce_required(self, client_id: str, request: Request) -> bool:
         return False
 
-    def save_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+    def save_authorization_code(
+        self, client_id: str, code: dict[str, str], request: Request, *args, **kwargs
+    ) -> None:
         self.store.save_authorization(
             session_id=request.session_id,
             item=request.item,
@@ -221,7 +266,15 @@ class BridgeValidator(RequestValidator):
             code_ttl=CODE_TTL,
         )
 
-    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+    def validate_code(
+        self,
+        client_id: str,
+        code: str,
+        client: BridgeClient,
+        request: Request,
+        *args,
+        **kwargs,
+    ) -> bool:
         record = self.store.find_code(code)
         if record is None or not equal_secrets(client_id, record.client_id):
             return False
@@ -243,26 +296,30 @@ class BridgeValidator(RequestValidator):
         if self.on_replay is not None:
             self.on_replay(access_token, "authorization code replayed")
 
-    def get_code_challenge(self, code, request) -> str | None:
+    def get_code_challenge(self, code: str, request: Request) -> str | None:
         record = getattr(request, "code_record", None)
         return record.code_challenge if record else None
 
-    def get_code_challenge_method(self, code, request) -> str | None:
+    def get_code_challenge_method(self, code: str, request: Request) -> str | None:
         record = getattr(request, "code_record", None)
         return record.code_challenge_method if record else None
 
-    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs) -> None:
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Request, *args, **kwargs
+    ) -> None:
         """Nothing to do: :meth:`validate_code` consumed the code atomically."""
 
     # Tokens.
 
-    def save_bearer_token(self, token, request, *args, **kwargs) -> None:
+    def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
         if request.grant_type == "refresh_token":
             self.store.touch_refresh_token(request.refresh_token)
         else:
             self.store.save_refresh_token(token["refresh_token"], request.code)
 
-    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+    def validate_refresh_token(
+        self, refresh_token: str, client: BridgeClient, request: Request, *args, **kwargs
+    ) -> bool:
         record = self.store.find_refresh_token(refresh_token)
         if record is None or record.revoked_at is not None:
             return False
@@ -272,7 +329,7 @@ class BridgeValidator(RequestValidator):
         request.user = record.item_ref
         return True
 
-    def rotate_refresh_token(self, request) -> bool:
+    def rotate_refresh_token(self, request: Request) -> bool:
         return False  # see the module docstring
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
@@ -29,6 +29,9 @@ from plaid.model.item_remove_request import ItemRemoveRequest
 from .. import plaid_client
 from ..settings import Settings
 from .store import ItemRecord
+
+if TYPE_CHECKING:
+    from plaid.api import plaid_api
 
 CLIENT_NAME = "Kore.ai bot"
 DEFAULT_TIMEOUT = 30.0
@@ -186,7 +189,7 @@ class PlaidLink:
         self._spent: set[str] = set()
 
     @property
-    def api(self):
+    def api(self) -> plaid_api.PlaidApi:
         with self._lock:
             if self._api is None:
                 self._api = plaid_client.create(self.settings, timeout=self.timeout)

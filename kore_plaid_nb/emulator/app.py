@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -60,7 +60,9 @@ def check_credentials(request: Request, body: dict[str, object], settings: Setti
         raise PlaidAPIError("INVALID_API_KEYS")
 
 
-def _plaid_route(path: str, handler: api.Handler, emulator: api.Emulator, faults: FaultPlan):
+def _plaid_route(
+    path: str, handler: api.Handler, emulator: api.Emulator, faults: FaultPlan
+) -> Route:
     async def endpoint(request: Request) -> Response:
         rid = request_id()
         try:
@@ -143,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(PlaidAPIError("INVALID_FIELD", str(getattr(exc, "detail", exc))))
 
 
-def _lifespan(store: Store):
+def _lifespan(store: Store) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import asdict, dataclass
+from types import ModuleType
 
 from ..settings import Settings
 from ..settings import load as load_settings
@@ -81,7 +82,9 @@ class FaultPlan:
             await asyncio.sleep(min(fault.delay, MAX_DELAY))
 
 
-def _http():  # imported on use: the emulator process itself never needs an HTTP client
+def _http() -> (
+    ModuleType
+):  # imported on use: the emulator process itself never needs an HTTP client
     import httpx
 
     return httpx

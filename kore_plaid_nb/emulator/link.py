@@ -19,6 +19,7 @@ is bound to the client that created it. Only these endpoints send CORS headers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import data, fields
-from .api import Emulator, check_credentials
+from .api import Emulator, Handler, check_credentials
 from .errors import PlaidAPIError, request_id
 from .store import Item
 
@@ -171,7 +172,7 @@ def routes(emulator: Emulator) -> list[Route]:
             headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
         )
 
-    def standin(handler):
+    def standin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             if request.method == "OPTIONS":
                 return Response(status_code=204, headers=CORS_HEADERS)

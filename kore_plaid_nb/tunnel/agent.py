@@ -95,7 +95,9 @@ def install(settings: Settings) -> None:
         raise explain(exc, settings.ngrok_authtoken) from None
 
 
-def connect(settings: Settings, port: int, config: conf.PyngrokConfig | None = None):
+def connect(
+    settings: Settings, port: int, config: conf.PyngrokConfig | None = None
+) -> ngrok.NgrokTunnel:
     """Open a tunnel to ``127.0.0.1:port``; returns pyngrok's ``NgrokTunnel``."""
     if not authtoken(settings):
         raise no_authtoken_error()
