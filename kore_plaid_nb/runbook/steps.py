@@ -42,7 +42,7 @@ R = TypeVar("R")
 HEADLESS_ENV = "KORE_PLAID_HEADLESS"  # set by `kore-plaid run`: nobody is at the keyboard
 REQUIRED_MODULES = (
     ("plaid-python", "plaid"),
-    ("FastAPI", "fastapi"),
+    ("Starlette", "starlette"),
     ("uvicorn", "uvicorn"),
     ("oauthlib", "oauthlib"),
     ("pyngrok", "pyngrok"),
