@@ -219,3 +219,23 @@ def test_agent_exits_when_its_parent_dies(home: Path) -> None:
     while processes_mentioning(str(home / "ngrok.yml")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_mentioning(str(home / "ngrok.yml")) == []
+
+
+def test_agent_exits_when_its_parent_dies_before_the_agent_has_started(home: Path) -> None:
+    """The parent is gone before Python inside the agent has even started."""
+    launcher = write_launcher(home)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess\n"
+            f"subprocess.Popen([{str(launcher)!r}, 'start', '--none', '--log', 'false', "
+            f"'--authtoken', 'x', '--config', {str(home / 'ngrok.yml')!r}])\n",
+        ],
+        check=True,
+    )
+    time.sleep(1.5)  # the orphaned agent has started by now
+    deadline = time.monotonic() + 10
+    while processes_mentioning(str(home / "ngrok.yml")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_mentioning(str(home / "ngrok.yml")) == []

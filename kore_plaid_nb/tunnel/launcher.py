@@ -13,6 +13,7 @@ STANDIN_AUTHTOKEN = "kore-plaid-local-stand-in"
 # The authtoken the stand-in rejects the way ngrok rejects a bad one (ERR_NGROK_105).
 REJECTED_AUTHTOKEN = "kore-plaid-rejected-authtoken"
 MARKER = "kore_plaid_nb.tunnel.standin"
+PARENT_ENV = "KORE_PLAID_STANDIN_PARENT"
 
 
 def write_launcher(home: Path) -> Path:
@@ -24,6 +25,8 @@ def write_launcher(home: Path) -> Path:
         "#!/bin/sh\n"
         "# kore-plaid: local stand-in for the ngrok agent (not the real ngrok).\n"
         f"KORE_PLAID_STANDIN_HOME={_sh_quote(str(home))}; export KORE_PLAID_STANDIN_HOME\n"
+        # who started the agent, known before Python starts: if it is gone by then, so is the agent
+        f"{PARENT_ENV}=$PPID; export {PARENT_ENV}\n"
         f'PYTHONPATH={_sh_quote(str(package_parent))}"${{PYTHONPATH:+:$PYTHONPATH}}"; '
         "export PYTHONPATH\n"
         f'exec {_sh_quote(sys.executable)} -m {MARKER} "$@"\n'

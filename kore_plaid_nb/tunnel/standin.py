@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from .launcher import MARKER, REJECTED_AUTHTOKEN, STANDIN_AUTHTOKEN, VERSION
+from .launcher import MARKER, PARENT_ENV, REJECTED_AUTHTOKEN, STANDIN_AUTHTOKEN, VERSION
 
 __all__ = ["MARKER", "REJECTED_AUTHTOKEN", "STANDIN_AUTHTOKEN", "VERSION", "main"]
 
@@ -219,7 +219,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
-    parent = os.getppid()
+    parent = _starting_parent()
     while not stop.wait(0.25):
         if os.getppid() != parent:
             log("info", "parent process gone; stopping", obj="app")
@@ -228,6 +228,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     registry.close_all()
     api.stop()
     return 0
+
+
+def _starting_parent() -> int:
+    """The process that started the agent (the launcher passes it: a parent that died while
+    Python was starting would otherwise go unnoticed)."""
+    passed = os.environ.get(PARENT_ENV, "")
+    return int(passed) if passed.isdigit() else os.getppid()
 
 
 def _web_addr(value: Any) -> tuple[str, int]:
