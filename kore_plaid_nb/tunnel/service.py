@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .. import services
 from ..errors import RunbookError
 from ..serving import serve
 from ..settings import Settings, mask
@@ -117,7 +118,8 @@ def run_service(settings: Settings, port: int, health_port: int) -> int:
         print(f"tunnel closed (service pid {os.getpid()})", file=sys.stderr)
 
     def agent_alive() -> bool:
-        return process.proc.poll() is None
+        # poll() answers None while another thread waits on the agent: ask the OS as well
+        return process.proc.poll() is None and services.pid_alive(process.proc.pid)
 
     try:
         serve(health_app(info, agent_alive, close), "127.0.0.1", health_port, "tunnel")
