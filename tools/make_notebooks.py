@@ -194,8 +194,10 @@ Profiles > Create New > oAuth v2*, then fill in:
 """),
     code(SETUP.format(name="05_kore_profile")),
     code("steps.show_profile(settings)", tags=("report-profile",)),
-    md("### Plaid's allowed redirect URIs, now that the public URL is known\n"
-       "Both must be in the Plaid dashboard (notebook 02 explains why)."),
+    md(
+        "### Plaid's allowed redirect URIs, now that the public URL is known\n"
+        "Both must be in the Plaid dashboard (notebook 02 explains why)."
+    ),
     code("steps.check_redirect_uris(settings)"),
     md("""
 ### Notes
