@@ -20,8 +20,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kore-plaid run
 
-## make test: the whole test suite (unit, conformance, integration, notebooks)
-test: $(STAMP)
+## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
+## harness, and the notebooks under strict nbval)
+test: lint
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 ## make lab: open the runbook in JupyterLab
@@ -32,8 +33,8 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/kore-plaid run --store-outputs
 
-## make check: lint, security (bandit + pip-audit) and the tests
-check: lint security test
+## make check: security (bandit + pip-audit), then make test (lint + tests)
+check: security test
 
 ## make security: bandit (skips explained in pyproject.toml) and pip-audit over requirements.txt
 ## (pip-audit needs pypi.org; offline it says NOT AUDITED and fails unless AUDIT_OFFLINE_OK=1)
