@@ -77,7 +77,8 @@ BOOKS["01_plaid_keys"] = [
     md("""
 # 01 · Plaid keys (procedure steps 4.ii-iv)
 
-**In Kore** (Build > Configurations > Authorization Profiles > *Create New*, type **oAuth v2**):
+**In Kore** (procedure steps 1-4.i: in the Plaid integration choose *Custom* > *Select
+Authorization* > *Create New*, mechanism **oAuth v2**):
 give the profile an *Identity Provider Name*, e.g. `Plaid`.
 
 **In the Plaid dashboard** (<https://dashboard.plaid.com>): *Developers > Keys*. Copy the
@@ -189,8 +190,8 @@ BOOKS["05_kore_profile"] = [
     md("""
 # 05 · The Kore authorization profile (procedure steps 5-9)
 
-Every value to type into Kore, in the order Kore's form asks for it. In Kore: *Authorization
-Profiles > Create New > oAuth v2*, then fill in:
+Every value to type into Kore, in the order Kore's form asks for it, in the oAuth v2 profile
+created in notebook 01 (*Custom* > *Select Authorization* > *Create New*):
 """),
     code(SETUP.format(name="05_kore_profile")),
     code("steps.show_profile(settings)", tags=("report-profile",)),
