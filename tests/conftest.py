@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,19 @@ ISOLATED_NAMES = (
     "NGROK_REGION",
     "PYNGROK_NGROK_PATH",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_tunnel_process_survives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the session, no tunnel agent or tunnel service started by a test is alive."""
+    from test_tunnel_helpers import tunnel_processes
+
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    deadline = time.monotonic() + 5
+    while tunnel_processes(base) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tunnel_processes(base) == []
 
 
 @pytest.fixture(autouse=True)

@@ -35,16 +35,6 @@ LIVE_AUTHTOKEN = os.environ.get("NGROK_AUTHTOKEN", "")
 LIVE_FIELDS = "Authorization URL, Token Request URL and Refresh Token URL"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_process_survives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    base = str(tmp_path_factory.getbasetemp())
-    yield
-    deadline = time.monotonic() + 5
-    while tunnel_processes(base) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert tunnel_processes(base) == []
-
-
 @pytest.fixture
 def settings(home: Path) -> Iterator[Settings]:
     current = load()

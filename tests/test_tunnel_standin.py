@@ -14,23 +14,13 @@ import httpx
 import pytest
 from pyngrok import conf, ngrok, process
 from pyngrok.exception import PyngrokNgrokError
-from test_tunnel_helpers import KORE_REDIRECT, processes_mentioning, target_app, tunnel_processes
+from test_tunnel_helpers import KORE_REDIRECT, processes_mentioning, target_app
 
 from kore_plaid_nb.errors import RunbookError
 from kore_plaid_nb.serving import serve_in_thread
 from kore_plaid_nb.tunnel import REJECTED_AUTHTOKEN, STANDIN_AUTHTOKEN
 from kore_plaid_nb.tunnel.agent import explain
 from kore_plaid_nb.tunnel.launcher import write_launcher
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_agent_survives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    base = str(tmp_path_factory.getbasetemp())
-    yield
-    deadline = time.monotonic() + 5
-    while tunnel_processes(base) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert tunnel_processes(base) == []
 
 
 @pytest.fixture
