@@ -20,7 +20,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_module.load()
     if settings.embedded and not settings.plaid_api_url:
         settings = stack.plaid_settings(settings)  # the embedded emulator, in the background
-        print(f"Plaid emulator at {settings.plaid_api_url}", file=sys.stderr, flush=True)
+        print(
+            f"Plaid emulator at {settings.plaid_api_url} (a background service: "
+            "`kore-plaid stop emulator` ends it)",
+            file=sys.stderr,
+            flush=True,
+        )
     port = settings.app_port if args.port is None else args.port
     print(
         f"kore-plaid bridge ({settings.mode}) on http://{args.host}:{port}: Authorization URL "
