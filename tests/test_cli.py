@@ -38,3 +38,36 @@ def test_status_and_stop_with_nothing_running(capsys: pytest.CaptureFixture[str]
     assert "No background service is running" in capsys.readouterr().out
     assert cli.main(["stop"]) == 0
     assert "nothing was running" in capsys.readouterr().out
+
+
+def test_bridge_alone_in_embedded_mode_starts_the_emulator(home) -> None:
+    import httpx
+
+    from kore_plaid_nb import services, settings
+
+    port = services.free_port()
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert services.wait_healthy(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        current = settings.load()
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/",
+            params={
+                "response_type": "code",
+                "client_id": current.client_id,
+                "redirect_uri": current.plaid_redirect_uri,
+                "state": "s1",
+            },
+            headers={"Accept": "application/json"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["link_token"].startswith("link-sandbox-")
+        assert [r.name for r in services.running(home)] == ["emulator"]
+    finally:
+        bridge.terminate()
+        stderr = bridge.communicate(timeout=15)[1]
+    assert "kore-plaid stop emulator" in stderr
