@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import services
+from . import bridge, emulator, services, tunnel
 from .errors import ServiceError
 from .settings import Settings
 
@@ -35,30 +35,24 @@ def plaid_settings(settings: Settings, start: bool = True) -> Settings:
                 "The embedded Plaid emulator is not running.",
                 fix="Start it with `kore-plaid sandbox`, or run notebook 03_bridge.",
             )
-        from .emulator import ensure_emulator
-
-        record = ensure_emulator(settings)
+        record = emulator.ensure_emulator(settings)
     return settings.with_values(plaid_api_url=record.url)
 
 
 def ensure_bridge(settings: Settings) -> tuple[Settings, services.ServiceRecord]:
     """Emulator (embedded mode) and bridge running; returns the Plaid settings and the
     bridge's record."""
-    from .bridge import ensure_bridge as start_bridge
-
     effective = plaid_settings(settings)
-    return effective, start_bridge(effective)
+    return effective, bridge.ensure_bridge(effective)
 
 
-def ensure_stack(settings: Settings, tunnel: bool = True) -> Stack:
-    """Emulator, bridge and (when ``tunnel``) the tunnel to the bridge, all running."""
-    effective, bridge = ensure_bridge(settings)
-    if not tunnel:
-        return Stack(effective, bridge.url, bridge.url, True)
-    from .tunnel import open_tunnel
-
-    info = open_tunnel(effective, effective.app_port)
-    return Stack(effective, bridge.url, info.public_url.rstrip("/"), info.local)
+def ensure_stack(settings: Settings, with_tunnel: bool = True) -> Stack:
+    """Emulator, bridge and (when ``with_tunnel``) the tunnel to the bridge, all running."""
+    effective, record = ensure_bridge(settings)
+    if not with_tunnel:
+        return Stack(effective, record.url, record.url, True)
+    info = tunnel.open_tunnel(effective, effective.app_port)
+    return Stack(effective, record.url, info.public_url.rstrip("/"), info.local)
 
 
 def teardown(settings: Settings, remove_items: bool = True) -> list[str]:
@@ -67,15 +61,11 @@ def teardown(settings: Settings, remove_items: bool = True) -> list[str]:
     Returns what was done, one line each.
     """
     done: list[str] = []
-    from .tunnel import close_all
-
-    done.extend(f"closed {what}" for what in close_all(settings))
+    done.extend(f"closed {what}" for what in tunnel.close_all(settings))
     if remove_items:
-        running_emulator = settings.embedded and services.read(settings.home, EMULATOR)
-        if not settings.embedded or running_emulator:
-            from .bridge import remove_items
-
-            removed = remove_items(plaid_settings(settings, start=False))
+        emulator_up = settings.embedded and services.read(settings.home, EMULATOR) is not None
+        if not settings.embedded or emulator_up:
+            removed = bridge.remove_items(plaid_settings(settings, start=False))
             done.append(f"removed {removed} Item(s) at Plaid")
     done.extend(f"stopped {name}" for name in services.stop_all(settings.home))
     return done
