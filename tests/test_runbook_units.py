@@ -41,9 +41,9 @@ def test_redact_masks_secrets_in_every_output_kind() -> None:
         new_output(
             "execute_result", data={"text/plain": secret, "text/html": secret}, execution_count=1
         ),
-        new_output("error", ename="E", evalue=secret, traceback=[]),
+        new_output("error", ename="E", evalue=secret, traceback=[f"line with {secret}"]),
     ]
-    assert runner.redact(nb, [secret]) == 4
+    assert runner.redact(nb, [secret]) == 5
     assert secret not in nbformat.writes(nb)
     assert settings.mask(secret) in nb.cells[0].outputs[0].text
 

@@ -95,8 +95,9 @@ def redact(nb: nbformat.NotebookNode, secrets: Iterable[str]) -> int:
     return found
 
 
-def _text_slots(output: nbformat.NotebookNode) -> list[tuple[dict, str]]:
-    slots: list[tuple[dict, str]] = []
+def _text_slots(output: nbformat.NotebookNode) -> list[tuple[dict | list, str | int]]:
+    """Every text of an output, as (container, key) so that it can be rewritten in place."""
+    slots: list[tuple[dict | list, str | int]] = []
     if isinstance(output.get("text"), str):
         slots.append((output, "text"))
     for mime, value in output.get("data", {}).items():
@@ -104,6 +105,9 @@ def _text_slots(output: nbformat.NotebookNode) -> list[tuple[dict, str]]:
             slots.append((output["data"], mime))
     if isinstance(output.get("evalue"), str):
         slots.append((output, "evalue"))
+    for index, line in enumerate(output.get("traceback") or []):
+        if isinstance(line, str):
+            slots.append((output["traceback"], index))
     return slots
 
 
