@@ -167,9 +167,15 @@ _FIXES: dict[str, tuple[str, str]] = {
 }
 
 
-def explain(error: PlaidError) -> RunbookError:
+def explain(error: PlaidError, host: str | None = None) -> RunbookError:
     """A :class:`RunbookError` for a Plaid error, naming the procedure step to check."""
-
+    if error.error_type == "CONNECTION_ERROR":
+        return RunbookError(
+            f"Plaid could not be reached{f' at {host}' if host else ''} ({error.error_code}).",
+            fix="Check the internet connection (live mode), or start the emulator when "
+            "PLAID_API_URL points at it (embedded mode: rerun the notebook, or "
+            "`kore-plaid sandbox`).",
+        )
     step, fix = _FIXES.get(error.error_code) or _FIXES.get(error.error_type) or ("", "")
     return RunbookError(
         f"Plaid refused the call: {error}",

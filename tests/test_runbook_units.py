@@ -208,3 +208,17 @@ def test_an_unexpected_failure_in_a_step_is_a_readable_error(monkeypatch) -> Non
     )
     assert lines[1].startswith("What to do: Run the cell again.")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+def test_an_unreachable_plaid_says_so(capsys) -> None:
+    from kore_plaid_nb import services
+    from kore_plaid_nb.runbook import steps
+
+    closed = f"http://127.0.0.1:{services.free_port()}"
+    live = settings.load(
+        {"PLAID_CLIENT_ID": "client-0123456789", "PLAID_SECRET": "s" * 20, "PLAID_API_URL": closed}
+    )
+    with pytest.raises(RunbookError) as info:
+        steps.check_plaid_keys(live)
+    assert str(info.value).startswith(f"Plaid could not be reached at {closed} (")
+    assert "unexpectedly" not in str(info.value)

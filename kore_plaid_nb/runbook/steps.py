@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import httpx
-import plaid
 
 from .. import plaid_client, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
@@ -188,14 +187,9 @@ def explain_environment(env: str) -> None:
 def _link_token(current: Settings, redirect_uri: str | None = None) -> str:
     try:
         return plaid_client.create_link_token(current, "kore-plaid-runbook-check", redirect_uri)
-    except plaid.ApiException as exc:
-        raise plaid_client.explain(plaid_client.error_from_exception(exc)) from None
-    except OSError as exc:
-        raise RunbookError(
-            f"Plaid could not be reached at {plaid_client.api_host(current)}: {exc}",
-            fix="Check the internet connection (live mode) or rerun this notebook "
-            "(embedded mode starts the emulator).",
-        ) from None
+    except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+        error = plaid_client.error_from_exception(exc)
+        raise plaid_client.explain(error, plaid_client.api_host(current)) from None
 
 
 # -- 02 redirect URIs ---------------------------------------------------------------------

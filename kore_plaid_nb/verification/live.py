@@ -133,6 +133,6 @@ def check_redirect_uri_registered(
                     f"{uri} exactly (copy Kore's Callback URL), save, and run this check again.",
                     step="4.v-vi",
                 ) from None
-            raise plaid_client.explain(error) from None
+            raise plaid_client.explain(error, plaid_client.api_host(settings)) from None
         checks.append(RedirectCheck(uri, True, f"Plaid allows {uri}"))
     return checks
