@@ -27,7 +27,7 @@ test: lint
 
 ## make lab: open the runbook in JupyterLab
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make notebooks: re-execute the notebooks and store their (sanitized) outputs
 notebooks: $(STAMP)
