@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 
-from kore_plaid_nb import plaid_client
+from kore_plaid_nb import plaid_client, services
 from kore_plaid_nb.settings import Settings
 
 TOKEN_PATH = "/api/send_the_access_token_AUTH"
@@ -78,3 +83,30 @@ def exchange(
 def refresh(http: httpx.Client, base: str, settings: Settings, token: str) -> httpx.Response:
     data = {"grant_type": "refresh_token", "refresh_token": token}
     return http.post(base + TOKEN_PATH, data=data, auth=(settings.client_id, settings.secret))
+
+
+class BridgeProcess:
+    """``python -m kore_plaid_nb bridge`` as its own process group, killed by the test."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.app_port}"
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(settings.app_port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **settings.as_env()},
+                start_new_session=True,
+            )
+        healthy = services.wait_healthy(self.url + "/healthz", timeout=30, pid=self.process.pid)
+        assert healthy, log.read_text()
+
+    def kill9(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)

@@ -3,11 +3,7 @@ code twice; the background service helpers are idempotent."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_bridge_helpers import authorize_and_link, exchange, refresh
+from test_bridge_helpers import BridgeProcess, authorize_and_link, exchange, refresh
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
@@ -28,35 +24,6 @@ def settings(home: Path, tmp_path: Path) -> Iterator[settings_module.Settings]:
     base = settings_module.load()
     with running_emulator(base, state_path=tmp_path / "emulator.sqlite3") as emulator:
         yield base.with_values(plaid_api_url=emulator, app_port=services.free_port())
-
-
-class BridgeProcess:
-    """``python -m kore_plaid_nb bridge`` started and killed by the test."""
-
-    def __init__(self, settings: settings_module.Settings, log: Path) -> None:
-        self.settings = settings
-        self.url = f"http://127.0.0.1:{settings.app_port}"
-        env = {**os.environ, **settings.as_env()}
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(settings.app_port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        assert services.wait_healthy(self.url + "/healthz", timeout=30, pid=self.process.pid), (
-            log.read_text()
-        )
-
-    def kill9(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture

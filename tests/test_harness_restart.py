@@ -5,10 +5,7 @@ code is honoured twice, and the store holds no half-written record."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_bridge_helpers import authorize_query, exchange, query_of, refresh, sandbox_public_token
+from test_bridge_helpers import (
+    BridgeProcess,
+    authorize_query,
+    exchange,
+    query_of,
+    refresh,
+    sandbox_public_token,
+)
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
@@ -29,32 +33,6 @@ WORKERS = 16
 KILL_AFTER_TOKENS = 60  # the kill comes once this many users hold tokens
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class BridgeProcess:
-    """``python -m kore_plaid_nb bridge`` as its own process group, killed by the test."""
-
-    def __init__(self, settings: settings_module.Settings, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{settings.app_port}"
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(settings.app_port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **settings.as_env()},
-                start_new_session=True,
-            )
-        healthy = services.wait_healthy(self.url + "/healthz", timeout=30, pid=self.process.pid)
-        assert healthy, log.read_text()
-
-    def kill9(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @dataclass
