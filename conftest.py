@@ -11,25 +11,13 @@ from pathlib import Path
 import pytest
 
 SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kore-plaid-test-"))
-LIVE_NAMES = (
-    "PLAID_CLIENT_ID",
-    "PLAID_SECRET",
-    "PLAID_ENV",
-    "PLAID_API_URL",
-    "PLAID_REDIRECT_URI",
-    "KORE_CALLBACK_URLS",
-    "LINK_REDIRECT_URI",
-    "BRIDGE_DB",
-    "NGROK_AUTHTOKEN",
-    "NGROK_DOMAIN",
-    "PYNGROK_NGROK_PATH",
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from kore_plaid_nb.services import free_port
+    from kore_plaid_nb.settings import ENV_NAMES
 
-    for name in LIVE_NAMES:
+    for name in (*ENV_NAMES, "PYNGROK_NGROK_PATH"):
         os.environ.pop(name, None)
     os.environ["KORE_PLAID_HOME"] = str(SESSION_ROOT / "home")
     os.environ["KORE_PLAID_ENV_FILE"] = str(SESSION_ROOT / ".env")

@@ -52,6 +52,7 @@ _ENV_NAMES = {
     "mode_choice": "KORE_PLAID_MODE",
 }
 MODE_CHOICES = ("auto", "embedded", "live")
+ENV_NAMES = tuple(_ENV_NAMES.values())  # every variable the settings read (besides the paths)
 
 
 def mask(value: str | None) -> str:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .. import services
-from ..settings import load, project_root
+from ..settings import ENV_NAMES, load, project_root
 from .report import write_html_report
 from .runner import notebook_paths, run_notebooks
 from .steps import HEADLESS_ENV
@@ -27,23 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-LIVE_NAMES = (
-    "PLAID_CLIENT_ID",
-    "PLAID_SECRET",
-    "PLAID_ENV",
-    "PLAID_API_URL",
-    "APP_PORT",
-    "NGROK_AUTHTOKEN",
-    "NGROK_DOMAIN",
-    "LINK_REDIRECT_URI",
-    "BRIDGE_DB",
-)
-
-
 def _isolate_for_storage() -> None:
     """Stored outputs come from a fresh embedded run: its own state folder, no keys."""
     root = Path(tempfile.mkdtemp(prefix="kore-plaid-notebooks-"))
-    for name in LIVE_NAMES:
+    for name in ENV_NAMES:
         os.environ.pop(name, None)
     os.environ["KORE_PLAID_HOME"] = str(root / "home")
     os.environ["KORE_PLAID_ENV_FILE"] = str(root / ".env")
