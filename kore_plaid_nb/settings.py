@@ -31,6 +31,7 @@ KNOWN_KORE_CALLBACKS = (
     "https://de-bots-idp.kore.ai/workflows/callback",
 )
 PLAID_ENVIRONMENTS = ("sandbox", "production")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SECRET_NAMES = frozenset({"PLAID_SECRET", "NGROK_AUTHTOKEN"})
 
 _ENV_NAMES = {
@@ -45,6 +46,7 @@ _ENV_NAMES = {
     "kore_callback_urls": "KORE_CALLBACK_URLS",
     "link_redirect_uri": "LINK_REDIRECT_URI",
     "bridge_db": "BRIDGE_DB",
+    "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "ngrok_authtoken": "NGROK_AUTHTOKEN",
     "ngrok_domain": "NGROK_DOMAIN",
     "ngrok_region": "NGROK_REGION",
@@ -104,7 +106,8 @@ class Settings:
     plaid_api_url: str | None = None
     kore_callback_urls: tuple[str, ...] = ()
     link_redirect_uri: str | None = None
-    bridge_db: Path | None = None
+    bridge_db: str | None = field(default=None, repr=False)
+    forwarded_allow_ips: tuple[str, ...] = ()
     ngrok_authtoken: str = field(default="", repr=False)
     ngrok_domain: str | None = None
     ngrok_region: str | None = None
@@ -155,8 +158,31 @@ class Settings:
         return tuple(seen)
 
     @property
+    def bridge_db_url(self) -> str | None:
+        """The PostgreSQL URL when BRIDGE_DB is one (the store is then shared by replicas)."""
+        if self.bridge_db and self.bridge_db.startswith(POSTGRES_SCHEMES):
+            return self.bridge_db
+        return None
+
+    @property
     def bridge_db_path(self) -> Path:
-        return self.bridge_db or self.home / "bridge.sqlite3"
+        """The SQLite file of the store (when BRIDGE_DB is not a PostgreSQL URL)."""
+        if self.bridge_db and not self.bridge_db_url:
+            return Path(self.bridge_db).expanduser()
+        return self.home / "bridge.sqlite3"
+
+    @property
+    def bridge_store(self) -> str | Path:
+        """What :func:`kore_plaid_nb.bridge.store.open_store` opens: URL or file."""
+        return self.bridge_db_url or self.bridge_db_path
+
+    @property
+    def bridge_store_shown(self) -> str:
+        """The store's location with any password masked."""
+        url = self.bridge_db_url
+        if url is None:
+            return str(self.bridge_db_path)
+        return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1:…@", url)
 
     def __str__(self) -> str:
         return self.__repr__()
@@ -244,6 +270,14 @@ def _validate(s: Settings) -> None:
                 fix="Copy the Callback URL exactly as Kore's authorization profile shows it.",
                 step="4.v-vi",
             )
+    if s.bridge_db and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", s.bridge_db):
+        if not s.bridge_db.startswith(POSTGRES_SCHEMES):
+            scheme = s.bridge_db.split("://", 1)[0]
+            raise SettingsError(
+                f"BRIDGE_DB uses {scheme}://, which the bridge cannot store in.",
+                fix="Set BRIDGE_DB to postgresql://user:password@host:port/database, to a "
+                "file path (SQLite), or unset it for $KORE_PLAID_HOME/bridge.sqlite3.",
+            )
     if s.plaid_api_url and not re.match(r"^https?://[^\s/]+", s.plaid_api_url):
         raise SettingsError(
             f"PLAID_API_URL={s.plaid_api_url!r} is not an http(s) URL.",
@@ -281,7 +315,8 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         plaid_api_url=get("PLAID_API_URL").rstrip("/") or None,
         kore_callback_urls=_split(get("KORE_CALLBACK_URLS")),
         link_redirect_uri=get("LINK_REDIRECT_URI") or None,
-        bridge_db=Path(get("BRIDGE_DB")).expanduser() if get("BRIDGE_DB") else None,
+        bridge_db=get("BRIDGE_DB") or None,
+        forwarded_allow_ips=_split(get("FORWARDED_ALLOW_IPS")),
         ngrok_authtoken=get("NGROK_AUTHTOKEN"),
         ngrok_domain=get("NGROK_DOMAIN") or None,
         ngrok_region=get("NGROK_REGION") or None,

@@ -23,7 +23,7 @@ from .. import services, serving
 from ..settings import Settings, mask
 from .plaid_link import PlaidLink
 from .routes import create_app
-from .store import BridgeStore
+from .store import AuthorizationRow, BridgeStore, open_store
 
 SERVICE_NAME = "bridge"
 
@@ -70,56 +70,62 @@ def _when(timestamp: float | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
+def _open_existing_store(settings: Settings) -> BridgeStore | None:
+    """The bridge's store, or None for a SQLite file that was never created."""
+    if settings.bridge_db_url is None and not settings.bridge_db_path.exists():
+        return None
+    return open_store(settings.bridge_store, pool_size=2)
+
+
 def list_authorizations(settings: Settings) -> list[dict]:
     """Every authorization in the store, newest first, with tokens and ids masked.
 
     ``status``: ``code issued`` (not yet exchanged), ``code expired``, ``active`` (refresh
-    token issued), ``revoked`` (its code was replayed).
+    token issued), ``revoked`` (its code was replayed), ``Item removed``.
     """
-    if not settings.bridge_db_path.exists():
+    store = _open_existing_store(settings)
+    if store is None:
         return []
-    store = BridgeStore(settings.bridge_db_path)
     try:
         rows = store.authorizations()
     finally:
         store.close()
     now = time.time()
-    result = []
-    for row in rows:
-        if row["removed_at"]:
-            status = "Item removed"
-        elif row["revoked"]:
-            status = "revoked"
-        elif row["issued"]:
-            status = "active"
-        elif row["used_at"] is None and row["expires_at"] > now:
-            status = "code issued"
-        elif row["used_at"] is None:
-            status = "code expired"
-        else:
-            status = "code used, nothing issued"
-        result.append(
-            {
-                "when": _when(row["created_at"]),
-                "client": mask(row["client_id"]),
-                "redirect_uri": row["redirect_uri"],
-                "institution": row["institution"],
-                "item_id": mask(row["item_id"]),
-                "access_token": mask(row["access_token"]),
-                "status": status,
-                "last_refresh": _when(row["last_refresh"]),
-            }
-        )
-    return result
+    return [_describe(row, now) for row in rows]
+
+
+def _describe(row: AuthorizationRow, now: float) -> dict:
+    if row.removed_at:
+        status = "Item removed"
+    elif row.revoked:
+        status = "revoked"
+    elif row.issued:
+        status = "active"
+    elif row.code_used_at is None and (row.code_expires_at or 0) > now:
+        status = "code issued"
+    elif row.code_used_at is None:
+        status = "code expired"
+    else:
+        status = "code used, nothing issued"
+    return {
+        "when": _when(row.created_at),
+        "client": mask(row.client_id),
+        "redirect_uri": row.redirect_uri,
+        "institution": row.institution,
+        "item_id": mask(row.item_id),
+        "access_token": mask(row.access_token),
+        "status": status,
+        "last_refresh": _when(row.last_refresh),
+    }
 
 
 def remove_items(settings: Settings) -> int:
     """Remove every Item the bridge holds at Plaid (``/item/remove``) and revoke its refresh
     tokens; returns how many were removed. Items Plaid already forgot count as removed."""
-    if not settings.bridge_db_path.exists():
+    store = _open_existing_store(settings)
+    if store is None:
         return 0
-    store = BridgeStore(settings.bridge_db_path)
-    link = PlaidLink(settings)
+    link = PlaidLink(settings, spent=store)
     removed = 0
     try:
         for item_ref, access_token in store.live_items():

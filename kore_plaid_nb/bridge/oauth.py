@@ -14,10 +14,12 @@ Decisions (RFC 6749, 7636, 9700):
   KORE_CALLBACK_URLS adds no other one); with several, it is required.
 * **Codes** are 30 random characters from oauthlib (~178 bits), stored as SHA-256 digests,
   valid :data:`CODE_TTL` (10 minutes), bound to client, redirect_uri and PKCE challenge, and
-  consumed by a conditional UPDATE *before* anything is issued, so two concurrent requests
-  cannot both win. A code that is presented again (replay, or the loser of that race) gets
-  ``invalid_grant`` and every refresh token issued from it is revoked; the Item's Plaid access
-  token is removed at Plaid (``/item/remove``), since a replayed code means it may have leaked.
+  redeemed by a conditional UPDATE *before* anything is issued, in the same transaction that
+  stores the refresh token it grants, so two concurrent requests (on any replica) cannot both
+  win and a lost database never leaves a code honoured without its grant. A code that is
+  presented again (replay, or the loser of that race) gets ``invalid_grant`` and every
+  refresh token issued from it is revoked; the Item's Plaid access token is removed at Plaid
+  (``/item/remove``), since a replayed code means it may have leaked.
   A code consumed by a request that then fails (wrong PKCE verifier, wrong redirect_uri) stays
   consumed: the client starts a new authorization.
 * **PKCE**: optional (Kore's sample sends none), but when a ``code_challenge`` is sent, the
@@ -47,12 +49,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import hmac
 import json
 import logging
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +75,12 @@ SESSION_TTL = 1800.0
 BASIC_REALM = 'Basic realm="kore-plaid-bridge", charset="UTF-8"'
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 TOKEN_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+# The refresh token stored with a code redeemed during the current token request: it is
+# handed out only if the request then passes every check, and revoked otherwise.
+_redeemed_refresh_token: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "redeemed_refresh_token", default=None
+)
 
 # oauthlib's error classes, re-exported under their RFC names for routes and tests.
 OAuth2Error = errors.OAuth2Error
@@ -278,18 +286,19 @@ class BridgeValidator(RequestValidator):
         record = self.store.find_code(code)
         if record is None or not equal_secrets(client_id, record.client_id):
             return False
-        if record.used_at is not None or (
-            record.expires_at > time.time() and not self.store.consume_code(code)
-        ):
+        refresh_token = secrets.token_urlsafe(32)
+        if record.used_at is None and self.store.redeem_code(code, refresh_token):
+            _redeemed_refresh_token.set(refresh_token)
+            request.code_record = record
+            request.item_access_token = record.access_token
+            request.user = record.item_ref
+            request.scopes = []
+            return True
+        # Not redeemed: used before (a replay, or the loser of a race), or expired.
+        current = record if record.used_at is not None else self.store.find_code(code)
+        if current is not None and current.used_at is not None:
             self._revoke_replayed(code, record.access_token)
-            return False
-        if record.expires_at <= time.time():
-            return False
-        request.code_record = record
-        request.item_access_token = record.access_token
-        request.user = record.item_ref
-        request.scopes = []
-        return True
+        return False
 
     def _revoke_replayed(self, code: str, access_token: str) -> None:
         self.store.revoke_code_grant(code)
@@ -312,10 +321,10 @@ class BridgeValidator(RequestValidator):
     # Tokens.
 
     def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
+        """The code's refresh token was stored when the code was redeemed; a refresh only
+        records when it happened."""
         if request.grant_type == "refresh_token":
             self.store.touch_refresh_token(request.refresh_token)
-        else:
-            self.store.save_refresh_token(token["refresh_token"], request.code)
 
     def validate_refresh_token(
         self, refresh_token: str, client: BridgeClient, request: Request, *args, **kwargs
@@ -331,6 +340,13 @@ class BridgeValidator(RequestValidator):
 
     def rotate_refresh_token(self, request: Request) -> bool:
         return False  # see the module docstring
+
+
+def _redeemed_refresh_token_of(request: Request) -> str:
+    token = _redeemed_refresh_token.get()
+    if token is None:  # only a redeemed code reaches token creation
+        raise errors.ServerError(description="No code was redeemed for this request.")
+    return token
 
 
 def _require_s256(request: Request) -> dict:
@@ -397,7 +413,7 @@ class BridgeOAuth:
         self.server = WebApplicationServer(
             self.validator,
             token_generator=lambda request: request.item_access_token,
-            refresh_token_generator=lambda request: secrets.token_urlsafe(32),
+            refresh_token_generator=_redeemed_refresh_token_of,
         )
         self.server.auth_grant.custom_validators.post_auth.append(_require_s256)
 
@@ -463,12 +479,21 @@ class BridgeOAuth:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if authorization:
             headers["Authorization"] = authorization
-        _headers, body, status = self.server.create_token_response(
-            f"{self.base_uri}/oauth/token",
-            http_method="POST",
-            body=urlencode(pairs),
-            headers=headers,
-        )
+        reset = _redeemed_refresh_token.set(None)
+        try:
+            _headers, body, status = self.server.create_token_response(
+                f"{self.base_uri}/oauth/token",
+                http_method="POST",
+                body=urlencode(pairs),
+                headers=headers,
+            )
+            redeemed = _redeemed_refresh_token.get()
+        finally:
+            _redeemed_refresh_token.reset(reset)
+        if status != 200 and redeemed is not None:
+            # The code was redeemed, then a later check failed (PKCE verifier, redirect_uri):
+            # the code stays used, and the refresh token stored with it was never handed out.
+            self.store.revoke_refresh_token(redeemed)
         payload = json.loads(body) if body else {}
         out_headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if status == 200:

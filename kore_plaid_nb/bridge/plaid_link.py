@@ -9,7 +9,8 @@ and jitter on 429, on 5xx and on transport failures. ``/item/public_token/exchan
 a public token is single use, and after an ambiguous failure (5xx, timeout, dropped
 connection) Plaid may already have created the Item, so it is retried only on 429 (Plaid
 refused the call before doing anything) and the public token of an ambiguous failure is never
-sent again: the user opens Link again for a fresh one.
+sent again: the user opens Link again for a fresh one. That record (:class:`SpentTokens`)
+is the bridge's store, shared by every replica and kept across restarts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from plaid.model.item_get_request import ItemGetRequest
 from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
@@ -35,8 +36,32 @@ if TYPE_CHECKING:
 
 CLIENT_NAME = "Kore.ai bot"
 DEFAULT_TIMEOUT = 30.0
-MAX_SPENT = 10_000
 T = TypeVar("T")
+
+
+class SpentTokens(Protocol):
+    """Where the public tokens that must never be sent again are recorded."""
+
+    def is_public_token_spent(self, public_token: str) -> bool: ...
+
+    def mark_public_token_spent(self, public_token: str) -> None: ...
+
+
+class _ProcessSpentTokens:
+    """The record for a :class:`PlaidLink` used without a store (teardown, tests)."""
+
+    def __init__(self) -> None:
+        self._digests: set[str] = set()
+
+    def is_public_token_spent(self, public_token: str) -> bool:
+        return _digest(public_token) in self._digests
+
+    def mark_public_token_spent(self, public_token: str) -> None:
+        self._digests.add(_digest(public_token))
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -179,14 +204,15 @@ class PlaidLink:
         settings: Settings,
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        spent: SpentTokens | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._api = None
         self._lock = threading.Lock()
-        # Digests of public tokens whose exchange ended ambiguously: never sent again.
-        self._spent: set[str] = set()
+        # Public tokens whose exchange ended ambiguously: never sent again.
+        self.spent = spent or _ProcessSpentTokens()
 
     @property
     def api(self) -> plaid_api.PlaidApi:
@@ -232,8 +258,7 @@ class PlaidLink:
 
     def exchange(self, public_token: str, session_id: str) -> ItemRecord:
         """Exchange the public token (once: re-sent only after a 429) and describe the Item."""
-        key = hashlib.sha256(public_token.encode()).hexdigest()
-        if key in self._spent:
+        if self.spent.is_public_token_spent(public_token):
             raise LinkStepError(
                 409,
                 "PUBLIC_TOKEN_ALREADY_SENT",
@@ -253,9 +278,7 @@ class PlaidLink:
         except Exception as exc:
             err = plaid_client.error_from_exception(exc)
             if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
-                if len(self._spent) > MAX_SPENT:  # public tokens live 30 minutes anyway
-                    self._spent.clear()
-                self._spent.add(key)  # Plaid may have exchanged it: never send it again
+                self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
                 failure = explain(exc, self.settings, "exchanging the public token")
                 failure.fix = (
                     "Open Plaid Link again (the Connect button) and log in to the bank once "

@@ -9,18 +9,23 @@
 ``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``)
 ``GET /oauth-return``                           OAuth institutions come back here
 ``GET /healthz``                                liveness
+``GET /readyz``                                 readiness: the store answers (else 503)
 ``GET /openapi.yaml``                           this contract as OpenAPI 3.0 (``openapi.yaml``)
 ==============================================  ============================================
 
 Bodies above :data:`MAX_BODY_BYTES` get 413; unreadable bodies get 400; Plaid failures get a
-readable JSON error (4xx/502/503), never a 500. Blocking work (SQLite, Plaid) runs in the
-thread pool.
+readable JSON error (4xx/502/503), never a 500; a store that cannot answer (database down or
+restarting) gets 503 with ``Retry-After``: JSON for API calls, the readable page for the
+browser. Blocking work (the store, Plaid) runs in the thread pool. Expired sessions and codes
+are deleted every :data:`PURGE_INTERVAL_SECONDS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,9 +51,12 @@ from .oauth import (
     RequestTooLargeError,
 )
 from .plaid_link import LinkStepError, PlaidLink
-from .store import BridgeStore
+from .store import BridgeStore, StoreUnavailable, open_store
 
 MAX_BODY_BYTES = 16 * 1024
+PURGE_INTERVAL_SECONDS = 300.0
+API_PATHS = ("/api/", "/oauth/")
+log = logging.getLogger("kore_plaid_nb.bridge")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -168,8 +176,8 @@ def create_app(
 ) -> Starlette:
     """The bridge as an ASGI app, with its store at ``settings.bridge_db_path``; ``link``
     replaces the default Plaid caller (e.g. a shorter timeout or another retry policy)."""
-    store = store or BridgeStore(settings.bridge_db_path)
-    link = link or PlaidLink(settings)
+    store = store or open_store(settings.bridge_store)
+    link = link or PlaidLink(settings, spent=store)
     oauth = BridgeOAuth(settings, store, on_replay=lambda token, _why: link.remove_item(token))
 
     def wants_json(request: Request) -> bool:
@@ -257,6 +265,9 @@ def create_app(
             return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
         try:
             location = oauth.issue_code(session_id, claim.record.auth_query, item)
+        except StoreUnavailable:
+            link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
+            raise
         except OAuth2Error as exc:
             link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
             return bridge_error(
@@ -287,10 +298,50 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "service": "bridge", "mode": settings.mode})
 
+    async def readyz(request: Request) -> Response:
+        await run_in_threadpool(store.check)
+        return JSONResponse({"status": "ok", "store": store.dialect}, headers=NO_STORE)
+
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        retry_after = getattr(exc, "retry_after", StoreUnavailable.retry_after)
+        log.warning("store unavailable: %s", getattr(exc, "message", exc))
+        headers = {**NO_STORE, "Retry-After": str(retry_after)}
+        if request.url.path.startswith(API_PATHS) or wants_json(request):
+            body = {
+                "error": "temporarily_unavailable",
+                "error_description": "The bridge's database cannot answer right now.",
+                "fix": f"Retry in {retry_after} seconds; nothing was half-done.",
+            }
+            return JSONResponse(body, 503, headers=headers)
+        response = page.error_page(
+            settings,
+            503,
+            "Please try again in a moment",
+            "The bridge cannot reach its database right now; nothing was saved half-way.",
+            f"Wait {retry_after} seconds, then reload this page (or start again from the "
+            "Kore conversation).",
+        )
+        response.headers.update(headers)
+        return response
+
+    async def purge_forever() -> None:
+        while True:
+            try:
+                await run_in_threadpool(store.purge_expired)
+            except StoreUnavailable as exc:
+                log.warning("expired records not purged: %s", exc.message)
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        store.close()
+        purger = asyncio.create_task(purge_forever())
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            store.close()
 
     app = Starlette(
         routes=[
@@ -300,10 +351,12 @@ def create_app(
             Route("/oauth/token", token, methods=["POST"]),
             Route("/oauth-return", oauth_return, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.yaml", openapi, methods=["GET"]),
             Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
+        exception_handlers={StoreUnavailable: store_unavailable},
     )
     app.state.store = store
     app.state.oauth = oauth

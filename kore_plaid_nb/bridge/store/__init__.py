@@ -1,0 +1,54 @@
+"""The bridge's store: one interface (:class:`BridgeStore`), two backends.
+
+``BRIDGE_DB`` chooses: a ``postgresql://user:password@host:port/db`` URL puts the store on
+PostgreSQL (several replicas, several hosts); a file path, or nothing, keeps SQLite
+(``$KORE_PLAID_HOME/bridge.sqlite3``). The schema is versioned and migrated on open.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bridge_store import BridgeStore
+from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
+from .records import (
+    AuthorizationRow,
+    CodeRecord,
+    ItemRecord,
+    RefreshRecord,
+    SessionClaim,
+    SessionRecord,
+    digest,
+)
+
+__all__ = [
+    "AuthorizationRow",
+    "BridgeStore",
+    "CodeRecord",
+    "ItemRecord",
+    "RefreshRecord",
+    "SessionClaim",
+    "SessionRecord",
+    "StoreConfigError",
+    "StoreUnavailable",
+    "StoreVersionError",
+    "digest",
+    "is_postgres_url",
+    "open_store",
+]
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def open_store(target: str | Path, pool_size: int | None = None) -> BridgeStore:
+    """Open (and migrate) the store at ``target``: a ``postgresql://`` URL or a file path.
+    Raises :class:`StoreConfigError` with one readable line when it cannot be opened."""
+    if is_postgres_url(target):
+        from .postgres import DEFAULT_POOL_SIZE, PostgresBackend
+
+        return BridgeStore(PostgresBackend(str(target), pool_size or DEFAULT_POOL_SIZE))
+    from .sqlite import SQLiteBackend
+
+    return BridgeStore(SQLiteBackend(Path(target)))

@@ -1,0 +1,360 @@
+"""The bridge's state, the same on every backend: sessions, Items, codes, refresh tokens and
+the public tokens already sent to Plaid.
+
+* Secrets (session ids, codes, refresh tokens, public tokens) are stored as SHA-256 digests;
+  they are 256-bit random values, so a plain digest is enough. The Plaid access token is
+  stored as is: the refresh grant hands it out again.
+* Every multi-row change is one transaction (Item + code + session; code + refresh token),
+  so a killed process or a lost database leaves the whole record or none of it.
+* Single use is decided by one conditional ``UPDATE`` whose row count (or returned row) says
+  who won, whatever the number of threads, processes or hosts.
+* Expired sessions and codes are deleted by :meth:`BridgeStore.purge_expired`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from . import migrations
+from .records import (
+    AuthorizationRow,
+    CodeRecord,
+    ItemRecord,
+    RefreshRecord,
+    SessionClaim,
+    SessionRecord,
+    digest,
+)
+
+# A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
+STALE_CLAIM_SECONDS = 60.0
+# How long records stay after they stopped mattering.
+SESSION_RETENTION_SECONDS = 3600.0  # past expiry: the user still reads "expired", not "unknown"
+USED_CODE_RETENTION_SECONDS = 86400.0  # past expiry: a replay still revokes what the code issued
+SPENT_TOKEN_RETENTION_SECONDS = 3600.0  # Plaid's public tokens live 30 minutes
+
+
+class Backend(Protocol):
+    dialect: str
+
+    def transaction(self): ...  # context manager yielding an object with execute(sql, args)
+
+    def read(self): ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class BridgeStore:
+    """The bridge's state on a :class:`Backend` (SQLite or PostgreSQL); thread-safe."""
+
+    STALE_CLAIM_SECONDS = STALE_CLAIM_SECONDS
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        with backend.transaction() as tx:
+            self.schema_versions = migrations.migrate(
+                tx, backend.dialect, backend.describe(), time.time()
+            )
+
+    @property
+    def dialect(self) -> str:
+        return self.backend.dialect
+
+    def describe(self) -> str:
+        """Where the store is, without any password."""
+        return self.backend.describe()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers."""
+        with self.backend.read() as tx:
+            tx.execute("SELECT 1").fetchall()
+
+    # Sessions: one per authorization request, between the page and set_access_token.
+
+    def create_session(
+        self, session_id: str, client_id: str, redirect_uri: str, auth_query: str, ttl: float
+    ) -> None:
+        now = time.time()
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl),
+            )
+
+    def claim_session(self, session_id: str) -> SessionClaim:
+        """Move an open session to "exchanging": exactly one caller wins, on any replica."""
+        key = digest(session_id)
+        now = time.time()
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sessions SET status = 'exchanging', claimed_at = ?"
+                " WHERE digest = ? AND expires_at > ?"
+                " AND (status = 'open' OR (status = 'exchanging' AND claimed_at < ?))"
+                " RETURNING client_id, redirect_uri, auth_query, expires_at",
+                (now, key, now, now - self.STALE_CLAIM_SECONDS),
+            ).fetchall()
+            if rows:
+                row = rows[0]
+                record = SessionRecord(
+                    row["client_id"],
+                    row["redirect_uri"],
+                    row["auth_query"],
+                    row["expires_at"],
+                    "open",
+                )
+                return SessionClaim(record, None)
+            row = tx.execute("SELECT expires_at FROM sessions WHERE digest = ?", (key,)).fetchone()
+        if row is None:
+            return SessionClaim(None, "unknown")
+        return SessionClaim(None, "expired" if row["expires_at"] <= now else "used")
+
+    def release_session(self, session_id: str) -> None:
+        """Give a claimed session back (the Plaid exchange failed; the user may retry)."""
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET status = 'open', claimed_at = NULL"
+                " WHERE digest = ? AND status = 'exchanging'",
+                (digest(session_id),),
+            )
+
+    # Authorization: Item + code + session completion in one transaction.
+
+    def save_authorization(
+        self,
+        session_id: str,
+        item: ItemRecord,
+        code: str,
+        client_id: str,
+        redirect_uri: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+        code_ttl: float,
+    ) -> None:
+        now = time.time()
+        with self.backend.transaction() as tx:
+            item_ref = tx.execute(
+                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
+                " created_at, client_id, redirect_uri) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
+                (
+                    item.item_id,
+                    item.access_token,
+                    item.institution,
+                    item.client_user_id,
+                    now,
+                    client_id,
+                    redirect_uri,
+                ),
+            ).fetchall()[0]["id"]
+            tx.execute(
+                "INSERT INTO codes (digest, client_id, redirect_uri, code_challenge,"
+                " code_challenge_method, item_ref, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    digest(code),
+                    client_id,
+                    redirect_uri,
+                    code_challenge,
+                    code_challenge_method,
+                    item_ref,
+                    now,
+                    now + code_ttl,
+                ),
+            )
+            tx.execute(
+                "UPDATE sessions SET status = 'completed' WHERE digest = ?",
+                (digest(session_id),),
+            )
+
+    # Codes.
+
+    def find_code(self, code: str) -> CodeRecord | None:
+        with self.backend.read() as tx:
+            row = tx.execute(
+                "SELECT codes.digest, codes.client_id, codes.redirect_uri, codes.code_challenge,"
+                " codes.code_challenge_method, codes.item_ref, codes.expires_at, codes.used_at,"
+                " items.access_token FROM codes JOIN items ON items.id = codes.item_ref"
+                " WHERE codes.digest = ?",
+                (digest(code),),
+            ).fetchone()
+        if row is None:
+            return None
+        return CodeRecord(
+            row["digest"],
+            row["client_id"],
+            row["redirect_uri"],
+            row["code_challenge"],
+            row["code_challenge_method"],
+            row["item_ref"],
+            row["access_token"],
+            row["expires_at"],
+            row["used_at"],
+        )
+
+    def redeem_code(self, code: str, refresh_token: str) -> bool:
+        """Honour the code and store the refresh token it grants, in one transaction; True
+        only for the one caller, on any replica, that redeemed it first and in time."""
+        now = time.time()
+        key = digest(code)
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+                " AND expires_at > ? RETURNING client_id, item_ref",
+                (now, key, now),
+            ).fetchall()
+            if not rows:
+                return False
+            row = rows[0]
+            tx.execute(
+                "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (digest(refresh_token), row["client_id"], row["item_ref"], key, now),
+            )
+        return True
+
+    def revoke_code_grant(self, code: str) -> int:
+        """Revoke every refresh token issued from this code (a replay). Returns how many."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            tx.execute("UPDATE codes SET replayed_at = ? WHERE digest = ?", (now, digest(code)))
+            cursor = tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE code_digest = ?"
+                " AND revoked_at IS NULL",
+                (now, digest(code)),
+            )
+            return cursor.rowcount
+
+    # Refresh tokens.
+
+    def find_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        with self.backend.read() as tx:
+            row = tx.execute(
+                "SELECT refresh_tokens.client_id, refresh_tokens.item_ref,"
+                " refresh_tokens.revoked_at, items.access_token FROM refresh_tokens"
+                " JOIN items ON items.id = refresh_tokens.item_ref"
+                " WHERE refresh_tokens.digest = ?",
+                (digest(refresh_token),),
+            ).fetchone()
+        if row is None:
+            return None
+        return RefreshRecord(
+            row["client_id"], row["item_ref"], row["access_token"], row["revoked_at"]
+        )
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
+                (time.time(), digest(refresh_token)),
+            )
+
+    def touch_refresh_token(self, refresh_token: str) -> None:
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE refresh_tokens SET last_used_at = ? WHERE digest = ?",
+                (time.time(), digest(refresh_token)),
+            )
+
+    # Public tokens whose exchange ended ambiguously: never sent to Plaid again.
+
+    def is_public_token_spent(self, public_token: str) -> bool:
+        with self.backend.read() as tx:
+            row = tx.execute(
+                "SELECT 1 AS spent FROM spent_public_tokens WHERE digest = ?",
+                (digest(public_token),),
+            ).fetchone()
+        return row is not None
+
+    def mark_public_token_spent(self, public_token: str) -> None:
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "INSERT INTO spent_public_tokens (digest, spent_at) VALUES (?, ?)"
+                " ON CONFLICT (digest) DO NOTHING",
+                (digest(public_token), time.time()),
+            )
+
+    # Items at teardown.
+
+    def live_items(self) -> list[tuple[int, str]]:
+        """(item ref, Plaid access token) of every Item not yet removed."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT id, access_token FROM items WHERE removed_at IS NULL ORDER BY id"
+            ).fetchall()
+        return [(row["id"], row["access_token"]) for row in rows]
+
+    def mark_item_removed(self, item_ref: int) -> None:
+        """The Item is gone at Plaid: record it and revoke its refresh tokens."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            tx.execute("UPDATE items SET removed_at = ? WHERE id = ?", (now, item_ref))
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE item_ref = ?"
+                " AND revoked_at IS NULL",
+                (now, item_ref),
+            )
+
+    # Housekeeping.
+
+    def purge_expired(self, now: float | None = None) -> dict[str, int]:
+        """Delete what can no longer be used: sessions and unused codes past their expiry
+        (sessions after :data:`SESSION_RETENTION_SECONDS`), used codes a day after theirs,
+        spent public tokens after an hour. Returns how many rows of each went."""
+        now = time.time() if now is None else now
+        with self.backend.transaction() as tx:
+            sessions = tx.execute(
+                "DELETE FROM sessions WHERE expires_at < ?", (now - SESSION_RETENTION_SECONDS,)
+            ).rowcount
+            codes = tx.execute(
+                "DELETE FROM codes WHERE (used_at IS NULL AND expires_at < ?) OR expires_at < ?",
+                (now, now - USED_CODE_RETENTION_SECONDS),
+            ).rowcount
+            spent = tx.execute(
+                "DELETE FROM spent_public_tokens WHERE spent_at < ?",
+                (now - SPENT_TOKEN_RETENTION_SECONDS,),
+            ).rowcount
+        return {"sessions": sessions, "codes": codes, "spent_public_tokens": spent}
+
+    # Reading for notebooks.
+
+    def authorizations(self) -> list[AuthorizationRow]:
+        """One row per authorization (Item), newest first, with its code and token state."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT items.created_at, items.client_id, items.redirect_uri, items.item_id,"
+                " items.access_token, items.institution, items.removed_at,"
+                " (SELECT MAX(c.expires_at) FROM codes c WHERE c.item_ref = items.id)"
+                "   AS code_expires_at,"
+                " (SELECT MAX(c.used_at) FROM codes c WHERE c.item_ref = items.id)"
+                "   AS code_used_at,"
+                " (SELECT COUNT(*) FROM refresh_tokens r WHERE r.item_ref = items.id) AS issued,"
+                " (SELECT COUNT(*) FROM refresh_tokens r WHERE r.item_ref = items.id"
+                "   AND r.revoked_at IS NOT NULL) AS revoked,"
+                " (SELECT MAX(r.last_used_at) FROM refresh_tokens r"
+                "   WHERE r.item_ref = items.id) AS last_refresh"
+                " FROM items ORDER BY items.created_at DESC, items.id DESC"
+            ).fetchall()
+        return [
+            AuthorizationRow(
+                created_at=row["created_at"],
+                client_id=row["client_id"],
+                redirect_uri=row["redirect_uri"],
+                item_id=row["item_id"],
+                access_token=row["access_token"],
+                institution=row["institution"],
+                removed_at=row["removed_at"],
+                code_expires_at=row["code_expires_at"],
+                code_used_at=row["code_used_at"],
+                issued=int(row["issued"]),
+                revoked=int(row["revoked"]),
+                last_refresh=row["last_refresh"],
+            )
+            for row in rows
+        ]

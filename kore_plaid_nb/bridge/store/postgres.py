@@ -1,0 +1,134 @@
+"""PostgreSQL, past one machine: psycopg 3 with its connection pool.
+
+Every replica of the bridge (``--workers N``, several hosts) shares one database, so a flow
+may start on one replica and finish on another. Transactions run at READ COMMITTED; every
+decision that must be taken once (a code honoured, a session claimed) is one conditional
+``UPDATE`` whose row lock makes concurrent callers wait and then see the winner's commit.
+
+Faults: a connection is checked before each use, so connections broken by a database restart
+are replaced without restarting the bridge; a database that cannot be reached within
+:data:`POOL_TIMEOUT_SECONDS` is :class:`StoreUnavailable` (HTTP 503 + ``Retry-After``), and
+the transaction in flight is rolled back, never half-written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .errors import StoreConfigError, StoreUnavailable
+
+POOL_TIMEOUT_SECONDS = 3.0
+CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_POOL_SIZE = 10
+APPLICATION_NAME = "kore-plaid-bridge"
+
+
+def masked_url(url: str) -> str:
+    """The URL without its password: ``postgresql://user:…@host:port/db``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://…"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:…@{netloc}").geturl()
+
+
+def _where(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+        database = parts.path.lstrip("/") or parts.username or "postgres"
+    except ValueError:
+        return masked_url(url)
+    return f"{host}:{port}/{database}"
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """libpq's reason on one line, with the password (if any) taken out."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    password = urlsplit(url).password if "@" in url else None
+    if password:
+        text = text.replace(password, "…")
+    return re.sub(r"^connection failed: ", "", text)
+
+
+class PostgresTransaction:
+    """Statements of one transaction; ``?`` placeholders become psycopg's ``%s``."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
+        return self._conn.execute(sql.replace("?", "%s"), args)
+
+
+class PostgresBackend:
+    """A pool of connections to the database named by a ``postgresql://`` URL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.url = url
+        self._where = _where(url)
+        try:
+            psycopg.connect(
+                url, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME
+            ).close()
+        except (psycopg.Error, ValueError) as exc:
+            raise StoreConfigError(
+                f"BRIDGE_DB: cannot connect to PostgreSQL at {self._where}: {_reason(exc, url)}",
+                fix="Check BRIDGE_DB (postgresql://user:password@host:port/database), that "
+                "the server runs and accepts this user, and that the database exists.",
+            ) from None
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=POOL_TIMEOUT_SECONDS,
+            kwargs={
+                "row_factory": dict_row,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "application_name": APPLICATION_NAME,
+            },
+            check=ConnectionPool.check_connection,
+            open=False,
+            name=APPLICATION_NAME,
+        )
+        self._pool.open(wait=False)
+
+    def describe(self) -> str:
+        return masked_url(self.url)
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"The bridge's PostgreSQL database at {self._where} cannot answer right now "
+            f"({_reason(exc, self.url)}).",
+            fix="Retry in a few seconds; the bridge reconnects by itself once the database "
+            "is back.",
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        """One transaction on a pooled connection: committed at the end, or rolled back."""
+        try:
+            with self._pool.connection() as conn:
+                yield PostgresTransaction(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise self._unavailable(exc) from None
+
+    read = transaction
+
+    def close(self) -> None:
+        self._pool.close()

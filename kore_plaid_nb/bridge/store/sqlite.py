@@ -1,0 +1,121 @@
+"""SQLite, the embedded default: one file, mode 0600, one connection per process.
+
+WAL journal with ``synchronous=FULL``: a commit is on disk before the response that mentions
+it is sent, so a ``kill -9`` of the bridge (or a power cut) loses nothing that was issued.
+Writers take ``BEGIN IMMEDIATE``, so several processes (``--workers N``) serialize on the
+file's lock instead of failing half way; a lock held past the busy timeout is a 503.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreConfigError, StoreUnavailable
+
+BUSY_TIMEOUT_SECONDS = 30
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL: the database is there but cannot
+# answer now. Anything else (a syntax error, say) is a bug and stays an exception.
+UNAVAILABLE_CODES = {5, 6, 10, 13}
+
+
+def _create_private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _unavailable(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"The bridge's SQLite store {path} cannot answer right now ({exc}).",
+        fix="Retry in a few seconds; if it persists, check the disk (space, permissions) and "
+        "that no other program holds the file.",
+    )
+
+
+class SQLiteTransaction:
+    """Statements of one transaction (``?`` placeholders, rows readable by column name)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, args)
+
+
+class SQLiteBackend:
+    """The store's file, shared by the threads of this process through one lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            _create_private_file(self.path)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                timeout=BUSY_TIMEOUT_SECONDS,
+            )  # fmt: skip
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreConfigError(
+                f"The bridge cannot open its SQLite store {self.path}: {exc}.",
+                fix="Set BRIDGE_DB to a file in a folder this user can write, or to a "
+                "postgresql:// URL.",
+            ) from None
+        self._lock = threading.Lock()
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SQLiteTransaction]:
+        """A write transaction: all of it is committed, or none of it."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _unavailable(exc, self.path) from None
+            try:
+                yield SQLiteTransaction(self._db)
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
+                    raise _unavailable(exc, self.path) from None
+                raise
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def read(self) -> Iterator[SQLiteTransaction]:
+        """Reads without the write lock (each statement sees a consistent snapshot)."""
+        with self._lock:
+            try:
+                yield SQLiteTransaction(self._db)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
+                    raise _unavailable(exc, self.path) from None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
