@@ -13,11 +13,20 @@ import time
 from collections.abc import Iterator
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from .errors import ServiceError
 
 
-def _config(app: object, host: str, port: int) -> uvicorn.Config:
+def _config(
+    app: object,
+    host: str,
+    port: int,
+    forwarded_allow_ips: tuple[str, ...] = (),
+    **extra: object,
+) -> uvicorn.Config:
+    """Quiet uvicorn; ``X-Forwarded-*`` headers are trusted only from the listed addresses
+    (none by default: anyone could otherwise claim to be https or another client)."""
     return uvicorn.Config(
         app,
         host=host,
@@ -26,6 +35,9 @@ def _config(app: object, host: str, port: int) -> uvicorn.Config:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
+        **extra,
     )
 
 
@@ -48,10 +60,32 @@ def check_port_free(host: str, port: int, what: str) -> None:
             raise
 
 
-def serve(app: object, host: str, port: int, what: str = "server") -> None:
+def serve(
+    app: object,
+    host: str,
+    port: int,
+    what: str = "server",
+    forwarded_allow_ips: tuple[str, ...] = (),
+) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
     check_port_free(host, port, what)
-    uvicorn.Server(_config(app, host, port)).run()
+    uvicorn.Server(_config(app, host, port, forwarded_allow_ips)).run()
+
+
+def serve_workers(
+    factory: str,
+    host: str,
+    port: int,
+    workers: int,
+    what: str = "server",
+    forwarded_allow_ips: tuple[str, ...] = (),
+) -> None:
+    """Serve ``factory`` (``"module:function"`` returning the app) from ``workers`` processes
+    sharing one socket, until interrupted; a worker that dies is replaced."""
+    check_port_free(host, port, what)
+    config = _config(factory, host, port, forwarded_allow_ips, factory=True, workers=workers)
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 @contextlib.contextmanager

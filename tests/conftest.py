@@ -77,3 +77,55 @@ def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Set
     monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
     monkeypatch.setenv("APP_PORT", str(services.free_port()))
     return settings.load()
+
+
+# The bridge's store backends. A test (or module) that uses the ``store_backend`` fixture runs
+# once per backend; ``@pytest.mark.backends("sqlite")`` narrows the list.
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): the store backends a bridge test runs on")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker else BACKENDS
+    metafunc.parametrize("store_backend", names, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[object]:
+    """One throw-away PostgreSQL cluster for the session (started when first needed)."""
+    import os
+
+    from postgres_cluster import PostgresCluster, PostgresUnavailable, find_postgres_bin
+
+    if find_postgres_bin() is None:
+        reason = "PostgreSQL server binaries not found (Debian: apt-get install postgresql-15)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; under CI the PostgreSQL tests must run")
+        pytest.skip(reason)
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresUnavailable as exc:
+        cluster.remove()
+        pytest.fail(f"the throw-away PostgreSQL cluster did not start: {exc}")
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def store_backend(
+    request: pytest.FixtureRequest, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Point BRIDGE_DB at the backend under test: SQLite in the state folder, or a fresh
+    PostgreSQL database of its own."""
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        monkeypatch.setenv("BRIDGE_DB", cluster.create_database())
+    return request.param

@@ -32,6 +32,8 @@ from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import list_authorizations, routes, running_bridge
 from kore_plaid_nb.emulator import faults, running_emulator
 
+pytestmark = pytest.mark.usefixtures("store_backend")
+
 
 @pytest.fixture(scope="module")
 def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from starlette.applications import Starlette
+from store_inspect import rows
 from test_bridge_helpers import TOKEN_PATH, authorize_query, exchange, pkce_pair, query_of, refresh
 
 from kore_plaid_nb import services, serving
@@ -22,9 +23,11 @@ from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app, list_authorizations
 from kore_plaid_nb.bridge import oauth as oauth_module
 from kore_plaid_nb.bridge.oauth import equal_secrets
-from kore_plaid_nb.bridge.store import ItemRecord
+from kore_plaid_nb.bridge.store import ItemRecord, digest
 
 ACCESS_TOKEN = "access-sandbox-11111111-2222-3333-4444-555555555555"
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 @dataclass
@@ -363,6 +366,7 @@ def test_healthz(bridge: Bridge) -> None:
 # Store: private file, WAL, digests only.
 
 
+@pytest.mark.backends("sqlite")
 def test_store_is_private_wal_and_keeps_no_code_or_refresh_token(bridge: Bridge) -> None:
     minted = bridge.mint()
     issued = exchange(bridge.http, bridge.url, bridge.settings, minted["code"]).json()
@@ -377,6 +381,17 @@ def test_store_is_private_wal_and_keeps_no_code_or_refresh_token(bridge: Bridge)
     raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
     assert minted["code"].encode() not in raw
     assert issued["refresh_token"].encode() not in raw
+
+
+def test_store_keeps_digests_not_codes_or_refresh_tokens(bridge: Bridge) -> None:
+    minted = bridge.mint()
+    issued = exchange(bridge.http, bridge.url, bridge.settings, minted["code"]).json()
+    tables = ("sessions", "items", "codes", "refresh_tokens", "spent_public_tokens")
+    dump = repr([rows(bridge.settings, f"SELECT * FROM {table}") for table in tables])  # noqa: S608
+    assert digest(minted["code"]) in dump
+    assert minted["code"] not in dump
+    assert issued["refresh_token"] not in dump
+    assert digest(issued["refresh_token"]) in dump
 
 
 def test_list_authorizations_is_masked(bridge: Bridge) -> None:

@@ -3,7 +3,6 @@ code twice; the background service helpers are idempotent."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -11,12 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from store_inspect import assert_consistent
 from test_bridge_helpers import BridgeProcess, authorize_and_link, exchange, refresh
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import ensure_bridge, list_authorizations, stop_bridge
 from kore_plaid_nb.emulator import running_emulator
+
+pytestmark = pytest.mark.usefixtures("store_backend")
 
 
 @pytest.fixture
@@ -99,13 +101,7 @@ def test_kill_9_under_load_leaves_no_half_written_record(settings, start_bridge)
         worker.join(timeout=20)
     assert len(received) >= 12
 
-    with sqlite3.connect(settings.bridge_db_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-        orphans = db.execute(
-            "SELECT COUNT(*) FROM items WHERE id NOT IN (SELECT item_ref FROM codes)"
-        ).fetchone()[0]
-        assert orphans == 0
+    assert_consistent(settings)
 
     restarted = start_bridge()
     with httpx.Client(timeout=20) as http:

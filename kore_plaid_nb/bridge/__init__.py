@@ -48,14 +48,17 @@ def ensure_bridge(settings: Settings) -> services.ServiceRecord:
     """Start ``kore-plaid bridge`` in the background on APP_PORT unless it already runs.
 
     An already running bridge is reused as is (restart it with :func:`stop_bridge` after
-    changing settings).
+    changing settings). Unless FORWARDED_ALLOW_IPS says otherwise, it trusts the proxy
+    headers of the runbook's own tunnel agent, which forwards from 127.0.0.1.
     """
+    env = settings.as_env()
+    env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")
     return services.ensure_running(
         settings.home,
         SERVICE_NAME,
         ["bridge", "--port", str(settings.app_port)],
         settings.app_port,
-        env=settings.as_env(),
+        env=env,
     )
 
 

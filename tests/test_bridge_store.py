@@ -1,0 +1,322 @@
+"""The store interface on both backends: versioned migrations (also of a store written
+before versioning), replicas that start at once, single use across replicas, the shared
+record of spent public tokens, the expiry sweep, readable errors for a wrong BRIDGE_DB."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from store_inspect import rows
+
+from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.bridge.store import (
+    BridgeStore,
+    ItemRecord,
+    StoreConfigError,
+    StoreVersionError,
+    digest,
+    open_store,
+)
+from kore_plaid_nb.bridge.store import bridge_store as bridge_store_module
+from kore_plaid_nb.bridge.store.migrations import LATEST
+from kore_plaid_nb.bridge.store.postgres import masked_url
+
+pytestmark = pytest.mark.usefixtures("store_backend")
+
+CALLBACK = "http://127.0.0.1:8765/workflows/callback"
+
+
+@pytest.fixture
+def settings(store_backend: str) -> settings_module.Settings:
+    return settings_module.load()
+
+
+@pytest.fixture
+def open_replica(settings: settings_module.Settings) -> Iterator[Callable[[], BridgeStore]]:
+    """Open the store as one more replica would (own connection or pool)."""
+    opened: list[BridgeStore] = []
+
+    def open_one() -> BridgeStore:
+        store = open_store(settings.bridge_store)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+def authorize(store: BridgeStore, code: str | None = None, ttl: float = 600) -> tuple[str, str]:
+    """A completed Link session: returns (session id, code)."""
+    session = secrets.token_urlsafe(32)
+    code = code or secrets.token_urlsafe(22)
+    store.create_session(session, "client", CALLBACK, "state=s", 1800)
+    assert store.claim_session(session).problem is None
+    item = ItemRecord(
+        "item-" + secrets.token_hex(6), "access-sandbox-" + secrets.token_hex(8), None, "u"
+    )
+    store.save_authorization(session, item, code, "client", CALLBACK, None, None, ttl)
+    return session, code
+
+
+def test_a_fresh_store_is_at_the_latest_schema_version(settings, open_replica) -> None:
+    store = open_replica()
+    assert store.schema_versions == (0, LATEST)
+    versions = [r[0] for r in rows(settings, "SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == list(range(1, LATEST + 1))
+    assert open_replica().schema_versions == (LATEST, LATEST)  # a second start changes nothing
+
+
+def test_replicas_starting_at_once_migrate_once(settings) -> None:
+    start = threading.Barrier(6)
+
+    def replica(_: int) -> tuple[int, int]:
+        start.wait()
+        store = open_store(settings.bridge_store)
+        store.close()
+        return store.schema_versions
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(replica, range(6)))
+    assert sorted(outcomes)[0] == (0, LATEST), outcomes
+    assert sorted(outcomes)[1:] == [(LATEST, LATEST)] * 5
+    versions = [r[0] for r in rows(settings, "SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == list(range(1, LATEST + 1))
+
+
+def test_a_store_migrated_by_a_newer_bridge_is_refused(settings, open_replica) -> None:
+    open_replica().close()
+    sql = "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"
+    if settings.bridge_db_url:
+        import psycopg
+
+        with psycopg.connect(settings.bridge_db_url) as conn:
+            conn.execute(sql.replace("?", "%s"), (LATEST + 7, time.time()))
+    else:
+        with sqlite3.connect(settings.bridge_db_path) as db:
+            db.execute(sql, (LATEST + 7, time.time()))
+    with pytest.raises(StoreVersionError) as caught:
+        open_store(settings.bridge_store)
+    assert f"schema version {LATEST + 7}" in caught.value.message
+    assert "upgrade" in caught.value.fix
+
+
+def test_a_code_is_honoured_once_across_replicas(open_replica) -> None:
+    replicas = [open_replica(), open_replica()]
+    _, code = authorize(replicas[0])
+    start = threading.Barrier(8)
+
+    def redeem(n: int) -> bool:
+        start.wait()
+        return replicas[n % 2].redeem_code(code, secrets.token_urlsafe(32))
+
+    with ThreadPoolExecutor(8) as pool:
+        wins = list(pool.map(redeem, range(8)))
+    assert wins.count(True) == 1
+    record = replicas[1].find_code(code)
+    assert record is not None and record.used_at is not None
+
+
+def test_a_session_is_claimed_once_across_replicas(open_replica) -> None:
+    replicas = [open_replica(), open_replica()]
+    session = secrets.token_urlsafe(32)
+    replicas[0].create_session(session, "client", CALLBACK, "state=s", 1800)
+    start = threading.Barrier(8)
+
+    def claim(n: int) -> str | None:
+        start.wait()
+        return replicas[n % 2].claim_session(session).problem
+
+    with ThreadPoolExecutor(8) as pool:
+        problems = list(pool.map(claim, range(8)))
+    assert problems.count(None) == 1
+    assert problems.count("used") == 7
+    replicas[1].release_session(session)  # the exchange failed: the user may retry
+    assert replicas[0].claim_session(session).problem is None
+
+
+def test_the_refresh_token_is_stored_with_the_code_it_redeems(open_replica) -> None:
+    store = open_replica()
+    _, code = authorize(store)
+    refresh_token = secrets.token_urlsafe(32)
+    assert store.redeem_code(code, refresh_token)
+    found = store.find_refresh_token(refresh_token)
+    assert found is not None and found.revoked_at is None
+    assert store.redeem_code(code, secrets.token_urlsafe(32)) is False
+    assert store.revoke_code_grant(code) == 1
+    assert store.find_refresh_token(refresh_token).revoked_at is not None
+
+
+def test_spent_public_tokens_are_shared_by_replicas_and_kept_across_restarts(
+    open_replica,
+) -> None:
+    first, second = open_replica(), open_replica()
+    first.mark_public_token_spent("public-sandbox-1")
+    first.mark_public_token_spent("public-sandbox-1")  # twice is fine
+    assert second.is_public_token_spent("public-sandbox-1")
+    assert not second.is_public_token_spent("public-sandbox-2")
+    first.close()
+    assert open_replica().is_public_token_spent("public-sandbox-1")
+
+
+def test_expired_sessions_and_codes_are_deleted(settings, open_replica) -> None:
+    store = open_replica()
+    store.create_session("open-session", "client", CALLBACK, "q", ttl=60)
+    _, unused = authorize(store, ttl=60)
+    _, used = authorize(store, ttl=60)
+    assert store.redeem_code(used, "refresh-1")
+    store.mark_public_token_spent("public-sandbox-old")
+    assert store.purge_expired() == {"sessions": 0, "codes": 0, "spent_public_tokens": 0}
+
+    # The sessions of authorize() live 30 minutes; the codes 60 s here.
+    an_hour_on = time.time() + 1800 + bridge_store_module.SESSION_RETENTION_SECONDS + 1
+    purged = store.purge_expired(now=an_hour_on)
+    assert purged == {"sessions": 3, "codes": 1, "spent_public_tokens": 1}
+    assert store.find_code(unused) is None
+    assert store.find_code(used) is not None  # kept a day: a replay still revokes its grant
+    assert store.claim_session("open-session").problem == "unknown"
+    a_day_on = an_hour_on + bridge_store_module.USED_CODE_RETENTION_SECONDS
+    assert store.purge_expired(now=a_day_on)["codes"] == 1
+    assert store.find_refresh_token("refresh-1") is not None  # the grant outlives its code
+    assert [row.issued for row in store.authorizations()] == [1, 0]
+
+
+@pytest.mark.backends("sqlite")
+def test_a_store_written_before_versioning_is_migrated(settings) -> None:
+    path = settings.bridge_db_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.executescript(FIRST_SCHEMA)
+        db.execute(
+            "INSERT INTO items (item_id, access_token, institution, client_user_id, created_at)"
+            " VALUES ('item-old', 'access-sandbox-old', 'ins_109508', 'u', 1)"
+        )
+        db.execute(
+            "INSERT INTO codes (digest, client_id, redirect_uri, item_ref, created_at,"
+            " expires_at, used_at) VALUES (?, 'client', ?, 1, 1, 2, 1.5)",
+            (digest("old-code"), CALLBACK),
+        )
+        db.execute(
+            "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest, created_at)"
+            " VALUES (?, 'client', 1, ?, 1.5)",
+            (digest("old-refresh"), digest("old-code")),
+        )
+    store = open_store(path)
+    try:
+        assert store.schema_versions == (0, LATEST)
+        assert store.find_refresh_token("old-refresh").access_token == "access-sandbox-old"
+        [row] = store.authorizations()
+        assert (row.client_id, row.redirect_uri, row.issued) == ("client", CALLBACK, 1)
+        assert store.live_items() == [(1, "access-sandbox-old")]
+    finally:
+        store.close()
+
+
+# A wrong BRIDGE_DB: one readable line, never the password, never a traceback.
+
+
+@pytest.mark.backends("postgresql")
+def test_a_wrong_postgresql_url_is_one_readable_line(settings) -> None:
+    good = urlsplit(settings.bridge_db_url)
+    wrong_password = settings.bridge_db_url.replace(f":{good.password}@", ":not-it-x9@")
+    no_database = good._replace(path="/no_such_database").geturl()
+    refused = f"postgresql://kore:pw-q7@127.0.0.1:{free_port()}/bridge"
+    for url, expected in (
+        (wrong_password, "password authentication failed"),
+        (no_database, 'database "no_such_database" does not exist'),
+        (refused, "Connection refused"),
+    ):
+        with pytest.raises(StoreConfigError) as caught:
+            open_store(url)
+        message = caught.value.message
+        assert message.startswith("BRIDGE_DB: cannot connect to PostgreSQL at 127.0.0.1:")
+        assert expected in message
+        assert "\n" not in message
+        assert "not-it-x9" not in str(caught.value) and "pw-q7" not in str(caught.value)
+        assert good.password not in str(caught.value)
+
+
+@pytest.mark.backends("postgresql")
+def test_kore_plaid_bridge_with_a_wrong_bridge_db_stops_readably(settings, tmp_path) -> None:
+    good = urlsplit(settings.bridge_db_url)
+    wrong = settings.bridge_db_url.replace(f":{good.password}@", ":wrong-pw-3@")
+    done = subprocess.run(
+        [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(free_port())],
+        env={**settings_env(), "BRIDGE_DB": wrong},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: BRIDGE_DB: cannot connect to PostgreSQL at 127.0.0.1:")
+    assert lines[1].startswith("What to do: Check BRIDGE_DB")
+    assert len(lines) == 2 and "Traceback" not in done.stderr
+    assert "wrong-pw-3" not in done.stderr + done.stdout
+    assert not (Path(settings.home) / "services" / "emulator.json").exists()
+
+
+@pytest.mark.backends("sqlite")
+def test_an_unsupported_bridge_db_scheme_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("BRIDGE_DB", "mysql://kore:secret-pw@db/bridge")
+    with pytest.raises(settings_module.SettingsError) as caught:
+        settings_module.load()
+    assert "mysql://" in caught.value.message and "secret-pw" not in str(caught.value)
+
+
+def test_the_store_location_is_shown_without_its_password(settings) -> None:
+    shown = settings.bridge_store_shown
+    if settings.bridge_db_url:
+        password = urlsplit(settings.bridge_db_url).password
+        assert password not in shown and ":…@127.0.0.1:" in shown
+        assert masked_url(settings.bridge_db_url) == shown
+    else:
+        assert shown == str(settings.bridge_db_path)
+
+
+def free_port() -> int:
+    from kore_plaid_nb.services import free_port as pick
+
+    return pick()
+
+
+def settings_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+# The schema of the stores written before versioning (kept here to test their migration).
+FIRST_SCHEMA = """
+CREATE TABLE sessions (
+    digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+    auth_query TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open', claimed_at REAL
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, access_token TEXT NOT NULL,
+    institution TEXT, client_user_id TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE codes (
+    digest TEXT PRIMARY KEY, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+    code_challenge TEXT, code_challenge_method TEXT,
+    item_ref INTEGER NOT NULL REFERENCES items(id), created_at REAL NOT NULL,
+    expires_at REAL NOT NULL, used_at REAL, replayed_at REAL
+);
+CREATE TABLE refresh_tokens (
+    digest TEXT PRIMARY KEY, client_id TEXT NOT NULL,
+    item_ref INTEGER NOT NULL REFERENCES items(id), code_digest TEXT NOT NULL,
+    created_at REAL NOT NULL, last_used_at REAL, revoked_at REAL
+);
+CREATE INDEX refresh_by_code ON refresh_tokens(code_digest);
+"""
