@@ -80,7 +80,8 @@ def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Set
 
 
 # The bridge's store backends. A test (or module) that uses the ``store_backend`` fixture runs
-# once per backend; ``@pytest.mark.backends("sqlite")`` narrows the list.
+# once per backend; ``@pytest.mark.backends("sqlite")`` narrows the list. "replicas" is
+# PostgreSQL served by two bridges (for the fixtures that know how to start them).
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -125,7 +126,7 @@ def store_backend(
 ) -> str:
     """Point BRIDGE_DB at the backend under test: SQLite in the state folder, or a fresh
     PostgreSQL database of its own."""
-    if request.param == "postgresql":
+    if request.param in ("postgresql", "replicas"):
         cluster = request.getfixturevalue("postgres_cluster")
         monkeypatch.setenv("BRIDGE_DB", cluster.create_database())
     return request.param

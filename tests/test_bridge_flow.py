@@ -3,6 +3,7 @@ exit, code, token, refresh, requests-oauthlib as the client, Plaid failures, 100
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
@@ -17,6 +18,7 @@ import plaid
 import pytest
 from plaid.model.accounts_get_request import AccountsGetRequest
 from requests_oauthlib import OAuth2Session
+from round_robin import running_round_robin
 from test_bridge_helpers import (
     TOKEN_PATH,
     authorize_and_link,
@@ -32,7 +34,10 @@ from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import list_authorizations, routes, running_bridge
 from kore_plaid_nb.emulator import faults, running_emulator
 
-pytestmark = pytest.mark.usefixtures("store_backend")
+pytestmark = [
+    pytest.mark.usefixtures("store_backend"),
+    pytest.mark.backends("sqlite", "postgresql", "replicas"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,20 @@ class Flow:
 
 
 @pytest.fixture
-def flow(home: Path, emulator_url: str) -> Iterator[Flow]:
+def flow(home: Path, emulator_url: str, store_backend: str) -> Iterator[Flow]:
+    """The bridge under test; with "replicas", two bridges on one PostgreSQL database behind
+    a round-robin balancer, so that every flow is split between them."""
     settings = settings_module.load().with_values(plaid_api_url=emulator_url)
-    with running_bridge(settings) as url, httpx.Client(timeout=20) as http:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(running_bridge(settings))
+        if store_backend == "replicas":
+            second = stack.enter_context(running_bridge(settings))
+            balancer = stack.enter_context(running_round_robin([url, second]))
+            url = balancer.url
+        http = stack.enter_context(httpx.Client(timeout=20))
         yield Flow(url, settings, http, emulator_url)
+        if store_backend == "replicas":
+            assert min(balancer.served.values()) >= 1, balancer.served
     faults.clear(emulator_url)
 
 

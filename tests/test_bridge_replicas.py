@@ -1,0 +1,321 @@
+"""The bridge past one machine: replicas as real processes on one PostgreSQL database.
+
+* 200 end users whose every step goes to a replica picked at random; one replica is
+  ``kill -9``-ed mid-load: no refresh token lost, no code honoured twice, every completed
+  authorization still refreshable on the survivor.
+* The database restarts mid-load: clear 503s with ``Retry-After`` meanwhile (never a 500),
+  nothing half-written, and the replicas recover without being restarted.
+* ``kore-plaid bridge --workers 2`` (both backends): the processes share the port and the
+  store; a worker killed with ``kill -9`` is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from store_inspect import assert_consistent, one
+from test_bridge_helpers import (
+    BridgeProcess,
+    authorize_and_link,
+    authorize_query,
+    exchange,
+    query_of,
+    refresh,
+    sandbox_public_token,
+)
+
+from kore_plaid_nb import services
+from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.emulator import running_emulator
+
+USERS = 200
+WORKERS = 16
+KILL_AFTER_TOKENS = 60
+JSON = {"Accept": "application/json"}
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class Seen:
+    """What the end users' browsers and Kore saw."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tokens: dict[str, dict] = field(default_factory=dict)  # code -> token answer (200)
+    sent: set[str] = field(default_factory=set)  # codes whose token request went out
+    statuses: Counter = field(default_factory=Counter)
+    retry_after: set[str] = field(default_factory=set)  # Retry-After values of the 503s
+    down: set[str] = field(default_factory=set)  # replicas that refused a connection
+    failures: int = 0
+
+
+def end_user(replicas: list[str], settings, seen: Seen, http: httpx.Client) -> None:
+    """Authorization page -> Link -> set_access_token -> Kore's token call, each step on a
+    replica picked at random (a flow starts on one and finishes on another)."""
+
+    def send(step) -> httpx.Response:
+        """Like a load balancer: a replica that refuses connections is taken out of the
+        rotation and the step goes to another one (a cut request is not retried)."""
+        while True:
+            with seen.lock:
+                alive = [url for url in replicas if url not in seen.down]
+            url = random.choice(alive)  # noqa: S311 - load spreading, not a secret
+            try:
+                return note(step(url))
+            except httpx.ConnectError:
+                with seen.lock:
+                    seen.down.add(url)
+                if len(seen.down) == len(replicas):
+                    raise
+
+    def note(response: httpx.Response) -> httpx.Response:
+        with seen.lock:
+            seen.statuses[response.status_code] += 1
+            if response.status_code == 503:
+                seen.retry_after.add(response.headers.get("retry-after", ""))
+        if response.status_code != 200:
+            raise httpx.HTTPError(response.text)
+        return response
+
+    try:
+        query = authorize_query(settings, state=os.urandom(6).hex())
+        start = send(lambda url: http.get(url + "/?" + query, headers=JSON))
+        body = {"session": start.json()["session"], "public_token": sandbox_public_token(settings)}
+        done = send(lambda url: http.post(url + "/api/set_access_token", json=body))
+        code = query_of(done.json()["redirect_to"])["code"]
+        with seen.lock:
+            seen.sent.add(code)
+        token = send(lambda url: exchange(http, url, settings, code))
+        with seen.lock:
+            seen.tokens[code] = token.json()
+    except (httpx.HTTPError, KeyError, ValueError):
+        with seen.lock:
+            seen.failures += 1
+
+
+def run_users(replicas: list[str], settings, seen: Seen, until: threading.Event) -> None:
+    """``USERS`` end users over ``WORKERS`` threads; returns when all are done."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def user(_: int) -> None:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(timeout=15)
+            clients.append(local.http)
+        end_user(replicas, settings, seen, local.http)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(user, n) for n in range(USERS)]
+        for future in futures:
+            future.result(timeout=120)
+    until.set()
+    for http in clients:
+        http.close()
+
+
+def check_after(url: str, settings, seen: Seen) -> tuple[int, int]:
+    """On ``url``: every token refreshable, no code honoured twice. Returns
+    (late honours of in-flight codes, in-flight codes)."""
+    in_flight = seen.sent - set(seen.tokens)
+    with httpx.Client(timeout=20) as http:
+        for token in seen.tokens.values():
+            again = refresh(http, url, settings, token["refresh_token"])
+            assert again.status_code == 200, again.text
+            assert again.json()["access_token"] == token["access_token"]
+        for code in seen.tokens:
+            replay = exchange(http, url, settings, code)
+            assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+        late = 0
+        for code in in_flight:
+            late += exchange(http, url, settings, code).status_code == 200
+            replay = exchange(http, url, settings, code)
+            assert replay.json()["error"] == "invalid_grant", replay.text
+    return late, len(in_flight)
+
+
+@pytest.fixture
+def emulator(home: Path, tmp_path: Path) -> Iterator[str]:
+    with running_emulator(settings_module.load(), state_path=tmp_path / "e.sqlite3") as url:
+        yield url
+
+
+@pytest.fixture
+def processes() -> Iterator[list[BridgeProcess]]:
+    started: list[BridgeProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+def start_replicas(settings, count: int, log: Path, processes: list) -> list[BridgeProcess]:
+    for _ in range(count):
+        replica = settings.with_values(app_port=services.free_port())
+        processes.append(BridgeProcess(replica, log))
+    return processes[-count:]
+
+
+@pytest.mark.usefixtures("store_backend")
+@pytest.mark.backends("postgresql")
+def test_kill_9_of_one_replica_while_200_users_spread_over_two(
+    emulator: str, processes: list, tmp_path: Path
+) -> None:
+    settings = settings_module.load().with_values(plaid_api_url=emulator)
+    doomed, survivor = start_replicas(settings, 2, tmp_path / "bridge.log", processes)
+    seen, finished = Seen(), threading.Event()
+    load = threading.Thread(
+        target=run_users, args=([doomed.url, survivor.url], settings, seen, finished)
+    )
+    load.start()
+    deadline = time.monotonic() + 60
+    while len(seen.tokens) < KILL_AFTER_TOKENS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    doomed.kill9()
+    load.join(timeout=150)
+    assert finished.is_set()
+    assert len(seen.tokens) >= KILL_AFTER_TOKENS, "the users were too slow to load the bridge"
+    assert seen.failures > 0, "the kill came after every user had finished"
+    assert seen.down == {doomed.url}
+    assert len(seen.tokens) >= USERS - seen.failures, "the survivor stopped serving"
+    assert len(seen.tokens) > USERS / 2
+    assert seen.statuses[500] == 0
+
+    assert_consistent(settings)
+    live = "SELECT COUNT(*) FROM refresh_tokens WHERE revoked_at IS NULL"
+    assert one(settings, live) >= len(seen.tokens)  # before the replays below revoke them
+    late, in_flight = check_after(survivor.url, settings, seen)
+    assert late <= in_flight
+    print(
+        f"\nkill -9 of 1 of 2 replicas, {USERS} users: {len(seen.tokens)} tokens issued, "
+        f"{seen.failures} flows cut, 0 refresh tokens lost, 0 codes honoured twice, "
+        f"{late} of {in_flight} in-flight codes honoured once later, statuses {dict(seen.statuses)}"
+    )
+    text = (tmp_path / "bridge.log").read_text()
+    assert "access-sandbox-" not in text and "Traceback" not in text
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[object]:
+    """A PostgreSQL cluster of this test's own: it is restarted under load."""
+    from postgres_cluster import PostgresCluster, find_postgres_bin
+
+    if find_postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries not found; under CI this test must run")
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql-15)")
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+def test_database_restart_mid_load_gives_503s_then_recovers_without_restarting(
+    own_cluster, emulator: str, processes: list, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("BRIDGE_DB", own_cluster.create_database())
+    settings = settings_module.load().with_values(plaid_api_url=emulator)
+    replicas = start_replicas(settings, 2, tmp_path / "bridge.log", processes)
+    urls = [replica.url for replica in replicas]
+    before = [replica.process.pid for replica in replicas]
+    seen, finished = Seen(), threading.Event()
+    load = threading.Thread(target=run_users, args=(urls, settings, seen, finished))
+    load.start()
+    deadline = time.monotonic() + 60
+    while len(seen.tokens) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    own_cluster.restart(down_for=5.0)  # "immediate": like a crash, in-flight work is cut
+    load.join(timeout=150)
+    assert finished.is_set()
+
+    assert seen.statuses[500] == 0, seen.statuses
+    assert seen.statuses[503] > 0, f"the restart went unnoticed: {seen.statuses}"
+    assert seen.retry_after == {"5"}
+    # Recovery without restarting: the same processes serve new flows on both replicas.
+    assert [replica.process.pid for replica in replicas] == before
+    assert all(replica.process.poll() is None for replica in replicas)
+    with httpx.Client(timeout=20) as http:
+        for url in urls:
+            assert http.get(url + "/readyz").status_code == 200
+            code = authorize_and_link(http, url, settings)["code"]
+            assert exchange(http, url, settings, code).status_code == 200
+    assert_consistent(settings)
+    late, in_flight = check_after(urls[1], settings, seen)
+    assert late <= in_flight
+    print(
+        f"\ndatabase restart (down 5 s), {USERS} users on 2 replicas: {len(seen.tokens)} tokens "
+        f"issued, {seen.failures} flows cut, statuses {dict(seen.statuses)}, 0 refresh tokens "
+        f"lost, 0 codes honoured twice, {late} of {in_flight} in-flight codes honoured later"
+    )
+    text = (tmp_path / "bridge.log").read_text()
+    assert "Traceback" not in text and own_cluster.password not in text
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_workers_share_the_port_and_the_store_and_a_killed_worker_is_replaced(
+    emulator: str, tmp_path: Path
+) -> None:
+    settings = settings_module.load().with_values(
+        plaid_api_url=emulator, app_port=services.free_port()
+    )
+    url = f"http://127.0.0.1:{settings.app_port}"
+    log = tmp_path / "workers.log"
+    with open(log, "ab") as out:
+        parent = services.subprocess.Popen(
+            [services.sys.executable, "-m", "kore_plaid_nb", "bridge", "--workers", "2"],
+            stdout=out,
+            stderr=out,
+            env={**os.environ, **settings.as_env()},
+            start_new_session=True,
+        )
+    try:
+        assert services.wait_healthy(url + "/healthz", timeout=40, pid=parent.pid), log.read_text()
+        workers = children(parent.pid)
+        assert len(workers) == 2, workers
+        with httpx.Client(timeout=20) as http:
+            tokens = []
+            for n in range(6):
+                code = authorize_and_link(http, url, settings, state=f"w{n}")["code"]
+                tokens.append(exchange(http, url, settings, code).json())
+            os.kill(workers[0], signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and (
+                workers[0] in children(parent.pid) or len(children(parent.pid)) < 2
+            ):
+                time.sleep(0.1)
+            assert len(children(parent.pid)) == 2 and workers[0] not in children(parent.pid)
+            for token in tokens:
+                again = refresh(http, url, settings, token["refresh_token"])
+                assert again.status_code == 200, again.text
+            code = authorize_and_link(http, url, settings)["code"]
+            assert exchange(http, url, settings, code).status_code == 200
+    finally:
+        os.killpg(parent.pid, signal.SIGTERM)
+        parent.wait(timeout=20)
+    assert "Traceback" not in log.read_text()
+
+
+def children(pid: int) -> list[int]:
+    """Live worker processes of ``pid`` (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
