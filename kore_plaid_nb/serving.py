@@ -90,7 +90,11 @@ def serve_workers(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: object, host: str = "127.0.0.1", port: int = 0, what: str = "server"
+    app: object,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    what: str = "server",
+    forwarded_allow_ips: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Serve ``app`` in a daemon thread; yields its base URL; stops on exit."""
     check_port_free(host, port, what)
@@ -100,7 +104,7 @@ def serve_in_thread(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, host, bound_port))
+    server = uvicorn.Server(_config(app, host, bound_port, forwarded_allow_ips))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"{what}-{bound_port}", daemon=True
     )

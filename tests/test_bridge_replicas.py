@@ -319,3 +319,69 @@ def children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in cmdline:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def database_outage(cluster, dbname: str, down: bool) -> None:
+    """Cut one database off (connections refused, open ones ended) or let it back."""
+    import psycopg
+
+    with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS {str(not down).lower()}')
+        if down:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,),
+            )
+
+
+@pytest.mark.usefixtures("store_backend")
+@pytest.mark.backends("postgresql")
+def test_a_database_outage_is_a_503_page_or_json_and_needs_no_restart(
+    emulator: str, postgres_cluster, monkeypatch
+) -> None:
+    from urllib.parse import urlsplit
+
+    from kore_plaid_nb.bridge import running_bridge
+    from kore_plaid_nb.bridge.store import postgres
+
+    monkeypatch.setattr(postgres, "POOL_TIMEOUT_SECONDS", 0.5)
+    settings = settings_module.load().with_values(plaid_api_url=emulator)
+    dbname = urlsplit(settings.bridge_db_url).path.lstrip("/")
+    with running_bridge(settings) as url, httpx.Client(timeout=20) as http:
+        code = authorize_and_link(http, url, settings)["code"]
+        token = exchange(http, url, settings, code).json()
+        started = http.get(url + "/?" + authorize_query(settings), headers=JSON).json()
+        database_outage(postgres_cluster, dbname, down=True)
+        try:
+            page = http.get(url + "/?" + authorize_query(settings))
+            api = http.get(url + "/?" + authorize_query(settings), headers=JSON)
+            refreshed = refresh(http, url, settings, token["refresh_token"])
+            completed = http.post(
+                url + "/api/set_access_token",
+                json={"session": started["session"], "public_token": "public-sandbox-x"},
+            )
+            ready = http.get(url + "/readyz")
+            alive = http.get(url + "/healthz")
+        finally:
+            database_outage(postgres_cluster, dbname, down=False)
+
+        assert (page.status_code, page.headers["retry-after"]) == (503, "5")
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Please try again in a moment" in page.text and "nothing was saved" in page.text
+        for answer in (api, refreshed, completed, ready):
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "5"
+            assert answer.headers["cache-control"] == "no-store"
+        for answer in (api, refreshed, completed):
+            assert answer.json()["error"] == "temporarily_unavailable"
+            assert "Retry in 5 seconds" in answer.json()["fix"]
+        assert alive.status_code == 200  # the process lives: no restart needed
+
+        assert http.get(url + "/readyz").status_code == 200
+        again = refresh(http, url, settings, token["refresh_token"])
+        assert again.status_code == 200 and again.json()["access_token"] == token["access_token"]
+        finished = http.post(
+            url + "/api/set_access_token",
+            json={"session": started["session"], "public_token": sandbox_public_token(settings)},
+        )
+        assert finished.status_code == 200, finished.text

@@ -40,7 +40,9 @@ __all__ = [
 @contextlib.contextmanager
 def running_bridge(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the bridge in a thread of this process (port 0: any free port); yields its URL."""
-    with serving.serve_in_thread(create_app(settings), host=host, port=port, what="bridge") as url:
+    app = create_app(settings)
+    trusted = settings.forwarded_allow_ips
+    with serving.serve_in_thread(app, host, port, "bridge", trusted) as url:
         yield url
 
 
