@@ -165,6 +165,15 @@ class Settings:
         return None
 
     @property
+    def bridge_db_password(self) -> str:
+        """The password inside a PostgreSQL BRIDGE_DB (a secret: never shown)."""
+        url = self.bridge_db_url
+        if not url:
+            return ""
+        match = re.match(r"^[a-z]+://[^:/@]*:([^@]*)@", url)
+        return match.group(1) if match else ""
+
+    @property
     def bridge_db_path(self) -> Path:
         """The SQLite file of the store (when BRIDGE_DB is not a PostgreSQL URL)."""
         if self.bridge_db and not self.bridge_db_url:

@@ -157,3 +157,23 @@ def test_plaid_calls_give_up_after_the_timeout() -> None:
             client.accounts_get(AccountsGetRequest(access_token="access-sandbox-x"))
         assert time.monotonic() - started < 3
         assert plaid_client.error_from_exception(info.value).error_type == "CONNECTION_ERROR"
+
+
+@pytest.mark.parametrize(
+    ("value", "url", "password", "shown"),
+    [
+        (
+            "postgresql://kore:pa55-w0rd-x@db:5432/kp",
+            "postgresql://kore:pa55-w0rd-x@db:5432/kp",
+            "pa55-w0rd-x",
+            "postgresql://kore:…@db:5432/kp",
+        ),
+        ("postgres://kore@db/kp", "postgres://kore@db/kp", "", "postgres://kore@db/kp"),
+        ("/var/lib/kp/bridge.db", None, "", "/var/lib/kp/bridge.db"),
+    ],
+)
+def test_bridge_db_is_a_postgresql_url_or_a_file(value, url, password, shown) -> None:
+    s = settings.load({"BRIDGE_DB": value})
+    assert (s.bridge_db_url, s.bridge_db_password, s.bridge_store_shown) == (url, password, shown)
+    assert str(s.bridge_store) == value
+    assert password == "" or password not in repr(s)

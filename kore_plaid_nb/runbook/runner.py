@@ -151,7 +151,9 @@ def execute(
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         error = _cell_error_message(exc)
     seconds = time.monotonic() - started
-    leaked = redact(nb, (settings.plaid_secret, settings.ngrok_authtoken))
+    leaked = redact(
+        nb, (settings.plaid_secret, settings.ngrok_authtoken, settings.bridge_db_password)
+    )
     if leaked:
         error = error or f"a cell printed a configured secret ({leaked}x); it was masked"
     tagged = {}
