@@ -26,6 +26,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .errors import StoreConfigError, StoreUnavailable
 
 POOL_TIMEOUT_SECONDS = 3.0
+# A reconnection chain gives up this soon, so that once the database is back the next
+# request starts a fresh attempt at once instead of waiting out an exponential backoff.
+RECONNECT_GIVE_UP_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5
 DEFAULT_POOL_SIZE = 10
 APPLICATION_NAME = "kore-plaid-bridge"
@@ -97,6 +100,7 @@ class PostgresBackend:
             min_size=1,
             max_size=pool_size,
             timeout=POOL_TIMEOUT_SECONDS,
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             kwargs={
                 "row_factory": dict_row,
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
