@@ -5,6 +5,7 @@ Every request goes through a real uvicorn server with httpx, like Kore would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from round_robin import running_round_robin
 from starlette.applications import Starlette
 from store_inspect import rows
 from test_bridge_helpers import TOKEN_PATH, authorize_query, exchange, pkce_pair, query_of, refresh
@@ -27,7 +29,10 @@ from kore_plaid_nb.bridge.store import ItemRecord, digest
 
 ACCESS_TOKEN = "access-sandbox-11111111-2222-3333-4444-555555555555"
 
-pytestmark = pytest.mark.usefixtures("store_backend")
+pytestmark = [
+    pytest.mark.usefixtures("store_backend"),
+    pytest.mark.backends("sqlite", "postgresql", "replicas"),
+]
 
 
 @dataclass
@@ -50,13 +55,21 @@ class Bridge:
 
 
 @pytest.fixture
-def bridge(home) -> Iterator[Bridge]:
+def bridge(home, store_backend: str) -> Iterator[Bridge]:
+    """With "replicas", codes are minted by one bridge and every HTTP request goes through a
+    round-robin balancer over it and a second bridge on the same database."""
     # Plaid is unreachable on purpose: nothing here may need it.
     settings = settings_module.load().with_values(
         plaid_api_url=f"http://127.0.0.1:{services.free_port()}"
     )
     app = create_app(settings)
-    with serving.serve_in_thread(app, what="bridge") as url, httpx.Client(timeout=10) as http:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(serving.serve_in_thread(app, what="bridge"))
+        if store_backend == "replicas":
+            second = create_app(settings)
+            other = stack.enter_context(serving.serve_in_thread(second, what="bridge"))
+            url = stack.enter_context(running_round_robin([url, other])).url
+        http = stack.enter_context(httpx.Client(timeout=10))
         yield Bridge(url, app, settings, http)
 
 

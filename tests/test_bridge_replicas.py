@@ -104,8 +104,10 @@ def end_user(replicas: list[str], settings, seen: Seen, http: httpx.Client) -> N
             seen.failures += 1
 
 
-def run_users(replicas: list[str], settings, seen: Seen, until: threading.Event) -> None:
-    """``USERS`` end users over ``WORKERS`` threads; returns when all are done."""
+def run_users(
+    replicas: list[str], settings, seen: Seen, until: threading.Event, users: int = USERS
+) -> None:
+    """``users`` end users over ``WORKERS`` threads; returns when all are done."""
     local = threading.local()
     clients: list[httpx.Client] = []
 
@@ -116,7 +118,7 @@ def run_users(replicas: list[str], settings, seen: Seen, until: threading.Event)
         end_user(replicas, settings, seen, local.http)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = [pool.submit(user, n) for n in range(USERS)]
+        futures = [pool.submit(user, n) for n in range(users)]
         for future in futures:
             future.result(timeout=120)
     until.set()
@@ -228,12 +230,12 @@ def test_database_restart_mid_load_gives_503s_then_recovers_without_restarting(
     urls = [replica.url for replica in replicas]
     before = [replica.process.pid for replica in replicas]
     seen, finished = Seen(), threading.Event()
-    load = threading.Thread(target=run_users, args=(urls, settings, seen, finished))
+    load = threading.Thread(target=run_users, args=(urls, settings, seen, finished, 120))
     load.start()
     deadline = time.monotonic() + 60
     while len(seen.tokens) < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
-    own_cluster.restart(down_for=5.0)  # "immediate": like a crash, in-flight work is cut
+    own_cluster.restart(down_for=3.5)  # "immediate": like a crash, in-flight work is cut
     load.join(timeout=150)
     assert finished.is_set()
 
@@ -252,7 +254,7 @@ def test_database_restart_mid_load_gives_503s_then_recovers_without_restarting(
     late, in_flight = check_after(urls[1], settings, seen)
     assert late <= in_flight
     print(
-        f"\ndatabase restart (down 5 s), {USERS} users on 2 replicas: {len(seen.tokens)} tokens "
+        f"\ndatabase restart (down 3.5 s), 120 users on 2 replicas: {len(seen.tokens)} tokens "
         f"issued, {seen.failures} flows cut, statuses {dict(seen.statuses)}, 0 refresh tokens "
         f"lost, 0 codes honoured twice, {late} of {in_flight} in-flight codes honoured later"
     )
@@ -345,6 +347,7 @@ def test_a_database_outage_is_a_503_page_or_json_and_needs_no_restart(
     from kore_plaid_nb.bridge.store import postgres
 
     monkeypatch.setattr(postgres, "POOL_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setenv("BRIDGE_DB", postgres_cluster.create_database())  # cut off alone
     settings = settings_module.load().with_values(plaid_api_url=emulator)
     dbname = urlsplit(settings.bridge_db_url).path.lstrip("/")
     with running_bridge(settings) as url, httpx.Client(timeout=20) as http:
