@@ -37,7 +37,7 @@ LINK_TOKEN = "/link/token/create"
 ATTEMPTS = 3
 BRIDGE_TIMEOUT = 1.0  # seconds the bridge waits for Plaid in these tests
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("store_backend")]
 
 
 @dataclass
