@@ -17,6 +17,8 @@ from uvicorn.supervisors import Multiprocess
 
 from .errors import ServiceError
 
+KEEP_ALIVE_SECONDS = 65
+
 
 def _config(
     app: object,
@@ -26,7 +28,11 @@ def _config(
     **extra: object,
 ) -> uvicorn.Config:
     """Quiet uvicorn; ``X-Forwarded-*`` headers are trusted only from the listed addresses
-    (none by default: anyone could otherwise claim to be https or another client)."""
+    (none by default: anyone could otherwise claim to be https or another client).
+
+    Idle keep-alive connections stay open 65 s, longer than the usual proxy's 60 s: a server
+    that closes first races with a client reusing the connection, and a request lost that
+    way (a Plaid exchange, say) cannot always be sent again."""
     return uvicorn.Config(
         app,
         host=host,
@@ -35,6 +41,7 @@ def _config(
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=list(forwarded_allow_ips) or None,
         **extra,

@@ -90,11 +90,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): the store backends a bridge test runs on")
 
 
+REPLICA_FIXTURES = {"flow", "bridge"}  # the fixtures that start two bridges for "replicas"
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_backend" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("backends")
-    names = marker.args if marker else BACKENDS
+    names = list(marker.args if marker else BACKENDS)
+    if not REPLICA_FIXTURES & set(metafunc.fixturenames) and "replicas" in names:
+        names.remove("replicas")  # the test starts its bridges itself: one is enough
     metafunc.parametrize("store_backend", names, indirect=True)
 
 
