@@ -321,16 +321,14 @@ class BridgeValidator(RequestValidator):
     # Tokens.
 
     def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
-        """The code's refresh token was stored when the code was redeemed; a refresh only
-        records when it happened."""
-        if request.grant_type == "refresh_token":
-            self.store.touch_refresh_token(request.refresh_token)
+        """Nothing left to store: the code's refresh token was stored when the code was
+        redeemed, and a refresh recorded its use when it was validated."""
 
     def validate_refresh_token(
         self, refresh_token: str, client: BridgeClient, request: Request, *args, **kwargs
     ) -> bool:
-        record = self.store.find_refresh_token(refresh_token)
-        if record is None or record.revoked_at is not None:
+        record = self.store.use_refresh_token(refresh_token)
+        if record is None:
             return False
         if not equal_secrets(client.client_id, record.client_id):
             return False

@@ -255,12 +255,21 @@ class BridgeStore:
                 (time.time(), digest(refresh_token)),
             )
 
-    def touch_refresh_token(self, refresh_token: str) -> None:
+    def use_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        """A refresh: the live (not revoked) token's record, its use recorded in the same
+        transaction; None for an unknown or revoked token."""
         with self.backend.transaction() as tx:
-            tx.execute(
-                "UPDATE refresh_tokens SET last_used_at = ? WHERE digest = ?",
+            rows = tx.execute(
+                "UPDATE refresh_tokens SET last_used_at = ? WHERE digest = ?"
+                " AND revoked_at IS NULL RETURNING client_id, item_ref",
                 (time.time(), digest(refresh_token)),
-            )
+            ).fetchall()
+            if not rows:
+                return None
+            item = tx.execute(
+                "SELECT access_token FROM items WHERE id = ?", (rows[0]["item_ref"],)
+            ).fetchone()
+        return RefreshRecord(rows[0]["client_id"], rows[0]["item_ref"], item["access_token"], None)
 
     # Public tokens whose exchange ended ambiguously: never sent to Plaid again.
 
