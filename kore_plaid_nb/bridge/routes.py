@@ -317,7 +317,8 @@ def create_app(
             settings,
             503,
             "Please try again in a moment",
-            "The bridge cannot reach its database right now; nothing was saved half-way.",
+            "This sign-in service is briefly unavailable: its database cannot answer, and "
+            "nothing was saved half-way.",
             f"Wait {retry_after} seconds, then reload this page (or start again from the "
             "Kore conversation).",
         )
