@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...settings import POSTGRES_SCHEMES
 from .bridge_store import BridgeStore
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
@@ -39,7 +40,7 @@ __all__ = [
 
 
 def is_postgres_url(target: str | Path) -> bool:
-    return str(target).startswith(("postgresql://", "postgres://"))
+    return str(target).startswith(POSTGRES_SCHEMES)
 
 
 def open_store(target: str | Path, pool_size: int | None = None) -> BridgeStore:

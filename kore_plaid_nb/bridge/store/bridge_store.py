@@ -14,7 +14,9 @@ the public tokens already sent to Plaid.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from . import migrations
 from .records import (
@@ -35,12 +37,28 @@ USED_CODE_RETENTION_SECONDS = 86400.0  # past expiry: a replay still revokes wha
 SPENT_TOKEN_RETENTION_SECONDS = 3600.0  # Plaid's public tokens live 30 minutes
 
 
+class Rows(Protocol):
+    """A cursor: rows readable by column name, and how many rows a change touched."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Transaction(Protocol):
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows: ...
+
+
 class Backend(Protocol):
+    """Where the statements run (``?`` placeholders): SQLite or PostgreSQL."""
+
     dialect: str
 
-    def transaction(self): ...  # context manager yielding an object with execute(sql, args)
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
 
-    def read(self): ...
+    def read(self) -> AbstractContextManager[Transaction]: ...
 
     def describe(self) -> str: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,22 @@ def _unavailable(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
     )
 
 
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """``journal_mode=WAL``, retried: processes opening a new store at the same moment
+    (``--workers N``) can get "database is locked" here without SQLite's busy wait."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in UNAVAILABLE_CODES or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class SQLiteTransaction:
     """Statements of one transaction (``?`` placeholders, rows readable by column name)."""
 
@@ -63,7 +80,7 @@ class SQLiteBackend:
                 timeout=BUSY_TIMEOUT_SECONDS,
             )  # fmt: skip
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(self._db)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
