@@ -339,3 +339,45 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_by_code ON refresh_tokens(code_digest);
 """
+
+
+@pytest.mark.backends("postgresql")
+def test_a_user_without_rights_on_the_database_is_one_readable_line(
+    settings, postgres_cluster
+) -> None:
+    import psycopg
+
+    database = postgres_cluster.create_database()
+    name = urlsplit(database).path.lstrip("/")
+    role = f"r_{secrets.token_hex(4)}"
+    with psycopg.connect(postgres_cluster.dsn(), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'")
+    limited = urlsplit(database)._replace(
+        netloc=f"{role}:pw-{role}@127.0.0.1:{postgres_cluster.port}"
+    )
+    with pytest.raises(StoreConfigError) as caught:
+        open_store(limited.geturl())  # PostgreSQL 15: no CREATE on schema public for others
+    assert f"127.0.0.1:{postgres_cluster.port}/{name}" in caught.value.message
+    assert "permission denied for schema public" in caught.value.message
+    assert "owner" in caught.value.fix and f"pw-{role}" not in str(caught.value)
+
+
+@pytest.mark.backends("sqlite")
+def test_another_programs_database_is_refused_readably_and_left_as_it_was(settings) -> None:
+    path = settings.bridge_db_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE sessions (user TEXT, cookie TEXT)")
+        db.execute("INSERT INTO sessions VALUES ('ann', 'c-1')")
+    with pytest.raises(StoreConfigError) as caught:
+        open_store(path)
+    assert caught.value.message.startswith(f"The bridge store {path} cannot be prepared: ")
+    with sqlite3.connect(path) as db:  # the failed migration was rolled back whole
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"sessions"}
+        assert db.execute("SELECT * FROM sessions").fetchall() == [("ann", "c-1")]
+    not_a_database = path.with_name("notes.txt")
+    not_a_database.write_text("just some text, long enough to be a page header " * 20)
+    with pytest.raises(StoreConfigError) as caught:
+        open_store(not_a_database)
+    assert "file is not a database" in caught.value.message

@@ -174,7 +174,7 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 def create_app(
     settings: Settings, store: BridgeStore | None = None, link: PlaidLink | None = None
 ) -> Starlette:
-    """The bridge as an ASGI app, with its store at ``settings.bridge_db_path``; ``link``
+    """The bridge as an ASGI app, with its store at ``settings.bridge_store``; ``link``
     replaces the default Plaid caller (e.g. a shorter timeout or another retry policy)."""
     store = store or open_store(settings.bridge_store)
     link = link or PlaidLink(settings, spent=store)

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from . import migrations
+from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
     AuthorizationRow,
     CodeRecord,
@@ -72,10 +73,22 @@ class BridgeStore:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        with backend.transaction() as tx:
-            self.schema_versions = migrations.migrate(
-                tx, backend.dialect, backend.describe(), time.time()
-            )
+        try:
+            with backend.transaction() as tx:
+                self.schema_versions = migrations.migrate(
+                    tx, backend.dialect, backend.describe(), time.time()
+                )
+        except (StoreUnavailable, StoreVersionError):
+            backend.close()
+            raise
+        except Exception as exc:  # the database refused the schema: a setup problem
+            backend.close()
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreConfigError(
+                f"The bridge store {backend.describe()} cannot be prepared: {reason}.",
+                fix="Give BRIDGE_DB's user the right to create tables there (PostgreSQL: "
+                "make it the database's owner), or point BRIDGE_DB at a store it can write.",
+            ) from None
 
     @property
     def dialect(self) -> str:
