@@ -20,6 +20,17 @@ def rows(settings: Settings, sql: str, args: tuple = ()) -> list[tuple]:
         return db.execute(sql, args).fetchall()
 
 
+def change(settings: Settings, sql: str, args: tuple = ()) -> None:
+    """Run one statement that changes the store, committed (a test's time travel)."""
+    url = settings.bridge_db_url
+    if url is not None:
+        with psycopg.connect(url) as conn:
+            conn.execute(sql.replace("?", "%s"), args)
+        return
+    with contextlib.closing(sqlite3.connect(settings.bridge_db_path)) as db, db:
+        db.execute(sql, args)
+
+
 def one(settings: Settings, sql: str, args: tuple = ()) -> object:
     return rows(settings, sql, args)[0][0]
 

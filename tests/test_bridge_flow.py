@@ -19,6 +19,7 @@ import pytest
 from plaid.model.accounts_get_request import AccountsGetRequest
 from requests_oauthlib import OAuth2Session
 from round_robin import running_round_robin
+from store_inspect import change, one
 from test_bridge_helpers import (
     TOKEN_PATH,
     authorize_and_link,
@@ -308,3 +309,28 @@ def test_no_secret_code_or_token_in_logs_or_output(
     for secret in (callback["code"], body["access_token"], body["refresh_token"]):
         assert secret not in seen
     assert flow.settings.secret not in seen
+
+
+def test_items_kore_never_came_for_are_removed_at_plaid(
+    home: Path, emulator_url: str, store_backend: str
+) -> None:
+    from kore_plaid_nb.bridge import create_app
+    from kore_plaid_nb.serving import serve_in_thread
+
+    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
+    app = create_app(settings)
+    with serve_in_thread(app, what="bridge") as url, httpx.Client(timeout=20) as http:
+        kept = exchange(http, url, settings, authorize_and_link(http, url, settings)["code"])
+        authorize_and_link(http, url, settings)  # the user authorized; Kore never redeemed
+        forgotten = str(one(settings, "SELECT access_token FROM items ORDER BY id DESC LIMIT 1"))
+        assert accounts(settings, forgotten)  # alive at Plaid until the sweep
+        app.state.sweep()  # nothing has expired yet: nothing goes
+        assert accounts(settings, forgotten)
+        change(settings, "UPDATE codes SET expires_at = ? WHERE used_at IS NULL", (1.0,))
+        app.state.sweep()
+    with pytest.raises(plaid.ApiException) as gone:
+        accounts(settings, forgotten)
+    assert "INVALID_ACCESS_TOKEN" in gone.value.body or "ITEM_NOT_FOUND" in gone.value.body
+    assert accounts(settings, kept.json()["access_token"])  # Kore's Item stays
+    statuses = [row["status"] for row in list_authorizations(settings)]
+    assert statuses == ["Item removed", "active"]

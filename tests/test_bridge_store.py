@@ -210,6 +210,26 @@ def test_expired_sessions_and_codes_are_deleted(settings, open_replica) -> None:
     assert [row.issued for row in store.authorizations()] == [1, 0]
 
 
+def test_abandoned_items_are_the_ones_no_one_can_use_any_more(open_replica) -> None:
+    store = open_replica()
+    _, pending = authorize(store, ttl=600)  # Kore may still redeem it
+    _, expired = authorize(store, ttl=-1)  # Kore never came for the token
+    _, redeemed = authorize(store)
+    assert store.redeem_code(redeemed, "refresh-live")
+    _, replayed = authorize(store)
+    assert store.redeem_code(replayed, "refresh-revoked")
+    store.revoke_code_grant(replayed)
+    _, removed = authorize(store, ttl=-1)
+    tokens = {code: store.find_code(code).access_token for code in (expired, replayed, removed)}
+    store.mark_item_removed(store.find_code(removed).item_ref)
+
+    abandoned = store.abandoned_items()
+    assert [token for _, token in abandoned] == [tokens[expired], tokens[replayed]]
+    assert store.find_code(pending).access_token not in repr(abandoned)
+    later = time.time() + 601  # once the pending code has expired too
+    assert len(store.abandoned_items(now=later)) == 3
+
+
 @pytest.mark.backends("sqlite")
 def test_a_store_written_before_versioning_is_migrated(settings) -> None:
     path = settings.bridge_db_path

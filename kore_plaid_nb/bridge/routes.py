@@ -16,8 +16,10 @@
 Bodies above :data:`MAX_BODY_BYTES` get 413; unreadable bodies get 400; Plaid failures get a
 readable JSON error (4xx/502/503), never a 500; a store that cannot answer (database down or
 restarting) gets 503 with ``Retry-After``: JSON for API calls, the readable page for the
-browser. Blocking work (the store, Plaid) runs in the thread pool. Expired sessions and codes
-are deleted every :data:`PURGE_INTERVAL_SECONDS`.
+browser. Blocking work (the store, Plaid) runs in the thread pool. Every
+:data:`PURGE_INTERVAL_SECONDS` (and at start), expired sessions and codes are deleted and the
+Items no one can use any more (Kore never redeemed their code, or their grant was revoked) are
+removed at Plaid.
 """
 
 from __future__ import annotations
@@ -325,17 +327,24 @@ def create_app(
         response.headers.update(headers)
         return response
 
-    async def purge_forever() -> None:
+    def sweep() -> None:
+        """Delete expired records; remove at Plaid the Items no one can use any more."""
+        store.purge_expired()
+        for item_ref, access_token in store.abandoned_items():
+            if link.remove_item(access_token) or not link.item_exists(access_token):
+                store.mark_item_removed(item_ref)
+
+    async def sweep_forever() -> None:
         while True:
             try:
-                await run_in_threadpool(store.purge_expired)
+                await run_in_threadpool(sweep)
             except StoreUnavailable as exc:
-                log.warning("expired records not purged: %s", exc.message)
+                log.warning("expired records not swept: %s", exc.message)
             await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        purger = asyncio.create_task(purge_forever())
+        purger = asyncio.create_task(sweep_forever())
         try:
             yield
         finally:
@@ -361,4 +370,5 @@ def create_app(
     )
     app.state.store = store
     app.state.oauth = oauth
+    app.state.sweep = sweep
     return app

@@ -341,6 +341,23 @@ class BridgeStore:
                 (now, item_ref),
             )
 
+    def abandoned_items(self, now: float | None = None) -> list[tuple[int, str]]:
+        """(item ref, access token) of Items no one can use any more: not removed, no live
+        refresh token, and no code that may still be redeemed (the user authorized, then Kore
+        never came for the token, or the grant was revoked). They should go at Plaid."""
+        now = time.time() if now is None else now
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT id, access_token FROM items WHERE removed_at IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r"
+                "   WHERE r.item_ref = items.id AND r.revoked_at IS NULL)"
+                " AND NOT EXISTS (SELECT 1 FROM codes c"
+                "   WHERE c.item_ref = items.id AND c.used_at IS NULL AND c.expires_at > ?)"
+                " ORDER BY id",
+                (now,),
+            ).fetchall()
+        return [(row["id"], row["access_token"]) for row in rows]
+
     # Housekeeping.
 
     def purge_expired(self, now: float | None = None) -> dict[str, int]:
