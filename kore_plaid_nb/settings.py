@@ -66,6 +66,11 @@ def mask(value: str | None) -> str:
     return f"{value[:4]}…{value[-4:]}"
 
 
+def mask_url_password(url: str) -> str:
+    """A URL with its password masked: ``postgresql://user:…@host:port/db``."""
+    return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1:…@", url)
+
+
 def project_root() -> Path:
     """The checkout that holds this package, else the current directory."""
     here = Path(__file__).resolve().parent.parent
@@ -189,9 +194,7 @@ class Settings:
     def bridge_store_shown(self) -> str:
         """The store's location with any password masked."""
         url = self.bridge_db_url
-        if url is None:
-            return str(self.bridge_db_path)
-        return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1:…@", url)
+        return str(self.bridge_db_path) if url is None else mask_url_password(url)
 
     def __str__(self) -> str:
         return self.__repr__()

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ...settings import mask_url_password
 from .errors import StoreConfigError, StoreUnavailable
 
 POOL_TIMEOUT_SECONDS = 3.0
@@ -34,19 +35,6 @@ DEFAULT_POOL_SIZE = 10
 APPLICATION_NAME = "kore-plaid-bridge"
 
 
-def masked_url(url: str) -> str:
-    """The URL without its password: ``postgresql://user:…@host:port/db``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://…"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:…@{netloc}").geturl()
-
-
 def _where(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -54,7 +42,7 @@ def _where(url: str) -> str:
         port = parts.port or 5432
         database = parts.path.lstrip("/") or parts.username or "postgres"
     except ValueError:
-        return masked_url(url)
+        return mask_url_password(url)
     return f"{host}:{port}/{database}"
 
 
@@ -113,7 +101,7 @@ class PostgresBackend:
         self._pool.open(wait=False)
 
     def describe(self) -> str:
-        return masked_url(self.url)
+        return mask_url_password(self.url)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(
