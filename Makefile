@@ -37,7 +37,7 @@ notebooks: $(STAMP)
 check: security test
 
 ## make security: bandit (skips explained in pyproject.toml) and pip-audit over requirements.txt
-## (pip-audit needs pypi.org; offline it says NOT AUDITED and fails unless AUDIT_OFFLINE_OK=1)
+## (pip-audit needs the package index; offline it says NOT AUDITED and fails unless AUDIT_OFFLINE_OK=1)
 security: $(STAMP)
 	$(BIN)/bandit -q -c pyproject.toml -r kore_plaid_nb
 	$(BIN)/python tools/audit_dependencies.py requirements.txt

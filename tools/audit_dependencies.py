@@ -1,6 +1,6 @@
 """`make check`'s dependency audit: pip-audit over requirements.txt, and a clear verdict.
 
-pip-audit needs the vulnerability service (pypi.org's JSON API, or api.osv.dev with
+pip-audit needs the vulnerability service (the package index's JSON API, or api.osv.dev with
 ``--service osv``). Without it pip-audit prints "No known vulnerabilities found" and exits 0
 while it audited nothing ("Dependency not found on PyPI" for every package). This wrapper
 counts what was really audited and fails loudly:
@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
     except ValueError:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"pip-audit failed before auditing anything: {last}")
-        print("NOT AUDITED: the vulnerability service (pypi.org / api.osv.dev) is unreachable")
+        print("NOT AUDITED: the vulnerability service (package index / api.osv.dev) is unreachable")
         print("from this machine. Run `make check` where it is reachable.")
         return unaudited_status()
     dependencies = report.get("dependencies", [])
@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
             f"{skipped[0]['skip_reason']}"
         )
         print("The vulnerability service did not answer for them (no internet, or a package")
-        print("index without pypi.org's JSON API). Run `make check` where pypi.org is reachable.")
+        print("index without its JSON API). Run `make check` where the package index is reachable.")
         return unaudited_status()
     print("No known vulnerabilities.")
     return 0
