@@ -181,6 +181,26 @@ def test_pkce_s256_verifier_is_checked(bridge: Bridge) -> None:
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
 
 
+def test_a_code_that_fails_a_later_check_stays_used_and_its_grant_is_revoked(
+    bridge: Bridge,
+) -> None:
+    verifier, challenge = pkce_pair()
+    query = authorize_query(bridge.settings, code_challenge=challenge, code_challenge_method="S256")
+    code = bridge.mint(query)["code"]
+    wrong = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier="y" * 50)
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    # The code was redeemed with its refresh token, then the verifier failed: the token that
+    # was never handed out is revoked, and the code is not honoured afterwards either.
+    grants = rows(
+        bridge.settings,
+        "SELECT revoked_at FROM refresh_tokens WHERE code_digest = ?",
+        (digest(code),),
+    )
+    assert len(grants) == 1 and grants[0][0] is not None
+    late = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier=verifier)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+
+
 @pytest.mark.parametrize("method", ["plain", None])
 def test_pkce_plain_or_missing_method_is_refused_with_state(bridge: Bridge, method) -> None:
     query = authorize_query(
