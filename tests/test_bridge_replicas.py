@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -158,8 +160,8 @@ def test_workers_share_the_port_and_the_store_and_a_killed_worker_is_replaced(
     url = f"http://127.0.0.1:{settings.app_port}"
     log = tmp_path / "workers.log"
     with open(log, "ab") as out:
-        parent = services.subprocess.Popen(
-            [services.sys.executable, "-m", "kore_plaid_nb", "bridge", "--workers", "2"],
+        parent = subprocess.Popen(
+            [sys.executable, "-m", "kore_plaid_nb", "bridge", "--workers", "2"],
             stdout=out,
             stderr=out,
             env={**os.environ, **settings.as_env()},

@@ -4,6 +4,7 @@ record of spent public tokens, the expiry sweep, readable errors for a wrong BRI
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import subprocess
@@ -29,6 +30,7 @@ from kore_plaid_nb.bridge.store import (
 )
 from kore_plaid_nb.bridge.store import bridge_store as bridge_store_module
 from kore_plaid_nb.bridge.store.migrations import LATEST
+from kore_plaid_nb.services import free_port
 
 pytestmark = pytest.mark.usefixtures("store_backend")
 
@@ -290,7 +292,7 @@ def test_kore_plaid_bridge_with_a_wrong_bridge_db_stops_readably(settings, tmp_p
     wrong = settings.bridge_db_url.replace(f":{good.password}@", ":wrong-pw-3@")
     done = subprocess.run(
         [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(free_port())],
-        env={**settings_env(), "BRIDGE_DB": wrong},
+        env={**os.environ, "BRIDGE_DB": wrong},
         capture_output=True,
         text=True,
         timeout=60,
@@ -322,18 +324,6 @@ def test_the_store_location_is_shown_without_its_password(settings) -> None:
         store.close()
     else:
         assert shown == str(settings.bridge_db_path)
-
-
-def free_port() -> int:
-    from kore_plaid_nb.services import free_port as pick
-
-    return pick()
-
-
-def settings_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 # The schema of the stores written before versioning (kept here to test their migration).

@@ -29,7 +29,7 @@ from plaid.model.item_remove_request import ItemRemoveRequest
 
 from .. import plaid_client
 from ..settings import Settings
-from .store import ItemRecord
+from .store import ItemRecord, digest
 
 if TYPE_CHECKING:
     from plaid.api import plaid_api
@@ -54,14 +54,10 @@ class _ProcessSpentTokens:
         self._digests: set[str] = set()
 
     def is_public_token_spent(self, public_token: str) -> bool:
-        return _digest(public_token) in self._digests
+        return digest(public_token) in self._digests
 
     def mark_public_token_spent(self, public_token: str) -> None:
-        self._digests.add(_digest(public_token))
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        self._digests.add(digest(public_token))
 
 
 @dataclass(frozen=True)
