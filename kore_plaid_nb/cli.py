@@ -22,8 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("kore_plaid_nb.kore.command", "print every value to type into Kore"),
     "verify": ("kore_plaid_nb.verification.command", "play Kore's part and check the chain"),
     "run": ("kore_plaid_nb.runbook.command", "execute every notebook headless, in order"),
+    "board": ("kore_plaid_nb.board.command", "run the trainer's live progress board"),
     "status": ("kore_plaid_nb.services_command", "show the background services"),
     "stop": ("kore_plaid_nb.services_command", "stop background services"),
+    "progress": ("kore_plaid_nb.progress.command", "show the trainee's checklist"),
+    "reset": ("kore_plaid_nb.progress.command", "start over: stop services, remove Items"),
 }
 
 

@@ -6,6 +6,7 @@ for these names. Secrets are masked in ``repr()``/``str()``.
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from . import ports
 from .errors import SettingsError
 
 # Demo credentials of the embedded mode: the emulator accepts exactly these when no
@@ -32,7 +34,7 @@ KNOWN_KORE_CALLBACKS = (
 )
 PLAID_ENVIRONMENTS = ("sandbox", "production")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-SECRET_NAMES = frozenset({"PLAID_SECRET", "NGROK_AUTHTOKEN"})
+SECRET_NAMES = frozenset({"PLAID_SECRET", "NGROK_AUTHTOKEN", "KORE_PLAID_BOARD_TOKEN"})
 
 _ENV_NAMES = {
     "plaid_client_id": "PLAID_CLIENT_ID",
@@ -52,9 +54,13 @@ _ENV_NAMES = {
     "ngrok_region": "NGROK_REGION",
     "simulator_port": "KORE_SIMULATOR_PORT",
     "mode_choice": "KORE_PLAID_MODE",
+    "board_url": "KORE_PLAID_BOARD_URL",
+    "board_token": "KORE_PLAID_BOARD_TOKEN",
 }
+AUTO_PORT_NAMES = ("APP_PORT", "KORE_SIMULATOR_PORT")
 MODE_CHOICES = ("auto", "embedded", "live")
-ENV_NAMES = tuple(_ENV_NAMES.values())  # every variable the settings read (besides the paths)
+# every variable the settings read (besides the paths and the trainee's name)
+ENV_NAMES = (*_ENV_NAMES.values(), "KORE_PLAID_TRAINEE")
 
 
 def mask(value: str | None) -> str:
@@ -93,6 +99,25 @@ def home_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(explicit).expanduser() if explicit else project_root() / ".kore-plaid"
 
 
+def trainee_name(environ: Mapping[str, str] | None = None) -> str:
+    """Who the trainee is: KORE_PLAID_TRAINEE, else JUPYTERHUB_USER, else the OS user."""
+    environ = os.environ if environ is None else environ
+    for name in ("KORE_PLAID_TRAINEE", "JUPYTERHUB_USER"):
+        value = (environ.get(name) or "").strip()
+        if value:
+            return value[:200]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "trainee"
+
+
+def board_token(environ: Mapping[str, str] | None = None) -> str:
+    """KORE_PLAID_BOARD_TOKEN from the environment (the board's own command reads it here)."""
+    environ = os.environ if environ is None else environ
+    return (environ.get("KORE_PLAID_BOARD_TOKEN") or "").strip()
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -117,7 +142,11 @@ class Settings:
     ngrok_domain: str | None = None
     ngrok_region: str | None = None
     simulator_port: int = 8765
+    auto_ports: tuple[str, ...] = ()  # the ports above that were chosen, not set
     mode_choice: str = "auto"
+    board_url: str | None = None
+    board_token: str = field(default="", repr=False)
+    trainee: str = field(default_factory=trainee_name)
     home: Path = field(default_factory=home_path)
     env_file: Path = field(default_factory=env_file_path)
 
@@ -210,6 +239,9 @@ class Settings:
             f"app_port={self.app_port}",
             f"plaid_api_url={self.plaid_api_url!r}",
             f"ngrok_authtoken={mask(self.ngrok_authtoken)!r}",
+            f"trainee={self.trainee!r}",
+            f"board_url={self.board_url!r}",
+            f"board_token={mask(self.board_token)!r}",
             f"home={str(self.home)!r}",
         ]
         return f"Settings({', '.join(shown)})"
@@ -290,6 +322,12 @@ def _validate(s: Settings) -> None:
                 fix="Set BRIDGE_DB to postgresql://user:password@host:port/database, to a "
                 "file path (SQLite), or unset it for $KORE_PLAID_HOME/bridge.sqlite3.",
             )
+    if s.board_url and not re.match(r"^https?://[^\s/]+", s.board_url):
+        raise SettingsError(
+            f"KORE_PLAID_BOARD_URL={s.board_url!r} is not an http(s) URL.",
+            fix="Copy the board's address from the trainer (e.g. http://host:8800), or unset "
+            "KORE_PLAID_BOARD_URL to keep progress on this machine only.",
+        )
     if s.plaid_api_url and not re.match(r"^https?://[^\s/]+", s.plaid_api_url):
         raise SettingsError(
             f"PLAID_API_URL={s.plaid_api_url!r} is not an http(s) URL.",
@@ -304,8 +342,17 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
-    """Settings from ``.env`` overlaid by the environment. Raises :class:`SettingsError`."""
+def load(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+    validate: bool = True,
+) -> Settings:
+    """Settings from ``.env`` overlaid by the environment. Raises :class:`SettingsError`
+    (unless ``validate`` is False: then a wrong value is kept, for showing and teardown).
+
+    A port that is not set (APP_PORT, KORE_SIMULATOR_PORT) is a free one, chosen once and
+    recorded in the state folder (:mod:`.ports`), so trainees sharing a machine never collide.
+    """
     environ = dict(os.environ if environ is None else environ)
     path = env_file or env_file_path(environ)
     values = {**read_env_file(path), **{k: v for k, v in environ.items() if v != ""}}
@@ -313,8 +360,12 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
     def get(name: str, default: str = "") -> str:
         return values.get(name, default).strip()
 
-    app_port = _port(get("APP_PORT", "8000"), "APP_PORT")
-    simulator_port = _port(get("KORE_SIMULATOR_PORT", "8765"), "KORE_SIMULATOR_PORT")
+    home = home_path(environ)
+    auto_ports = tuple(name for name in AUTO_PORT_NAMES if not get(name))
+    app_port, simulator_port = (
+        ports.assigned(home, name) if name in auto_ports else _port(get(name), name)
+        for name in AUTO_PORT_NAMES
+    )
     products = _split(get("PLAID_PRODUCTS")) or DEFAULT_PRODUCTS
     settings = Settings(
         plaid_client_id=get("PLAID_CLIENT_ID"),
@@ -333,11 +384,16 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = None)
         ngrok_domain=get("NGROK_DOMAIN") or None,
         ngrok_region=get("NGROK_REGION") or None,
         simulator_port=simulator_port,
+        auto_ports=auto_ports,
         mode_choice=get("KORE_PLAID_MODE", "auto").lower() or "auto",
-        home=home_path(environ),
+        board_url=get("KORE_PLAID_BOARD_URL").rstrip("/") or None,
+        board_token=get("KORE_PLAID_BOARD_TOKEN"),
+        trainee=trainee_name(values),
+        home=home,
         env_file=path,
     )
-    _validate(settings)
+    if validate:
+        _validate(settings)
     return settings
 
 

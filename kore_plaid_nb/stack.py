@@ -7,8 +7,9 @@ what it needs without knowing what ran before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from . import bridge, emulator, services, tunnel
+from . import bridge, emulator, ports, progress, services, tunnel
 from .errors import ServiceError
 from .settings import Settings
 
@@ -43,6 +44,12 @@ def ensure_bridge(settings: Settings) -> tuple[Settings, services.ServiceRecord]
     """Emulator (embedded mode) and bridge running; returns the Plaid settings and the
     bridge's record."""
     effective = plaid_settings(settings)
+    if (
+        "APP_PORT" in settings.auto_ports
+        and services.read(settings.home, bridge.SERVICE_NAME) is None
+        and services.port_in_use("127.0.0.1", effective.app_port)
+    ):  # another program took the port chosen for this trainee: choose again
+        effective = effective.with_values(app_port=ports.reassign(settings.home, "APP_PORT"))
     return effective, bridge.ensure_bridge(effective)
 
 
@@ -69,3 +76,26 @@ def teardown(settings: Settings, remove_items: bool = True) -> list[str]:
             done.append(f"removed {removed} Item(s) at Plaid")
     done.extend(f"stopped {name}" for name in services.stop_all(settings.home))
     return done
+
+
+def reset(settings: Settings, clear_progress: bool = False) -> list[str]:
+    """Start over: :func:`teardown`, then forget this state folder's Items (the emulator's
+    and the bridge's own SQLite files; a shared PostgreSQL store is never touched) and, on
+    request, the progress. Settings, keys and recorded ports stay."""
+    done = teardown(settings)
+    owned = [emulator.default_state_path(settings)] if settings.embedded else []
+    if settings.bridge_db is None:
+        owned.append(settings.bridge_db_path)
+    for path in owned:
+        if _remove_sqlite(path):
+            done.append(f"removed {path.name}")
+    done.extend(progress.reset(settings, clear=clear_progress))
+    return done
+
+
+def _remove_sqlite(path: Path) -> bool:
+    """Delete a SQLite file and its journal files; True when the database existed."""
+    existed = path.exists()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return existed

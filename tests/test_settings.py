@@ -16,7 +16,8 @@ def test_defaults_are_embedded_with_demo_keys(home: Path) -> None:
     assert s.secret == settings.DEMO_SECRET
     assert s.plaid_products == ("auth", "transactions", "identity", "investments", "liabilities")
     assert s.plaid_country_codes == ("US",)
-    assert s.app_port == 8000
+    assert "APP_PORT" in s.auto_ports  # not set: chosen free, recorded, the same next time
+    assert s.app_port == settings.load().app_port
     assert s.home == home
     assert s.bridge_db_path == home / "bridge.sqlite3"
 
@@ -99,6 +100,7 @@ def test_registered_callbacks_are_exact_and_unique() -> None:
             "PLAID_REDIRECT_URI": "https://idp.kore.ai/workflows/callback/",
             "KORE_CALLBACK_URLS": "https://idp.kore.com/workflows/callback, "
             "https://idp.kore.ai/workflows/callback/",
+            "KORE_SIMULATOR_PORT": "8765",
         }
     )
     assert s.registered_callbacks == (

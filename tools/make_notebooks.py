@@ -269,10 +269,20 @@ To also delete the saved Plaid and ngrok secrets from `.env`, call
 ]
 
 
+FINISH = [
+    md("""
+### Done? What comes next
+Records this notebook as done in your progress (`kore-plaid progress`; the trainer's board
+too, when the class has one) and names the next notebook.
+"""),
+    code("steps.finish(settings)"),
+]
+
+
 def main() -> int:
     NOTEBOOKS.mkdir(exist_ok=True)
     for name, cells in BOOKS.items():
-        nb = new_notebook(cells=cells)
+        nb = new_notebook(cells=[*cells, *FINISH])
         nb.metadata["kernelspec"] = {
             "name": "python3",
             "display_name": "Python 3",

@@ -9,7 +9,8 @@ from ..serving import serve
 from ..settings import load as load_settings
 from ..settings import mask
 from .app import create_app, default_state_path
-from .service import DEFAULT_PORT
+
+DEFAULT_PORT = 8100  # in the foreground; the runbook's background emulator records its own
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

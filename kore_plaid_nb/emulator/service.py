@@ -5,17 +5,18 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from .. import services
+from .. import ports, services
 from ..settings import Settings
 
 SERVICE_NAME = "emulator"
-DEFAULT_PORT = 8100
+PORT_NAME = "EMULATOR_PORT"  # its key in the state folder's ports.json
 
 
 def ensure_emulator(settings: Settings, port: int | None = None) -> services.ServiceRecord:
     """Start ``kore-plaid sandbox`` in the background unless it already runs (idempotent).
 
-    Port: ``port`` when given, else 8100 when free, else a free port. A running emulator
+    Port: ``port`` when given, else the one recorded in the state folder (chosen free once;
+    chosen again when another program took it). A running emulator
     that refuses these settings' keys (``.env`` changed since) is restarted. Returns the
     record (``.url`` is the base URL to put in PLAID_API_URL).
     """
@@ -26,9 +27,9 @@ def ensure_emulator(settings: Settings, port: int | None = None) -> services.Ser
             return existing
         services.stop(settings.home, SERVICE_NAME)  # stale, or started with other keys
     if port is None:
-        port = DEFAULT_PORT
+        port = ports.assigned(settings.home, PORT_NAME)
         if services.port_in_use("127.0.0.1", port):
-            port = services.free_port()
+            port = ports.reassign(settings.home, PORT_NAME)
     return services.ensure_running(
         settings.home,
         SERVICE_NAME,

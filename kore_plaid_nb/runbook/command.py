@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from .. import services
-from ..settings import ENV_NAMES, load, project_root
+from ..errors import RunbookError
+from ..settings import ENV_NAMES, Settings, home_path, load, project_root
 from .report import write_html_report
 from .runner import notebook_paths, run_notebooks
 from .steps import HEADLESS_ENV
@@ -18,7 +19,13 @@ from .steps import HEADLESS_ENV
 def configure(parser: argparse.ArgumentParser) -> None:
     root = project_root()
     parser.add_argument("--notebooks", type=Path, default=root / "notebooks")
-    parser.add_argument("--build-dir", type=Path, default=root / "build")
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=None,
+        help="where the executed notebooks and report.html go (default: build/ of the "
+        "project, or <KORE_PLAID_HOME>/build when KORE_PLAID_HOME is set)",
+    )
     parser.add_argument("--only", nargs="*", default=(), help="run only these (e.g. 00 03)")
     parser.add_argument(
         "--store-outputs",
@@ -36,11 +43,29 @@ def _isolate_for_storage() -> None:
     os.environ["KORE_PLAID_ENV_FILE"] = str(root / ".env")
 
 
+def _default_build_dir() -> Path:
+    """The project's build/, or the trainee's own when their state folder is set (trainees
+    sharing a checkout must not overwrite each other's report)."""
+    if os.environ.get("KORE_PLAID_HOME"):
+        return home_path() / "build"
+    return project_root() / "build"
+
+
+def _settings() -> Settings:
+    """The settings as they are: a wrong one fails notebook 01 (with its fix), not the run."""
+    try:
+        return load(validate=False)
+    except RunbookError:
+        return Settings()
+
+
 def run(args: argparse.Namespace) -> int:
     if args.store_outputs:
         _isolate_for_storage()
     os.environ[HEADLESS_ENV] = "1"
-    settings = load()
+    settings = _settings()
+    if args.build_dir is None:
+        args.build_dir = project_root() / "build" if args.store_outputs else _default_build_dir()
     paths = notebook_paths(args.notebooks, args.only)
     if not paths:
         print(f"No notebooks found in {args.notebooks}.")

@@ -12,7 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .. import services
+from .. import progress, services
 from ..settings import Settings, mask
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
@@ -187,7 +187,25 @@ def run_notebooks(
         progress(f"[{index}/{len(paths)}] {path.stem} ...")
         result = execute(path, settings, build_dir / "notebooks" / path.name, store_outputs)
         report.results.append(result)
+        if not result.ok:
+            _record_failure(settings, path.stem, result.error)
         status = "ok" if result.ok else f"FAILED: {result.error}"
         progress(f"[{index}/{len(paths)}] {path.stem}: {status} ({result.seconds:.1f} s)")
         failed = failed or not result.ok
     return report
+
+
+def _record_failure(settings: Settings, notebook: str, error: str) -> None:
+    """A notebook that failed outside a step (its kernel died, a cell timed out) still shows
+    as failed in the trainee's progress."""
+    status = next((n for n in progress.checklist(settings) if n.notebook == notebook), None)
+    if status is not None and status.status != "fail":
+        progress.record(
+            settings,
+            notebook,
+            progress.FINISH,
+            "fail",
+            error,
+            f"Open {notebook} in JupyterLab and run it from the top; `kore-plaid status` "
+            "shows the services and their logs.",
+        )

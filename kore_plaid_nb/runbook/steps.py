@@ -19,10 +19,10 @@ from typing import ParamSpec, TypeVar
 
 import httpx
 
-from .. import plaid_client, services, stack, tunnel, verification, widgets
+from .. import plaid_client, progress, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
-from ..errors import RunbookError
+from ..errors import RunbookError, SettingsError
 from ..kore import (
     build_profile,
     end_users,
@@ -50,35 +50,94 @@ REQUIRED_MODULES = (
 )
 
 
+# The notebook this kernel runs, and its settings: what each step's progress event names.
+_running: dict[str, object] = {"notebook": None, "settings": None}
+# These only look or clean up, so a wrong setting is shown instead of stopping them.
+LENIENT_NOTEBOOKS = ("00_start_here", "08_teardown")
+
+
 def step(function: Callable[P, R]) -> Callable[P, R]:
-    """A notebook step: an unexpected exception becomes a :class:`RunbookError` that says what
-    to do (IPython shows its message, not a traceback); the original stays chained."""
+    """A notebook step: records a pass or fail progress event, and turns an unexpected
+    exception into a :class:`RunbookError` that says what to do (IPython shows its message,
+    not a traceback); the original stays chained."""
 
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return function(*args, **kwargs)
-        except RunbookError:
+            result = function(*args, **kwargs)
+        except RunbookError as exc:
+            _record(function.__name__, exc)
             raise
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
-            raise RunbookError(
+            error = RunbookError(
                 f"{function.__name__} failed unexpectedly: {type(exc).__name__}: {first}",
                 fix="Run the cell again. If it fails again, `kore-plaid status` shows the "
                 "services and their logs; `kore-plaid stop`, then rerun this notebook from "
                 "the top.",
-            ) from exc
+            )
+            _record(function.__name__, error)
+            raise error from exc
+        _record(function.__name__, None)
+        return result
 
     return run
 
 
+def _record(step_name: str, error: RunbookError | None) -> None:
+    notebook = _running["notebook"]
+    if not isinstance(notebook, str):
+        return  # called outside a notebook (start() was not run)
+    if error is None:
+        progress.record(_recording_settings(), notebook, step_name, "pass")
+        return
+    message = error.message + (f" (procedure step {error.step})" if error.step else "")
+    progress.record(_recording_settings(), notebook, step_name, "fail", message, error.fix)
+
+
+def _recording_settings() -> Settings:
+    current = _running["settings"]
+    if isinstance(current, Settings):
+        return current
+    try:  # start() failed on a wrong setting: the state folder and board are still known
+        return settings_module.load(validate=False)
+    except RunbookError:
+        return Settings()
+
+
 @step
 def start(notebook: str) -> Settings:
-    """Load the settings and print the one line every notebook starts with."""
-    current = settings_module.load()
+    """Load the settings; print the mode and where the trainee stands."""
+    _running.update(notebook=notebook, settings=None)
+    problem = None
+    try:
+        current = settings_module.load()
+    except SettingsError as exc:
+        if notebook not in LENIENT_NOTEBOOKS:
+            raise
+        current, problem = settings_module.load(validate=False), exc
+    _running["settings"] = current
     detail = "emulator, no account needed" if current.embedded else f"Plaid {current.plaid_env}"
     print(f"{notebook}: {current.mode} mode ({detail})")
+    if problem is not None:
+        print(f"Settings problem (notebook 01 fixes it): {problem.message}")
+    print(progress.standing(current))
     return current
+
+
+def finish(current: Settings) -> None:
+    """The last cell of a notebook: record it as done and say what comes next."""
+    notebook = _running["notebook"]
+    if not isinstance(notebook, str):
+        raise RunbookError(
+            "finish() ran before start().", fix="Run this notebook from its first cell."
+        )
+    progress.record(current, notebook, progress.FINISH, "pass")
+    following = progress.next_notebook(notebook)
+    if following is None:
+        print(f"{notebook} done: that was the last notebook. `kore-plaid progress` lists them all.")
+    else:
+        print(f"{notebook} done. Next: {following.name} ({following.title}).")
 
 
 @step
@@ -305,6 +364,12 @@ def verify(current: Settings) -> None:
         tunnel.check_tunnel(running.settings, expected_url=remembered_public_url(current))
     report = verification.verify(running.settings, url=running.public_url)
     print(report.to_text())
+    notebook = _running["notebook"]
+    for check in report.results if isinstance(notebook, str) else ():
+        if check.result != "skip":
+            status = "pass" if check.ok else "fail"
+            message = check.detail if not check.ok else ""
+            progress.record(current, notebook, f"check: {check.name}", status, message, check.fix)
     if not report.ok:
         first = report.failures[0]
         raise RunbookError(

@@ -1,0 +1,61 @@
+"""The runbook's notebooks and the steps each one calls, in order.
+
+The board and ``kore-plaid progress`` list every notebook and step from here, so a trainee who
+has not started yet still shows the whole runbook. ``tests/test_progress.py`` checks that this
+matches the notebooks' cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+START = "start"  # recorded when a notebook's first cell runs
+FINISH = "notebook"  # recorded when its last cell runs (or by `kore-plaid run` on a failure)
+
+
+@dataclass(frozen=True)
+class Notebook:
+    name: str
+    title: str
+    steps: tuple[str, ...]
+
+
+RUNBOOK: tuple[Notebook, ...] = (
+    Notebook("00_start_here", "Start here", ("start", "prerequisites", "show_settings")),
+    Notebook(
+        "01_plaid_keys",
+        "Plaid keys",
+        (
+            "start",
+            "plaid_keys_form",
+            "check_plaid_keys",
+            "show_wrong_secret",
+            "explain_environment",
+        ),
+    ),
+    Notebook("02_redirect_uri", "Redirect URIs", ("start", "callback_form", "check_redirect_uris")),
+    Notebook("03_bridge", "The bridge", ("start", "show_settings", "start_bridge", "check_bridge")),
+    Notebook("04_tunnel", "The tunnel", ("start", "ngrok_form", "open_tunnel", "check_tunnel")),
+    Notebook("05_kore_profile", "Kore profile", ("start", "show_profile", "check_redirect_uris")),
+    Notebook("06_authorize", "Authorize", ("start", "verify", "wait_for_kore")),
+    Notebook("07_end_users", "End users", ("start", "authorize_end_users", "show_authorizations")),
+    Notebook("08_teardown", "Teardown", ("start", "teardown")),
+)
+NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)
+
+
+def notebook(name: str) -> Notebook | None:
+    """The catalog entry for ``name`` (``01_plaid_keys`` or ``01``), else None."""
+    for entry in RUNBOOK:
+        if name in (entry.name, entry.name[:2]):
+            return entry
+    return None
+
+
+def next_notebook(name: str) -> Notebook | None:
+    """The notebook after ``name``, None after the last one."""
+    names = list(NOTEBOOK_NAMES)
+    if name not in names:
+        return None
+    index = names.index(name) + 1
+    return RUNBOOK[index] if index < len(RUNBOOK) else None

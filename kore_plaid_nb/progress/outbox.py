@@ -1,0 +1,106 @@
+"""Events on their way to the trainer's board: ``<state folder>/progress/outbox.jsonl``.
+
+Every event goes into the outbox first; :func:`flush` sends all waiting events in one
+request and removes them once the board stored them. The board being down, slow or refusing
+never fails a step and costs at most ~1 s: the events wait for the next flush that gets
+through (ids make a re-sent event harmless).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .events import Event
+from .journal import append, locked, progress_dir, read_lines
+
+OUTBOX = "outbox.jsonl"
+STATUS = "board-status.json"
+TIMEOUT = httpx.Timeout(0.45)  # connect and read: at most ~0.9 s in all
+MAX_BATCH = 1000  # the board's own limit per request
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sent: int
+    waiting: int
+    error: str = ""
+
+
+def outbox_path(home: Path) -> Path:
+    return progress_dir(home) / OUTBOX
+
+
+def enqueue(home: Path, event: Event) -> None:
+    append(outbox_path(home), [event])
+
+
+def waiting(home: Path) -> list[Event]:
+    return read_lines(outbox_path(home))
+
+
+def flush(home: Path, board_url: str, token: str) -> Delivery:
+    """Send the waiting events (oldest first, up to 1000) to ``board_url``; never raises."""
+    path = outbox_path(home)
+    with locked(path):
+        events = read_lines(path)
+        if not events:
+            return Delivery(0, 0)
+        batch = events[:MAX_BATCH]
+        error = _post(board_url, token, batch)
+        if not error:
+            _rewrite(path, events[len(batch) :])
+    left = len(events) - (0 if error else len(batch))
+    _write_status(home, error)
+    return Delivery(0 if error else len(batch), left, error)
+
+
+def _post(board_url: str, token: str, batch: list[Event]) -> str:
+    """'' when the board stored the batch, else why not (no secret in it)."""
+    body = {"events": [e.as_dict() for e in batch]}
+    try:
+        answer = httpx.post(
+            f"{board_url}/api/events",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        return f"the board at {board_url} did not answer ({type(exc).__name__})"
+    if answer.status_code == 401:
+        return "the board refused the token (401): check KORE_PLAID_BOARD_TOKEN"
+    if answer.status_code >= 300:
+        return f"the board answered HTTP {answer.status_code}"
+    return ""
+
+
+def _rewrite(path: Path, events: list[Event]) -> None:
+    """Replace the outbox's content (the caller holds its lock)."""
+    data = "".join(e.to_json() + "\n" for e in events).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_status(home: Path, error: str) -> None:
+    path = progress_dir(home) / STATUS
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"at": time.time(), "error": error}))
+    os.replace(tmp, path)
+
+
+def last_status(home: Path) -> dict[str, object] | None:
+    """The outcome of the last flush: ``{"at": epoch seconds, "error": "" or why}``."""
+    try:
+        data = json.loads((progress_dir(home) / STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
