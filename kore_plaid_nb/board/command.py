@@ -1,0 +1,167 @@
+"""``kore-plaid board [--host 127.0.0.1] [--port N] [--db PATH] [--stuck-after SECONDS]``: the
+trainer's live progress board, in the foreground.
+
+The token is ``KORE_PLAID_BOARD_TOKEN``; without it, one is made once and kept in
+``<state folder>/board.token`` (mode 0600), printed in full only when it is made. Started by
+JupyterHub as a managed service (``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the
+board binds the service's address and serves under ``JUPYTERHUB_SERVICE_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .. import serving
+from .. import settings as settings_module
+from ..errors import ServiceError, SettingsError
+
+DEFAULT_PORT = 8800
+DEFAULT_STUCK_AFTER = 600
+TOKEN_FILE = "board.token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="SQLite file (default <state folder>/board.sqlite3)"
+    )
+    parser.add_argument(
+        "--stuck-after",
+        type=float,
+        default=DEFAULT_STUCK_AFTER,
+        metavar="SECONDS",
+        help="a trainee with no progress for this long shows as stuck (default 600)",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=None,
+        help="serve under this path (default: JupyterHub's service prefix, else /)",
+    )
+
+
+def token_from_file(path: Path) -> tuple[str, bool]:
+    """The token kept in ``path``; ``(token, True)`` when it was made just now (mode 0600)."""
+    if path.is_file():
+        os.chmod(path, 0o600)
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token, False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token, True
+
+
+@dataclass(frozen=True)
+class HubService:
+    """Where JupyterHub's proxy expects this managed service: its address and path prefix."""
+
+    host: str
+    port: int
+    prefix: str
+
+
+def _prefix(path: str) -> str:
+    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
+
+
+def hub_service(environ: Mapping[str, str]) -> HubService | None:
+    """The Hub-managed service this process is (``JUPYTERHUB_SERVICE_URL`` with a
+    ``/services/...`` prefix), else None. A user's own server (prefix ``/user/<name>/``) sets
+    the same variables for itself: a board started from its terminal ignores them."""
+    url = (environ.get("JUPYTERHUB_SERVICE_URL") or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    prefix = _prefix(environ.get("JUPYTERHUB_SERVICE_PREFIX") or parts.path)
+    if "/services/" not in prefix:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise SettingsError(
+            f"JUPYTERHUB_SERVICE_URL={url!r} is not a URL with a host and a port.",
+            fix="In jupyterhub_config.py give the board's service a url such as "
+            "http://127.0.0.1:10101, or run `kore-plaid board --port N` yourself.",
+        )
+    return HubService(parts.hostname, port, prefix)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .app import build_app
+    from .store import BoardStore
+
+    environ = os.environ
+    home = settings_module.home_path()
+    if args.stuck_after <= 0:
+        raise SettingsError(
+            f"--stuck-after {args.stuck_after:g} is not a number of seconds.",
+            fix="Pass a positive number of seconds, e.g. --stuck-after 600 (10 minutes).",
+        )
+    hub = hub_service(environ)
+    if args.port is not None:
+        host, port = args.host or "127.0.0.1", args.port
+    elif hub:
+        host, port = args.host or hub.host, hub.port
+    else:
+        host, port = args.host or "127.0.0.1", DEFAULT_PORT
+    prefix = _prefix(args.prefix or (hub.prefix if hub else "/"))
+
+    try:
+        serving.check_port_free(host, port, "board")
+    except ServiceError:
+        where = "the port JupyterHub gave the service" if hub and args.port is None else "it"
+        raise ServiceError(
+            f"Port {port} on {host} is already in use, so the board cannot start.",
+            fix=f"Stop the program holding {where} (`lsof -i :{port}` shows it, e.g. another "
+            f"`kore-plaid board`), or pass another port: kore-plaid board --port {port + 1}",
+        ) from None
+    token = settings_module.board_token()
+    if token:
+        shown = "KORE_PLAID_BOARD_TOKEN"
+        if len(token) < 16:
+            _say("warning: KORE_PLAID_BOARD_TOKEN is short; a 32-character random one is safer.")
+    else:
+        token_path = home / TOKEN_FILE
+        token, created = token_from_file(token_path)
+        shown = str(token_path)
+        if created:
+            _say(
+                f"Board token (give it to trainees as KORE_PLAID_BOARD_TOKEN; shown once): {token}"
+            )
+    store = BoardStore(args.db or home / "board.sqlite3")
+    _say(
+        f"kore-plaid board on http://{host}:{port}{prefix} (token {settings_module.mask(token)} "
+        f"from {shown}); store {store.path}; stuck after {args.stuck_after:g} s"
+    )
+    if host in LOOPBACK and not hub:
+        _say(
+            "Only this machine can reach it: for trainees on other machines, start it with "
+            "--host 0.0.0.0 and give them KORE_PLAID_BOARD_URL=http://<this machine>:"
+            f"{port}{prefix.rstrip('/')}"
+        )
+    app = build_app(store, token, stuck_after_seconds=args.stuck_after, prefix=prefix)
+    trusted = ("127.0.0.1",) if hub else ()  # the Hub's proxy on this machine
+    try:
+        serving.serve(app, host, port, what="board", forwarded_allow_ips=trusted)
+    finally:
+        store.close()
+    return 0
