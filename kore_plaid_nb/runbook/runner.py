@@ -152,7 +152,13 @@ def execute(
         error = _cell_error_message(exc)
     seconds = time.monotonic() - started
     leaked = redact(
-        nb, (settings.plaid_secret, settings.ngrok_authtoken, settings.bridge_db_password)
+        nb,
+        (
+            settings.plaid_secret,
+            settings.ngrok_authtoken,
+            settings.bridge_db_password,
+            settings.board_token,
+        ),
     )
     if leaked:
         error = error or f"a cell printed a configured secret ({leaked}x); it was masked"
