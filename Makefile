@@ -12,6 +12,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# configurable-http-proxy (JupyterHub's proxy, from the npm registry) into .tools/; the
+	@# runbook itself does not need it, so a machine without npm only gets a warning
+	@bash tools/install_proxy.sh || echo "warning: JupyterHub's proxy is not installed (see above); only the training-session test needs it"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -1,5 +1,3 @@
-"""Execute the runbook notebooks headless (nbclient), in order, and record the run."""
-
-from .runner import NotebookResult, RunReport, notebook_paths, run_notebooks
-
-__all__ = ["NotebookResult", "RunReport", "notebook_paths", "run_notebooks"]
+"""The runbook: what each notebook cell does (:mod:`.steps`) and the headless runner
+(:mod:`.runner`, nbclient). Nothing is imported here, so a notebook's first cell does not pay
+for the runner's imports (nbformat's schema validator alone takes ~1.5 s)."""
