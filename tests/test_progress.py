@@ -296,6 +296,24 @@ def test_a_board_that_never_answers_costs_a_step_at_most_a_second(home: Path) ->
     assert journal.read(home)[0].step == "start" and len(outbox.waiting(home)) == 1
 
 
+def test_a_board_configured_midway_first_gets_the_history(home: Path) -> None:
+    board = FakeBoard("t" * 32)
+    local = settings.Settings(home=home, trainee="ann")
+    progress.record(local, "00_start_here", "start", "pass")
+    progress.record(local, "00_start_here", catalog.FINISH, "pass")
+    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
+        current = board_settings(home, url, board.token)
+        progress.record(current, "01_plaid_keys", "start", "pass")
+        progress.record(current, "01_plaid_keys", "check_plaid_keys", "pass")
+    sent = [(e["notebook"], e["step"]) for e in board.events.values()]
+    assert sent == [
+        ("00_start_here", "start"),
+        ("00_start_here", catalog.FINISH),
+        ("01_plaid_keys", "start"),
+        ("01_plaid_keys", "check_plaid_keys"),
+    ]
+
+
 def test_no_board_configured_sends_nothing_and_keeps_no_outbox(home: Path) -> None:
     progress.record(settings.Settings(home=home, trainee="ann"), "00_start_here", "start", "pass")
     assert len(journal.read(home)) == 1

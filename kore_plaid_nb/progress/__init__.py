@@ -74,7 +74,11 @@ def record(
     try:
         journal.record(settings.home, event)
         if settings.board_url and settings.board_token:
-            outbox.enqueue(settings.home, event)
+            # a board new to this trainee first gets everything recorded so far (ids make
+            # events it already has harmless)
+            known = outbox.knows(settings.home, settings.board_url)
+            history = [event] if known else journal.read(settings.home)
+            outbox.enqueue(settings.home, history)
             outbox.flush(settings.home, settings.board_url, settings.board_token)
     except OSError:
         return None

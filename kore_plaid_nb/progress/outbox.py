@@ -36,8 +36,14 @@ def outbox_path(home: Path) -> Path:
     return progress_dir(home) / OUTBOX
 
 
-def enqueue(home: Path, event: Event) -> None:
-    append(outbox_path(home), [event])
+def enqueue(home: Path, events: list[Event]) -> None:
+    append(outbox_path(home), events)
+
+
+def knows(home: Path, board_url: str) -> bool:
+    """True once a flush to ``board_url`` was tried (a new board first gets the history)."""
+    status = last_status(home) or {}
+    return status.get("board_url") == board_url
 
 
 def waiting(home: Path) -> list[Event]:
@@ -56,7 +62,7 @@ def flush(home: Path, board_url: str, token: str) -> Delivery:
         if not error:
             _rewrite(path, events[len(batch) :])
     left = len(events) - (0 if error else len(batch))
-    _write_status(home, error)
+    _write_status(home, board_url, error)
     return Delivery(0 if error else len(batch), left, error)
 
 
@@ -90,15 +96,15 @@ def _rewrite(path: Path, events: list[Event]) -> None:
         os.close(fd)
 
 
-def _write_status(home: Path, error: str) -> None:
+def _write_status(home: Path, board_url: str, error: str) -> None:
     path = progress_dir(home) / STATUS
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"at": time.time(), "error": error}))
+    tmp.write_text(json.dumps({"at": time.time(), "board_url": board_url, "error": error}))
     os.replace(tmp, path)
 
 
 def last_status(home: Path) -> dict[str, object] | None:
-    """The outcome of the last flush: ``{"at": epoch seconds, "error": "" or why}``."""
+    """The last flush: ``{"at": epoch seconds, "board_url": ..., "error": "" or why}``."""
     try:
         data = json.loads((progress_dir(home) / STATUS).read_text())
     except (OSError, ValueError):
