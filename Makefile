@@ -26,7 +26,7 @@ run: $(STAMP)
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
 test: lint
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 ## make lab: open the runbook in JupyterLab
 lab: $(STAMP)

@@ -4,7 +4,9 @@ with a state folder and .env of their own, and nothing is left running afterward
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -14,15 +16,36 @@ SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kore-plaid-test-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from kore_plaid_nb.services import free_port
     from kore_plaid_nb.settings import ENV_NAMES
 
     for name in (*ENV_NAMES, "PYNGROK_NGROK_PATH"):
         os.environ.pop(name, None)
     os.environ["KORE_PLAID_HOME"] = str(SESSION_ROOT / "home")
     os.environ["KORE_PLAID_ENV_FILE"] = str(SESSION_ROOT / ".env")
-    os.environ["APP_PORT"] = str(free_port())
-    os.environ["KORE_SIMULATOR_PORT"] = str(free_port())
+    app_port = session_port(exclude=set())
+    os.environ["APP_PORT"] = str(app_port)
+    os.environ["KORE_SIMULATOR_PORT"] = str(session_port(exclude={app_port}))
+
+
+def session_port(exclude: set[int]) -> int:
+    """A free port for the notebooks, below Linux's ephemeral range (32768-60999) as
+    kore_plaid_nb.ports chooses them: the notebooks bind it minutes later, and meanwhile
+    every outgoing connection and port-0 server (of the other xdist worker too) takes its
+    port from the ephemeral range."""
+    from kore_plaid_nb.ports import RANGE
+
+    chooser = random.SystemRandom()
+    for _ in range(100):
+        port = chooser.randint(*RANGE)
+        if port in exclude:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port from {RANGE[0]} to {RANGE[1]}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -30,3 +53,55 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     services.stop_all(SESSION_ROOT / "home")
     shutil.rmtree(SESSION_ROOT, ignore_errors=True)
+
+
+# -- pytest-xdist: `make test` runs `-n 2` (PYTEST_WORKERS=N to change; 0 runs in this process) --
+# Each worker is a process of its own: it imports this file, so it gets its own SESSION_ROOT,
+# KORE_PLAID_HOME, ports and (tests/conftest.py) PostgreSQL cluster. `--dist loadfile` (pyproject
+# addopts) makes one test file a unit of work, run whole on one worker, so module-scoped
+# fixtures (browser, emulator, stack) start once; all the notebooks are one unit, run in order,
+# as each builds on what the previous one left (keys, bridge, tunnel...). The longest units
+# start first, so that the workers finish together.
+
+# Rough seconds per unit on 2 workers; they only order the queue. Others: 0.2 s per test.
+UNIT_SECONDS = {
+    "tests/test_training_class.py": 45,
+    "tests/test_jupyterhub.py": 40,
+    "tests/test_runbook_run.py": 34,
+    "tests/test_harness_fuzz.py": 34,
+    "tests/test_bridge_replicas.py": 32,
+    "tests/test_bridge_flow.py": 26,
+    "tests/test_bridge_oauth.py": 20,
+    "tests/test_harness_faults.py": 17,
+    "notebooks": 15,
+    "tests/test_emulator_conformance.py": 12,
+    "tests/test_bridge_restart.py": 11,
+    "tests/test_browser_replicas.py": 10,
+    "tests/test_browser_page.py": 10,
+    "tests/test_harness_restart.py": 10,
+    "tests/test_tunnel.py": 8,
+    "tests/test_browser_board.py": 8,
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadfile":
+        return None  # another --dist, asked for on the command line: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        """``--dist loadfile``, with all the notebooks in one unit and the longest units first."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "notebooks" if path.startswith("notebooks/") else path
+
+        def _assign_work_unit(self, node: object) -> None:
+            def seconds(scope: str) -> float:
+                return UNIT_SECONDS.get(scope, 0.2 * len(self.workqueue[scope]))
+
+            self.workqueue.move_to_end(max(self.workqueue, key=seconds), last=False)
+            super()._assign_work_unit(node)
+
+    return FileScheduling(config, log)

@@ -187,6 +187,7 @@ def test_profile_json_reveal_shows_the_secret(
 def test_profile_markdown_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert profile_command() == 0
     out = capsys.readouterr().out
-    assert "| 5 | Authorization URL | http://127.0.0.1:8000/ |" in out
+    port = settings.load().app_port  # chosen for this state folder (APP_PORT is unset)
+    assert f"| 5 | Authorization URL | http://127.0.0.1:{port}/ |" in out
     assert settings.DEMO_SECRET not in out
     assert "Embedded mode" in out

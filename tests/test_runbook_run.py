@@ -29,12 +29,11 @@ HOLDERS = re.compile(r"(\.env$|\.sqlite3(-wal|-shm)?$|ngrok\.yml$)")
 
 
 def _run(tmp_path: Path, notebooks: Path, extra: dict[str, str]) -> subprocess.CompletedProcess:
+    unset = ("APP_PORT", "KORE_SIMULATOR_PORT")  # the run chooses them per state folder
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in unset},
         "KORE_PLAID_HOME": str(tmp_path / "home"),
         "KORE_PLAID_ENV_FILE": str(tmp_path / ".env"),
-        "APP_PORT": str(services.free_port()),
-        "KORE_SIMULATOR_PORT": str(services.free_port()),
         **extra,
     }
     command = [

@@ -1,15 +1,23 @@
-"""Proxy headers: ``X-Forwarded-*`` count only from the addresses the operator lists."""
+"""Proxy headers: ``X-Forwarded-*`` count only from the addresses the operator lists; a
+server, in a thread or a process of its own, answers the request in flight before it stops."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from kore_plaid_nb import serving
+from kore_plaid_nb import services, serving
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -47,3 +55,70 @@ def test_the_runbook_bridge_trusts_its_own_tunnel_agent_only(monkeypatch) -> Non
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.5,10.0.0.6")
     ensure_bridge(settings.load())
     assert captured["FORWARDED_ALLOW_IPS"] == "10.0.0.5,10.0.0.6"
+
+
+def test_a_server_in_a_thread_answers_the_request_in_flight_before_it_stops() -> None:
+    """Leaving serve_in_thread lets a request already being served finish, then runs the
+    app's lifespan shutdown."""
+    started = threading.Event()
+    events: list[str] = []
+
+    async def slow(request: Request) -> PlainTextResponse:
+        started.set()
+        await asyncio.sleep(0.3)
+        return PlainTextResponse("done")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        events.append("lifespan shutdown")
+
+    app = Starlette(routes=[Route("/slow", slow)], lifespan=lifespan)
+    answers: list[httpx.Response] = []
+    with serving.serve_in_thread(app) as url:
+        client = threading.Thread(target=lambda: answers.append(httpx.get(url + "/slow")))
+        client.start()
+        assert started.wait(5)
+    client.join(5)
+    assert [(a.status_code, a.text) for a in answers] == [(200, "done")]
+    assert events == ["lifespan shutdown"]
+
+
+SLOW_SERVICE = """
+import asyncio, sys
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from kore_plaid_nb import serving
+
+async def slow(request):
+    print("serving", flush=True)
+    await asyncio.sleep(0.5)
+    return PlainTextResponse("done")
+
+serving.serve(Starlette(routes=[Route("/slow", slow)]), "127.0.0.1", int(sys.argv[1]))
+"""
+
+
+def test_a_service_stopped_with_sigterm_answers_the_request_in_flight_first() -> None:
+    """``kore-plaid stop`` sends SIGTERM: a request already being served still gets its
+    answer, then the process exits."""
+    port = services.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVICE, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        answers: list[httpx.Response] = []
+        url = f"http://127.0.0.1:{port}/slow"
+        assert services.wait_healthy(url, timeout=30, pid=process.pid)  # one full request
+        client = threading.Thread(target=lambda: answers.append(httpx.get(url, timeout=10)))
+        client.start()
+        assert process.stdout.readline() == "serving\n"  # the wait_healthy request
+        assert process.stdout.readline() == "serving\n"  # the one in flight
+        process.send_signal(signal.SIGTERM)
+        client.join(10)
+        assert [(a.status_code, a.text) for a in answers] == [(200, "done")]
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+        process.wait()

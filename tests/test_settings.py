@@ -152,7 +152,7 @@ def test_plaid_calls_give_up_after_the_timeout() -> None:
     from kore_plaid_nb.emulator import faults, running_emulator
 
     with running_emulator(settings.load({})) as url:
-        faults.inject(url, "/accounts/get", delay=5.0)
+        faults.inject(url, "/accounts/get", delay=2.0)
         client = plaid_client.create(settings.load({"PLAID_API_URL": url}), timeout=0.5)
         started = time.monotonic()
         with pytest.raises(Exception) as info:

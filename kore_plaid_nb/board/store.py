@@ -132,7 +132,8 @@ class BoardStore:
     def events(self, trainee: str) -> list[Event]:
         """One trainee's events, in time order."""
         rows = self._run(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE trainee = ? ORDER BY at, rowid",  # noqa: S608
+            "SELECT id, trainee, notebook, step, status, message, fix, at FROM events "
+            "WHERE trainee = ? ORDER BY at, rowid",
             (trainee,),
         )
         return [_event(row) for row in rows]
@@ -140,8 +141,8 @@ class BoardStore:
     def by_trainee(self) -> list[TraineeEvents]:
         """Every trainee's events (one read), trainees by name."""
         rows = self._run(
-            f"SELECT {EVENT_COLUMNS}, received_at FROM events "  # noqa: S608
-            "ORDER BY trainee, at, rowid"
+            "SELECT id, trainee, notebook, step, status, message, fix, at, received_at "
+            "FROM events ORDER BY trainee, at, rowid"
         )
         grouped: dict[str, tuple[list[Event], list[str]]] = {}
         for row in rows:
