@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/board_screenshots.py [--out build/screenshots]
 
-Writes ``board-projector.png`` (1920x1080) and ``board-phone.png`` (390x844): four trainees
+Writes ``board-projector.png`` (1920x1080), ``board-phone.png`` (390x844) and
+``board-failure.png`` (the projector view with the failure's message and fix opened): four trainees
 (one finished, one mid-way, one failing at 01_plaid_keys with PLAID_ENV=development, one with
 no progress for 25 minutes), signed in through the form, in Debian's Chromium
 (/usr/bin/chromium, driven by Playwright).
@@ -48,6 +49,12 @@ def screenshots(browser, url: str, token: str, out: Path) -> list[Path]:  # noqa
             path = out / f"{name}.png"
             page.screenshot(path=str(path), full_page=True)
             taken.append(path)
+            if viewport is PROJECTOR:  # one click on the failed cell: message and fix
+                page.click("td.cell.fail button")
+                page.locator("#detail[open]").wait_for()
+                path = out / "board-failure.png"
+                page.screenshot(path=str(path))
+                taken.append(path)
         finally:
             context.close()
     return taken
