@@ -397,6 +397,15 @@ def load(
     return settings
 
 
+def load_as_is() -> Settings:
+    """The settings even when one is wrong (unchecked), for showing progress and cleaning up;
+    the defaults when even the ports cannot be read. Never raises."""
+    try:
+        return load(validate=False)
+    except SettingsError:
+        return Settings()
+
+
 def _port(value: str, name: str) -> int:
     try:
         return int(value)

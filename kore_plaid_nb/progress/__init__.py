@@ -14,7 +14,7 @@ import contextlib
 
 from ..settings import Settings, mask
 from . import journal, outbox
-from .catalog import FINISH, NOTEBOOK_NAMES, RUNBOOK, START, next_notebook, notebook
+from .catalog import FINISH, NOTEBOOK_NAMES, RUNBOOK, START, next_notebook
 from .checklist import NotebookStatus, StepStatus, last_seen, notebook_statuses
 from .events import Event
 
@@ -27,10 +27,12 @@ __all__ = [
     "NotebookStatus",
     "StepStatus",
     "checklist",
+    "delivery_note",
     "last_seen",
+    "masked",
     "next_notebook",
-    "notebook",
     "record",
+    "reset",
     "standing",
 ]
 

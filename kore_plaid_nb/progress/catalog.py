@@ -44,14 +44,6 @@ RUNBOOK: tuple[Notebook, ...] = (
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)
 
 
-def notebook(name: str) -> Notebook | None:
-    """The catalog entry for ``name`` (``01_plaid_keys`` or ``01``), else None."""
-    for entry in RUNBOOK:
-        if name in (entry.name, entry.name[:2]):
-            return entry
-    return None
-
-
 def next_notebook(name: str) -> Notebook | None:
     """The notebook after ``name``, None after the last one."""
     names = list(NOTEBOOK_NAMES)

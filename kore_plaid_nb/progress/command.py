@@ -6,7 +6,6 @@ import argparse
 import json
 
 from .. import settings as settings_module
-from ..errors import RunbookError
 from ..settings import Settings
 from ..tables import format_table
 from . import checklist, delivery_note, last_seen, standing
@@ -15,20 +14,12 @@ from .journal import read
 SHOWN = {"pass": "done", "fail": "FAILED", "pending": "not yet"}
 
 
-def _settings() -> Settings:
-    """The settings even when one is wrong: progress and reset must still work then."""
-    try:
-        return settings_module.load(validate=False)
-    except RunbookError:
-        return Settings()
-
-
 def configure_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the checklist as JSON")
 
 
 def run_progress(args: argparse.Namespace) -> int:
-    current = _settings()
+    current = settings_module.load_as_is()
     statuses = checklist(current)
     if args.json:
         print(json.dumps(_as_json(current, statuses), indent=2, ensure_ascii=False))
@@ -91,7 +82,7 @@ def configure_reset(parser: argparse.ArgumentParser) -> None:
 def run_reset(args: argparse.Namespace) -> int:
     from .. import stack  # the services are only needed here
 
-    current = _settings()
+    current = settings_module.load_as_is()
     for line in stack.reset(current, clear_progress=args.clear_progress):
         print(line)
     print("Start over with notebook 00_start_here (or `kore-plaid run`).")

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from .. import services
-from ..errors import RunbookError
-from ..settings import ENV_NAMES, Settings, home_path, load, project_root
+from ..settings import ENV_NAMES, home_path, load_as_is, project_root
 from .report import write_html_report
 from .runner import notebook_paths, run_notebooks
 from .steps import HEADLESS_ENV
@@ -51,19 +50,11 @@ def _default_build_dir() -> Path:
     return project_root() / "build"
 
 
-def _settings() -> Settings:
-    """The settings as they are: a wrong one fails notebook 01 (with its fix), not the run."""
-    try:
-        return load(validate=False)
-    except RunbookError:
-        return Settings()
-
-
 def run(args: argparse.Namespace) -> int:
     if args.store_outputs:
         _isolate_for_storage()
     os.environ[HEADLESS_ENV] = "1"
-    settings = _settings()
+    settings = load_as_is()  # a wrong setting fails notebook 01 (with its fix), not the run
     if args.build_dir is None:
         args.build_dir = project_root() / "build" if args.store_outputs else _default_build_dir()
     paths = notebook_paths(args.notebooks, args.only)

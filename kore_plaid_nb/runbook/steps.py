@@ -97,12 +97,8 @@ def _record(step_name: str, error: RunbookError | None) -> None:
 
 def _recording_settings() -> Settings:
     current = _running["settings"]
-    if isinstance(current, Settings):
-        return current
-    try:  # start() failed on a wrong setting: the state folder and board are still known
-        return settings_module.load(validate=False)
-    except RunbookError:
-        return Settings()
+    # when start() failed on a wrong setting, the state folder and board are still known
+    return current if isinstance(current, Settings) else settings_module.load_as_is()
 
 
 @step
