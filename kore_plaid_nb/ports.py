@@ -1,8 +1,11 @@
 """Ports a trainee did not set: chosen free once, recorded in ``<state folder>/ports.json``.
 
 Trainees who share a machine differ only in their state folder, so every port they do not
-pin (APP_PORT, KORE_SIMULATOR_PORT, the emulator's) is one the system hands out as free,
-kept for their later runs, and replaced only when something else took it meanwhile.
+pin (APP_PORT, KORE_SIMULATOR_PORT, the emulator's) is one that is free, kept for their later
+runs, and replaced only when something else took it meanwhile. A port is free only while
+unbound AND unclaimed: each chosen port is claimed machine-wide by a file in
+``<tmp>/kore-plaid-ports/`` (sticky, like /tmp), so two trainees choosing at the same moment,
+before either binds, never get the same one.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import json
 import os
 import random
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 FILE_NAME = "ports.json"
 # below Linux's ephemeral range (32768-60999), so no outgoing connection holds one by chance
 RANGE = (20000, 32000)
+CLAIMS = Path(tempfile.gettempdir()) / "kore-plaid-ports"
 
 
 def assigned(home: Path, name: str) -> int:
@@ -26,7 +31,7 @@ def assigned(home: Path, name: str) -> int:
     with _locked(home) as ports:
         port = ports.get(name)
         if not isinstance(port, int) or not 0 < port < 65536:
-            port = _free_port(exclude=set(ports.values()))
+            port = _free_port(home, exclude=set(ports.values()))
             ports[name] = port
         return port
 
@@ -34,7 +39,7 @@ def assigned(home: Path, name: str) -> int:
 def reassign(home: Path, name: str) -> int:
     """Record a new free port for ``name`` (its old one is taken by another program)."""
     with _locked(home) as ports:
-        port = _free_port(exclude=set(ports.values()))
+        port = _free_port(home, exclude=set(ports.values()))
         ports[name] = port
         return port
 
@@ -53,15 +58,53 @@ def forget(home: Path) -> None:
     (home / FILE_NAME).unlink(missing_ok=True)
 
 
-def _free_port(exclude: set[object]) -> int:
+def _free_port(home: Path, exclude: set[object]) -> int:
     chooser = random.SystemRandom()
-    for _ in range(50):
+    for attempt in range(200):
         port = chooser.randint(*RANGE)
-        if port not in exclude and _bindable(port):
+        # after 100 claimed candidates, the claims are not trusted (a full or planted folder)
+        if port not in exclude and _bindable(port) and (attempt >= 100 or _claim(port, home)):
             return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    raise OSError(f"no free TCP port in {RANGE[0]}-{RANGE[1]} on 127.0.0.1")
+
+
+def _claim(port: int, home: Path) -> bool:
+    """Claim ``port`` for this state folder; False when another state folder holds it."""
+    owner = str(home.resolve()).encode()
+    try:
+        CLAIMS.mkdir(mode=0o1777, exist_ok=True)
+        # shared by every user like /tmp (sticky); a claim holds only a state folder's path
+        with contextlib.suppress(PermissionError):  # another user made the folder
+            os.chmod(CLAIMS, 0o1777)  # noqa: S103  # nosec B103
+        fd = os.open(
+            CLAIMS / str(port), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
+        )
+    except FileExistsError:
+        return _held_by(port, owner) or (_release_stale(port) and _claim(port, home))
+    except OSError:
+        return True  # no shared temporary folder: the bind check alone decides
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(owner)
+    return True
+
+
+def _held_by(port: int, owner: bytes) -> bool:
+    with contextlib.suppress(OSError):
+        return (CLAIMS / str(port)).read_bytes() == owner
+    return False
+
+
+def _release_stale(port: int) -> bool:
+    """Remove the claim of a state folder that no longer exists; True when removed."""
+    path = CLAIMS / str(port)
+    try:
+        holder = path.read_bytes().decode(errors="replace")
+        if not holder or Path(holder).exists():
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    return True
 
 
 def _bindable(port: int) -> bool:

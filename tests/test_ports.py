@@ -26,6 +26,25 @@ def test_two_state_folders_get_different_ports_that_stay(tmp_path: Path) -> None
     assert ((tmp_path / "ann" / ports.FILE_NAME).stat().st_mode & 0o777) == 0o600
 
 
+def test_trainees_choosing_at_once_never_share_a_port(tmp_path: Path, monkeypatch) -> None:
+    """Two state folders whose random picks collide, before either binds: the claim decides."""
+    monkeypatch.setattr(ports, "CLAIMS", tmp_path / "claims")
+    free = ports._free_port(tmp_path / "gone", exclude=set())  # free now; "gone" never exists
+    picks = iter([free, free, free, free + 1, free + 2, free + 3])
+
+    class Colliding:
+        def randint(self, low: int, high: int) -> int:
+            return next(picks)
+
+    monkeypatch.setattr(ports.random, "SystemRandom", Colliding)
+    # the claim of a state folder that no longer exists is stale: ann takes the port over
+    ann = ports.assigned(tmp_path / "ann", "APP_PORT")
+    bob = ports.assigned(tmp_path / "bob", "APP_PORT")
+    assert ann == free and bob not in (ann, None)
+    assert ports.assigned(tmp_path / "ann", "APP_PORT") == ann  # kept, and still ours
+    assert (tmp_path / "claims" / str(ann)).read_text() == str((tmp_path / "ann").resolve())
+
+
 def test_an_explicit_port_wins_and_is_not_recorded(tmp_path: Path) -> None:
     loaded = settings.load({"KORE_PLAID_HOME": str(tmp_path), "APP_PORT": "8123"})
     assert loaded.app_port == 8123 and loaded.auto_ports == ("KORE_SIMULATOR_PORT",)
