@@ -8,7 +8,8 @@ and measures, each with a bounded number of requests:
    each concurrency of ``--levels``: authorizations/s and per-authorization p50/p99;
 2. the token endpoint alone (refresh grant) at ``--users`` concurrent clients;
 3. the bridge's overhead over the emulator's own exchange call: ``POST /api/set_access_token``
-   (exchange + /item/get + SQLite commit) against ``POST /item/public_token/exchange`` sent
+   (exchange + SQLite commits; no /item/get since issue 14) against
+   ``POST /item/public_token/exchange`` sent
    straight to the emulator, one at a time, same HTTP client - as a ratio of medians;
 4. the bridge process's memory (RSS, psutil) at rest and its peak under load.
 

@@ -24,7 +24,7 @@ from kore_plaid_nb import services, serving
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app, list_authorizations
 from kore_plaid_nb.bridge import oauth as oauth_module
-from kore_plaid_nb.bridge.oauth import equal_secrets
+from kore_plaid_nb.bridge.oauth import equal_secrets, new_code
 from kore_plaid_nb.bridge.store import ItemRecord, digest
 
 ACCESS_TOKEN = "access-sandbox-11111111-2222-3333-4444-555555555555"
@@ -438,3 +438,10 @@ def test_list_authorizations_is_masked(bridge: Bridge) -> None:
     assert rows[0]["redirect_uri"] == bridge.settings.simulator_callback
     assert rows[0]["institution"] == "ins_109508"
     assert set(rows[0]) >= {"when", "client", "redirect_uri", "institution", "item_id", "status"}
+
+
+def test_codes_are_30_characters_of_oauthlibs_alphabet_and_all_differ() -> None:
+    codes = {new_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(len(c) == 30 and c.isascii() and c.isalnum() for c in codes)
+    assert len(set("".join(codes))) == 62  # every letter and digit turns up

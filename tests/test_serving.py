@@ -122,3 +122,9 @@ def test_a_service_stopped_with_sigterm_answers_the_request_in_flight_first() ->
     finally:
         process.kill()
         process.wait()
+
+
+def test_servers_use_uvloop_and_httptools_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert serving.event_loop_and_parser() == ("uvloop", "httptools")  # requirements.txt
+    monkeypatch.setattr(serving, "_installed", lambda module: False)
+    assert serving.event_loop_and_parser() == ("asyncio", "h11")

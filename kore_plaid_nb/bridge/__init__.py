@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from .. import services, serving
 from ..settings import Settings, mask
-from .plaid_link import PlaidLink
+from .plaid_link import PlaidLink, RetryPolicy
 from .routes import create_app
 from .store import AuthorizationRow, BridgeStore, open_store
 
@@ -92,11 +92,25 @@ def list_authorizations(settings: Settings) -> list[dict]:
     if store is None:
         return []
     try:
+        _fill_institutions(settings, store)
         rows = store.authorizations()
     finally:
         store.close()
     now = time.time()
     return [_describe(row, now) for row in rows]
+
+
+def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
+    """Ask Plaid (``/item/get``) for the institutions the bridge did not look up while the
+    user waited (display only: a failure leaves them unknown until next time)."""
+    missing = store.items_without_institution()
+    if not missing:
+        return
+    link = PlaidLink(settings, retry=RetryPolicy(attempts=1), timeout=5.0, spent=store)
+    for item_ref, access_token in missing:
+        institution = link.institution(access_token)
+        if institution:
+            store.set_institution(item_ref, institution)
 
 
 def _describe(row: AuthorizationRow, now: float) -> dict:

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from oauthlib.common import Request
+from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -340,6 +340,26 @@ class BridgeValidator(RequestValidator):
         return False  # see the module docstring
 
 
+def new_code(length: int = 30) -> str:
+    """``length`` random characters of oauthlib's alphabet (62: ~5.95 bits each), as
+    oauthlib's own ``generate_token`` makes them, from one ``os.urandom`` read instead of
+    one per character (rejection sampling keeps every character equally likely)."""
+    alphabet = UNICODE_ASCII_CHARACTER_SET
+    limit = 256 - 256 % len(alphabet)
+    chars: list[str] = []
+    while len(chars) < length:
+        chars += [alphabet[b % len(alphabet)] for b in secrets.token_bytes(length) if b < limit]
+    return "".join(chars[:length])
+
+
+def _mint_code(request: Request) -> dict[str, str]:
+    """oauthlib's ``create_authorization_code``, with :func:`new_code`."""
+    grant = {"code": new_code()}
+    if getattr(request, "state", None):
+        grant["state"] = request.state
+    return grant
+
+
 def _redeemed_refresh_token_of(request: Request) -> str:
     token = _redeemed_refresh_token.get()
     if token is None:  # only a redeemed code reaches token creation
@@ -414,6 +434,7 @@ class BridgeOAuth:
             refresh_token_generator=_redeemed_refresh_token_of,
         )
         self.server.auth_grant.custom_validators.post_auth.append(_require_s256)
+        self.server.auth_grant.create_authorization_code = _mint_code
 
     # Authorization endpoint.
 

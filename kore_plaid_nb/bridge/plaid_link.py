@@ -21,11 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
-
-from plaid.model.item_get_request import ItemGetRequest
-from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
-from plaid.model.item_remove_request import ItemRemoveRequest
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import plaid_client
 from ..settings import Settings
@@ -253,7 +249,9 @@ class PlaidLink:
             raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
 
     def exchange(self, public_token: str, session_id: str) -> ItemRecord:
-        """Exchange the public token (once: re-sent only after a 429) and describe the Item."""
+        """Exchange the public token (once: re-sent only after a 429). The Item's institution
+        is left for :meth:`institution` (only notebooks show it; Kore's flow does not need
+        a second Plaid call)."""
         if self.spent.is_public_token_spent(public_token):
             raise LinkStepError(
                 409,
@@ -265,9 +263,11 @@ class PlaidLink:
             )
         try:
             response = self._call(
-                lambda: self.api.item_public_token_exchange(
-                    ItemPublicTokenExchangeRequest(public_token=public_token),
-                    _request_timeout=self.timeout,
+                lambda: plaid_client.call_json(
+                    self.api,
+                    "item_public_token_exchange",
+                    {"public_token": public_token},
+                    self.timeout,
                 ),
                 is_rate_limit,
             )
@@ -283,32 +283,28 @@ class PlaidLink:
                 failure.step = "10-12"  # the user logs in through Link again
                 raise failure from None
             raise explain(exc, self.settings, "exchanging the public token") from None
-        access_token = str(response.access_token)
-        institution = None
-        try:
-            item = self._call(
-                lambda: (
-                    self.api.item_get(
-                        ItemGetRequest(access_token=access_token), _request_timeout=self.timeout
-                    ).item
-                ),
-                is_transient,
-            )
-            institution = item.get("institution_id")
-        except Exception:  # the institution is only for display
-            institution = None
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
-        return ItemRecord(str(response.item_id), access_token, institution, user_id)
+        return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)
+
+    def _item_get(self, access_token: str) -> dict[str, Any]:
+        return self._call(
+            lambda: plaid_client.call_json(
+                self.api, "item_get", {"access_token": access_token}, self.timeout
+            ),
+            is_transient,
+        )
+
+    def institution(self, access_token: str) -> str | None:
+        """The Item's institution id (``/item/get``), None when Plaid cannot say."""
+        try:
+            return self._item_get(access_token)["item"].get("institution_id")
+        except Exception:  # the institution is only for display
+            return None
 
     def item_exists(self, access_token: str) -> bool:
         """False when Plaid no longer knows the access token (already removed)."""
         try:
-            self._call(
-                lambda: self.api.item_get(
-                    ItemGetRequest(access_token=access_token), _request_timeout=self.timeout
-                ),
-                is_transient,
-            )
+            self._item_get(access_token)
         except Exception as exc:
             return plaid_client.error_from_exception(exc).error_code != "INVALID_ACCESS_TOKEN"
         return True
@@ -317,8 +313,8 @@ class PlaidLink:
         """Invalidate an access token at Plaid (``/item/remove``); False when that failed."""
         try:
             self._call(
-                lambda: self.api.item_remove(
-                    ItemRemoveRequest(access_token=access_token), _request_timeout=self.timeout
+                lambda: plaid_client.call_json(
+                    self.api, "item_remove", {"access_token": access_token}, self.timeout
                 ),
                 is_transient,
             )

@@ -46,6 +46,7 @@ from . import page
 from .oauth import (
     SESSION_TTL,
     AuthorizationRedirect,
+    AuthorizationRequest,
     BridgeOAuth,
     FatalClientError,
     InvalidRequestError,
@@ -182,14 +183,26 @@ def create_app(
     link = link or PlaidLink(settings, spent=store)
     oauth = BridgeOAuth(settings, store, on_replay=lambda token, _why: link.remove_item(token))
 
+    inline_refresh = store.dialect == "sqlite"
+
     def wants_json(request: Request) -> bool:
         return "application/json" in request.headers.get("accept", "")
+
+    def _start(query: str, redirect_uri: str | None) -> tuple[AuthorizationRequest, str, str]:
+        """Validate the request, get a Link token, open the session: one thread-pool hop."""
+        auth = oauth.validate_authorization(query)
+        session_id = secrets.token_urlsafe(32)
+        link_token = link.create_link_token(session_id, redirect_uri)
+        store.create_session(session_id, auth.client_id, auth.redirect_uri, query, SESSION_TTL)
+        return auth, session_id, link_token
 
     async def authorize(request: Request) -> Response:
         query = request.url.query
         as_json = wants_json(request)
         try:
-            auth = await run_in_threadpool(oauth.validate_authorization, query)
+            auth, session_id, link_token = await run_in_threadpool(
+                _start, query, link_redirect_uri(settings, request)
+            )
         except AuthorizationRedirect as redirect:
             return RedirectResponse(redirect.location, status_code=302, headers=NO_STORE)
         except FatalClientError as exc:
@@ -201,19 +214,11 @@ def create_app(
                     headers=NO_STORE,
                 )
             return page.error_page(settings, 400, "Cannot start the authorization", message, fix)
-        session_id = secrets.token_urlsafe(32)
-        try:
-            link_token = await run_in_threadpool(
-                link.create_link_token, session_id, link_redirect_uri(settings, request)
-            )
         except LinkStepError as exc:
             if as_json:
                 return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
             fix = exc.fix + (f" (procedure step {exc.step})" if exc.step else "")
             return page.error_page(settings, exc.status, "Plaid is not available", exc.message, fix)
-        await run_in_threadpool(
-            store.create_session, session_id, auth.client_id, auth.redirect_uri, query, SESSION_TTL
-        )
         if as_json:
             return JSONResponse({"session": session_id, "link_token": link_token}, headers=NO_STORE)
         return page.authorize_page(
@@ -288,7 +293,12 @@ def create_app(
         except OAuth2Error as exc:
             answer = oauth.error_response(exc, authorization)
         else:
-            answer = await run_in_threadpool(oauth.token_response, params, authorization)
+            if inline_refresh and ("grant_type", "refresh_token") in params:
+                # Two short statements on a local file, no fsync, no Plaid call: cheaper
+                # on the event loop than a hop to the thread pool and back.
+                answer = oauth.token_response(params, authorization)
+            else:
+                answer = await run_in_threadpool(oauth.token_response, params, authorization)
         return JSONResponse(answer.body, answer.status, headers=answer.headers)
 
     async def oauth_return(request: Request) -> Response:

@@ -401,12 +401,21 @@ def authorize_end_users(current: Settings, count: int = 3) -> None:
     print(format_table(("end user", "bank", "accounts", "own Item only"), rows))
 
 
+def _plaid_settings_if_up(current: Settings) -> Settings:
+    """The settings pointed at the running emulator (embedded mode), else as they are: the
+    listing asks Plaid for the banks it does not know yet."""
+    try:
+        return stack.plaid_settings(current, start=False)
+    except RunbookError:
+        return current
+
+
 @step
 def show_authorizations(current: Settings, newest: int = 3) -> None:
     """The ``newest`` authorizations in the bridge's store, masked."""
     rows = [
         (a["institution"] or "-", a["item_id"] or "-", a["access_token"] or "-", a["status"])
-        for a in list_authorizations(current)[:newest]
+        for a in list_authorizations(_plaid_settings_if_up(current))[:newest]
     ]
     print(f"The {len(rows)} newest authorization(s) in the bridge's store:")
     print(format_table(("bank", "Item", "access token", "status"), sorted(rows)))

@@ -330,6 +330,19 @@ class BridgeStore:
             ).fetchall()
         return [(row["id"], row["access_token"]) for row in rows]
 
+    def items_without_institution(self) -> list[tuple[int, str]]:
+        """(item ref, access token) of live Items whose institution is not known yet."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT id, access_token FROM items WHERE removed_at IS NULL"
+                " AND institution IS NULL ORDER BY id"
+            ).fetchall()
+        return [(row["id"], row["access_token"]) for row in rows]
+
+    def set_institution(self, item_ref: int, institution: str) -> None:
+        with self.backend.transaction() as tx:
+            tx.execute("UPDATE items SET institution = ? WHERE id = ?", (institution, item_ref))
+
     def mark_item_removed(self, item_ref: int) -> None:
         """The Item is gone at Plaid: record it and revoke its refresh tokens."""
         now = time.time()

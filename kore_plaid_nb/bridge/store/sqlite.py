@@ -1,13 +1,17 @@
 """SQLite, the embedded default: one file, mode 0600, one connection per process.
 
-WAL journal with ``synchronous=FULL``: a commit is on disk before the response that mentions
-it is sent, so a ``kill -9`` of the bridge (or a power cut) loses nothing that was issued.
+WAL journal with ``synchronous=NORMAL``: a commit is in the WAL file (in the operating
+system's page cache) before the response that mentions it is sent, so a ``kill -9`` of the
+bridge loses nothing that was issued; only a crash of the operating system itself (or a power
+cut) can lose the last commits before a checkpoint, and the file stays consistent even then.
+``FULL`` would add an fsync per commit (most of a refresh's cost) for that one case.
 Writers take ``BEGIN IMMEDIATE``, so several processes (``--workers N``) serialize on the
 file's lock instead of failing half way; a lock held past the busy timeout is a 503.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -20,6 +24,8 @@ from typing import Any
 from .errors import StoreConfigError, StoreUnavailable
 
 BUSY_TIMEOUT_SECONDS = 30
+CHECKPOINT_SECONDS = 1.0
+WAL_SIZE_LIMIT = 16 * 2**20  # bytes the WAL file keeps after a checkpoint reset it
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL: the database is there but cannot
 # answer now. Anything else (a syntax error, say) is a bug and stays an exception.
 UNAVAILABLE_CODES = {5, 6, 10, 13}
@@ -56,6 +62,36 @@ def _switch_to_wal(db: sqlite3.Connection) -> None:
         delay = min(delay * 2, 0.2)
 
 
+class _Checkpointer:
+    """Copies the WAL into the database file every :data:`CHECKPOINT_SECONDS` from a
+    connection and thread of its own (``PASSIVE``: never waits for, nor blocks, readers or
+    writers). SQLite's automatic checkpoint would run inside whichever commit crossed 1000
+    pages, fsync included, and stall that request (and the event loop, for a refresh)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:  # mode=rw: never create a file that was removed meanwhile
+            db = sqlite3.connect(f"file:{self._path}?mode=rw", uri=True, isolation_level=None)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stopped.wait(CHECKPOINT_SECONDS):
+                with contextlib.suppress(sqlite3.Error):  # busy or gone: next time
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
 class SQLiteTransaction:
     """Statements of one transaction (``?`` placeholders, rows readable by column name)."""
 
@@ -81,8 +117,11 @@ class SQLiteBackend:
             )  # fmt: skip
             self._db.row_factory = sqlite3.Row
             _switch_to_wal(self._db)
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            # Checkpoints (the one fsync left) run in a thread of their own, not in a commit.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # WAL kept below
         except (OSError, sqlite3.Error) as exc:
             raise StoreConfigError(
                 f"The bridge cannot open its SQLite store {self.path}: {exc}.",
@@ -90,6 +129,7 @@ class SQLiteBackend:
                 "postgresql:// URL.",
             ) from None
         self._lock = threading.Lock()
+        self._checkpointer = _Checkpointer(self.path)
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
@@ -134,5 +174,6 @@ class SQLiteBackend:
                 raise
 
     def close(self) -> None:
+        self._checkpointer.stop()
         with self._lock:
             self._db.close()
