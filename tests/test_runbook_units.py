@@ -222,3 +222,23 @@ def test_an_unreachable_plaid_says_so(capsys) -> None:
         steps.check_plaid_keys(live)
     assert str(info.value).startswith(f"Plaid could not be reached at {closed} (")
     assert "unexpectedly" not in str(info.value)
+
+
+def test_a_failure_while_the_kernel_shuts_down_keeps_the_cells_error() -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    try:
+        try:
+            raise CellExecutionError("trace", "SettingsError", "PLAID_ENV=development: gone")
+        except CellExecutionError:
+            raise RuntimeError("kernel did not shut down") from None
+    except RuntimeError as exc:
+        hidden = exc
+    assert hidden.__context__ is not None
+    assert runner._cell_failure_in(hidden).__class__.__name__ == "CellExecutionError"
+    message = runner._cell_error_message(runner._cell_failure_in(hidden))
+    assert message.startswith("SettingsError: PLAID_ENV=development")
+    alone = RuntimeError("kernel did not start")
+    assert runner._cell_error_message(runner._cell_failure_in(alone)) == (
+        "RuntimeError: kernel did not start"
+    )

@@ -69,6 +69,16 @@ def _cell_error_message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _cell_failure_in(exc: BaseException) -> BaseException:
+    """The cell's own failure when a later one (the kernel's shutdown) hid it, else ``exc``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (CellExecutionError, CellTimeoutError, DeadKernelError)):
+            return seen
+        seen = seen.__context__
+    return exc
+
+
 def _text_of(cell: nbformat.NotebookNode) -> str:
     parts = []
     for output in cell.get("outputs", []):
@@ -148,8 +158,8 @@ def execute(
     try:
         with open(kernel_log, "ab") as log:
             client.execute(stderr=log)
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-        error = _cell_error_message(exc)
+    except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
+        error = _cell_error_message(_cell_failure_in(exc))
     seconds = time.monotonic() - started
     leaked = redact(
         nb,
