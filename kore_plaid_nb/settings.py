@@ -225,6 +225,17 @@ class Settings:
         url = self.bridge_db_url
         return str(self.bridge_db_path) if url is None else mask_url_password(url)
 
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret long enough to mask (outputs and messages hide these)."""
+        values = (
+            self.plaid_secret,
+            self.ngrok_authtoken,
+            self.bridge_db_password,
+            self.board_token,
+        )
+        return tuple(v for v in values if v and len(v) >= 8)
+
     def __str__(self) -> str:
         return self.__repr__()
 

@@ -37,19 +37,9 @@ __all__ = [
 ]
 
 
-def _secrets(settings: Settings) -> tuple[str, ...]:
-    values = (
-        settings.plaid_secret,
-        settings.ngrok_authtoken,
-        settings.board_token,
-        settings.bridge_db_password,
-    )
-    return tuple(v for v in values if v and len(v) >= 8)
-
-
 def masked(settings: Settings, text: str) -> str:
     """``text`` with every configured secret replaced by its mask."""
-    for secret in _secrets(settings):
+    for secret in settings.secret_values:
         text = text.replace(secret, mask(secret))
     return text
 

@@ -161,15 +161,7 @@ def execute(
     except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
         error = _cell_error_message(_cell_failure_in(exc))
     seconds = time.monotonic() - started
-    leaked = redact(
-        nb,
-        (
-            settings.plaid_secret,
-            settings.ngrok_authtoken,
-            settings.bridge_db_password,
-            settings.board_token,
-        ),
-    )
+    leaked = redact(nb, settings.secret_values)
     if leaked:
         error = error or f"a cell printed a configured secret ({leaked}x); it was masked"
     tagged = {}
