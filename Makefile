@@ -5,17 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lab notebooks check lint security format clean stop
+.PHONY: install run test lab notebooks check lint security format clean stop
 
+# pip speaks for itself (no --quiet): a first install takes minutes and must not look hung.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@test -x $(BIN)/python || { echo "Creating .venv with $(PYTHON) ..."; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing the runbook's Python packages into .venv (first run, or after requirements.txt changed: a few minutes) ..."
+	@# pip and setuptools as current as the index has them (a new venv brings old ones)
+	@$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	@$(BIN)/python -m pip install --progress-bar on -r requirements.txt
+	@echo "Installing the runbook itself (kore-plaid, editable) ..."
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@# configurable-http-proxy (JupyterHub's proxy, from the npm registry) into .tools/; the
 	@# runbook itself does not need it, so a machine without npm only gets a warning
 	@bash tools/install_proxy.sh || echo "warning: JupyterHub's proxy is not installed (see above); only the training-session test needs it"
 	@touch $(STAMP)
+	@echo "Installed: .venv is ready."
 
 install: $(STAMP)
 

@@ -90,6 +90,8 @@ def run_config(backend: str, replicas: int, db_url: str | None, args) -> dict:
     with tempfile.TemporaryDirectory(prefix="kore-plaid-bench-") as folder:
         home = Path(folder)
         os.environ.update({"KORE_PLAID_HOME": str(home), "KORE_PLAID_ENV_FILE": str(home / ".env")})
+        # a load test is the flood the session limits refuse: lift them
+        os.environ.update({"BRIDGE_SESSIONS_PER_ADDRESS": "0", "BRIDGE_SESSIONS_PER_MINUTE": "0"})
         emulator_port = services.free_port()
         settings = settings_module.load().with_values(
             plaid_api_url=f"http://127.0.0.1:{emulator_port}",

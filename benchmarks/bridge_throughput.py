@@ -103,6 +103,8 @@ def main() -> int:
         for name in [n for n in os.environ if n.startswith(("PLAID_", "KORE_", "BRIDGE_"))]:
             del os.environ[name]
         os.environ.update({"KORE_PLAID_HOME": str(home), "KORE_PLAID_ENV_FILE": str(home / ".env")})
+        # a load test is the flood the session limits refuse: lift them
+        os.environ.update({"BRIDGE_SESSIONS_PER_ADDRESS": "0", "BRIDGE_SESSIONS_PER_MINUTE": "0"})
         settings = settings_module.load().with_values(
             plaid_api_url=f"http://127.0.0.1:{emulator_port}", app_port=bridge_port
         )

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from kore_plaid_nb import services  # noqa: E402
 from kore_plaid_nb.settings import ENV_NAMES  # noqa: E402
 
-TOKEN = "benchmark-board-token-0123456789abcdef"
+TOKEN = "benchmark-board-token-0123456789abcdef"  # noqa: S105 - a throw-away board's token
 
 
 def environ(**more: str) -> dict[str, str]:
@@ -37,7 +37,7 @@ def environ(**more: str) -> dict[str, str]:
 
 def start_board(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = services.free_port()
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - this project's own command
         [sys.executable, "-m", "kore_plaid_nb", "board", "--port", str(port)],
         env=environ(KORE_PLAID_BOARD_TOKEN=TOKEN, KORE_PLAID_HOME=str(folder / "trainer")),
         stdout=subprocess.DEVNULL,
@@ -62,7 +62,7 @@ def run_class(folder: Path, names: list[str], board: str) -> dict[str, tuple[flo
             KORE_PLAID_BOARD_URL=board,
             KORE_PLAID_BOARD_TOKEN=TOKEN,
         )
-        runs[name] = subprocess.Popen(
+        runs[name] = subprocess.Popen(  # noqa: S603 - this project's own command
             [str(ROOT / ".venv" / "bin" / "kore-plaid"), "run"],
             env=env,
             stdout=subprocess.DEVNULL,

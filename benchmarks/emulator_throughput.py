@@ -37,7 +37,7 @@ def start(home: str, port: int) -> tuple[subprocess.Popen, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAID_", "KORE_"))}
     env |= {"KORE_PLAID_HOME": home, "KORE_PLAID_ENV_FILE": str(Path(home) / ".env")}
     started = time.perf_counter()
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - this project's own command
         [sys.executable, "-m", "kore_plaid_nb", "sandbox", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ import plaid
 import plaid.rest
 from plaid.api import plaid_api
 
-from .errors import RunbookError
+from .errors import PlaidUnreachable, RunbookError, plain_reason
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -113,11 +113,16 @@ class PlaidError:
     request_id: str | None = None
 
     def __str__(self) -> str:
+        if self.error_type == "CONNECTION_ERROR":
+            return f"Plaid could not be reached: {self.error_message}"
         return f"{self.error_type}/{self.error_code} (HTTP {self.status}): {self.error_message}"
 
 
 def error_from_exception(exc: BaseException) -> PlaidError:
-    """Turn a plaid-python exception (or a connection failure) into a :class:`PlaidError`."""
+    """Turn a plaid-python exception (or a connection failure) into a :class:`PlaidError`.
+
+    A connection failure keeps the exception's class name as ``error_code`` (for logs and
+    the bridge's retry rules); its ``error_message`` says what happened in words."""
     if isinstance(exc, plaid.ApiException):
         try:
             body = json.loads(exc.body or "{}")
@@ -135,7 +140,7 @@ def error_from_exception(exc: BaseException) -> PlaidError:
         status=0,
         error_type="CONNECTION_ERROR",
         error_code=type(exc).__name__,
-        error_message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        error_message=plain_reason(exc),
     )
 
 
@@ -189,13 +194,23 @@ _FIXES: dict[str, tuple[str, str]] = {
 
 
 def explain(error: PlaidError, host: str | None = None) -> RunbookError:
-    """A :class:`RunbookError` for a Plaid error, naming the procedure step to check."""
+    """A :class:`RunbookError` for a Plaid error, naming the procedure step to check
+    (a :class:`PlaidUnreachable` one when Plaid was not reached)."""
     if error.error_type == "CONNECTION_ERROR":
-        return RunbookError(
-            f"Plaid could not be reached{f' at {host}' if host else ''} ({error.error_code}).",
-            fix="Check the internet connection (live mode), or start the emulator when "
-            "PLAID_API_URL points at it (embedded mode: rerun the notebook, or "
-            "`kore-plaid sandbox`).",
+        if host is None or host in PLAID_HOSTS.values():
+            fix = (
+                "Check the internet connection (and HTTPS_PROXY, if this network needs a "
+                "proxy), then try again; status.plaid.com shows whether Plaid is down."
+            )
+        else:
+            fix = (
+                f"PLAID_API_URL points at {host}: start the emulator there (embedded mode: "
+                "rerun the notebook from the top, or `kore-plaid sandbox`), or unset "
+                "PLAID_API_URL to use Plaid itself."
+            )
+        return PlaidUnreachable(
+            f"Plaid could not be reached{f' at {host}' if host else ''} ({error.error_message}).",
+            fix=fix,
         )
     step, fix = _FIXES.get(error.error_code) or _FIXES.get(error.error_type) or ("", "")
     return RunbookError(

@@ -119,7 +119,7 @@ def _bindable(port: int) -> bool:
 @contextlib.contextmanager
 def _locked(home: Path) -> Iterator[dict[str, object]]:
     """The recorded ports, read and written back under an exclusive lock."""
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = home / FILE_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:

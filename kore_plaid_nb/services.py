@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # argument lists only, never a shell  # nosec B404
 import sys
 import time
 import urllib.error
@@ -110,7 +110,7 @@ def wait_healthy(url: str, timeout: float = 20.0, pid: int | None = None) -> boo
         if pid is not None and not pid_alive(pid):
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310
                 if 200 <= response.status < 300:
                     return True
         except (urllib.error.URLError, OSError, ValueError):
@@ -151,7 +151,7 @@ def ensure_running(
     argv = [sys.executable, "-m", "kore_plaid_nb", *command]
     with open(log_path, "ab") as log:
         os.chmod(log_path, 0o600)
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - sys.executable -m kore_plaid_nb, no shell  # nosec B603
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,

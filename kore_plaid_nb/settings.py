@@ -9,8 +9,9 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .errors import SettingsError
 # Demo credentials of the embedded mode: the emulator accepts exactly these when no
 # PLAID_CLIENT_ID / PLAID_SECRET are configured. They open nothing outside this machine.
 DEMO_CLIENT_ID = "kore0demo0client0000000a"
-DEMO_SECRET = "kore0demo0secret000000000000b1"  # noqa: S105 (public demo value)
+DEMO_SECRET = "kore0demo0secret000000000000b1"  # noqa: S105 (public demo value)  # nosec B105
 
 DEFAULT_PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
 DEFAULT_KORE_CALLBACK = "https://idp.kore.ai/workflows/callback/"
@@ -36,7 +37,7 @@ PLAID_ENVIRONMENTS = ("sandbox", "production")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SECRET_NAMES = frozenset({"PLAID_SECRET", "NGROK_AUTHTOKEN", "KORE_PLAID_BOARD_TOKEN"})
 
-_ENV_NAMES = {
+_ENV_NAMES = {  # variables' names, no secrets  # nosec B105
     "plaid_client_id": "PLAID_CLIENT_ID",
     "plaid_secret": "PLAID_SECRET",
     "plaid_env": "PLAID_ENV",
@@ -47,6 +48,9 @@ _ENV_NAMES = {
     "plaid_api_url": "PLAID_API_URL",
     "kore_callback_urls": "KORE_CALLBACK_URLS",
     "link_redirect_uri": "LINK_REDIRECT_URI",
+    "bridge_public_url": "BRIDGE_PUBLIC_URL",
+    "bridge_sessions_per_address": "BRIDGE_SESSIONS_PER_ADDRESS",
+    "bridge_sessions_per_minute": "BRIDGE_SESSIONS_PER_MINUTE",
     "bridge_db": "BRIDGE_DB",
     "forwarded_allow_ips": "FORWARDED_ALLOW_IPS",
     "ngrok_authtoken": "NGROK_AUTHTOKEN",
@@ -136,6 +140,9 @@ class Settings:
     plaid_api_url: str | None = None
     kore_callback_urls: tuple[str, ...] = ()
     link_redirect_uri: str | None = None
+    bridge_public_url: str | None = None
+    bridge_sessions_per_address: int = 30  # new authorization sessions a minute (0: no limit)
+    bridge_sessions_per_minute: int = 600
     bridge_db: str | None = field(default=None, repr=False)
     forwarded_allow_ips: tuple[str, ...] = ()
     ngrok_authtoken: str = field(default="", repr=False)
@@ -339,6 +346,12 @@ def _validate(s: Settings) -> None:
             fix="Copy the board's address from the trainer (e.g. http://host:8800), or unset "
             "KORE_PLAID_BOARD_URL to keep progress on this machine only.",
         )
+    if s.bridge_public_url and not re.match(r"^https?://[^\s/?#@]+$", s.bridge_public_url):
+        raise SettingsError(
+            f"BRIDGE_PUBLIC_URL={s.bridge_public_url!r} is not an http(s) base URL.",
+            fix="Set BRIDGE_PUBLIC_URL to the address browsers use for the bridge, e.g. "
+            "https://bridge.example.com (no path), or unset it.",
+        )
     if s.plaid_api_url and not re.match(r"^https?://[^\s/]+", s.plaid_api_url):
         raise SettingsError(
             f"PLAID_API_URL={s.plaid_api_url!r} is not an http(s) URL.",
@@ -389,6 +402,9 @@ def load(
         plaid_api_url=get("PLAID_API_URL").rstrip("/") or None,
         kore_callback_urls=_split(get("KORE_CALLBACK_URLS")),
         link_redirect_uri=get("LINK_REDIRECT_URI") or None,
+        bridge_public_url=get("BRIDGE_PUBLIC_URL").rstrip("/") or None,
+        bridge_sessions_per_address=_count(get, "BRIDGE_SESSIONS_PER_ADDRESS", 30),
+        bridge_sessions_per_minute=_count(get, "BRIDGE_SESSIONS_PER_MINUTE", 600),
         bridge_db=get("BRIDGE_DB") or None,
         forwarded_allow_ips=_split(get("FORWARDED_ALLOW_IPS")),
         ngrok_authtoken=get("NGROK_AUTHTOKEN"),
@@ -426,14 +442,35 @@ def _port(value: str, name: str) -> int:
         ) from None
 
 
+def _count(get: Callable[[str], str], name: str, default: int) -> int:
+    value = get(name)
+    if not value:
+        return default
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise SettingsError(
+            f"{name}={value!r} is not a number of sessions a minute.",
+            fix=f"Set {name} to a whole number (0 turns the limit off), or unset it.",
+        )
+    return count
+
+
 def save(updates: Mapping[str, str | None], env_file: Path | None = None) -> Path:
     """Write ``updates`` (env names -> value; None removes) into ``.env``, mode 0600.
 
-    Lines for other names, comments and blank lines are kept as they were.
+    Lines for other names, comments and blank lines are kept as they were. The new content
+    goes to a fresh private file (never an existing file or a symlink planted in the folder),
+    which then replaces ``.env``. Raises :class:`SettingsError` when the folder is not writable.
     """
     path = env_file or env_file_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = path.read_text().splitlines() if path.is_file() else []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = path.read_text().splitlines() if path.is_file() else []
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     pending = dict(updates)
     out: list[str] = []
     for line in lines:
@@ -445,13 +482,36 @@ def save(updates: Mapping[str, str | None], env_file: Path | None = None) -> Pat
             continue
         out.append(line)
     out.extend(f"{name}={_quote(value)}" for name, value in pending.items() if value is not None)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(out) + ("\n" if out else ""))
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
-    os.replace(tmp, path)
+    _replace_privately(path, "\n".join(out) + ("\n" if out else ""))
     return path
+
+
+def _replace_privately(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` through a new 0600 temporary file in the same folder."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> SettingsError:
+    return SettingsError(
+        f"Could not write {path}: {(exc.strerror or 'not allowed').lower()}.",
+        fix=f"Make the folder {path.parent} writable for you (or set KORE_PLAID_ENV_FILE to a "
+        "file in a folder you own), then save again.",
+    )
 
 
 def _quote(value: str) -> str:
@@ -462,11 +522,41 @@ def _quote(value: str) -> str:
 
 
 def save_plaid_keys(client_id: str, secret: str, env: str, env_file: Path | None = None) -> str:
-    """Validate and write the Plaid keys to ``.env`` (0600); returns a masked confirmation."""
+    """Validate and write the Plaid keys to ``.env`` (0600); empty keys remove them (the
+    embedded mode). Returns what was saved where (masked) and how to go back."""
     Settings().with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
     path = save(
         {"PLAID_CLIENT_ID": client_id or None, "PLAID_SECRET": secret or None, "PLAID_ENV": env},
         env_file,
     )
-    shown = f"client_id {mask(client_id)}, secret {mask(secret)}" if client_id else "no keys"
-    return f"Saved to {path}: {shown}, PLAID_ENV={env}"
+    if not client_id:
+        lines = [
+            f"Removed PLAID_CLIENT_ID and PLAID_SECRET from {path} (PLAID_ENV={env}): "
+            "embedded mode, the built-in emulator plays Plaid."
+        ]
+    else:
+        lines = [
+            f"Saved to {path}: PLAID_CLIENT_ID {mask(client_id)}, PLAID_SECRET {mask(secret)}, "
+            f"PLAID_ENV={env}.",
+            embedded_mode_hint(path),
+        ]
+    lines.extend(_environment_wins(("PLAID_CLIENT_ID", "PLAID_SECRET", "PLAID_ENV")))
+    return "\n".join(lines)
+
+
+def embedded_mode_hint(path: Path) -> str:
+    """How to go back to the embedded mode once keys are saved in ``path``."""
+    return (
+        f"To go back to the embedded mode: remove PLAID_CLIENT_ID and PLAID_SECRET from {path} "
+        "(or empty the client_id box of notebook 01 and press Check and save)."
+    )
+
+
+def _environment_wins(names: tuple[str, ...]) -> list[str]:
+    shadowing = [name for name in names if os.environ.get(name)]
+    if not shadowing:
+        return []
+    return [
+        f"Note: {', '.join(shadowing)} also set in this process's environment, which wins over "
+        "the file: unset them there (and restart the kernel) for the file to count."
+    ]

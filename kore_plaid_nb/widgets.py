@@ -11,8 +11,12 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from .errors import RunbookError
+from .errors import PlaidUnreachable, RunbookError, plain_reason
 from .settings import KNOWN_KORE_CALLBACKS, PLAID_ENVIRONMENTS, Settings, mask
+
+# Labels whole ("environment", not "environm..."), boxes wide enough for a key or a URL.
+LABEL_STYLE = {"description_width": "initial"}
+WIDE = "36rem"
 
 
 class Form(widgets.VBox):
@@ -23,57 +27,102 @@ class Form(widgets.VBox):
         self._label = label
 
     def __repr__(self) -> str:
-        return f"[form: {self._label}]"
+        # what an unrun or stored notebook shows in place of the widgets
+        return f"[The form for {self._label} appears here when this cell runs]"
 
 
-def _report(output: widgets.Output, action: Callable[[], str]) -> None:
+def _report(output: widgets.Output, action: Callable[[], str]) -> BaseException | None:
+    """Show ``action()``'s line, or its error as message + fix; returns the error."""
     output.clear_output()
     with output:
         try:
             print(action())
         except RunbookError as exc:
             print(f"error: {exc}")
+            return exc
         except Exception as exc:  # a button must never leave a bare traceback
-            print(f"error: {type(exc).__name__}: {exc}")
+            print(f"error: {plain_reason(exc)}")
+            print("What to do: press the button again; if it fails again, rerun this cell.")
+            return exc
+    return None
+
+
+KeysAction = Callable[[str, str, str], str]
 
 
 def plaid_keys_form(
-    current: Settings, on_save: Callable[[str, str, str], str] | None = None
+    current: Settings,
+    on_save: KeysAction | None = None,
+    on_save_anyway: KeysAction | None = None,
 ) -> Form:
     """Client id, secret (Password) and environment, with a Check-and-save button.
 
     ``on_save(client_id, secret, env)`` runs on click and returns the line to show; an
-    empty secret keeps the saved one.
+    empty secret keeps the saved one, an empty client_id means no keys (embedded mode).
+    When it raises :class:`PlaidUnreachable`, a "Save anyway" button appears that calls
+    ``on_save_anyway`` with the same values.
     """
     client_id = widgets.Text(
         value=current.plaid_client_id,
         description="client_id",
-        placeholder="from dashboard.plaid.com > Developers > Keys",
+        placeholder="paste from dashboard.plaid.com > Developers > Keys (empty: embedded mode)",
+        style=LABEL_STYLE,
+        layout=widgets.Layout(width=WIDE),
     )
     secret = widgets.Password(
         value="",
         description="secret",
-        placeholder=f"saved: {mask(current.plaid_secret)}" if current.plaid_secret else "",
+        placeholder=f"saved: {mask(current.plaid_secret)} (empty keeps it)"
+        if current.plaid_secret
+        else "the secret of the environment below, same page as the client_id",
+        style=LABEL_STYLE,
+        layout=widgets.Layout(width=WIDE),
     )
     environment = widgets.Dropdown(
-        options=[*PLAID_ENVIRONMENTS, "development"],
-        value=current.plaid_env,
+        options=list(PLAID_ENVIRONMENTS),
+        value=current.plaid_env if current.plaid_env in PLAID_ENVIRONMENTS else "sandbox",
         description="environment",
+        tooltip="sandbox: test banks (user_good / pass_good); production: real banks",
+        style=LABEL_STYLE,
     )
     button = widgets.Button(description="Check and save", button_style="primary")
     output = widgets.Output()
+    save_anyway = widgets.Button(
+        description="Save anyway",
+        button_style="warning",
+        tooltip="Write the keys to .env without checking them against Plaid",
+        layout=widgets.Layout(display="none"),
+    )
+    unchecked: list[tuple[str, str, str]] = []  # the values Plaid could not check
 
     def clicked(_: widgets.Button) -> None:
         if on_save is None:
             return
-        chosen_secret = secret.value or current.plaid_secret
+        typed_id = client_id.value.strip()
+        chosen_secret = (secret.value.strip() or current.plaid_secret) if typed_id else ""
         secret.value = ""
-        _report(output, lambda: on_save(client_id.value.strip(), chosen_secret, environment.value))
+        values = (typed_id, chosen_secret, environment.value)
+        unchecked.clear()
+        save_anyway.layout.display = "none"
+        error = _report(output, lambda: on_save(*values))
+        if isinstance(error, PlaidUnreachable) and on_save_anyway is not None:
+            unchecked.append(values)
+            with output:
+                print("Plaid could not be reached: save anyway?")
+            save_anyway.layout.display = None
+
+    def anyway(_: widgets.Button) -> None:
+        if on_save_anyway is None or not unchecked:
+            return
+        values = unchecked.pop()
+        save_anyway.layout.display = "none"
+        _report(output, lambda: on_save_anyway(*values))
 
     button.on_click(clicked)
+    save_anyway.on_click(anyway)
     return Form(
-        "Plaid keys: client_id, secret, environment",
-        [client_id, secret, environment, button, output],
+        "your Plaid keys (client_id, secret, environment)",
+        [client_id, secret, environment, button, output, save_anyway],
     )
 
 
@@ -83,8 +132,10 @@ def callback_form(current: Settings, on_save: Callable[[str], str] | None = None
     url = widgets.Combobox(
         value=current.plaid_redirect_uri,
         options=options,
-        description="callback",
+        description="Kore callback URL",
+        placeholder="copy the Callback URL from Kore's authorization profile",
         ensure_option=False,
+        style=LABEL_STYLE,
         layout=widgets.Layout(width="40rem"),
     )
     button = widgets.Button(description="Save", button_style="primary")
@@ -95,17 +146,27 @@ def callback_form(current: Settings, on_save: Callable[[str], str] | None = None
             _report(output, lambda: on_save(url.value.strip()))
 
     button.on_click(clicked)
-    return Form("Kore callback URL", [url, button, output])
+    return Form("the Kore callback URL", [url, button, output])
 
 
 def ngrok_form(current: Settings, on_save: Callable[[str, str], str] | None = None) -> Form:
     """ngrok authtoken (Password) and an optional reserved domain."""
     token = widgets.Password(
         value="",
-        description="authtoken",
-        placeholder=f"saved: {mask(current.ngrok_authtoken)}" if current.ngrok_authtoken else "",
+        description="ngrok authtoken",
+        placeholder=f"saved: {mask(current.ngrok_authtoken)} (empty keeps it)"
+        if current.ngrok_authtoken
+        else "paste from dashboard.ngrok.com > Your Authtoken",
+        style=LABEL_STYLE,
+        layout=widgets.Layout(width=WIDE),
     )
-    domain = widgets.Text(value=current.ngrok_domain or "", description="domain")
+    domain = widgets.Text(
+        value=current.ngrok_domain or "",
+        description="reserved domain (optional)",
+        placeholder="e.g. my-bot.ngrok.app, from dashboard.ngrok.com > Domains",
+        style=LABEL_STYLE,
+        layout=widgets.Layout(width=WIDE),
+    )
     button = widgets.Button(description="Save", button_style="primary")
     output = widgets.Output()
 
@@ -117,4 +178,4 @@ def ngrok_form(current: Settings, on_save: Callable[[str, str], str] | None = No
         _report(output, lambda: on_save(chosen, domain.value.strip()))
 
     button.on_click(clicked)
-    return Form("ngrok: authtoken, reserved domain", [token, domain, button, output])
+    return Form("ngrok (authtoken, reserved domain)", [token, domain, button, output])

@@ -89,7 +89,12 @@ def test_page_opens_link_from_the_configured_host(flow: Flow) -> None:
     assert link_script.startswith(flow.emulator)
     assert f'<script src="{link_script}"></script>' in page
     assert 'name="viewport"' in page and "width=device-width" in page
-    assert re.search(r'data-link-token="link-sandbox-[0-9a-f-]{36}"', page)
+    # no Link token in the page: it asks for one when it opens Link
+    assert "link-sandbox-" not in page and "data-link-token" not in page
+    session = re.search(r'data-session="([^"]+)"', page).group(1)
+    asked = flow.http.post(flow.url + "/api/link_token", json={"session": session})
+    assert asked.status_code == 200, asked.text
+    assert re.fullmatch(r"link-sandbox-[0-9a-f-]{36}", asked.json()["link_token"])
     deny = re.search(r'data-deny-url="([^"]+)"', page).group(1).replace("&amp;", "&")
     assert deny.startswith(flow.settings.simulator_callback + "?")
     assert query_of(deny)["error"] == "access_denied"
@@ -222,12 +227,16 @@ def test_wrong_plaid_keys_show_which_step_to_check(home: Path, emulator_url: str
     )
     with running_bridge(settings) as url:
         page = httpx.get(url + "/?" + authorize_query(settings))
+        session = re.search(r'data-session="([^"]+)"', page.text).group(1)
+        # the page asks for its Link token when it opens Link, and shows this answer
+        asked = httpx.post(url + "/api/link_token", json={"session": session})
         as_json = httpx.get(
             url + "/?" + authorize_query(settings), headers={"Accept": "application/json"}
         )
-    assert page.status_code == 502
-    assert "4.iii-iv" in page.text and "client id / secret" in page.text
-    assert settings.plaid_secret not in page.text
+    assert page.status_code == 200
+    assert asked.status_code == 502
+    assert asked.json()["step"] == "4.iii-iv" and "client id / secret" in asked.json()["message"]
+    assert settings.plaid_secret not in asked.text
     assert as_json.json()["plaid_error_code"] == "INVALID_API_KEYS"
 
 

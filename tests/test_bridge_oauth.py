@@ -126,6 +126,22 @@ def test_refresh_returns_same_access_token_and_keeps_refresh_token(bridge: Bridg
         assert again.headers["cache-control"] == "no-store"
 
 
+def test_no_scope_is_echoed_by_the_code_or_refresh_grant(bridge: Bridge) -> None:
+    # Scopes mean nothing to Plaid: whatever Kore sends is accepted and echoed nowhere.
+    s = bridge.settings
+    query = authorize_query(s, scope="accounts transactions")
+    first = exchange(bridge.http, bridge.url, s, bridge.mint(query)["code"], scope="read")
+    assert first.status_code == 200, first.text
+    assert "scope" not in first.json()
+    for scope in ("read write", "accounts"):
+        data = {"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]}
+        again = bridge.http.post(
+            bridge.url + TOKEN_PATH, data={**data, "scope": scope}, auth=(s.client_id, s.secret)
+        )
+        assert again.status_code == 200, again.text
+        assert "scope" not in again.json()
+
+
 def test_unknown_refresh_token_is_invalid_grant(bridge: Bridge) -> None:
     response = refresh(bridge.http, bridge.url, bridge.settings, "not-a-token")
     assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
@@ -215,6 +231,25 @@ def test_pkce_plain_or_missing_method_is_refused_with_state(bridge: Bridge, meth
     assert params["state"] == "s&t=1 é"
 
 
+def test_code_verifier_for_a_code_issued_without_challenge_is_a_pkce_downgrade(
+    bridge: Bridge,
+) -> None:
+    # RFC 9700 2.1.1: an attacker who stripped code_challenge from the authorization request
+    # must not get a code the client's code_verifier is silently ignored for.
+    verifier, _challenge = pkce_pair()
+    code = bridge.mint()["code"]  # authorized without code_challenge
+    downgraded = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier=verifier)
+    assert (downgraded.status_code, downgraded.json()["error"]) == (400, "invalid_grant")
+    assert "code_challenge" in downgraded.json()["error_description"]
+    assert downgraded.headers["cache-control"] == "no-store"
+    # The code is spent, like any code whose redemption failed a later check.
+    late = exchange(bridge.http, bridge.url, bridge.settings, code)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
+    # Without code_verifier, a code issued without PKCE still works (Kore sends none).
+    plain = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    assert plain.status_code == 200, plain.text
+
+
 # Client authentication.
 
 
@@ -238,6 +273,52 @@ def test_wrong_body_secret_or_none_is_401(bridge: Bridge) -> None:
         response = bridge.http.post(bridge.url + TOKEN_PATH, data={"code": code, **extra})
         assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
         assert response.headers["www-authenticate"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"client_secret": "{secret}"}, id="body-secret-same"),
+        pytest.param({"client_secret": "other"}, id="body-secret-other"),
+        pytest.param({"client_id": "{client_id}", "client_secret": "{secret}"}, id="both-same"),
+        pytest.param({"client_id": "someone-else"}, id="body-id-differs"),
+    ],
+)
+def test_basic_and_body_credentials_together_are_invalid_request(
+    bridge: Bridge, body: dict[str, str]
+) -> None:
+    # RFC 6749 2.3: one authentication method per request.
+    s = bridge.settings
+    code = bridge.mint()["code"]
+    extra = {k: v.format(secret=s.secret, client_id=s.client_id) for k, v in body.items()}
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        data={"grant_type": "authorization_code", "code": code, **extra},
+        auth=(s.client_id, s.secret),
+    )
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
+    assert "one way" in response.json()["error_description"]
+    assert s.secret not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    # Refused before the code was looked at: it still works.
+    assert exchange(bridge.http, bridge.url, s, code).status_code == 200
+    token = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        data={"grant_type": "refresh_token", "refresh_token": "x", **extra},
+        auth=(s.client_id, s.secret),
+    )
+    assert (token.status_code, token.json()["error"]) == (400, "invalid_request")
+
+
+def test_basic_with_the_same_client_id_in_the_body_is_accepted(bridge: Bridge) -> None:
+    s = bridge.settings
+    code = bridge.mint()["code"]
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH,
+        data={"grant_type": "authorization_code", "code": code, "client_id": s.client_id},
+        auth=(s.client_id, s.secret),
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_secrets_are_compared_in_constant_time_helper() -> None:
@@ -296,7 +377,11 @@ def test_oversized_bodies_get_413(bridge: Bridge) -> None:
         for _ in range(40):
             yield b"b" * 1024
 
-    streamed = bridge.http.post(bridge.url + "/api/set_access_token", content=chunks())
+    streamed = bridge.http.post(
+        bridge.url + "/api/set_access_token",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
     assert streamed.status_code == 413
 
 

@@ -15,6 +15,7 @@ consumed by each call of its endpoint.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -123,9 +124,14 @@ def test_link_token_create_gives_up_after_bounded_retries_with_a_readable_page(
     body = assert_readable(stack.start(), status, code)
     assert words in body["message"] and "try again" in body["fix"].lower()
     assert stack.left(LINK_TOKEN) == 10 - ATTEMPTS  # bounded: exactly ATTEMPTS calls
-    page = stack.start(accept_json=False)  # the end user's HTML page says the same
-    assert page.status_code == status and "text/html" in page.headers["content-type"]
-    assert words in page.text and "try again" in page.text.lower()
+    # the end user's HTML page asks for its Link token only when Link opens, and shows
+    # the same message and fix (bridge.js renders them; tests/test_browser_page.py)
+    page = stack.start(accept_json=False)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    session = re.search(r'data-session="([^"]+)"', page.text).group(1)
+    opened = stack.http.post(stack.bridge + "/api/link_token", json={"session": session})
+    body = assert_readable(opened, status, code)
+    assert words in body["message"] and "try again" in body["fix"].lower()
     stack.http.get(stack.emulator + "/healthz")
     faults.clear(stack.emulator, settings=stack.settings)
     assert stack.start().status_code == 200

@@ -5,13 +5,19 @@ its own description (status, content type, body schema, required headers).
 Both apps run in-thread on ephemeral ports and are called over real HTTP. The generation is
 derandomized (the same requests each run, so CI is stable); set ``HARNESS_FUZZ_SEED`` to
 explore other ones and ``HARNESS_FUZZ_EXAMPLES`` to change the number of requests.
+
+Then hostile bodies (issue 15): generated requests of every operation with a body whose one
+field (or key) is replaced by 100000 levels of nesting or a lone surrogate (``"\\ud800"``), or
+sent as a form that is not UTF-8; each must get a 4xx that matches the description.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +45,20 @@ BRIDGE_SPEC = ROOT / "kore_plaid_nb" / "bridge" / "openapi.yaml"
 EMULATOR_SPEC = ROOT / "tests" / "openapi" / "emulator.yaml"
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "1000"))
 MINIMUM_REQUESTS = min(1000, EXAMPLES)
+HOSTILE_EXAMPLES = max(EXAMPLES // 10, 1)  # per app: the emulator, which has 15 operations with
+HOSTILE_EMULATOR_EXAMPLES = max(EXAMPLES // 5, 1)  # a body, twice as many as the bridge (3)
+DEEP = 100_000
+HOSTILE_JSON = {  # name -> JSON text put in place of one generated field value
+    "nested arrays": "[" * DEEP + "]" * DEEP,
+    "nested objects": '{"a":' * DEEP + "1" + "}" * DEEP,
+    "unclosed nesting": "[" * DEEP,
+    "33 levels": "[" * 33 + "]" * 33,
+    "lone surrogate": '"\\ud800"',
+    "surrogate in text": '"ok\\udfffok"',
+    "surrogate key": '{"\\udc00": 1}',
+}
+NOT_UTF8_FORM = "form that is not UTF-8"
+PLACEHOLDER = "<hostile>"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -66,13 +86,17 @@ def load(path: Path) -> schemathesis.schemas.BaseSchema:
     return schemathesis.openapi.from_dict(yaml.safe_load(path.read_text()))
 
 
-def fuzz(strategy: st.SearchStrategy, base_url: str, headers: dict[str, str]) -> list[str]:
-    """Send ``EXAMPLES`` generated requests; returns one line per request sent."""
+def fuzz(
+    strategy: st.SearchStrategy, base_url: str, headers: dict[str, str], examples: int = EXAMPLES
+) -> list[str]:
+    """Send ``examples`` generated requests; returns one line per request sent.
+
+    ``strategy`` draws ``(case, extra_headers)``, or ``(case, extra_headers, HostileBody)``."""
     sent: list[str] = []
     session = requests.Session()
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         database=None,
         derandomize="HARNESS_FUZZ_SEED" not in os.environ,
@@ -82,7 +106,21 @@ def fuzz(strategy: st.SearchStrategy, base_url: str, headers: dict[str, str]) ->
     )
     @given(data=strategy)
     def one_request(data) -> None:
-        case, extra_headers = data
+        case, extra_headers, *hostile = data
+        if hostile:
+            body = hostile[0]
+            extra_headers = {**extra_headers, "Content-Type": body.content_type}
+            response = case.call(
+                base_url=base_url,
+                session=session,
+                headers={**headers, **extra_headers},
+                data=body.raw(),
+                timeout=30,
+            )
+            sent.append(f"{case.method} {case.path} {body.kind} -> {response.status_code}")
+            assert 400 <= response.status_code < 500, (sent[-1], response.text[:300])
+            case.validate_response(response, checks=CHECKS, headers=extra_headers)
+            return
         response = case.call(
             base_url=base_url, session=session, headers={**headers, **extra_headers}, timeout=30
         )
@@ -113,6 +151,48 @@ def cases(schema, modes=(GenerationMode.POSITIVE, GenerationMode.NEGATIVE), **fi
     return strategies
 
 
+@dataclass(frozen=True)
+class HostileBody:
+    kind: str  # a key of HOSTILE_JSON, or NOT_UTF8_FORM
+    content_type: str
+    template: str  # the body, with PLACEHOLDER where the hostile text goes (short to print)
+
+    def raw(self) -> bytes:
+        return self.template.replace(
+            json.dumps(PLACEHOLDER), HOSTILE_JSON.get(self.kind, "")
+        ).encode()
+
+
+@st.composite
+def hostile(draw: st.DrawFn, strategies: list[st.SearchStrategy], headers: dict) -> tuple:
+    """A generated case of an operation with a body, sent with one value made hostile."""
+    case = draw(st.one_of(strategies))
+    body = dict(case.body) if isinstance(case.body, dict) else {}
+    name = draw(st.sampled_from([*sorted(body), "client_id", "extra"]))
+    kinds = sorted(HOSTILE_JSON)
+    if "x-www-form-urlencoded" in (case.media_type or ""):
+        kinds.append(NOT_UTF8_FORM)
+    kind = draw(st.sampled_from(kinds))
+    if kind == NOT_UTF8_FORM:
+        fields = {key: str(value) for key, value in body.items() if key != name}
+        form = "&".join([*(f"{k}={v}" for k, v in fields.items()), f"{name}=%ED%A0%80"])
+        return case, headers, HostileBody(kind, "application/x-www-form-urlencoded", form)
+    body[name] = draw(st.sampled_from([PLACEHOLDER, ["ok", PLACEHOLDER]]))
+    return case, headers, HostileBody(kind, "application/json", json.dumps(body))
+
+
+def with_body(schema: schemathesis.schemas.BaseSchema) -> list:
+    return [op for op in (r.ok() for r in schema.get_all_operations()) if list(op.body)]
+
+
+def assert_every_hostile_body_sent(sent: list[str], operations: int, examples: int) -> None:
+    assert len(sent) >= examples, f"only {len(sent)} hostile requests were generated"
+    reached = {" ".join(line.split()[:2]) for line in sent}
+    assert len(reached) == operations, reached
+    kinds = {line.split(" ", 2)[2].rsplit(" -> ", 1)[0] for line in sent}
+    assert set(HOSTILE_JSON) <= kinds, kinds
+
+
 @pytest.fixture
 def emulator_url(tmp_path: Path) -> Iterator[str]:
     with running_emulator(settings_module.load(), state_path=tmp_path / "emu.sqlite3") as url:
@@ -140,13 +220,21 @@ def test_bridge_survives_generated_requests(emulator_url: str) -> None:
         st.tuples(st.one_of(strategies), accept),
         st.tuples(st.one_of(authed), st.just({})),
     )
+    bodies = with_body(schema)
+    hostile_strategy = st.one_of(
+        hostile([op.as_strategy() for op in bodies], {}),
+        hostile([op.as_strategy(headers={"Authorization": basic}) for op in token_ops], {}),
+    )
     with running_bridge(s) as url:
         served = requests.get(url + "/openapi.yaml", timeout=10)
         assert served.status_code == 200 and served.content == BRIDGE_SPEC.read_bytes()
         sent = fuzz(strategy, url, {})
+        hostile_sent = fuzz(hostile_strategy, url, {}, examples=HOSTILE_EXAMPLES)
+    assert_every_hostile_body_sent(hostile_sent, len(bodies), HOSTILE_EXAMPLES)
+    assert any(NOT_UTF8_FORM in line for line in hostile_sent)
     assert len(sent) >= MINIMUM_REQUESTS, f"only {len(sent)} requests were generated"
     reached = {line.rsplit(" -> ", 1)[0] for line in sent}
-    assert len(reached) == 7, reached  # every operation was exercised
+    assert len(reached) == 8, reached  # every operation was exercised
     statuses = {line.rsplit(" ", 1)[1] for line in sent}
     assert "200" in statuses and "400" in statuses, statuses
 
@@ -164,3 +252,8 @@ def test_emulator_survives_generated_requests(emulator_url: str) -> None:
     sent = fuzz(strategy, emulator_url, {})
     assert len(sent) >= MINIMUM_REQUESTS, f"only {len(sent)} requests were generated"
     assert len({line.rsplit(" -> ", 1)[0] for line in sent}) == 16
+    bodies = with_body(schema)
+    hostile_strategy = hostile([op.as_strategy() for op in bodies], credentials)
+    hostile_sent = fuzz(hostile_strategy, emulator_url, {}, examples=HOSTILE_EMULATOR_EXAMPLES)
+    assert_every_hostile_body_sent(hostile_sent, len(bodies), HOSTILE_EMULATOR_EXAMPLES)
+    assert {line.rsplit(" ", 1)[1] for line in hostile_sent} == {"400"}

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
 
+import ipywidgets
+import nbformat
 import pytest
+from nbconvert import HTMLExporter
 
-from kore_plaid_nb import cli, services, settings, tunnel
-from kore_plaid_nb.kore import command
+from kore_plaid_nb import cli, command_line, services, settings, tunnel
+from kore_plaid_nb.command_line import cli_command
+from kore_plaid_nb.kore import command, profile_view
 from kore_plaid_nb.kore.profile import build_profile, resolve_public_url
+from kore_plaid_nb.kore.profile_view import LINK_STYLE, ProfileView
 
 CLIENT_ID = "5f1e2d3c4b5a69788796a5b4"
 SECRET = "0123456789abcdef0123456789abcd"
@@ -87,30 +93,84 @@ def test_profile_holds_every_value_of_the_seed(live_keys: settings.Settings) -> 
     assert profile.reachable_by_kore and profile.note == ""
 
 
+# Kore's "OAuth v2 - Custom" form, as the documented procedure fills it (steps 4.i-9)
+FORM_ORDER = [
+    ("4.i", "Authorization Type"),
+    ("4.ii", "Identity Provider Name"),
+    ("4.iii", "Client ID"),
+    ("4.iv", "Client Secret"),
+    ("4.v-vi", "Callback URL"),
+    ("5", "Authorization URL"),
+    ("6", "Subdomain (Tenancy URL)"),
+    ("6", "Base URL"),
+    ("7", "Token Request URL"),
+    ("7", "Refresh Token URL"),
+    ("-", "Scope"),
+    ("8", "Authorization Field 1 > Field Type"),
+    ("8", "Authorization Field 1 > Field Key"),
+    ("8", "Authorization Field 1 > Field Value"),
+    ("9", "Authorization Field 2 > Field Type"),
+    ("9", "Authorization Field 2 > Field Key"),
+    ("9", "Authorization Field 2 > Field Value"),
+    ("9", "Authorization Field 3 > Field Type"),
+    ("9", "Authorization Field 3 > Field Key"),
+    ("9", "Authorization Field 3 > Field Value"),
+]
+
+
 def test_rows_follow_the_form_order(live_keys: settings.Settings) -> None:
-    names = [name for _, name, _ in build_profile(live_keys, PUBLIC).rows()]
-    expected = [
-        "Authorization Type",
-        "Identity Provider Name",
-        "Callback URL (shown by Kore)",
-        "Client ID",
-        "Client Secret",
-        "Authorization URL",
-        "Token Request URL",
-        "Refresh Token URL",
-        "Scope",
-        "Subdomain (Tenancy URL)",
-        "Base URL",
+    profile = build_profile(live_keys, PUBLIC)
+    form = profile.form_rows()
+    assert [(r.step, r.label) for r in form] == FORM_ORDER
+    values = {r.label: r.value for r in form}
+    # the Authorization Field rows: one Kore input each (seed steps 8-9), not "a | b | c"
+    assert [values[f"Authorization Field {n} > Field Type"] for n in (1, 2, 3)] == [
+        "payload",
+        "header",
+        "header",
     ]
-    assert names[: len(expected)] == expected
-    assert names.index("Authorization Field 1") < names.index(
-        "Plaid dashboard: Allowed redirect URI"
-    )
-    markdown = build_profile(live_keys, PUBLIC).to_markdown()
-    assert (
-        "| 8 | Authorization Field 1 | payload \\| access_token \\| {{accessToken}} |" in markdown
-    )
+    assert [values[f"Authorization Field {n} > Field Key"] for n in (1, 2, 3)] == [
+        "access_token",
+        "PLAID-CLIENT-ID",
+        "PLAID-SECRET",
+    ]
+    assert [values[f"Authorization Field {n} > Field Value"] for n in (1, 2, 3)] == [
+        "{{accessToken}}",
+        CLIENT_ID,
+        "0123…abcd",
+    ]
+    assert [r.label for r in form if r.secret] == [
+        "Client Secret",
+        "Authorization Field 3 > Field Value",
+    ]
+    assert all("|" not in r.value for r in form)
+    callback = next(r for r in form if r.label == "Callback URL")
+    assert callback.action.startswith("leave as Kore fills it")
+    elsewhere = [(r.label, r.value) for r in profile.elsewhere_rows()]
+    assert elsewhere == [
+        (
+            "Plaid dashboard > Developers > API > Allowed redirect URIs",
+            "https://idp.kore.com/workflows/callback",
+        ),
+        ("Plaid dashboard > Developers > API > Allowed redirect URIs", PUBLIC + "/oauth-return"),
+        ("Tenant (Kore asks on Authorize)", "sandbox"),
+    ]
+    # rows(): the same, as (step, Kore input, value)
+    assert profile.rows()[: len(FORM_ORDER)] == [(r.step, r.label, r.value) for r in form]
+    markdown = profile.to_markdown()
+    assert "| 8 | Authorization Field 1 > Field Value | paste | {{accessToken}} |" in markdown
     assert SECRET not in markdown
+
+
+def test_the_note_says_what_the_url_is_not_given(live_keys: settings.Settings) -> None:
+    local = "http://127.0.0.1:8123"
+    by_default = build_profile(live_keys, local)
+    assert "(given)" not in by_default.note
+    assert "the URL given with --url" in by_default.note
+    stand_in = build_profile(live_keys, local, public_url_source="tunnel (local stand-in)")
+    assert f"{local} is the local ngrok stand-in's URL (embedded mode)" in stand_in.note
+    # the fix names a command that runs from the checkout, not a bare `kore-plaid`
+    assert f"`{cli_command('tunnel open')}`" in stand_in.note
 
 
 def test_reveal_shows_the_secret_in_both_places(live_keys: settings.Settings) -> None:
@@ -184,10 +244,193 @@ def test_profile_json_reveal_shows_the_secret(
     assert data["reachable_by_kore"] is False
 
 
-def test_profile_markdown_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_profile_command_prints_a_plain_text_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert profile_command() == 0
     out = capsys.readouterr().out
     port = settings.load().app_port  # chosen for this state folder (APP_PORT is unset)
-    assert f"| 5 | Authorization URL | http://127.0.0.1:{port}/ |" in out
+    lines = out.splitlines()
+    row = next(line for line in lines if line.startswith("5 "))
+    assert row.split() == ["5", "Authorization", "URL", "paste", f"http://127.0.0.1:{port}/"]
+    assert "|" not in out and "\\|" not in out  # no Markdown in a terminal
     assert settings.DEMO_SECRET not in out
     assert "Embedded mode" in out
+    assert f"`{cli_command('profile --reveal')}` prints them" in out
+
+
+def test_profile_reveal_prints_one_aligned_row_per_kore_input(
+    live_keys: settings.Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert profile_command("--reveal", "--url", PUBLIC) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("step ")))
+    table = lines[header + 2 : header + 2 + len(FORM_ORDER)]
+    value_column = lines[header].index("value")
+    for (step, label), line in zip(FORM_ORDER, table, strict=True):
+        assert line.split()[0] == step
+        assert f"  {label}  " in line
+        if len(line) > value_column:  # values start in one column
+            assert line[value_column - 2 : value_column] == "  " != line[value_column]
+    by_label = {
+        label: line[value_column:] for (_, label), line in zip(FORM_ORDER, table, strict=True)
+    }
+    assert by_label["Client Secret"] == SECRET
+    assert by_label["Authorization Field 3 > Field Value"] == SECRET
+    assert by_label["Token Request URL"] == PUBLIC + "/api/send_the_access_token_AUTH"
+    assert by_label["Scope"] == ""
+    assert not any("|" in line for line in lines)
+    assert not any("profile --reveal" in line for line in lines)  # nothing left to reveal
+
+
+def test_profile_markdown_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert profile_command("--markdown") == 0
+    out = capsys.readouterr().out
+    port = settings.load().app_port
+    assert f"| 5 | Authorization URL | paste | http://127.0.0.1:{port}/ |" in out
+    assert settings.DEMO_SECRET not in out
+
+
+def test_cli_command_is_the_checkouts_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "checkout"
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "kore-plaid").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(command_line, "project_root", lambda: root)
+    monkeypatch.setattr(command_line.sys, "prefix", str(root / ".venv"))
+    assert cli_command("profile --reveal") == ".venv/bin/kore-plaid profile --reveal"
+    elsewhere = tmp_path / "env"
+    (elsewhere / "bin").mkdir(parents=True)
+    monkeypatch.setattr(command_line.sys, "prefix", str(elsewhere))
+    assert cli_command("stop") == f"{elsewhere.resolve()}/bin/python -m kore_plaid_nb stop"
+
+
+# -- the notebook view ----------------------------------------------------------------------
+
+
+def _view(live_keys: settings.Settings, url: str = PUBLIC) -> ProfileView:
+    return ProfileView(build_profile(live_keys, url), secret=lambda: live_keys.secret)
+
+
+def _widget_state(view: ProfileView) -> str:
+    """What a notebook would save as widget state: every widget's state, as JSON."""
+    manager = ipywidgets.Widget.get_manager_state(drop_defaults=False)
+    views = [view, *view.children]
+    views += [c for box in view.children for c in getattr(box, "children", ())]
+    own = [w.get_state() for w in views]
+    return json.dumps([manager, own], ensure_ascii=False)
+
+
+def test_view_shows_every_value_but_never_the_secret(live_keys: settings.Settings) -> None:
+    view = _view(live_keys)
+    bundle = view._repr_mimebundle_()
+    text, page, state = bundle["text/plain"], bundle["text/html"], _widget_state(view)
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
+    for shown in (text, page, state):
+        assert SECRET not in shown
+        assert "0123…abcd" in shown  # masked, as abcd…wxyz
+        for value in (CLIENT_ID, PUBLIC + "/api/send_the_access_token_AUTH", "{{accessToken}}"):
+            assert value in shown
+    # text/plain: the whole table (a widget's own would be cut at 110 characters)
+    assert all(f"  {label}  " in text for _, label in FORM_ORDER)
+    assert "`.venv/bin/kore-plaid" in text or f"`{cli_command('profile --reveal')}`" in text
+
+
+def test_view_html_has_links_that_open_and_a_copy_button_per_value(
+    live_keys: settings.Settings,
+) -> None:
+    view = _view(live_keys)
+    page = view._repr_mimebundle_()["text/html"]
+    links = re.findall(r'<a href="([^"]*)" ([^>]*)>', page)
+    assert (
+        f"{PUBLIC}/",
+        f'target="_blank" rel="noopener noreferrer" style="{LINK_STYLE}"',
+    ) in links
+    assert all('target="_blank" rel="noopener noreferrer"' in attributes for _, attributes in links)
+    assert '<a href="https://{tenant}' not in page  # a template, not a link
+    rows = view.profile.form_rows() + view.profile.elsewhere_rows()
+    with_value = [r for r in rows if r.value]
+    plain = [r for r in with_value if not r.secret]
+    assert page.count('class="kore-plaid-copy"') == len(plain)
+    for row in plain:
+        assert f'data-copy="{row.value}"' in page
+    assert page.count("masked: <code>") == 2  # the secret's rows say how to get it
+    # the widget grid: a Copy button on every row that has a value, the secret's included
+    assert len(view.copy_buttons) == len(with_value)
+    assert {b.tooltip for b in view.copy_buttons} >= {
+        "Copy Client ID",
+        "Copy the real Client Secret",
+        "Copy the real Authorization Field 3 > Field Value",
+    }
+
+
+def test_secret_copy_goes_to_the_clipboard_and_leaves_no_trace(
+    live_keys: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(profile_view, "display", lambda obj: sent.append(obj.data))
+    view = _view(live_keys)
+    cleared: list[bool] = []
+    monkeypatch.setattr(view.clipboard, "clear_output", lambda: cleared.append(True))
+    secret_button = next(b for b in view.copy_buttons if b.tooltip == "Copy the real Client Secret")
+    secret_button.click()
+    assert len(sent) == 1 and json.dumps(SECRET) in sent[0]  # the real value, to the browser
+    assert "navigator.clipboard.writeText" in sent[0]
+    assert cleared == [True]  # the script's output is cleared at once
+    assert view.status.value == "Copying Client Secret…"
+    assert SECRET not in _widget_state(view)
+    id_button = next(b for b in view.copy_buttons if b.tooltip == "Copy Client ID")
+    id_button.click()
+    assert json.dumps(CLIENT_ID) in sent[1]
+
+
+def test_saved_notebook_and_html_report_show_the_table_without_the_secret(
+    live_keys: settings.Settings,
+) -> None:
+    """As the runner stores it (no widget state) and as report.py renders it."""
+    bundle = _view(live_keys)._repr_mimebundle_()
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("steps.show_profile(settings)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)]
+    nb.cells = [cell]
+    saved = nbformat.writes(nb)
+    body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
+    for stored in (saved, body):
+        assert SECRET not in stored
+    assert 'class="kore-plaid-profile"' in body  # the HTML table, not a dead widget
+    links = re.findall(r"<a [^>]*>", body)
+    assert links and all('target="_blank"' in a and "noopener" in a for a in links)
+    assert 'data-copy="' + CLIENT_ID + '"' in body
+
+
+def test_a_click_in_a_kernel_leaves_the_secret_out_of_the_saved_notebook(
+    live_keys: settings.Settings,
+) -> None:
+    """A real kernel: the Copy click runs, the notebook is saved with its widget state (as
+    nbclient emulates the Output widget), and neither outputs nor state hold the secret."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from kore_plaid_nb import settings\n"
+            "from kore_plaid_nb.kore.profile import build_profile\n"
+            "from kore_plaid_nb.kore.profile_view import LINK_STYLE, ProfileView\n"
+            "current = settings.load()\n"
+            f"view = ProfileView(build_profile(current, {PUBLIC!r}), lambda: current.secret)\n"
+            "view"
+        ),
+        nbformat.v4.new_code_cell(
+            "for button in view.copy_buttons:\n    button.click()\nprint(view.status.value)"
+        ),
+    ]
+    NotebookClient(nb, kernel_name="python3", store_widget_state=True, timeout=60).execute()
+    assert nb.cells[1].outputs[0]["text"].startswith("Copying Tenant")
+    assert "widgets" in nb.metadata  # the state was saved...
+    saved = nbformat.writes(nb)
+    assert SECRET not in saved  # ...without the secret
+    assert CLIENT_ID in saved
+
+
+def test_view_refuses_a_revealed_profile(live_keys: settings.Settings) -> None:
+    with pytest.raises(ValueError, match="masked profile"):
+        ProfileView(build_profile(live_keys, PUBLIC, reveal=True))

@@ -59,6 +59,7 @@ def test_whole_runbook_with_canary_secrets_leaks_nothing(tmp_path: Path) -> None
     done = _run(tmp_path, ROOT / "notebooks", canaries)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All steps passed." in done.stdout
+    assert "Done in embedded mode" in done.stdout and "To go live (" in done.stdout
     assert "All 19 checks passed" in done.stdout
     assert "Authorization URL" in done.stdout  # the profile is printed at the end
     assert (tmp_path / "build" / "report.html").is_file()

@@ -94,6 +94,60 @@ def test_save_keeps_other_lines_and_is_private(tmp_path: Path) -> None:
     assert "PLAID_SECRET" not in env_file.read_text()
 
 
+def test_save_never_follows_a_planted_temporary_file(tmp_path: Path) -> None:
+    victim = tmp_path / "elsewhere" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("not yours\n")
+    victim.chmod(0o644)
+    env_file = tmp_path / ".env"
+    env_file.write_text("OTHER=keep me\n")
+    (tmp_path / ".env.tmp").symlink_to(victim)
+    settings.save({"PLAID_SECRET": "secret-0123456789abcdef"}, env_file)
+    assert victim.read_text() == "not yours\n"  # the symlink's target is untouched
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert not env_file.is_symlink()
+    assert env_file.read_text() == "OTHER=keep me\nPLAID_SECRET=secret-0123456789abcdef\n"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "home")
+    assert left == [".env", ".env.tmp", "elsewhere"]  # no temporary file of ours is left
+
+
+def test_save_says_what_to_do_when_the_folder_is_not_writable(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PLAID_ENV=sandbox\n")
+
+    def refuse(*_: object, **__: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patch, pytest.raises(SettingsError) as info:
+        patch.setattr(os, "open", refuse)  # what a read-only folder answers (even as root)
+        settings.save({"PLAID_ENV": "production"}, env_file)
+    assert str(info.value).startswith(f"Could not write {env_file}: permission denied.")
+    assert "writable" in info.value.fix
+    assert env_file.read_text() == "PLAID_ENV=sandbox\n"
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PLAID_ENV=sandbox\n")
+
+    def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SettingsError) as info:
+        settings.save({"PLAID_ENV": "production"}, env_file)
+    assert str(info.value).startswith(f"Could not write {env_file}: no space left on device.")
+    assert env_file.read_text() == "PLAID_ENV=sandbox\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name != "home"] == [".env"]
+
+
 def test_registered_callbacks_are_exact_and_unique() -> None:
     s = settings.load(
         {

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     pip_audit = Path(sys.executable).with_name("pip-audit")
     command = [str(pip_audit), "-r", requirements, "--format", "json", *argv[1:]]
     print("$", " ".join(command[:3] + command[5:]), flush=True)
-    done = subprocess.run(command, capture_output=True, text=True)  # nosec B603
+    done = subprocess.run(command, capture_output=True, text=True)  # noqa: S603  # nosec B603 - pip-audit
     try:
         report = json.loads(done.stdout)
     except ValueError:

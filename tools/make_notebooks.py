@@ -42,16 +42,39 @@ Here, one small Python process, the **bridge**, does what the patched Quickstart
 `state`, client authentication, one Item per end user, refresh, a SQLite store), a **tunnel**
 makes it public, and every step is checked before you touch Kore.
 
+The *procedure steps* below are those of Kore's Plaid page (Kore XO Platform documentation,
+Integrations > Actions > Plaid: *Pre-authorize the Integration*), which builds on Kore's
+[guide to OAuth v2 authorization profiles](https://developer.kore.ai/docs/bots/advanced-topics/authorization/setting-up-authorization-using-oauth-v2).
+
 | notebook | procedure step | what happens |
 |---|---|---|
 | 01_plaid_keys | 4.ii-iv | Plaid client_id, secret and environment, checked against Plaid, saved to `.env` |
 | 02_redirect_uri | 4.v-vi | Kore's callback URL and Plaid's allowed redirect URIs |
 | 03_bridge | 4.vii-x | the bridge (replaces the Quickstart app) started and checked |
 | 04_tunnel | 5 | the public URL (ngrok) |
-| 05_kore_profile | 5-9 | every value to type into Kore's authorization profile |
+| 05_kore_profile | 4-9 | every value to type into Kore's authorization profile |
 | 06_authorize | 10-12 | *Pre-authorize the Integration*: authorize and verify every product as Kore calls it |
 | 07_end_users | *Allow Users to Authorize* | several end users, each with their own bank Item |
 | 08_teardown | | tunnel and bridge stopped, Items removed, secrets wiped on request |
+
+### The chain you are building
+```mermaid
+flowchart LR
+    user([End user in the bot]) -->|1. opens the Authorization URL| tunnel
+    kore[Kore.ai bot<br/>OAuth v2 - Custom profile] -->|sends the user to| user
+    subgraph here [this runbook: notebooks 03-04]
+        bridge[bridge<br/>OAuth 2.0 server + Link page]
+        tunnel[tunnel<br/>ngrok public URL]
+    end
+    tunnel --- bridge
+    bridge -->|2. Plaid Link: the user picks a bank| plaid[(Plaid API)]
+    bridge -->|3. redirect with code + state| kore
+    kore -->|4. Token URL: code or refresh_token| tunnel
+    kore -->|5. actions: balance, transactions, identity, ...| plaid
+```
+Kore never talks to Plaid Link itself: the bridge runs Link, keeps one Plaid Item per end user,
+and hands Kore the Item's access token through its Token URL (step 4). Kore's actions then call
+Plaid directly with that token (step 5).
 
 ### Two modes
 * **embedded** (the default, when no Plaid keys are configured): a built-in Plaid Sandbox
@@ -91,14 +114,18 @@ give the profile an *Identity Provider Name*, e.g. `Plaid`.
 
 The same client_id and secret go into Kore's *Client ID* and *Client Secret* fields
 (notebook 05 lists them again). Enter them below and press **Check and save**: they are
-checked against Plaid and written to `.env` (mode 0600). Leave them empty to stay in the
-embedded mode. Headless runs skip the form and use `.env` as it is.
+checked against Plaid first, and written to `.env` (mode 0600) only when Plaid accepts them.
+When Plaid cannot be reached, nothing is saved and the form asks whether to **Save anyway**.
+Leave them empty to stay in the embedded mode; to go back to it later, empty the client_id box
+and press **Check and save** (or remove `PLAID_CLIENT_ID` and `PLAID_SECRET` from `.env`).
+Headless runs skip the form and use `.env` as it is.
 """),
     code(SETUP.format(name="01_plaid_keys")),
     code("steps.plaid_keys_form(settings)"),
     md(
         "### Check the keys against Plaid\nOne `/link/token/create` call with your keys: Plaid "
-        "answers `INVALID_API_KEYS` when the client_id, the secret or the environment is wrong."
+        "answers `INVALID_API_KEYS` when the client_id, the secret or the environment is wrong. "
+        "It checks the keys as saved now, including what the form above saved."
     ),
     code("steps.check_plaid_keys(settings)"),
     md(
@@ -175,7 +202,8 @@ Kore runs on the internet; the bridge runs here. The procedure uses ngrok to giv
 HTTPS URL; this notebook does the same with **pyngrok**.
 
 * **live**: needs an ngrok account's **authtoken** (dashboard.ngrok.com > Your Authtoken). A
-  reserved domain keeps the URL, and so the Kore profile, the same across restarts.
+  reserved domain (dashboard.ngrok.com > Domains, e.g. `my-bot.ngrok.app`) keeps the URL,
+  and so the Kore profile, the same across restarts. Paste them below and press **Save**.
 * **embedded**: a local stand-in of the ngrok agent, driven by the same pyngrok code. Its URL is
   `http://127.0.0.1:...`: local, Kore cannot reach it.
 """),
@@ -188,10 +216,13 @@ HTTPS URL; this notebook does the same with **pyngrok**.
 
 BOOKS["05_kore_profile"] = [
     md("""
-# 05 · The Kore authorization profile (procedure steps 5-9)
+# 05 · The Kore authorization profile (procedure steps 4-9)
 
-Every value to type into Kore, in the order Kore's form asks for it, in the oAuth v2 profile
-created in notebook 01 (*Custom* > *Select Authorization* > *Create New*):
+In Kore: *Custom* > *Select Authorization* > *Create New*, type **oAuth v2**. The table below
+has one row per input of that form, in the order the procedure fills them, with the label Kore
+shows, what to do and the value. Every value has a **Copy** button; URLs open in a new tab.
+The Client Secret and PLAID-SECRET are shown masked: their Copy button copies the real value
+without showing it, and nothing of it is saved in this notebook.
 """),
     code(SETUP.format(name="05_kore_profile")),
     code("steps.show_profile(settings)", tags=("report-profile",)),
@@ -204,11 +235,13 @@ created in notebook 01 (*Custom* > *Select Authorization* > *Create New*):
 ### Notes
 * **Subdomain (Tenancy URL)**: choose *Yes* and type the base URL with `{tenant}` literally;
   Kore asks for the tenant (`sandbox` or `production`) when you authorize or test.
-* **Authorization Fields**: edit the existing *Authorization* field (payload `access_token` =
-  `{{accessToken}}`), then add the two header fields.
-* The Client Secret and PLAID-SECRET are shown masked here; `kore-plaid profile --reveal`
-  prints them in a terminal when you need to copy them.
-* The same table as Markdown and JSON: `kore-plaid profile` and `kore-plaid profile --json`.
+* **Authorization Fields**: field 1 is the *Authorization* field Kore already has: edit it
+  (pencil icon) to payload `access_token` = `{{accessToken}}`; fields 2 and 3 are added with
+  *Add Authorization Fields*.
+* The Copy buttons need the running kernel (run the cell again after reopening). Where the
+  browser refuses the clipboard, select the value instead.
+* In a terminal, at the project's folder: `.venv/bin/kore-plaid profile --reveal` prints the
+  same table with the secret in clear; `--json` prints it as JSON.
 """),
 ]
 
@@ -266,6 +299,12 @@ To also delete the saved Plaid and ngrok secrets from `.env`, call
 """),
     code(SETUP.format(name="08_teardown")),
     code("steps.teardown(settings, wipe_secrets=False)"),
+    md("""
+### Where you are, and going live
+What this run proved, and what is left before a Kore bot uses real Plaid data: a checklist,
+ticked where your settings already show it done.
+"""),
+    code("steps.go_live(settings)"),
 ]
 
 

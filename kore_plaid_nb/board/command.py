@@ -24,7 +24,7 @@ from ..errors import ServiceError, SettingsError
 
 DEFAULT_PORT = 8800
 DEFAULT_STUCK_AFTER = 600
-TOKEN_FILE = "board.token"
+TOKEN_FILE = "board.token"  # noqa: S105 - a file name, not a token  # nosec B105
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

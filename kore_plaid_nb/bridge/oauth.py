@@ -7,8 +7,11 @@ Decisions (RFC 6749, 7636, 9700):
 
 * **The client** is the Plaid client id; its secret is the Plaid secret (procedure steps
   4.iii-iv). Client authentication is required at the token endpoint, by HTTP Basic or by
-  ``client_id``/``client_secret`` in the body; both values are compared with
-  :func:`hmac.compare_digest`.
+  ``client_id``/``client_secret`` in the body, never both (RFC 6749 2.3): with a Basic
+  header, a body ``client_secret``, or a body ``client_id`` other than the Basic user, is
+  ``invalid_request`` (the same ``client_id`` in the body is allowed: some clients send it).
+  A Basic header that cannot be decoded is ``invalid_request`` too, not a missing one. Both
+  values are compared with :func:`hmac.compare_digest`.
 * **Redirect URIs** are compared as exact strings against ``settings.registered_callbacks``. A
   missing ``redirect_uri`` means the single Kore callback (PLAID_REDIRECT_URI when
   KORE_CALLBACK_URLS adds no other one); with several, it is required.
@@ -25,7 +28,9 @@ Decisions (RFC 6749, 7636, 9700):
 * **PKCE**: optional (Kore's sample sends none), but when a ``code_challenge`` is sent, the
   method must be ``S256``; ``plain`` (also oauthlib's default for a missing method) is refused
   with ``invalid_request``: it only protects against an attacker who cannot read the
-  authorization request, and Kore, a confidential client, has no reason to use it.
+  authorization request, and Kore, a confidential client, has no reason to use it. A token
+  request with a ``code_verifier`` for a code authorized without ``code_challenge`` is
+  ``invalid_grant`` (a PKCE downgrade, RFC 9700 2.1.1), and the code is spent.
 * **Token endpoint quirks** (the adapter): form *and* JSON bodies; a body with a ``code`` and
   no ``grant_type`` is ``authorization_code`` (Kore's sample); a token request without
   ``redirect_uri`` is accepted (the code is bound to one already) while a different one is
@@ -113,17 +118,39 @@ class BridgeClient:
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """``(client_id, client_secret)`` from an HTTP Basic header (RFC 6749 2.3.1), else None."""
-    if not header or not header[:6].lower() == "basic ":
+    """``(client_id, client_secret)`` from an HTTP Basic header (RFC 6749 2.3.1); None
+    without one (no header, another scheme). A Basic header that does not decode to
+    ``client_id:client_secret`` (base64, UTF-8, form-encoded) is ``invalid_request``."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    client_id, sep, secret = decoded.partition(":")
-    if not sep:
-        return None
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise ValueError("no colon")
+        return (
+            unquote(client_id.replace("+", " "), errors="strict"),
+            unquote(secret.replace("+", " "), errors="strict"),
+        )
+    except (binascii.Error, UnicodeError, ValueError):
+        raise errors.InvalidRequestError(
+            description="The Authorization header is not valid HTTP Basic: send 'Basic ' and "
+            "the base64 of client_id:client_secret (UTF-8, each form-encoded)."
+        ) from None
+
+
+def _one_authentication_method(basic: tuple[str, str], request: Request) -> None:
+    """RFC 6749 2.3: with HTTP Basic, the body may repeat the same ``client_id`` but carry
+    no ``client_secret`` and no other ``client_id``; otherwise ``invalid_request``."""
+    if request.client_secret is not None or (
+        request.client_id is not None and request.client_id != basic[0]
+    ):
+        raise errors.InvalidRequestError(
+            description="Send the client credentials one way only: HTTP Basic or "
+            "client_id/client_secret in the body, not both (RFC 6749 2.3).",
+            request=request,
+        )
 
 
 class BridgeValidator(RequestValidator):
@@ -147,6 +174,8 @@ class BridgeValidator(RequestValidator):
 
     def authenticate_client(self, request: Request, *args, **kwargs) -> bool:
         basic = basic_credentials(request.headers.get("Authorization"))
+        if basic is not None:
+            _one_authentication_method(basic, request)
         client_id, secret = basic if basic else (request.client_id, request.client_secret)
         id_ok = equal_secrets(client_id, self.settings.client_id)
         secret_ok = equal_secrets(secret, self.settings.secret)
@@ -258,6 +287,15 @@ class BridgeValidator(RequestValidator):
     # Authorization codes.
 
     def is_pkce_required(self, client_id: str, request: Request) -> bool:
+        """PKCE is optional; oauthlib asks this only for codes without ``code_challenge``,
+        where a ``code_verifier`` means a PKCE downgrade (RFC 9700 2.1.1)."""
+        if request.grant_type == "authorization_code" and request.code_verifier is not None:
+            raise errors.InvalidGrantError(
+                description="code_verifier was sent, but this code was authorized without "
+                "code_challenge (a PKCE downgrade?): start a new authorization that sends "
+                "code_challenge, or send no code_verifier.",
+                request=request,
+            )
         return False
 
     def save_authorization_code(
@@ -516,10 +554,9 @@ class BridgeOAuth:
         payload = json.loads(body) if body else {}
         out_headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if status == 200:
-            payload["token_type"] = "bearer"  # noqa: S105 - a type name
+            payload["token_type"] = "bearer"  # noqa: S105 - a type name  # nosec B105
             payload.pop("expires_in", None)
-            if not payload.get("scope"):
-                payload.pop("scope", None)
+            payload.pop("scope", None)  # oauthlib echoes a refresh request's scope
             payload["closeWindow"] = True
         elif status == 401:
             out_headers["WWW-Authenticate"] = BASIC_REALM

@@ -61,9 +61,10 @@ def _render(name: str, **values: str) -> str:
 
 
 def authorize_page(
-    settings: Settings, session: str, link_token: str, deny_url: str, redirect_uri: str
+    settings: Settings, session: str, deny_url: str, redirect_uri: str
 ) -> HTMLResponse:
-    """The page behind the Authorization URL; opens Plaid Link at once."""
+    """The page behind the Authorization URL; asks the bridge for a Link token
+    (``POST /api/link_token``) and opens Plaid Link at once."""
     body = _render(
         "authorize.html",
         title="Connect your bank - Kore.ai",
@@ -74,7 +75,6 @@ def authorize_page(
         step_link="Plaid opens on this page. Choose your bank and sign in there: your bank "
         "password goes to your bank through Plaid, never to the bot.",
         session=session,
-        link_token=link_token,
         deny_url=deny_url,
         callback_host=urlsplit(redirect_uri).netloc or redirect_uri,
         link_script_url=plaid_client.link_script_url(settings),
@@ -94,7 +94,6 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         step_link="Plaid finishes the connection with the account you chose at your bank; "
         "there is nothing more to type.",
         session="",
-        link_token="",
         deny_url="",
         callback_host="Kore.ai",
         link_script_url=plaid_client.link_script_url(settings),

@@ -4,6 +4,8 @@
 ==============================================  ============================================
 ``GET /``                                       Authorization URL: HTML page, or JSON
                                                 ``{"session", "link_token"}``
+``POST /api/link_token``                        ``{"session"}`` -> ``{"link_token"}`` (the
+                                                page asks right before it opens Link)
 ``POST /api/set_access_token``                  ``{"session", "public_token"}`` ->
                                                 ``{"redirect_to": callback?code&state}``
 ``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``)
@@ -13,7 +15,13 @@
 ``GET /openapi.yaml``                           this contract as OpenAPI 3.0 (``openapi.yaml``)
 ==============================================  ============================================
 
-Bodies above :data:`MAX_BODY_BYTES` get 413; unreadable bodies get 400; Plaid failures get a
+New sessions are rate limited per client address and overall (:mod:`.ratelimit`: 429 with
+``Retry-After``); a session gets at most :data:`LINK_TOKENS_PER_SESSION` Link tokens. The
+browser's API takes JSON only (415 otherwise: a cross-site form cannot send it). Absolute URLs
+come from :mod:`.public_url`, never from an unchecked Host header.
+
+Bodies above :data:`MAX_BODY_BYTES` get 413; unreadable bodies (not UTF-8, nested too
+deep) get 400; a client that leaves mid-body is one log line; Plaid failures get a
 readable JSON error (4xx/502/503), never a 500; a store that cannot answer (database down or
 restarting) gets 503 with ``Retry-After``: JSON for API calls, the readable page for the
 browser. Blocking work (the store, Plaid) runs in the thread pool. Every
@@ -36,7 +44,7 @@ from urllib.parse import parse_qsl
 from oauthlib.oauth2.rfc6749 import errors
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -54,11 +62,15 @@ from .oauth import (
     RequestTooLargeError,
 )
 from .plaid_link import LinkStepError, PlaidLink
+from .public_url import public_base_url
+from .ratelimit import SessionLimiter
 from .store import BridgeStore, StoreUnavailable, open_store
 
 MAX_BODY_BYTES = 16 * 1024
 PURGE_INTERVAL_SECONDS = 300.0
 API_PATHS = ("/api/", "/oauth/")
+LINK_TOKENS_PER_SESSION = 5  # Link opened again after an error, a reload, an OAuth bank
+JSON_MEDIA_TYPE = "application/json"
 log = logging.getLogger("kore_plaid_nb.bridge")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -124,12 +136,21 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+NOT_UTF8 = "The body is not UTF-8 text: send every parameter as UTF-8 (no lone surrogates)."
+
+
 def parse_params(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    """Body parameters from a JSON object or a form; anything else is ``invalid_request``."""
+    """Body parameters from a JSON object or a form; anything else is ``invalid_request``:
+    nesting too deep to parse, names or values that are not UTF-8 (raw, percent-encoded or
+    JSON-escaped lone surrogates) included."""
     if "json" in content_type.lower():
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except RecursionError:
+            raise InvalidRequestError(description="The JSON body is nested too deeply.") from None
+        except UnicodeDecodeError:
+            raise InvalidRequestError(description=NOT_UTF8) from None
+        except ValueError:
             raise InvalidRequestError(description="The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise InvalidRequestError(description="The JSON body must be an object.")
@@ -140,18 +161,43 @@ def parse_params(body: bytes, content_type: str) -> list[tuple[str, str]]:
             if isinstance(value, bool):
                 value = "true" if value else "false"
             if not isinstance(value, str | int | float):
-                raise InvalidRequestError(description=f"Parameter {name!r} must be a string.")
-            pairs.append((str(name), str(value)))
+                raise InvalidRequestError(
+                    description=f"Parameter {name!r} must be a string."
+                    if _is_utf8(name)
+                    else NOT_UTF8
+                )
+            pairs.append((name, str(value)))
+        if not all(_is_utf8(name) and _is_utf8(value) for name, value in pairs):
+            raise InvalidRequestError(description=NOT_UTF8)
         return pairs
     try:
         text = body.decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        raise InvalidRequestError(description="The body is not UTF-8.") from None
-    return parse_qsl(text, keep_blank_values=True)
+        raise InvalidRequestError(description=NOT_UTF8) from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def oauth_error_json(exc: OAuth2Error) -> JSONResponse:
     return JSONResponse(json.loads(exc.json), exc.status_code, headers=NO_STORE)
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """A client that went away in the middle of its body: one log line, no traceback (the
+    status is for the app's own records: no one is left to read it)."""
+    log.warning(
+        "client disconnected before sending the whole body: %s %s",
+        request.method,
+        request.url.path,
+    )
+    return Response(status_code=400)
 
 
 def bridge_error(status: int, error: str, message: str, fix: str) -> JSONResponse:
@@ -161,14 +207,69 @@ def bridge_error(status: int, error: str, message: str, fix: str) -> JSONRespons
 
 def link_redirect_uri(settings: Settings, request: Request) -> str | None:
     """Where OAuth banks send the browser back: LINK_REDIRECT_URI, else this bridge's own
-    ``/oauth-return`` as the browser reached it (the tunnel's public URL), when that is
-    https or the embedded emulator plays Plaid."""
+    ``/oauth-return`` at :func:`.public_url.public_base_url` (as the browser reached it when
+    the Host names this bridge, else the configured public URL), when that is https or the
+    embedded emulator plays Plaid."""
     if settings.link_redirect_uri:
         return settings.link_redirect_uri
-    base = str(request.base_url).rstrip("/")
-    if request.url.scheme == "https" or settings.embedded:
+    base = public_base_url(settings, request)
+    if base and (base.startswith("https://") or settings.embedded):
         return f"{base}/oauth-return"
     return None
+
+
+class TooManySessions(Exception):
+    """The session limiter refused a new session; retry after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+def is_json_body(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0]
+    return media_type.strip().lower() == JSON_MEDIA_TYPE
+
+
+def not_json_error() -> JSONResponse:
+    return bridge_error(
+        415,
+        "unsupported_media_type",
+        "This endpoint takes a JSON body (Content-Type: application/json), as the "
+        "authorization page sends it.",
+        "Send the request with Content-Type: application/json and a JSON object body.",
+    )
+
+
+def session_problem_error(problem: str) -> JSONResponse:
+    """The answer for a session that cannot be used (``claim`` / ``count_link_token``)."""
+    if problem == "unknown":
+        return bridge_error(
+            400,
+            "invalid_session",
+            "The bridge does not know this authorization session.",
+            "Go back to the Kore conversation and start the authorization again.",
+        )
+    if problem == "expired":
+        return bridge_error(
+            400,
+            "session_expired",
+            "This authorization page has expired (it is valid for 30 minutes).",
+            "Go back to the Kore conversation and start the authorization again.",
+        )
+    if problem == "exhausted":
+        return bridge_error(
+            429,
+            "too_many_link_tokens",
+            f"This authorization page already opened Plaid Link {LINK_TOKENS_PER_SESSION} times.",
+            "Go back to the Kore conversation and start the authorization again.",
+        )
+    return bridge_error(
+        409,
+        "session_used",
+        "This authorization was already completed or is being completed.",
+        "Go back to the Kore conversation; start again there if it did not finish.",
+    )
 
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -181,6 +282,9 @@ def create_app(
     replaces the default Plaid caller (e.g. a shorter timeout or another retry policy)."""
     store = store or open_store(settings.bridge_store)
     link = link or PlaidLink(settings, spent=store)
+    limiter = SessionLimiter(
+        settings.bridge_sessions_per_address, settings.bridge_sessions_per_minute
+    )
     oauth = BridgeOAuth(settings, store, on_replay=lambda token, _why: link.remove_item(token))
 
     inline_refresh = store.dialect == "sqlite"
@@ -188,21 +292,58 @@ def create_app(
     def wants_json(request: Request) -> bool:
         return "application/json" in request.headers.get("accept", "")
 
-    def _start(query: str, redirect_uri: str | None) -> tuple[AuthorizationRequest, str, str]:
-        """Validate the request, get a Link token, open the session: one thread-pool hop."""
+    def client_address(request: Request) -> str:
+        """The client as uvicorn reports it (X-Forwarded-For only from FORWARDED_ALLOW_IPS)."""
+        return request.client.host if request.client else ""
+
+    def _start(
+        query: str, address: str, with_link_token: bool, redirect_uri: str | None
+    ) -> tuple[AuthorizationRequest, str, str | None]:
+        """Validate the request, take a place in the limiter, get a Link token (JSON callers
+        only: the page asks for one when it opens Link), open the session: one thread-pool
+        hop."""
         auth = oauth.validate_authorization(query)
+        retry_after = limiter.acquire(address)
+        if retry_after is not None:
+            raise TooManySessions(retry_after)
         session_id = secrets.token_urlsafe(32)
-        link_token = link.create_link_token(session_id, redirect_uri)
-        store.create_session(session_id, auth.client_id, auth.redirect_uri, query, SESSION_TTL)
+        link_token = None
+        if with_link_token:
+            link_token = link.create_link_token(session_id, redirect_uri)
+        store.create_session(
+            session_id,
+            auth.client_id,
+            auth.redirect_uri,
+            query,
+            SESSION_TTL,
+            link_tokens=0 if link_token is None else 1,
+        )
         return auth, session_id, link_token
+
+    def too_many_sessions(exc: TooManySessions, as_json: bool) -> Response:
+        headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
+        message = (
+            "Too many authorizations were started from this network (or on this bridge) in "
+            "the last minute."
+        )
+        fix = f"Wait {exc.retry_after} seconds, then start the authorization again from Kore."
+        if as_json:
+            body = {"error": "too_many_requests", "error_description": message, "fix": fix}
+            return JSONResponse(body, 429, headers=headers)
+        response = page.error_page(settings, 429, "Please wait a moment", message, fix)
+        response.headers.update(headers)
+        return response
 
     async def authorize(request: Request) -> Response:
         query = request.url.query
         as_json = wants_json(request)
+        redirect_uri = link_redirect_uri(settings, request) if as_json else None
         try:
             auth, session_id, link_token = await run_in_threadpool(
-                _start, query, link_redirect_uri(settings, request)
+                _start, query, client_address(request), as_json, redirect_uri
             )
+        except TooManySessions as exc:
+            return too_many_sessions(exc, as_json)
         except AuthorizationRedirect as redirect:
             return RedirectResponse(redirect.location, status_code=302, headers=NO_STORE)
         except FatalClientError as exc:
@@ -222,10 +363,41 @@ def create_app(
         if as_json:
             return JSONResponse({"session": session_id, "link_token": link_token}, headers=NO_STORE)
         return page.authorize_page(
-            settings, session_id, link_token, oauth.denial_location(auth), auth.redirect_uri
+            settings, session_id, oauth.denial_location(auth), auth.redirect_uri
         )
 
+    async def new_link_token(request: Request) -> Response:
+        if not is_json_body(request):
+            return not_json_error()
+        try:
+            body = await read_body(request)
+            params = dict(parse_params(body, JSON_MEDIA_TYPE))
+        except OAuth2Error as exc:
+            return oauth_error_json(exc)
+        session_id = params.get("session") or ""
+        if not session_id:
+            return bridge_error(
+                400,
+                "invalid_request",
+                "The request needs 'session'.",
+                "Let the authorization page send it (it does so before it opens Plaid Link).",
+            )
+        redirect_uri = link_redirect_uri(settings, request)
+        return await run_in_threadpool(_link_token, session_id, redirect_uri)
+
+    def _link_token(session_id: str, redirect_uri: str | None) -> Response:
+        problem = store.count_link_token(session_id, LINK_TOKENS_PER_SESSION)
+        if problem is not None:
+            return session_problem_error(problem)
+        try:
+            token = link.create_link_token(session_id, redirect_uri)
+        except LinkStepError as exc:
+            return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
+        return JSONResponse({"link_token": token}, headers=NO_STORE)
+
     async def set_access_token(request: Request) -> Response:
+        if not is_json_body(request):
+            return not_json_error()
         try:
             body = await read_body(request)
             params = dict(parse_params(body, request.headers.get("content-type", "")))
@@ -244,32 +416,17 @@ def create_app(
 
     def _complete(session_id: str, public_token: str) -> Response:
         claim = store.claim_session(session_id)
-        if claim.problem == "unknown":
-            return bridge_error(
-                400,
-                "invalid_session",
-                "The bridge does not know this authorization session.",
-                "Go back to the Kore conversation and start the authorization again.",
-            )
-        if claim.problem == "expired":
-            return bridge_error(
-                400,
-                "session_expired",
-                "This authorization page has expired (it is valid for 30 minutes).",
-                "Go back to the Kore conversation and start the authorization again.",
-            )
-        if claim.problem == "used":
-            return bridge_error(
-                409,
-                "session_used",
-                "This authorization was already completed or is being completed.",
-                "Go back to the Kore conversation; start again there if it did not finish.",
-            )
+        if claim.problem is not None:
+            return session_problem_error(claim.problem)
         try:
             item = link.exchange(public_token, session_id)
         except LinkStepError as exc:
             store.release_session(session_id)
             return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
+        except BaseException:
+            with contextlib.suppress(StoreUnavailable):  # the first failure is the one to tell
+                store.release_session(session_id)  # nothing was issued: the user may retry
+            raise
         try:
             location = oauth.issue_code(session_id, claim.record.auth_query, item)
         except StoreUnavailable:
@@ -366,6 +523,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", authorize, methods=["GET"]),
+            Route("/api/link_token", new_link_token, methods=["POST"]),
             Route("/api/set_access_token", set_access_token, methods=["POST"]),
             Route("/api/send_the_access_token_AUTH", token, methods=["POST"]),
             Route("/oauth/token", token, methods=["POST"]),
@@ -376,7 +534,10 @@ def create_app(
             Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
         ],
         lifespan=lifespan,
-        exception_handlers={StoreUnavailable: store_unavailable},
+        exception_handlers={
+            StoreUnavailable: store_unavailable,
+            ClientDisconnect: client_disconnected,
+        },
     )
     app.state.store = store
     app.state.oauth = oauth

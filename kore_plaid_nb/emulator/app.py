@@ -23,8 +23,9 @@ from starlette.routing import Route
 from ..settings import Settings
 from ..settings import load as load_settings
 from . import api, fields, link
+from .body import read_json
 from .errors import PlaidAPIError, request_id
-from .faults import Fault, FaultPlan
+from .faults import FaultPlan, parse_fault
 from .store import Store
 
 log = logging.getLogger("kore_plaid_nb.emulator")
@@ -42,8 +43,22 @@ def allowed_redirect_uris(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys(uri for uri in candidates if uri))
 
 
-def error_response(error: PlaidAPIError) -> JSONResponse:
-    return JSONResponse(error.body(request_id()), status_code=error.status)
+def error_response(error: PlaidAPIError, rid: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.body(rid or request_id()), status_code=error.status, headers=error.headers
+    )
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON: a web page cannot send that cross-site without
+    the browser asking first (CORS preflight), which the emulator never grants here."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise PlaidAPIError(
+            "INVALID_HEADERS",
+            "Content-Type must be application/json; send the fault as a JSON object",
+            status=415,
+        )
 
 
 def check_credentials(request: Request, body: dict[str, object], settings: Settings) -> None:
@@ -73,11 +88,11 @@ def _plaid_route(
                     raise PlaidAPIError(
                         fault.error_code, error_type=fault.error_type, status=fault.status
                     )
-            body = await fields.read_body(request)
+            body = await read_json(request)
             check_credentials(request, body, emulator.settings)
             result = handler(emulator, body)
         except PlaidAPIError as error:
-            return JSONResponse(error.body(rid), status_code=error.status)
+            return error_response(error, rid)
         except Exception:  # a bug here must still answer in Plaid's shape
             log.exception("emulator: %s failed", path)
             return JSONResponse(PlaidAPIError("INTERNAL_SERVER_ERROR").body(rid), status_code=500)
@@ -90,32 +105,20 @@ def _plaid_route(
 def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
     async def control(request: Request) -> Response:
         try:
-            body = await fields.read_body(request) if request.method == "POST" else {}
+            body: dict[str, object] = {}
+            if request.method == "POST":
+                require_json(request)
+                body = await read_json(request)
             check_credentials(request, body, emulator.settings)
             if request.method == "DELETE":
                 faults.clear()
             elif request.method == "POST":
-                endpoint = fields.text(body, "endpoint") or ""
-                if endpoint != "*" and endpoint not in api.ENDPOINTS:
-                    raise fields.invalid("endpoint", f"is not an emulated endpoint: {endpoint}")
-                delay = body.get("delay") or 0
-                if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-                    raise fields.invalid("delay", "must be a number of seconds >= 0")
-                status = body.get("status")
-                if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
-                    raise fields.invalid("status", "must be an HTTP error status (400-599)")
-                faults.add(
-                    Fault(
-                        endpoint=endpoint,
-                        count=fields.integer(body, "count", default=1, minimum=1),
-                        error_code=fields.text(body, "error_code", required=False),
-                        status=status,
-                        error_type=fields.text(body, "error_type", required=False),
-                        delay=float(delay),
-                    )
-                )
+                faults.add(parse_fault(body, frozenset(api.ENDPOINTS)))
         except PlaidAPIError as error:
             return error_response(error)
+        except Exception:  # a bug here must still answer in Plaid's shape
+            log.exception("emulator: /_emulator/faults failed")
+            return error_response(PlaidAPIError("INTERNAL_SERVER_ERROR"))
         return JSONResponse({"faults": faults.pending()})
 
     return [Route("/_emulator/faults", control, methods=["GET", "POST", "DELETE"])]

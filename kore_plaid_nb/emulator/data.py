@@ -27,7 +27,7 @@ KNOWN_PRODUCTS = frozenset(
     }
 )
 SANDBOX_USERNAME = "user_good"
-SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password
+SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password  # nosec B105
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

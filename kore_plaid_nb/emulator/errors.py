@@ -53,6 +53,7 @@ CATALOG: dict[str, tuple[str, int, str, str | None]] = {
         "body could not be parsed as JSON",
         None,
     ),
+    "INVALID_HEADERS": ("INVALID_REQUEST", 400, "a header is missing or invalid", None),
     "NOT_FOUND": ("INVALID_REQUEST", 404, "the requested endpoint does not exist", None),
     "ITEM_LOGIN_REQUIRED": (
         "ITEM_ERROR",
@@ -166,6 +167,7 @@ class PlaidAPIError(Exception):
         error_type: str | None = None,
         status: int | None = None,
         display_message: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         known_type, known_status, known_message, known_display = CATALOG.get(
             error_code, ("ITEM_ERROR", 400, error_code.lower().replace("_", " "), None)
@@ -175,6 +177,7 @@ class PlaidAPIError(Exception):
         self.status = status or known_status
         self.error_message = error_message or known_message
         self.display_message = display_message if display_message is not None else known_display
+        self.headers = dict(headers or {})  # response headers, e.g. Connection: close
         super().__init__(f"{self.error_type}/{self.error_code}: {self.error_message}")
 
     def body(self, request_id_value: str | None = None) -> dict[str, object]:

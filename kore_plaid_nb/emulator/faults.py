@@ -18,21 +18,32 @@ Over HTTP (a non-Plaid prefix; the same credentials as the Plaid endpoints, in t
   normally; ``status`` / ``error_type`` default to the code's usual ones);
 - ``GET /_emulator/faults`` lists the pending faults; ``DELETE /_emulator/faults`` clears them.
 
+A ``POST`` must be ``Content-Type: application/json`` (415 otherwise: a web page cannot send
+one without the browser asking first) with ``count`` 1-1000, ``delay`` 0-30 seconds,
+``status`` 400-599 and codes in capitals; at most 100 faults are pending at once.
+
 A fault is consumed when a call of its endpoint arrives, before credentials are checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import threading
 from dataclasses import asdict, dataclass
 from types import ModuleType
 
 from ..settings import Settings
 from ..settings import load as load_settings
+from . import fields
+from .errors import PlaidAPIError
 
 ANY_ENDPOINT = "*"
-MAX_DELAY = 120.0
+MAX_DELAY = 30.0
+MAX_COUNT = 1000
+MAX_PENDING = 100
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 @dataclass
@@ -54,6 +65,11 @@ class FaultPlan:
 
     def add(self, fault: Fault) -> None:
         with self._lock:
+            if len(self._faults) >= MAX_PENDING:
+                raise PlaidAPIError(
+                    "INVALID_FIELD",
+                    f"{MAX_PENDING} faults are already pending; DELETE /_emulator/faults first",
+                )
             self._faults.append(fault)
 
     def clear(self) -> None:
@@ -80,6 +96,41 @@ class FaultPlan:
     async def apply_delay(self, fault: Fault | None) -> None:
         if fault is not None and fault.delay > 0:
             await asyncio.sleep(min(fault.delay, MAX_DELAY))
+
+
+def _code(body: dict[str, object], name: str) -> str | None:
+    value = fields.text(body, name, required=False)
+    if value is not None and not _CODE.fullmatch(value):
+        raise fields.invalid(name, "must be a Plaid code in capitals, e.g. RATE_LIMIT")
+    return value
+
+
+def parse_fault(body: dict[str, object], endpoints: frozenset[str] | set[str]) -> Fault:
+    """The fault a ``POST /_emulator/faults`` body describes (a Plaid error when invalid)."""
+    endpoint = fields.text(body, "endpoint") or ""
+    if endpoint != ANY_ENDPOINT and endpoint not in endpoints:
+        raise fields.invalid("endpoint", f"is not an emulated endpoint: {endpoint[:100]}")
+    delay = body.get("delay") or 0
+    if (
+        isinstance(delay, bool)
+        or not isinstance(delay, int | float)
+        or not math.isfinite(delay)
+        or not 0 <= delay <= MAX_DELAY
+    ):
+        raise fields.invalid("delay", f"must be a number of seconds from 0 to {MAX_DELAY:g}")
+    status = body.get("status")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise fields.invalid("status", "must be an HTTP error status (400-599)")
+    return Fault(
+        endpoint=endpoint,
+        count=fields.integer(body, "count", default=1, minimum=1, maximum=MAX_COUNT),
+        error_code=_code(body, "error_code"),
+        status=status,
+        error_type=_code(body, "error_type"),
+        delay=float(delay),
+    )
 
 
 def _http() -> (

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-
-from starlette.requests import Request
 
 from .errors import PlaidAPIError
 
@@ -97,17 +94,3 @@ def day(body: dict[str, object], name: str) -> date:
         return date.fromisoformat(value or "")
     except ValueError:
         raise invalid(name, "must be a date in the format YYYY-MM-DD") from None
-
-
-async def read_body(request: Request) -> dict[str, object]:
-    """The JSON object of the request (an empty body counts as ``{}``)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise PlaidAPIError("INVALID_BODY", "body could not be parsed as JSON") from None
-    if not isinstance(body, dict):
-        raise PlaidAPIError("INVALID_BODY", "body must be a JSON object")
-    return body

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import body as request_body
 from . import data, fields
 from .api import Emulator, Handler, check_credentials
 from .errors import PlaidAPIError, request_id
@@ -50,8 +51,10 @@ def script_text() -> str:
     return resources.files(__package__).joinpath("link-initialize.js").read_text()
 
 
-def _json(body: dict[str, object], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=CORS_HEADERS)
+def _json(
+    body: dict[str, object], status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={**CORS_HEADERS, **(headers or {})})
 
 
 def _link_config(emulator: Emulator, body: dict[str, object]) -> tuple[str, dict[str, object]]:
@@ -177,10 +180,10 @@ def routes(emulator: Emulator) -> list[Route]:
             if request.method == "OPTIONS":
                 return Response(status_code=204, headers=CORS_HEADERS)
             try:
-                body = await fields.read_body(request)
+                body = await request_body.read_json(request)
                 return _json(handler(emulator, body))
             except PlaidAPIError as error:
-                return _json(error.body(request_id()), error.status)
+                return _json(error.body(request_id()), error.status, error.headers)
             except Exception:  # a bug here must still answer in Plaid's shape
                 log.exception("emulator: Link stand-in failed")
                 error = PlaidAPIError("INTERNAL_SERVER_ERROR")

@@ -1,8 +1,11 @@
 """Every value to type into Kore's "OAuth v2 - Custom" authorization profile, in form order.
 
-Build it with :func:`build_profile`; render it with :meth:`KoreProfile.rows` (a notebook
-table), :meth:`KoreProfile.to_markdown` or :meth:`KoreProfile.to_json`. The client secret is
-masked unless ``reveal=True``.
+Build it with :func:`build_profile`. :meth:`KoreProfile.form_rows` lists the form's inputs in
+the order the documented procedure fills them (steps 4.i-9), one row per Kore input with the
+label Kore shows; :meth:`KoreProfile.elsewhere_rows` the values that go elsewhere (Plaid's
+dashboard, the tenant Kore asks for on *Authorize*). Render with :meth:`KoreProfile.to_text`
+(terminal), :meth:`KoreProfile.to_markdown` or :meth:`KoreProfile.to_json`; the notebook view
+is :mod:`.profile_view`. The client secret is masked unless ``reveal=True``.
 """
 
 from __future__ import annotations
@@ -13,16 +16,32 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import services, tunnel
+from ..command_line import cli_command
 from ..errors import RunbookError
 from ..settings import Settings, mask
+from ..tables import format_table
 from ..tunnel import TunnelInfo
 
-TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path
+TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path  # nosec B105
 LINK_RETURN_PATH = "/oauth-return"
 TENANT_BASE_URL = "https://{tenant}.plaid.com"
 IDENTITY_PROVIDER_NAME = "Plaid"
 MODES = ("Pre-authorize the Integration", "Allow Users to Authorize the Integration")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+# "0.0.0.0" is listed to refuse it as a public URL; nothing binds to it
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104  # nosec B104
+REVEAL_ARGUMENTS = "profile --reveal"
+FORM_TITLE = (
+    'Kore: Custom > Select Authorization > Create New, type "oAuth v2" (in the form\'s order)'
+)
+ELSEWHERE_TITLE = "Outside the profile form"
+# what each public_url_source means, in a sentence
+SOURCE_PHRASES = {
+    "tunnel": "the ngrok tunnel's URL",
+    "tunnel (local stand-in)": "the local ngrok stand-in's URL (embedded mode)",
+    "running bridge": "the running bridge's local URL (no tunnel is open)",
+    "APP_PORT (bridge not running)": "the bridge's local address from APP_PORT (not running)",
+    "given": "the URL given with --url",
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,35 @@ class AuthorizationField:
     key: str
     value: str
     step: str
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One input: the procedure step, the label Kore shows, what to do, the value.
+
+    ``value`` is what may be shown: masked when ``secret`` (unless the profile was built
+    with ``reveal=True``). ``link`` marks a URL that can be opened as it is.
+    """
+
+    step: str
+    label: str
+    action: str
+    value: str
+    secret: bool = False
+    link: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "label": self.label,
+            "action": self.action,
+            "value": self.value,
+            "secret": self.secret,
+        }
+
+
+def _is_link(value: str) -> bool:
+    return value.startswith(("https://", "http://")) and "{" not in value
 
 
 @dataclass(frozen=True)
@@ -62,34 +110,74 @@ class KoreProfile:
     secret_revealed: bool
     mode: str
 
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(procedure step, field, value) in form order: a table for the notebook."""
+    def form_rows(self) -> list[ProfileRow]:
+        """Kore's form, one row per input, in the order of the procedure (steps 4.i-9)."""
         table = [
-            ("4.i", "Authorization Type", self.authorization_type),
-            ("4.ii", "Identity Provider Name", self.identity_provider_name),
-            ("4.v-vi", "Callback URL (shown by Kore)", self.callback_url),
-            ("4.iii", "Client ID", self.client_id),
-            ("4.iv", "Client Secret", self.client_secret),
-            ("5", "Authorization URL", self.authorization_url),
-            ("7", "Token Request URL", self.token_request_url),
-            ("7", "Refresh Token URL", self.refresh_token_url),
-            ("-", "Scope", self.scope or "(leave empty)"),
-            ("6", "Subdomain (Tenancy URL)", self.subdomain),
-            ("6", "Base URL", self.base_url),
-            ("6", "Tenant (typed when authorizing)", self.tenant),
+            ProfileRow("4.i", "Authorization Type", "select", self.authorization_type),
+            ProfileRow(
+                "4.ii", "Identity Provider Name", "type (any name)", self.identity_provider_name
+            ),
+            ProfileRow("4.iii", "Client ID", "paste", self.client_id),
+            ProfileRow("4.iv", "Client Secret", "paste", self.client_secret, secret=True),
+            ProfileRow(
+                "4.v-vi",
+                "Callback URL",
+                "leave as Kore fills it; must be this",
+                self.callback_url,
+            ),
+            ProfileRow("5", "Authorization URL", "paste", self.authorization_url),
+            ProfileRow("6", "Subdomain (Tenancy URL)", "select", self.subdomain),
+            ProfileRow("6", "Base URL", "paste ({tenant} as is)", self.base_url),
+            ProfileRow("7", "Token Request URL", "paste", self.token_request_url),
+            ProfileRow("7", "Refresh Token URL", "paste", self.refresh_token_url),
+            ProfileRow("-", "Scope", "leave empty", self.scope),
         ]
         for number, item in enumerate(self.authorization_fields, start=1):
-            table.append(
-                (
-                    item.step,
-                    f"Authorization Field {number}",
-                    f"{item.field_type} | {item.key} | {item.value}",
-                )
+            where = "edit the existing field" if number == 1 else "Add Authorization Fields"
+            prefix = f"Authorization Field {number} > "
+            is_secret = item.field_type == "header" and item.key == "PLAID-SECRET"
+            table += [
+                ProfileRow(item.step, prefix + "Field Type", f"select ({where})", item.field_type),
+                ProfileRow(item.step, prefix + "Field Key", "type", item.key),
+                ProfileRow(item.step, prefix + "Field Value", "paste", item.value, is_secret),
+            ]
+        return [
+            ProfileRow(r.step, r.label, r.action, r.value, r.secret, _is_link(r.value))
+            for r in table
+        ]
+
+    def elsewhere_rows(self) -> list[ProfileRow]:
+        """Values typed outside the profile form: Plaid's dashboard, Kore's Authorize step."""
+        rows = [
+            ProfileRow(
+                "4.v-vi",
+                "Plaid dashboard > Developers > API > Allowed redirect URIs",
+                "add",
+                uri,
+                link=_is_link(uri),
             )
-        for uri in self.plaid_allowed_redirect_uris:
-            table.append(("4.v-vi", "Plaid dashboard: Allowed redirect URI", uri))
-        table.append(("11-12", "Modes", " / ".join(self.modes)))
-        return table
+            for uri in self.plaid_allowed_redirect_uris
+        ]
+        rows.append(ProfileRow("11", "Tenant (Kore asks on Authorize)", "type", self.tenant))
+        return rows
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(procedure step, Kore input, value): the form's rows, then the ones elsewhere."""
+        return [(r.step, r.label, r.value) for r in self.form_rows() + self.elsewhere_rows()]
+
+    @property
+    def reveal_command(self) -> str:
+        """The command, typed at the project root, that prints the secret in clear."""
+        return cli_command(REVEAL_ARGUMENTS)
+
+    def secret_hint(self) -> str:
+        """How to get the masked secret (empty when it is shown)."""
+        if self.secret_revealed:
+            return ""
+        return (
+            "Client Secret and PLAID-SECRET are masked. In a terminal at the project's folder, "
+            f"`{self.reveal_command}` prints them."
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,17 +206,40 @@ class KoreProfile:
             "reachable_by_kore": self.reachable_by_kore,
             "note": self.note,
             "mode": self.mode,
+            "form": [row.as_dict() for row in self.form_rows()],
+            "elsewhere": [row.as_dict() for row in self.elsewhere_rows()],
+            "reveal_command": self.reveal_command,
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.as_dict(), indent=indent, ensure_ascii=False)
 
+    def to_text(self, secret_hint: str | None = None) -> str:
+        """Plain aligned tables (a terminal, nbval, the run's summary); no Markdown.
+
+        ``secret_hint`` replaces :meth:`secret_hint` (the notebook has its own)."""
+        headers = ("step", "Kore input", "what to do", "value")
+
+        def table(rows: list[ProfileRow]) -> str:
+            return format_table(headers, [(r.step, r.label, r.action, r.value) for r in rows])
+
+        parts = [FORM_TITLE, table(self.form_rows()), "", ELSEWHERE_TITLE]
+        parts.append(table(self.elsewhere_rows()))
+        hint = self.secret_hint() if secret_hint is None else secret_hint
+        notes = [n for n in (self.note, hint) if n]
+        if notes:
+            parts += ["", *notes]
+        return "\n".join(parts)
+
     def to_markdown(self) -> str:
-        lines = ["| Step | Field | Value |", "|---|---|---|"]
-        for step, name, value in self.rows():
-            lines.append(f"| {step} | {name} | {_cell(value)} |")
-        if self.note:
-            lines += ["", f"Note: {self.note}"]
+        lines = ["| Step | Kore input | What to do | Value |", "|---|---|---|---|"]
+        for row in self.form_rows() + self.elsewhere_rows():
+            lines.append(
+                f"| {row.step} | {_cell(row.label)} | {_cell(row.action)} | {_cell(row.value)} |"
+            )
+        for note in (self.note, self.secret_hint()):
+            if note:
+                lines += ["", f"Note: {note}"]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -184,11 +295,17 @@ def resolve_public_url(settings: Settings) -> str:
 
 
 def build_profile(
-    settings: Settings, public_url: str | None = None, reveal: bool = False
+    settings: Settings,
+    public_url: str | None = None,
+    reveal: bool = False,
+    public_url_source: str = "given",
 ) -> KoreProfile:
-    """The profile for these settings; ``public_url`` defaults to :func:`resolve_public_url`."""
+    """The profile for these settings; ``public_url`` defaults to :func:`resolve_public_url`.
+
+    ``public_url_source`` says where a given ``public_url`` comes from (a key of
+    :data:`SOURCE_PHRASES`), for the note shown when Kore cannot reach it."""
     if public_url:
-        url, source, reachable = public_url.rstrip("/"), "given", is_public(public_url)
+        url, source, reachable = public_url.rstrip("/"), public_url_source, is_public(public_url)
     else:
         url, source, reachable = _resolve(settings)
     secret = settings.secret if reveal else mask(settings.secret)
@@ -199,10 +316,11 @@ def build_profile(
         allowed.append(link_redirect)
     notes = []
     if not reachable:
+        where = SOURCE_PHRASES.get(source, source)
         notes.append(
-            f"{url} ({source}) is not reachable from the internet: Kore cannot reach it yet. "
-            "Open the ngrok tunnel (`kore-plaid tunnel open`, notebook 04_tunnel) and build the "
-            "profile again before typing the URLs into Kore."
+            f"{url} is {where}, not reachable from the internet: Kore cannot reach it yet. "
+            f"Open the ngrok tunnel (`{cli_command('tunnel open')}`, notebook 04_tunnel) and "
+            "build the profile again before typing the URLs into Kore."
         )
     if settings.embedded:
         notes.append(

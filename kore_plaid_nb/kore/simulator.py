@@ -41,12 +41,12 @@ from ..settings import PLAID_ENVIRONMENTS, Settings, mask
 from .profile import TOKEN_PATH
 
 SANDBOX_INSTITUTION = "ins_109508"  # First Platypus Bank
-STEP_SECRET = "4.iii-iv / 9"  # noqa: S105 - a procedure step, not a secret
+STEP_SECRET = "4.iii-iv / 9"  # noqa: S105 - a procedure step, not a secret  # nosec B105
 STEP_CALLBACK = "4.v-vi"
 STEP_BRIDGE = "4.vii-x / 5"
 STEP_PRODUCTS = "4.x"
 STEP_TENANT = "6"
-STEP_TOKEN_URL = "7"  # noqa: S105
+STEP_TOKEN_URL = "7"  # noqa: S105 - a procedure step  # nosec B105
 STEP_PAYLOAD = "8"
 STEP_HEADERS = "9"
 

@@ -39,7 +39,7 @@ RUNBOOK: tuple[Notebook, ...] = (
     Notebook("05_kore_profile", "Kore profile", ("start", "show_profile", "check_redirect_uris")),
     Notebook("06_authorize", "Authorize", ("start", "verify", "wait_for_kore")),
     Notebook("07_end_users", "End users", ("start", "authorize_end_users", "show_authorizations")),
-    Notebook("08_teardown", "Teardown", ("start", "teardown")),
+    Notebook("08_teardown", "Teardown", ("start", "teardown", "go_live")),
 )
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from .. import services
 from ..settings import ENV_NAMES, home_path, load_as_is, project_root
-from .report import write_html_report
-from .runner import notebook_paths, run_notebooks
+from .ending import closing_text
+from .report import remove_report, write_html_report
+from .runner import FIX_PREFIX, RunReport, notebook_paths, run_notebooks
 from .steps import HEADLESS_ENV
 
 
@@ -63,19 +64,28 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"kore-plaid runbook: {len(paths)} notebooks, {settings.mode} mode")
     started = time.monotonic()
+    remove_report(args.build_dir)  # whatever ends this run, an older report never stands for it
+    report = RunReport.planned(paths)
+    interrupted = False
     try:
-        report = run_notebooks(paths, settings, args.build_dir, args.store_outputs)
+        run_notebooks(paths, settings, args.build_dir, args.store_outputs, report=report)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         services.stop_all(settings.home)
-    html_path = write_html_report(report, args.build_dir, settings.mode)
+        html_path = write_html_report(report, args.build_dir, settings.mode)
     for tag, title in (("profile", "Kore authorization profile"), ("verification", "Verification")):
         text = report.tagged(tag)
         if text:
             print(f"\n{title}\n{text}")
     print(f"\nReport: {html_path}  ({time.monotonic() - started:.1f} s)")
+    if interrupted:
+        print("Interrupted: the services were stopped; `make run` starts again from the top.")
+        return 130
     if not report.ok:
-        names = ", ".join(f"{r.name} ({r.error})" for r in report.failed)
-        print(f"FAILED: {names}")
+        for failed in report.failed:
+            print(f"FAILED: {failed.name}: {failed.error}\n{FIX_PREFIX}{failed.fix}")
         return 1
+    print(f"\n{closing_text(settings)}\n")
     print("All steps passed.")
     return 0

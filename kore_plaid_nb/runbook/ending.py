@@ -63,7 +63,7 @@ def closing_text(settings: Settings) -> str:
     if settings.embedded:
         head = (
             "Done in embedded mode: every step ran against the built-in Plaid Sandbox emulator, "
-            "Link stand-in and local tunnel (no account, nothing left running)."
+            "Link stand-in and local tunnel (no Plaid account, no internet)."
         )
     else:
         head = f"Done in live mode (Plaid {settings.plaid_env})."

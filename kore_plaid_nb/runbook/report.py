@@ -1,4 +1,4 @@
-"""One HTML report of a run: a summary table, then every executed notebook."""
+"""One HTML report of a run: a summary table of every notebook, then each executed one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
+from nbformat.v4 import new_output
 
-from .runner import RunReport
+from .runner import FIX_PREFIX, RunReport, is_not_run
+
+REPORT_NAME = "report.html"
+NOT_RUN_CELL = "(not run: an earlier cell of this notebook failed)\n"
+
+
+def remove_report(build_dir: Path) -> None:
+    """At the start of a run: the last run's report must not pass for this one's."""
+    (build_dir / REPORT_NAME).unlink(missing_ok=True)
 
 
 def write_html_report(report: RunReport, build_dir: Path, mode: str) -> Path:
@@ -17,15 +26,22 @@ def write_html_report(report: RunReport, build_dir: Path, mode: str) -> Path:
     rows = []
     bodies = []
     for result in report.results:
-        status = "ok" if result.ok else f"FAILED: {html.escape(result.error)}"
-        rows.append(
-            f"<tr><td><a href='#{result.name}'>{result.name}</a></td>"
-            f"<td>{status}</td><td>{result.seconds:.1f} s</td></tr>"
-        )
+        name = html.escape(result.name)
         executed = build_dir / "notebooks" / f"{result.name}.ipynb"
-        if executed.is_file():
-            body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-            bodies.append(f"<section id='{result.name}'><h2>{result.name}</h2>{body}</section>")
+        shown = result.ran and executed.is_file()
+        link = f"<a href='#{name}'>{name}</a>" if shown else name
+        if not result.ran:
+            outcome, seconds = "not run (an earlier step failed)", "&ndash;"
+        elif result.ok:
+            outcome, seconds = "passed", f"{result.seconds:.1f} s"
+        else:
+            fix = f"<br>{html.escape(FIX_PREFIX + result.fix)}" if result.fix else ""
+            outcome = f"<strong>FAILED</strong>: {html.escape(result.error)}{fix}"
+            seconds = f"{result.seconds:.1f} s"
+        rows.append(f"<tr><td>{link}</td><td>{outcome}</td><td>{seconds}</td></tr>")
+        if shown:
+            body, _ = exporter.from_notebook_node(_marked(nbformat.read(executed, as_version=4)))
+            bodies.append(f"<section id='{name}'><h2>{name}</h2>{body}</section>")
     verdict = "passed" if report.ok else "FAILED"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kore-plaid runbook report</title>
@@ -38,6 +54,15 @@ pre{{white-space:pre-wrap}}</style></head><body>
 {"".join(bodies)}
 </body></html>
 """
-    path = build_dir / "report.html"
+    path = build_dir / REPORT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     return path
+
+
+def _marked(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as shown in the report: a cell that did not run says so."""
+    for cell in nb.cells:
+        if is_not_run(cell):
+            cell.outputs = [new_output("stream", name="stderr", text=NOT_RUN_CELL)]
+    return nb

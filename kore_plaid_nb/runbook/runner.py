@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -19,6 +20,9 @@ from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 TEARDOWN_PREFIX = "08_"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 300
+# Marks, in an executed notebook's cell metadata, a cell that did not run this time.
+NOT_RUN = "kore_plaid_not_run"
+FIX_PREFIX = "What to do: "
 
 
 @dataclass
@@ -28,11 +32,20 @@ class NotebookResult:
     seconds: float
     error: str = ""
     tagged_outputs: dict[str, str] = field(default_factory=dict)
+    fix: str = ""
+    ran: bool = True
 
 
 @dataclass
 class RunReport:
+    """Every notebook of the run, in order: passed, FAILED or not run."""
+
     results: list[NotebookResult] = field(default_factory=list)
+
+    @classmethod
+    def planned(cls, paths: Iterable[Path]) -> RunReport:
+        """All notebooks "not run" until they run: an interrupted run still lists them all."""
+        return cls([NotebookResult(p.stem, False, 0.0, ran=False) for p in paths])
 
     @property
     def ok(self) -> bool:
@@ -40,7 +53,14 @@ class RunReport:
 
     @property
     def failed(self) -> list[NotebookResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if r.ran and not r.ok]
+
+    def replace(self, result: NotebookResult) -> None:
+        for index, known in enumerate(self.results):
+            if known.name == result.name:
+                self.results[index] = result
+                return
+        self.results.append(result)
 
     def tagged(self, tag: str) -> str:
         return "\n".join(r.tagged_outputs[tag] for r in self.results if tag in r.tagged_outputs)
@@ -56,17 +76,39 @@ def notebook_paths(notebooks_dir: Path, only: Iterable[str] = ()) -> list[Path]:
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _cell_error_message(exc: Exception) -> str:
+def rerun_fix(notebook: str) -> str:
+    """What to do when a notebook failed without a step's own fix."""
+    return (
+        f"Open {notebook} in JupyterLab and run it from the top; `kore-plaid status` shows "
+        "the services and their logs."
+    )
+
+
+def _cell_failure(exc: BaseException) -> tuple[str, str]:
+    """(message, fix) of a failure, as a person reads them: a step's RunbookError arrives as
+    its message and its "What to do: ..." line; a library's class name is never shown (a
+    built-in one such as NameError is kept: it says what went wrong in the cell's code)."""
     if isinstance(exc, CellExecutionError):
-        text = ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", "") or exc)).strip()
-        first = text.splitlines()[0] if text else "a cell failed"
-        name = getattr(exc, "ename", "")
-        return f"{name}: {first}" if name else first
+        text = ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", "") or "")).strip()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        fixes = [line for line in lines if line.startswith(FIX_PREFIX)]
+        message = next((line for line in lines if not line.startswith(FIX_PREFIX)), "")
+        fix = fixes[0].removeprefix(FIX_PREFIX) if fixes else ""
+        if not fix:
+            message = _with_builtin_name(getattr(exc, "ename", ""), message)
+        return message or "a cell failed", fix
     if isinstance(exc, CellTimeoutError):
-        return f"a cell ran longer than {CELL_TIMEOUT} s"
+        return f"a cell ran longer than {CELL_TIMEOUT} s", ""
     if isinstance(exc, DeadKernelError):
-        return "the kernel died"
-    return f"{type(exc).__name__}: {exc}"
+        return "the notebook's kernel (its Python process) died", ""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return _with_builtin_name(type(exc).__name__, first) or "the notebook could not run", ""
+
+
+def _with_builtin_name(name: str, message: str) -> str:
+    if name and isinstance(getattr(builtins, name, None), type):
+        return f"{name}: {message}" if message else name
+    return message
 
 
 def _cell_failure_in(exc: BaseException) -> BaseException:
@@ -142,8 +184,13 @@ def execute(
     out_path: Path | None = None,
     store_outputs: bool = False,
 ) -> NotebookResult:
-    """Execute one notebook in a fresh kernel (working directory: its folder)."""
+    """Execute one notebook in a fresh kernel (working directory: its folder).
+
+    The stored outputs are cleared first: the result shows only what ran this time, and the
+    cells after a failing one are empty and marked as not run."""
     nb = nbformat.read(path, as_version=4)
+    clear_outputs(nb)
+    executed: set[int] = set()
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
@@ -151,19 +198,23 @@ def execute(
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=False,
         record_timing=False,
+        on_cell_execute=lambda cell, cell_index: executed.add(cell_index),
     )
     started = time.monotonic()
-    error = ""
+    error = fix = ""
     kernel_log = services.logs_dir(settings.home) / "kernels.log"
     try:
         with open(kernel_log, "ab") as log:
             client.execute(stderr=log)
     except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
-        error = _cell_error_message(_cell_failure_in(exc))
+        error, fix = _cell_failure(_cell_failure_in(exc))
+        fix = fix or rerun_fix(path.stem)
     seconds = time.monotonic() - started
+    _mark_not_run(nb, executed, client.skip_cells_with_tag)
     leaked = redact(nb, settings.secret_values)
-    if leaked:
-        error = error or f"a cell printed a configured secret ({leaked}x); it was masked"
+    if leaked and not error:
+        error = f"a cell printed a configured secret ({leaked}x); it was masked"
+        fix = "Find the cell that prints it in this notebook and print the value masked."
     tagged = {}
     for cell in nb.cells:
         for tag in cell.metadata.get("tags", []):
@@ -175,7 +226,33 @@ def execute(
     if store_outputs and not error:
         normalize_for_storage(nb, path.parent)
         nbformat.write(nb, path)
-    return NotebookResult(path.stem, not error, seconds, error, tagged)
+    return NotebookResult(path.stem, not error, seconds, error, tagged, fix)
+
+
+def clear_outputs(nb: nbformat.NotebookNode) -> None:
+    """Drop every stored output (notebooks/ keeps them for nbval) and every not-run mark."""
+    for cell in nb.cells:
+        cell.metadata.pop(NOT_RUN, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+
+
+def _mark_not_run(nb: nbformat.NotebookNode, executed: set[int], skip_tag: str) -> None:
+    for index, cell in enumerate(nb.cells):
+        runnable = cell.cell_type == "code" and cell.source.strip()
+        if runnable and index not in executed and skip_tag not in cell.metadata.get("tags", []):
+            cell.metadata[NOT_RUN] = True
+
+
+def is_not_run(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.metadata.get(NOT_RUN))
+
+
+def remove_stale_results(build_dir: Path) -> None:
+    """Executed notebooks of an earlier run must not pass for this run's."""
+    for stale in (build_dir / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        stale.unlink(missing_ok=True)
 
 
 def run_notebooks(
@@ -184,9 +261,14 @@ def run_notebooks(
     build_dir: Path,
     store_outputs: bool = False,
     progress: Callable[[str], None] = print,
+    report: RunReport | None = None,
 ) -> RunReport:
-    """Run ``paths`` in order; after a failure skip to teardown so nothing stays running."""
-    report = RunReport()
+    """Run ``paths`` in order; after a failure skip to teardown so nothing stays running.
+
+    ``report`` (every notebook planned as not run) is filled in as they run, so that a caller
+    holding it can still write what happened when the run is interrupted."""
+    report = report if report is not None else RunReport.planned(paths)
+    remove_stale_results(build_dir)
     failed = False
     for index, path in enumerate(paths, start=1):
         if failed and not path.stem.startswith(TEARDOWN_PREFIX):
@@ -194,11 +276,15 @@ def run_notebooks(
             continue
         progress(f"[{index}/{len(paths)}] {path.stem} ...")
         result = execute(path, settings, build_dir / "notebooks" / path.name, store_outputs)
-        report.results.append(result)
+        report.replace(result)
         if not result.ok:
             _record_failure(settings, path.stem, result.error)
-        status = "ok" if result.ok else f"FAILED: {result.error}"
-        progress(f"[{index}/{len(paths)}] {path.stem}: {status} ({result.seconds:.1f} s)")
+            progress(
+                f"[{index}/{len(paths)}] {path.stem}: FAILED ({result.seconds:.1f} s): "
+                f"{result.error}\n    {FIX_PREFIX}{result.fix}"
+            )
+        else:
+            progress(f"[{index}/{len(paths)}] {path.stem}: ok ({result.seconds:.1f} s)")
         failed = failed or not result.ok
     return report
 
@@ -214,6 +300,5 @@ def _record_failure(settings: Settings, notebook: str, error: str) -> None:
             progress.FINISH,
             "fail",
             error,
-            f"Open {notebook} in JupyterLab and run it from the top; `kore-plaid status` "
-            "shows the services and their logs.",
+            rerun_fix(notebook),
         )

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import httpx
+import plaid
 
 from .. import plaid_client, progress, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
-from ..errors import RunbookError, SettingsError
+from ..errors import PlaidUnreachable, RunbookError, SettingsError, plain_reason
 from ..kore import (
     build_profile,
     end_users,
@@ -31,6 +32,7 @@ from ..kore import (
     resolve_public_url,
 )
 from ..kore.profile import is_public
+from ..kore.profile_view import ProfileView
 from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
@@ -68,10 +70,13 @@ def step(function: Callable[P, R]) -> Callable[P, R]:
         except RunbookError as exc:
             _record(function.__name__, exc)
             raise
+        except plaid.ApiException as exc:  # a Plaid call not explained where it was made
+            error = plaid_client.explain(plaid_client.error_from_exception(exc))
+            _record(function.__name__, error)
+            raise error from exc
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else ""
             error = RunbookError(
-                f"{function.__name__} failed unexpectedly: {type(exc).__name__}: {first}",
+                f"{function.__name__} failed unexpectedly: {plain_reason(exc)}",
                 fix="Run the cell again. If it fails again, `kore-plaid status` shows the "
                 "services and their logs; `kore-plaid stop`, then rerun this notebook from "
                 "the top.",
@@ -197,17 +202,58 @@ def show_settings(current: Settings) -> None:
 
 @step
 def plaid_keys_form(current: Settings) -> widgets.Form:
-    return widgets.plaid_keys_form(current, on_save=_save_and_check)
+    return widgets.plaid_keys_form(current, on_save=_check_and_save, on_save_anyway=_save_unchecked)
 
 
-def _save_and_check(client_id: str, secret: str, env: str) -> str:
+def _check_and_save(client_id: str, secret: str, env: str) -> str:
+    """Check the keys against Plaid, then save them; nothing is saved unless Plaid accepted
+    them (:class:`PlaidUnreachable` when Plaid could not be asked). No keys: embedded mode."""
+    saved = settings_module.load(validate=False)
+    candidate = saved.with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
+    if not client_id:
+        return settings_module.save_plaid_keys("", "", env, saved.env_file)
+    where = "The embedded emulator" if candidate.embedded else f"Plaid {env}"
+    try:
+        _link_token(stack.plaid_settings(candidate))
+    except PlaidUnreachable as exc:
+        raise PlaidUnreachable(
+            f"{exc.message} The keys were not checked, and nothing was saved.",
+            fix="Check the internet connection and press Check and save again, or press "
+            f"Save anyway to write them to {saved.env_file} unchecked.",
+        ) from None
+    except RunbookError as exc:
+        raise RunbookError(
+            f"{exc.message} Nothing was saved.", fix=exc.fix, step=exc.step
+        ) from None
+    line = settings_module.save_plaid_keys(client_id, secret, env, saved.env_file)
+    return f"{where} accepted the keys (/link/token/create answered with a link token).\n{line}"
+
+
+def _save_unchecked(client_id: str, secret: str, env: str) -> str:
+    """The form's Save anyway button: keys Plaid could not check, saved as they are."""
     line = settings_module.save_plaid_keys(client_id, secret, env)
-    check_plaid_keys(settings_module.load())
-    return line
+    return (
+        f"{line}\nSaved WITHOUT a check: run the check cell below once Plaid can be reached "
+        "(a wrong key makes every later notebook fail)."
+    )
+
+
+def _as_saved(current: Settings) -> Settings:
+    """The notebook's own settings read again (the form above may have saved new keys);
+    settings passed in from elsewhere are used as they are."""
+    if current is not _running["settings"]:
+        return current
+    updated = settings_module.load()
+    if updated != current:
+        _running["settings"] = updated
+        detail = "emulator" if updated.embedded else f"Plaid {updated.plaid_env}"
+        print(f"Using the keys now saved in {updated.env_file}: {updated.mode} mode ({detail}).")
+    return updated
 
 
 @step
 def check_plaid_keys(current: Settings) -> None:
+    current = _as_saved(current)
     plaid_settings = stack.plaid_settings(current)
     _link_token(plaid_settings)
     where = "the embedded emulator" if current.embedded else f"Plaid {current.plaid_env}"
@@ -216,17 +262,29 @@ def check_plaid_keys(current: Settings) -> None:
 
 @step
 def show_wrong_secret(current: Settings) -> None:
-    plaid_settings = stack.plaid_settings(current)
+    plaid_settings = stack.plaid_settings(_as_saved(current))
     wrong = plaid_settings.with_values(
         plaid_client_id=plaid_settings.client_id,
-        plaid_secret="wrong-secret-for-this-demo",  # noqa: S106
+        plaid_secret="wrong-secret-for-this-demo",  # noqa: S106 - wrong on purpose  # nosec B106
     )
-    try:
-        _link_token(wrong)
-    except RunbookError as exc:
-        print(f"As expected, a wrong secret fails:\n{exc}")
-        return
-    raise RunbookError("Plaid accepted a wrong secret; the key check cannot be trusted.")
+    host = plaid_client.api_host(wrong)
+    error = _plaid_error(wrong)
+    if error is None:
+        raise RunbookError(
+            "Plaid accepted a wrong secret; the key check cannot be trusted.",
+            fix="Check PLAID_API_URL: it should be unset (Plaid itself) or the emulator's.",
+        )
+    explained = plaid_client.explain(error, host)
+    if isinstance(explained, PlaidUnreachable):
+        raise PlaidUnreachable(
+            "Could not show what a wrong secret looks like: Plaid could not be reached at "
+            f"{host} ({error.error_message}), so nothing was checked.",
+            fix=explained.fix,
+        )
+    if error.error_code == "INVALID_API_KEYS":
+        print(f"As expected, Plaid refuses a wrong secret:\n{explained}")
+    else:
+        print(f"Plaid refused the wrong secret with {error.error_code}:\n{explained}")
 
 
 @step
@@ -247,6 +305,15 @@ def _link_token(current: Settings, redirect_uri: str | None = None) -> str:
         raise plaid_client.explain(error, plaid_client.api_host(current)) from None
 
 
+def _plaid_error(current: Settings) -> plaid_client.PlaidError | None:
+    """Plaid's error for ``/link/token/create`` with these settings (None: it succeeded)."""
+    try:
+        plaid_client.create_link_token(current, "kore-plaid-runbook-check")
+    except Exception as exc:  # noqa: BLE001 - plaid-python or transport failure
+        return plaid_client.error_from_exception(exc)
+    return None
+
+
 # -- 02 redirect URIs ---------------------------------------------------------------------
 
 
@@ -255,7 +322,7 @@ def callback_form(current: Settings) -> widgets.Form:
     def save(url: str) -> str:
         Settings().with_values(plaid_redirect_uri=url)
         path = settings_module.save({"PLAID_REDIRECT_URI": url})
-        return f"Saved PLAID_REDIRECT_URI to {path.name}: {url}"
+        return f"Saved to {path}: PLAID_REDIRECT_URI={url}"
 
     return widgets.callback_form(current, on_save=save)
 
@@ -310,7 +377,7 @@ def ngrok_form(current: Settings) -> widgets.Form:
             {"NGROK_AUTHTOKEN": token or None, "NGROK_DOMAIN": domain or None}
         )
         shown = mask(token) or "(none)"
-        return f"Saved to {path.name}: authtoken {shown}, domain {domain or '(none)'}"
+        return f"Saved to {path}: NGROK_AUTHTOKEN {shown}, NGROK_DOMAIN {domain or '(none)'}"
 
     return widgets.ngrok_form(current, on_save=save)
 
@@ -341,13 +408,15 @@ def check_tunnel(current: Settings) -> None:
 
 
 @step
-def show_profile(current: Settings) -> None:
+def show_profile(current: Settings) -> ProfileView:
+    """The profile to copy from: one row per Kore input, a Copy button per value."""
     running = stack.ensure_stack(current)
-    profile = build_profile(running.settings, public_url=running.public_url)
+    source = "tunnel (local stand-in)" if running.public_is_local else "tunnel"
+    profile = build_profile(
+        running.settings, public_url=running.public_url, public_url_source=source
+    )
     remember_public_url(current, running.public_url)
-    print(format_table(("step", "field", "value"), profile.rows()))
-    if profile.note:
-        print(profile.note)
+    return ProfileView(profile, secret=lambda: running.settings.secret)
 
 
 # -- 06 authorize -------------------------------------------------------------------------
@@ -429,7 +498,15 @@ def teardown(current: Settings, wipe_secrets: bool = False) -> None:
     for line in stack.teardown(current):
         print(line)
     if wipe_secrets:
-        path = settings_module.save({"PLAID_SECRET": None, "NGROK_AUTHTOKEN": None})
+        path = settings_module.save({"PLAID_SECRET": None, "NGROK_AUTHTOKEN": None})  # names  # nosec B105
         print(f"Removed PLAID_SECRET and NGROK_AUTHTOKEN from {path.name}")
     left = services.running(current.home)
     print("Nothing is left running." if not left else f"Still running: {left}")
+
+
+@step
+def go_live(current: Settings) -> None:
+    """The runbook's ending: what this run proved, and the checklist to go live."""
+    from .ending import closing_text
+
+    print(closing_text(current))

@@ -24,7 +24,7 @@ from ..settings import Settings, mask
 from .launcher import STANDIN_AUTHTOKEN, write_launcher
 from .state import tunnel_dir
 
-TOKEN_PAGE = "https://dashboard.ngrok.com/get-started/your-authtoken"  # noqa: S105
+TOKEN_PAGE = "https://dashboard.ngrok.com/get-started/your-authtoken"  # noqa: S105 - a URL  # nosec B105
 KORE_FIELDS = "Authorization URL, Token Request URL and Refresh Token URL"
 
 
@@ -127,7 +127,7 @@ def shutdown(config: conf.PyngrokConfig, public_url: str | None = None) -> None:
     ngrok.kill(config)
 
 
-def explain(exc: Exception, secret: str = "") -> RunbookError:
+def explain(exc: Exception, secret: str = "") -> RunbookError:  # no secret to mask  # nosec B107
     """One readable message, with what to do, for a pyngrok / ngrok failure."""
     if isinstance(exc, PyngrokNgrokInstallError):
         return RunbookError(

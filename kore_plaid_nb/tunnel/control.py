@@ -72,7 +72,7 @@ def current_tunnel(settings: Settings) -> TunnelInfo | None:
     if record is None or info is None:
         return None
     try:
-        with urllib.request.urlopen(record.url + "/healthz", timeout=3) as response:  # noqa: S310
+        with urllib.request.urlopen(record.url + "/healthz", timeout=3) as response:  # noqa: S310  # nosec B310
             healthy = response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         healthy = False
@@ -189,7 +189,7 @@ def _agent_answers(info: TunnelInfo) -> bool:
     if not info.agent_pid or not services.pid_alive(info.agent_pid) or not info.api_url:
         return False
     try:
-        with urllib.request.urlopen(f"{info.api_url}/api/endpoints", timeout=3) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{info.api_url}/api/endpoints", timeout=3) as response:  # noqa: S310  # nosec B310
             items = json.loads(response.read()).get("endpoints") or []
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -94,7 +94,7 @@ class Forwarder:
         ]
         headers.extend(self._forwarded_headers(scope))
         request = httpx.Request(scope["method"], target, headers=headers, content=bytes(body))
-        assert self._client is not None
+        assert self._client is not None  # noqa: S101 - narrows a type; set above  # nosec B101
         try:
             response = await self._client.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:

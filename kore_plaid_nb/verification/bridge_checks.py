@@ -10,7 +10,7 @@ import httpx
 from ..errors import RunbookError
 from ..settings import Settings
 
-TOKEN_PATH = "/api/send_the_access_token_AUTH"
+TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path  # nosec B105
 
 
 def bridge_checks(settings: Settings, url: str) -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
-// The authorization page: opens Plaid Link, sends the public token to the bridge, then
-// follows the bridge's redirect to the Kore callback. /oauth-return re-opens Link with
+// The authorization page: asks the bridge for a Link token (only when it opens Link), opens
+// Plaid Link, sends the public token to the bridge, then follows the bridge's redirect to the
+// Kore callback. /oauth-return re-opens Link with
 // receivedRedirectUri (OAuth institutions) using what the first page left in localStorage.
 (function () {
   "use strict";
@@ -59,7 +60,7 @@
     }
     ctx = {
       session: root.dataset.session,
-      linkToken: root.dataset.linkToken,
+      linkToken: "",
       denyUrl: root.dataset.denyUrl,
       requestUrl: window.location.href
     };
@@ -87,33 +88,19 @@
     return text;
   }
 
-  function finish(publicToken) {
-    button.disabled = true;
-    show("Connecting your account…", false);
-    fetch("/api/set_access_token", {
+  // POST a JSON body to the bridge; onOk(body) for a 2xx answer, else the page explains.
+  function callBridge(path, payload, onOk) {
+    fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       credentials: "same-origin",
-      body: JSON.stringify({ session: ctx.session, public_token: publicToken })
+      body: JSON.stringify(payload)
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
-        if (response.ok && body.redirect_to) {
-          show("Connected. Returning to the conversation…", false);
-          leave(body.redirect_to);
-          return;
-        }
-        if (body.error === "session_used") {
-          // Finished elsewhere (another tab, or before a reload): nothing left to do here.
-          endHere(describe(body), true);
-        } else if (body.error === "session_expired" || body.error === "invalid_session") {
-          show(describe(body), true);
-          button.hidden = true;  // a new Link run cannot help; cancelling tells Kore
-          next.hidden = true;
-          deny.focus();
+        if (response.ok) {
+          onOk(body);
         } else {
-          show(describe(body), true);
-          button.disabled = false;
-          button.focus();
+          refused(body);
         }
       });
     }).catch(function () {
@@ -123,11 +110,59 @@
     });
   }
 
+  function refused(body) {
+    if (body.error === "session_used") {
+      // Finished elsewhere (another tab, or before a reload): nothing left to do here.
+      endHere(describe(body), true);
+    } else if (body.error === "session_expired" || body.error === "invalid_session" ||
+               body.error === "too_many_link_tokens") {
+      show(describe(body), true);
+      button.hidden = true;  // a new Link run cannot help; cancelling tells Kore
+      next.hidden = true;
+      deny.focus();
+    } else {
+      show(describe(body), true);
+      button.disabled = false;
+      button.focus();
+    }
+  }
+
+  function finish(publicToken) {
+    button.disabled = true;
+    show("Connecting your account…", false);
+    callBridge("/api/set_access_token", { session: ctx.session, public_token: publicToken },
+      function (body) {
+        if (body.redirect_to) {
+          show("Connected. Returning to the conversation…", false);
+          leave(body.redirect_to);
+        } else {
+          refused(body);
+        }
+      });
+  }
+
+  // The Link token is asked for when Link opens, not when the page loads: a page that is
+  // only fetched (a preview, a crawler) costs no Plaid call.
+  function withLinkToken(then) {
+    if (ctx.linkToken) { then(); return; }
+    callBridge("/api/link_token", { session: ctx.session }, function (body) {
+      if (!body.link_token) { refused(body); return; }
+      ctx.linkToken = body.link_token;
+      remember(ctx);  // /oauth-return re-opens Link with this same token
+      then();
+    });
+  }
+
   function openLink(received) {
     if (!window.Plaid || !window.Plaid.create) {
       show("Plaid Link could not be loaded. Check your connection and reload the page.", true);
       return;
     }
+    button.disabled = true;
+    withLinkToken(function () { createLink(received); });
+  }
+
+  function createLink(received) {
     var config = {
       token: ctx.linkToken,
       onSuccess: function (publicToken) { finish(publicToken); },

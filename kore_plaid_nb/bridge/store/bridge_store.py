@@ -109,15 +109,50 @@ class BridgeStore:
     # Sessions: one per authorization request, between the page and set_access_token.
 
     def create_session(
-        self, session_id: str, client_id: str, redirect_uri: str, auth_query: str, ttl: float
+        self,
+        session_id: str,
+        client_id: str,
+        redirect_uri: str,
+        auth_query: str,
+        ttl: float,
+        link_tokens: int = 0,
     ) -> None:
+        """Open a session; ``link_tokens``: how many Link tokens it was already given."""
         now = time.time()
         with self.backend.transaction() as tx:
             tx.execute(
                 "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl),
+                " expires_at, link_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    digest(session_id),
+                    client_id,
+                    redirect_uri,
+                    auth_query,
+                    now,
+                    now + ttl,
+                    link_tokens,
+                ),
             )
+
+    def count_link_token(self, session_id: str, limit: int) -> str | None:
+        """Count one more Link token for a live session, at most ``limit`` in all; None when
+        granted, else why not: ``"unknown"``, ``"expired"`` or ``"exhausted"``. A completed
+        session still gets one (a restored page then learns from set_access_token that it
+        is finished)."""
+        key = digest(session_id)
+        now = time.time()
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sessions SET link_tokens = link_tokens + 1"
+                " WHERE digest = ? AND expires_at > ? AND link_tokens < ? RETURNING link_tokens",
+                (key, now, limit),
+            ).fetchall()
+            if rows:
+                return None
+            row = tx.execute("SELECT expires_at FROM sessions WHERE digest = ?", (key,)).fetchone()
+        if row is None:
+            return "unknown"
+        return "expired" if row["expires_at"] <= now else "exhausted"
 
     def claim_session(self, session_id: str) -> SessionClaim:
         """Move an open session to "exchanging": exactly one caller wins, on any replica."""

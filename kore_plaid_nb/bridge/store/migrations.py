@@ -112,6 +112,10 @@ VERSIONS: dict[int, list[Step]] = {
         "CREATE INDEX refresh_by_item ON refresh_tokens(item_ref)",
         "CREATE INDEX spent_by_time ON spent_public_tokens(spent_at)",
     ],
+    # 3: how many Plaid Link tokens each session was given (the page asks for them).
+    3: [
+        "ALTER TABLE sessions ADD COLUMN link_tokens INTEGER NOT NULL DEFAULT 0",
+    ],
 }
 LATEST = max(VERSIONS)
 
