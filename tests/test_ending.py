@@ -60,3 +60,11 @@ def test_notebook_08_ends_with_the_go_live_checklist() -> None:
     assert code[-2].source == "steps.go_live(settings)"
     shown = "".join(o.get("text", "") for o in code[-2].outputs)
     assert "Done in embedded mode" in shown and "[ ] " in shown
+
+
+def test_a_runbook_with_a_failed_notebook_is_not_called_done(embedded: Settings) -> None:
+    statuses = {"00_start_here": "pass", "01_plaid_keys": "fail", "02_redirect_uri": "pending"}
+    head = closing_text(embedded, statuses).splitlines()[0]
+    assert head.startswith("Not done yet (failed: 01_plaid_keys; not done: 02_redirect_uri)")
+    assert "Done in embedded mode" not in closing_text(embedded, statuses)
+    assert closing_text(embedded, dict.fromkeys(statuses, "pass")).startswith("Done in embedded")

@@ -16,6 +16,7 @@ JupyterLab and every kernel stop at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -47,6 +48,7 @@ def isolated_env(folder: Path, **extra: str) -> dict[str, str]:
     env.update(
         KORE_PLAID_HOME=str(folder / "home"),
         KORE_PLAID_ENV_FILE=str(folder / ".env"),
+        KORE_PLAID_TRAINEE="newcomer",
         JUPYTER_CONFIG_DIR=str(folder / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(folder / "jupyter-runtime"),
         **extra,
@@ -66,6 +68,7 @@ def start_lab(folder: Path, token: str, port: int) -> subprocess.Popen:
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={notebooks}",
         "--LabApp.news_url=",
+        "--LabApp.expose_app_in_browser=True",
         "--LabServerApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if os.geteuid() == 0:
@@ -83,16 +86,24 @@ def start_lab(folder: Path, token: str, port: int) -> subprocess.Popen:
     raise SystemExit(f"JupyterLab did not start; see {folder / 'lab.log'}")
 
 
-def open_and_run(page, base: str, notebook: str, wait_for: str) -> None:  # noqa: ANN001
-    """Open a notebook, run all its cells from the Run menu, wait for ``wait_for``."""
+def open_and_run(page, base: str, notebook: str, fresh: str) -> None:  # noqa: ANN001
+    """Open a notebook, run all its cells (JupyterLab's own command), wait until the locator
+    ``fresh`` (something only this run's outputs show) is visible."""
+    print(f"running {notebook} in JupyterLab ...", flush=True)
     page.goto(f"{base}/lab/tree/{notebook}")
-    page.locator(".jp-Notebook").first.wait_for(timeout=CELL_TIMEOUT_MS)
-    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
-        timeout=CELL_TIMEOUT_MS
-    )
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.get_by_text(wait_for).first.wait_for(timeout=CELL_TIMEOUT_MS)
+    panel = page.locator(".jp-NotebookPanel:visible")
+    ready = """path => {
+        const current = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+        const kernel = current && current.sessionContext && current.sessionContext.session
+            && current.sessionContext.session.kernel;
+        return !!kernel && current.context.path === path && kernel.status === "idle";
+    }"""
+    page.wait_for_function(ready, arg=notebook, timeout=CELL_TIMEOUT_MS)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    try:
+        panel.locator(fresh).first.wait_for(timeout=CELL_TIMEOUT_MS)
+    except Exception:
+        raise SystemExit(f"{notebook}: {fresh} did not appear") from None
 
 
 def walk_lab(browser, base: str, token: str, out: Path) -> list[Path]:  # noqa: ANN001
@@ -101,7 +112,10 @@ def walk_lab(browser, base: str, token: str, out: Path) -> list[Path]:  # noqa: 
     try:
         page = context.new_page()
         page.goto(f"{base}/lab?token={token}")  # the login cookie for what follows
-        open_and_run(page, base, "00_start_here.ipynb", "00_start_here done")
+        no_news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's news prompt
+        with contextlib.suppress(Exception):
+            no_news.click(timeout=5_000)
+        open_and_run(page, base, "00_start_here.ipynb", "text=Progress (newcomer)")
         page.locator(".jp-RenderedMermaid, .jp-RenderedHTMLCommon svg").first.wait_for(
             timeout=CELL_TIMEOUT_MS
         )
@@ -111,20 +125,27 @@ def walk_lab(browser, base: str, token: str, out: Path) -> list[Path]:  # noqa: 
         taken.append(out / "newcomer-00-chain.png")
         page.screenshot(path=str(taken[-1]))
 
-        open_and_run(page, base, "01_plaid_keys.ipynb", "01_plaid_keys done")
-        form = page.locator(".widget-vbox").filter(has=page.locator(".widget-password")).first
-        form.locator("input[type=text]").first.fill("fake-client-id-1234567890")
-        form.locator("input[type=password]").first.fill("fake-secret-abcdefghijklmnopqrstu")
-        form.locator("button", has_text="Check and save").first.click()
-        form.locator(".widget-output").filter(has_text="What to do").first.wait_for(
-            timeout=CELL_TIMEOUT_MS
+        open_and_run(
+            page, base, "01_plaid_keys.ipynb", ".jp-OutputArea-output input[type=password]"
         )
+        outputs = page.locator(".jp-OutputArea-output")
+        try:
+            outputs.locator("input[type=text]").first.wait_for(timeout=CELL_TIMEOUT_MS)
+        except Exception:
+            page.screenshot(path=str(out / "debug-01.png"))
+            raise
+        outputs.locator("input[type=text]").first.fill("fake-client-id-1234567890")
+        outputs.locator("input[type=password]").first.fill("fake-secret-abcdefghijklmnopqrstu")
+        outputs.locator("button", has_text="Check and save").first.click()
+        form = outputs.filter(has=page.locator("input[type=password]")).first
+        form.get_by_text("What to do").first.wait_for(timeout=CELL_TIMEOUT_MS)
         form.scroll_into_view_if_needed()
         taken.append(out / "newcomer-01-fake-keys.png")
         page.screenshot(path=str(taken[-1]))
 
-        open_and_run(page, base, "05_kore_profile.ipynb", "05_kore_profile done")
-        page.locator(".jp-OutputArea-output table").first.scroll_into_view_if_needed()
+        copy = ".jp-OutputArea-output button >> text=Copy"
+        open_and_run(page, base, "05_kore_profile.ipynb", copy)
+        page.locator(copy).first.scroll_into_view_if_needed()
         taken.append(out / "newcomer-05-profile.png")
         page.screenshot(path=str(taken[-1]))
     finally:
@@ -146,7 +167,7 @@ def failed_report(browser, folder: Path, out: Path) -> Path:  # noqa: ANN001
         page = context.new_page()
         page.goto((build / "report.html").as_uri())
         path = out / "newcomer-failed-report.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path))
         return path
     finally:
         context.close()

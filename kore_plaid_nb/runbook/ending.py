@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..settings import Settings
@@ -58,9 +59,26 @@ def go_live_items(settings: Settings) -> list[ChecklistItem]:
     ]
 
 
-def closing_text(settings: Settings) -> str:
-    """The closing lines: the mode this run proved, then the go-live checklist."""
-    if settings.embedded:
+def _unfinished(statuses: Mapping[str, str]) -> str:
+    """``""`` when every notebook before the teardown passed, else what is missing."""
+    failed = [name for name, status in statuses.items() if status == "fail"]
+    pending = [name for name, status in statuses.items() if status == "pending"]
+    parts = []
+    if failed:
+        parts.append(f"failed: {', '.join(failed)}")
+    if pending:
+        parts.append(f"not done: {', '.join(pending)}")
+    return "; ".join(parts)
+
+
+def closing_text(settings: Settings, statuses: Mapping[str, str] | None = None) -> str:
+    """The closing lines: what this run proved, then the go-live checklist. ``statuses``
+    (notebook -> pass | fail | pending, from the progress record) turns the first line into
+    what is left when the runbook did not pass as a whole."""
+    missing = _unfinished(statuses or {})
+    if missing:
+        head = f"Not done yet ({missing}): run those notebooks again; each says what to do."
+    elif settings.embedded:
         head = (
             "Done in embedded mode: every step ran against the built-in Plaid Sandbox emulator, "
             "Link stand-in and local tunnel (no Plaid account, no internet)."

@@ -509,4 +509,6 @@ def go_live(current: Settings) -> None:
     """The runbook's ending: what this run proved, and the checklist to go live."""
     from .ending import closing_text
 
-    print(closing_text(current))
+    before = {s.notebook: s.status for s in progress.checklist(current)}
+    before.pop(_running["notebook"], None)  # this notebook is still running
+    print(closing_text(current, before))
