@@ -37,7 +37,7 @@ from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.emulator import running_emulator
 
-KILL_AFTER_TOKENS = 60
+KILL_AFTER_TOKENS = 30  # early enough that many users are still mid-flow
 
 pytestmark = pytest.mark.timeout(180)
 
