@@ -47,6 +47,17 @@ def _report(output: widgets.Output, action: Callable[[], str]) -> BaseException 
     return None
 
 
+def _secret_box(description: str, saved: str | None, hint: str) -> widgets.Password:
+    """A Password box that starts empty: its placeholder shows the saved value masked."""
+    return widgets.Password(
+        value="",
+        description=description,
+        placeholder=f"saved: {mask(saved)} (empty keeps it)" if saved else hint,
+        style=LABEL_STYLE,
+        layout=widgets.Layout(width=WIDE),
+    )
+
+
 KeysAction = Callable[[str, str, str], str]
 
 
@@ -69,14 +80,10 @@ def plaid_keys_form(
         style=LABEL_STYLE,
         layout=widgets.Layout(width=WIDE),
     )
-    secret = widgets.Password(
-        value="",
-        description="secret",
-        placeholder=f"saved: {mask(current.plaid_secret)} (empty keeps it)"
-        if current.plaid_secret
-        else "the secret of the environment below, same page as the client_id",
-        style=LABEL_STYLE,
-        layout=widgets.Layout(width=WIDE),
+    secret = _secret_box(
+        "secret",
+        current.plaid_secret,
+        "the secret of the environment below, same page as the client_id",
     )
     environment = widgets.Dropdown(
         options=list(PLAID_ENVIRONMENTS),
@@ -151,14 +158,10 @@ def callback_form(current: Settings, on_save: Callable[[str], str] | None = None
 
 def ngrok_form(current: Settings, on_save: Callable[[str, str], str] | None = None) -> Form:
     """ngrok authtoken (Password) and an optional reserved domain."""
-    token = widgets.Password(
-        value="",
-        description="ngrok authtoken",
-        placeholder=f"saved: {mask(current.ngrok_authtoken)} (empty keeps it)"
-        if current.ngrok_authtoken
-        else "paste from dashboard.ngrok.com > Your Authtoken",
-        style=LABEL_STYLE,
-        layout=widgets.Layout(width=WIDE),
+    token = _secret_box(
+        "ngrok authtoken",
+        current.ngrok_authtoken,
+        "paste from dashboard.ngrok.com > Your Authtoken",
     )
     domain = widgets.Text(
         value=current.ngrok_domain or "",
