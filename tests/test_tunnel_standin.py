@@ -3,6 +3,7 @@ disconnect, kill; requests really pass through; the authtoken errors look like n
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -229,3 +230,22 @@ def test_agent_exits_when_its_parent_dies_before_the_agent_has_started(home: Pat
     while processes_mentioning(str(home / "ngrok.yml")) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_mentioning(str(home / "ngrok.yml")) == []
+
+
+def test_agent_exits_when_its_parent_was_gone_before_the_launcher_ran(home: Path) -> None:
+    """The race the test above hits now and then: the parent died even before the launcher's
+    shell read $PPID, which was then init's (1), as is the agent's parent from then on. Such
+    an agent stops at once instead of living on."""
+    config = str(home / "ngrok.yml")
+    env = {**os.environ, "KORE_PLAID_STANDIN_HOME": str(home), "KORE_PLAID_STANDIN_PARENT": "1"}
+    agent = [sys.executable, "-m", "kore_plaid_nb.tunnel.standin", "start", "--none"]
+    agent += ["--log", "false", "--authtoken", "x", "--config", config]
+    # a shell that starts the agent in the background and exits: the agent is an orphan
+    subprocess.run(["sh", "-c", '"$@" &', "sh", *agent], env=env, check=True)
+    deadline = time.monotonic() + 10
+    while processes_mentioning(config) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = processes_mentioning(config)
+    for pid, _ in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []

@@ -220,8 +220,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     parent = _starting_parent()
-    while not stop.wait(0.25):
-        if os.getppid() != parent:
+    while parent == ORPHANED or not stop.wait(0.25):
+        if parent == ORPHANED or os.getppid() != parent:
             log("info", "parent process gone; stopping", obj="app")
             break
     log("info", "received stop request", obj="app", stopReq="{err:<nil> restart:false}")
@@ -230,9 +230,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
+ORPHANED = 1
+
+
 def _starting_parent() -> int:
     """The process that started the agent (the launcher passes it: a parent that died while
-    Python was starting would otherwise go unnoticed)."""
+    Python was starting would otherwise go unnoticed). ``ORPHANED`` (init) when the parent
+    was gone even before the launcher's shell started: the agent always has a Python parent."""
     passed = os.environ.get(PARENT_ENV, "")
     return int(passed) if passed.isdigit() else os.getppid()
 
