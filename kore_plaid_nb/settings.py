@@ -81,6 +81,11 @@ def mask_url_password(url: str) -> str:
     return re.sub(r"^([a-z]+://[^:/@]*):[^@]*@", r"\1:…@", url)
 
 
+def ngrok_domain_url(domain: str) -> str:
+    """``https://<domain>`` for NGROK_DOMAIN, written with or without a scheme."""
+    return "https://" + re.sub(r"^\w+://", "", domain.strip()).rstrip("/")
+
+
 def project_root() -> Path:
     """The checkout that holds this package, else the current directory."""
     here = Path(__file__).resolve().parent.parent

@@ -461,7 +461,7 @@ def test_the_check_after_the_form_checks_the_keys_the_form_saved(
 ) -> None:
     from kore_plaid_nb.runbook import steps
 
-    monkeypatch.setattr(steps, "_running", {"notebook": None, "settings": None})
+    monkeypatch.setattr(steps, "_running", {"notebook": None, "settings": None, "started": None})
     current = steps.start("01_plaid_keys")
     assert not current.plaid_client_id
     steps._check_and_save(settings.DEMO_CLIENT_ID, settings.DEMO_SECRET, "sandbox")  # the form
@@ -470,6 +470,8 @@ def test_the_check_after_the_form_checks_the_keys_the_form_saved(
     out = capsys.readouterr().out
     assert f"Using the keys now saved in {tmp_path / '.env'}: embedded mode" in out
     assert "Plaid accepted the keys" in out
+    # every later cell passes the same first object: it gets the saved keys too
+    assert steps._as_saved(current).plaid_client_id == settings.DEMO_CLIENT_ID
 
 
 def test_a_plaid_refusal_escaping_a_step_is_explained_not_named() -> None:

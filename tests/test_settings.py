@@ -112,6 +112,23 @@ def test_save_never_follows_a_planted_temporary_file(tmp_path: Path) -> None:
     assert left == [".env", ".env.tmp", "elsewhere"]  # no temporary file of ours is left
 
 
+def test_save_refuses_a_symlink_planted_at_its_own_temporary_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even a symlink at the exact temporary name is not followed (O_EXCL|O_NOFOLLOW)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours\n")
+    env_file = tmp_path / ".env"
+    env_file.write_text("OTHER=keep me\n")
+    monkeypatch.setattr(settings.secrets, "token_hex", lambda _n: "guessed")
+    (tmp_path / "..env.guessed.tmp").symlink_to(victim)  # the name save() would use
+    with pytest.raises(SettingsError) as caught:
+        settings.save({"PLAID_SECRET": "secret-0123456789abcdef"}, env_file)
+    assert f"Could not write {env_file}" in caught.value.message
+    assert victim.read_text() == "not yours\n"
+    assert env_file.read_text() == "OTHER=keep me\n"
+
+
 def test_save_says_what_to_do_when_the_folder_is_not_writable(tmp_path: Path, monkeypatch) -> None:
     import os
 
@@ -233,3 +250,8 @@ def test_bridge_db_is_a_postgresql_url_or_a_file(value, url, password, shown) ->
     assert (s.bridge_db_url, s.bridge_db_password, s.bridge_store_shown) == (url, password, shown)
     assert str(s.bridge_store) == value
     assert password == "" or password not in repr(s)
+
+
+def test_ngrok_domain_url_takes_the_domain_with_or_without_a_scheme() -> None:
+    for written in ("my-bot.ngrok.app", "https://my-bot.ngrok.app/", " http://my-bot.ngrok.app"):
+        assert settings.ngrok_domain_url(written) == "https://my-bot.ngrok.app"

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from ..settings import Settings
+from ..settings import Settings, ngrok_domain_url
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -44,7 +44,7 @@ def configured_urls(settings: Settings) -> list[str]:
         urls.append(f"{parts.scheme}://{parts.netloc}")
     urls.append(_tunnel_url(settings))
     if settings.ngrok_domain:
-        urls.append(f"https://{settings.ngrok_domain}")
+        urls.append(ngrok_domain_url(settings.ngrok_domain))
     return [url.rstrip("/") for url in urls if url]
 
 

@@ -53,7 +53,8 @@ REQUIRED_MODULES = (
 
 
 # The notebook this kernel runs, and its settings: what each step's progress event names.
-_running: dict[str, object] = {"notebook": None, "settings": None}
+# "started": what start() gave the notebook; "settings": the latest (re-read after a save)
+_running: dict[str, object] = {"notebook": None, "settings": None, "started": None}
 # These only look or clean up, so a wrong setting is shown instead of stopping them.
 LENIENT_NOTEBOOKS = ("00_start_here", "08_teardown")
 
@@ -109,7 +110,7 @@ def _recording_settings() -> Settings:
 @step
 def start(notebook: str) -> Settings:
     """Load the settings; print the mode and where the trainee stands."""
-    _running.update(notebook=notebook, settings=None)
+    _running.update(notebook=notebook, settings=None, started=None)
     problem = None
     try:
         current = settings_module.load()
@@ -117,7 +118,7 @@ def start(notebook: str) -> Settings:
         if notebook not in LENIENT_NOTEBOOKS:
             raise
         current, problem = settings_module.load(validate=False), exc
-    _running["settings"] = current
+    _running.update(settings=current, started=current)
     detail = "emulator, no account needed" if current.embedded else f"Plaid {current.plaid_env}"
     print(f"{notebook}: {current.mode} mode ({detail})")
     if problem is not None:
@@ -241,7 +242,7 @@ def _save_unchecked(client_id: str, secret: str, env: str) -> str:
 def _as_saved(current: Settings) -> Settings:
     """The notebook's own settings read again (the form above may have saved new keys);
     settings passed in from elsewhere are used as they are."""
-    if current is not _running["settings"]:
+    if current is not _running["settings"] and current is not _running["started"]:
         return current
     updated = settings_module.load()
     if updated != current:

@@ -20,7 +20,7 @@ from pyngrok.exception import (
 )
 
 from ..errors import RunbookError
-from ..settings import Settings, mask
+from ..settings import Settings, mask, ngrok_domain_url
 from .launcher import STANDIN_AUTHTOKEN, write_launcher
 from .state import tunnel_dir
 
@@ -104,7 +104,7 @@ def connect(
     config = config or agent_config(settings)
     options: dict[str, str] = {}
     if settings.ngrok_domain and not settings.embedded:
-        options["url"] = "https://" + re.sub(r"^\w+://", "", settings.ngrok_domain).rstrip("/")
+        options["url"] = ngrok_domain_url(settings.ngrok_domain)
     try:
         return ngrok.connect(
             f"http://127.0.0.1:{port}",

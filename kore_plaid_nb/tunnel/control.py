@@ -21,7 +21,7 @@ from pyngrok.exception import PyngrokError
 
 from .. import services
 from ..errors import RunbookError, ServiceError
-from ..settings import Settings
+from ..settings import Settings, ngrok_domain_url
 from . import agent, state
 from .state import TunnelInfo
 
@@ -152,7 +152,7 @@ def check_tunnel(settings: Settings, expected_url: str | None = None) -> TunnelI
             step="5",
         )
     if expected_url is None and settings.ngrok_domain and not info.local:
-        expected_url = "https://" + settings.ngrok_domain.split("://")[-1]
+        expected_url = ngrok_domain_url(settings.ngrok_domain)
     if expected_url and _origin(expected_url) != _origin(info.public_url):
         raise url_changed(_origin(expected_url), _origin(info.public_url))
     if not services.port_in_use("127.0.0.1", info.port):
