@@ -29,10 +29,7 @@ def _tunnel_url(settings: Settings) -> str | None:
         return None
     from ..tunnel import state  # the tunnel package pulls pyngrok: only when there is one
 
-    try:
-        info = state.read(settings.home)
-    except OSError:
-        return None
+    info = state.read(settings.home)  # None for a file it cannot read
     return info.public_url.rstrip("/") if info is not None else None
 
 
