@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("kore_plaid_nb.services_command", "stop background services"),
     "progress": ("kore_plaid_nb.progress.command", "show the trainee's checklist"),
     "reset": ("kore_plaid_nb.progress.command", "start over: stop services, remove Items"),
+    "items": ("kore_plaid_nb.bridge.items_command", "list end users' Items, health, repair links"),
 }
 
 

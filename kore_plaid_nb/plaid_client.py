@@ -151,9 +151,31 @@ def create_link_token(
     client_name: str = "Kore.ai",
     api: plaid_api.PlaidApi | None = None,
     timeout: float | None = None,
+    webhook: str | None = None,
+    hosted_link: dict[str, object] | None = None,
 ) -> str:
     """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes;
-    ``timeout`` (seconds) bounds the call (plaid-python waits forever without one)."""
+    ``webhook``: where Plaid sends the Item's webhooks; ``hosted_link``: Plaid's Hosted Link
+    options (see :func:`link_token_answer`); ``timeout`` (seconds) bounds the call
+    (plaid-python waits forever without one)."""
+    answer = link_token_answer(
+        settings, user_id, redirect_uri, client_name, api, timeout, webhook, hosted_link
+    )
+    return str(answer["link_token"])
+
+
+def link_token_answer(
+    settings: Settings,
+    user_id: str,
+    redirect_uri: str | None = None,
+    client_name: str = "Kore.ai",
+    api: plaid_api.PlaidApi | None = None,
+    timeout: float | None = None,
+    webhook: str | None = None,
+    hosted_link: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """Plaid's whole ``/link/token/create`` answer (:func:`create_link_token`); with
+    ``hosted_link`` (e.g. ``{"completion_redirect_uri": ...}``) it holds ``hosted_link_url``."""
     body: dict[str, object] = {
         "user": {"client_user_id": user_id},
         "client_name": client_name,
@@ -163,8 +185,54 @@ def create_link_token(
     }
     if redirect_uri:
         body["redirect_uri"] = redirect_uri
+    if webhook:
+        body["webhook"] = webhook
+    if hosted_link is not None:
+        body["hosted_link"] = dict(hosted_link)
+    api = api or create(settings)
+    return call_json(api, "link_token_create", body, timeout)
+
+
+def link_token_get(
+    api: plaid_api.PlaidApi, link_token: str, timeout: float | None = None
+) -> dict[str, Any]:
+    """``/link/token/get``: the Link token's sessions and their results (public tokens)."""
+    return call_json(api, "link_token_get", {"link_token": link_token}, timeout)
+
+
+def create_update_link_token(
+    settings: Settings,
+    access_token: str,
+    user_id: str,
+    redirect_uri: str | None = None,
+    client_name: str = "Kore.ai",
+    api: plaid_api.PlaidApi | None = None,
+    timeout: float | None = None,
+    webhook: str | None = None,
+) -> str:
+    """``/link/token/create`` in update mode: Link logs the Item's user in again (the Item
+    and its access token stay); no products, the Item keeps its own."""
+    body: dict[str, object] = {
+        "user": {"client_user_id": user_id},
+        "client_name": client_name,
+        "access_token": access_token,
+        "country_codes": list(settings.plaid_country_codes),
+        "language": "en",
+    }
+    if redirect_uri:
+        body["redirect_uri"] = redirect_uri
+    if webhook:
+        body["webhook"] = webhook
     api = api or create(settings)
     return str(call_json(api, "link_token_create", body, timeout)["link_token"])
+
+
+def webhook_verification_key(
+    api: plaid_api.PlaidApi, key_id: str, timeout: float | None = None
+) -> dict[str, Any]:
+    """``/webhook_verification_key/get``: the public key (a JWK) Plaid signs webhooks with,
+    named by the ``kid`` of their ``Plaid-Verification`` JWT."""
+    return dict(call_json(api, "webhook_verification_key_get", {"key_id": key_id}, timeout)["key"])
 
 
 _FIXES: dict[str, tuple[str, str]] = {

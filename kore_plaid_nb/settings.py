@@ -48,6 +48,7 @@ _ENV_NAMES = {  # variables' names, no secrets  # nosec B105
     "plaid_api_url": "PLAID_API_URL",
     "kore_callback_urls": "KORE_CALLBACK_URLS",
     "link_redirect_uri": "LINK_REDIRECT_URI",
+    "link_mode": "LINK_MODE",
     "bridge_public_url": "BRIDGE_PUBLIC_URL",
     "bridge_sessions_per_address": "BRIDGE_SESSIONS_PER_ADDRESS",
     "bridge_sessions_per_minute": "BRIDGE_SESSIONS_PER_MINUTE",
@@ -63,6 +64,7 @@ _ENV_NAMES = {  # variables' names, no secrets  # nosec B105
 }
 AUTO_PORT_NAMES = ("APP_PORT", "KORE_SIMULATOR_PORT")
 MODE_CHOICES = ("auto", "embedded", "live")
+LINK_MODES = ("page", "hosted")  # the bridge's own Link page, or Plaid's Hosted Link
 # every variable the settings read (besides the paths and the trainee's name)
 ENV_NAMES = (*_ENV_NAMES.values(), "KORE_PLAID_TRAINEE")
 
@@ -145,6 +147,7 @@ class Settings:
     plaid_api_url: str | None = None
     kore_callback_urls: tuple[str, ...] = ()
     link_redirect_uri: str | None = None
+    link_mode: str = "page"
     bridge_public_url: str | None = None
     bridge_sessions_per_address: int = 30  # new authorization sessions a minute (0: no limit)
     bridge_sessions_per_minute: int = 600
@@ -311,6 +314,12 @@ def _validate(s: Settings) -> None:
             "KORE_PLAID_MODE to use the embedded mode.",
             step="4.iii-iv",
         )
+    if s.link_mode not in LINK_MODES:
+        raise SettingsError(
+            f"LINK_MODE={s.link_mode!r} is not a Link mode.",
+            fix="Set LINK_MODE to page (the default: the bridge's own page opens Plaid Link) "
+            "or hosted (the browser goes to Plaid's Hosted Link), or unset it.",
+        )
     if s.plaid_env not in PLAID_ENVIRONMENTS:
         raise SettingsError(
             f"PLAID_ENV={s.plaid_env!r} is not a Plaid environment.",
@@ -407,6 +416,7 @@ def load(
         plaid_api_url=get("PLAID_API_URL").rstrip("/") or None,
         kore_callback_urls=_split(get("KORE_CALLBACK_URLS")),
         link_redirect_uri=get("LINK_REDIRECT_URI") or None,
+        link_mode=get("LINK_MODE", "page").lower() or "page",
         bridge_public_url=get("BRIDGE_PUBLIC_URL").rstrip("/") or None,
         bridge_sessions_per_address=_count(get, "BRIDGE_SESSIONS_PER_ADDRESS", 30),
         bridge_sessions_per_minute=_count(get, "BRIDGE_SESSIONS_PER_MINUTE", 600),

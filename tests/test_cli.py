@@ -71,3 +71,43 @@ def test_bridge_alone_in_embedded_mode_starts_the_emulator(home) -> None:
         bridge.terminate()
         stderr = bridge.communicate(timeout=15)[1]
     assert "kore-plaid stop emulator" in stderr
+
+
+def test_items_lists_each_item_with_health_and_a_repair_link_tokens_masked(home) -> None:
+    import json
+    import secrets
+
+    from kore_plaid_nb import settings
+    from kore_plaid_nb.bridge.store import ItemRecord, open_store
+
+    current = settings.load()
+    store = open_store(current.bridge_store, pool_size=1)
+    tokens = []
+    for n, state in enumerate(("healthy", "login")):
+        session = secrets.token_urlsafe(32)
+        store.create_session(session, "client", "http://127.0.0.1/cb", "state=s", 1800)
+        token = f"access-sandbox-{secrets.token_hex(16)}"
+        tokens.append(token)
+        item = ItemRecord(f"item-{state}-{n}", token, "ins_109508", "user")
+        store.save_authorization(session, item, f"code-{n}", "client", "http://127.0.0.1/cb",
+                                 None, None, 60)  # fmt: skip
+    store.record_webhook("item-login-1", "ITEM ERROR", "ITEM_LOGIN_REQUIRED", "ITEM_LOGIN_REQUIRED")
+    store.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "kore_plaid_nb", "items", "--json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    healthy, login = json.loads(done.stdout)
+    assert healthy["health"] == "healthy" and healthy["repair_url"] is None
+    assert login["health"] == "ITEM_LOGIN_REQUIRED" and login["last_webhook"] == "ITEM ERROR"
+    assert login["repair_url"].startswith(f"http://127.0.0.1:{current.app_port}/repair/")
+    assert login["institution"] == "ins_109508"
+    assert login["item_ref"].startswith("itm_") and "item-login" not in done.stdout
+    assert login["access_token"] == tokens[1][:4] + "…" + tokens[1][-4:]
+    table = subprocess.run(
+        [sys.executable, "-m", "kore_plaid_nb", "items"], capture_output=True, text=True
+    )
+    assert table.returncode == 0, table.stderr
+    assert "ITEM_LOGIN_REQUIRED" in table.stdout and "/repair/" in table.stdout
+    for token in tokens:
+        assert token not in done.stdout + done.stderr + table.stdout + table.stderr

@@ -15,6 +15,7 @@ import pytest
 from kore_plaid_nb import services
 from kore_plaid_nb.emulator import (
     create_app,
+    data,
     default_state_path,
     ensure_emulator,
     faults,
@@ -279,6 +280,20 @@ def test_investment_transactions_dates_are_checked(plaid):
 
 
 # ---------------------------------------------------------------------------- item lifecycle
+
+
+def test_link_offers_only_banks_of_the_tokens_countries_and_products(plaid):
+    def offered(**extra: object) -> list[str]:
+        token = plaid.link_token(**extra)
+        session = httpx.post(plaid.url + "/link/_standin/session", json={"link_token": token})
+        return [i["institution_id"] for i in session.json()["institutions"]]
+
+    us_banks = [i for i in data.INSTITUTION_IDS if i != "ins_117650"]
+    assert offered() == us_banks
+    assert offered(country_codes=["GB"]) == ["ins_117650"]
+    assert offered(country_codes=["US", "GB"]) == list(data.INSTITUTION_IDS)
+    # the UK bank has no investments: Link does not offer it for them
+    assert offered(country_codes=["US", "GB"], products=["investments"]) == us_banks
 
 
 def test_reset_login_then_update_mode_link_fixes_the_item(plaid):

@@ -12,12 +12,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from browser_support import PHONE, browser, open_tab
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from kore_plaid_nb.emulator import running_emulator
+from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.serving import serve_in_thread
 from kore_plaid_nb.settings import Settings
 
@@ -26,6 +28,7 @@ BROWSER = next(
     None,
 )
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium/Chrome on this machine")
+__all__ = ["browser", "open_tab"]  # fixtures used by name
 
 INNER = """<!doctype html><html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -86,7 +89,7 @@ def emulator(home) -> Iterator[tuple[str, Settings]]:
 def page_server(emulator) -> Iterator[tuple[str, dict]]:
     """The "bridge": a page on another origin that embeds the stand-in."""
     emulator_url, _ = emulator
-    state: dict[str, str] = {}
+    state: dict = {"hooks": []}
 
     def inner(mode: str) -> HTMLResponse:
         values = {
@@ -106,11 +109,20 @@ def page_server(emulator) -> Iterator[tuple[str, dict]]:
     async def oauth_return(request: Request) -> HTMLResponse:
         return inner("return")
 
+    async def hook(request: Request) -> HTMLResponse:
+        state["hooks"].append(json.loads(await request.body()))
+        return HTMLResponse("")
+
+    async def done(request: Request) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><title>done</title><p id=done>Back in the app</p>")
+
     app = Starlette(
         routes=[
             Route("/outer", outer),
             Route("/inner", inner_page),
             Route("/oauth-return", oauth_return),
+            Route("/hook", hook, methods=["POST"]),
+            Route("/done", done),
         ]
     )
     with serve_in_thread(app, what="test page") as url:
@@ -212,3 +224,76 @@ def test_oauth_bank_redirects_then_completes_with_received_redirect_uri(emulator
     assert result["event"] == "success", result
     assert result["metadata"]["institution"]["institution_id"] == "ins_127287"
     assert result["public_token"].startswith("public-sandbox-")
+
+
+def plaid_post(emulator_url: str, settings: Settings, path: str, body: dict) -> dict:
+    headers = {"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret}
+    response = httpx.post(emulator_url + path, json=body, headers=headers, timeout=15)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def webhook_codes(emulator_url: str, settings: Settings, hooks: list[dict]) -> list[str]:
+    wait_for_deliveries(emulator_url, settings.client_id, settings.secret, 10)
+    return [f"{h['webhook_type']} {h['webhook_code']}" for h in hooks]
+
+
+def test_update_mode_repairs_the_item_and_its_webhook_hears_login_repaired(emulator, page_server):
+    emulator_url, settings = emulator
+    page_url, state = page_server
+    public = plaid_post(emulator_url, settings, "/sandbox/public_token/create", {
+        "institution_id": "ins_109508", "initial_products": ["auth"],
+        "options": {"webhook": page_url + "/hook"},
+    })["public_token"]  # fmt: skip
+    access = plaid_post(emulator_url, settings, "/item/public_token/exchange",
+                        {"public_token": public})  # fmt: skip
+    plaid_post(emulator_url, settings, "/sandbox/item/reset_login",
+               {"access_token": access["access_token"]})  # fmt: skip
+    state["token"] = link_token(emulator_url, settings, access_token=access["access_token"])
+    result = run_page(page_url + "/outer?mode=success")
+    assert result["event"] == "success", result
+    assert result["public_token"].startswith("public-sandbox-")
+    assert result["metadata"]["institution"]["institution_id"] == "ins_109508"
+    item = plaid_post(emulator_url, settings, "/item/get",
+                      {"access_token": access["access_token"]})["item"]  # fmt: skip
+    assert item["item_id"] == access["item_id"] and item["error"] is None
+    assert webhook_codes(emulator_url, settings, state["hooks"]) == [
+        "ITEM ERROR",
+        "ITEM LOGIN_REPAIRED",
+    ]
+
+
+def test_hosted_link_page_logs_in_and_returns_to_the_app(emulator, page_server, open_tab):
+    emulator_url, settings = emulator
+    page_url, state = page_server
+    created = plaid_post(emulator_url, settings, "/link/token/create", {
+        "client_name": "Kore runbook", "language": "en", "country_codes": ["US"],
+        "user": {"client_user_id": "user-1"}, "products": ["auth"],
+        "webhook": page_url + "/hook",
+        "hosted_link": {"completion_redirect_uri": page_url + "/done"},
+    })  # fmt: skip
+    tab = open_tab()
+    tab.page.goto(created["hosted_link_url"])
+    assert tab.page.title() == "Connect your bank"
+    assert tab.page.input_value("#plaid-standin-username") == "user_good"
+    assert tab.page.input_value("#plaid-standin-password") == "pass_good"
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    tab.shot("hosted-link-phone")
+    tab.page.click("#plaid-standin-continue")
+    tab.page.wait_for_url(page_url + "/done")
+    assert tab.page.text_content("#done") == "Back in the app"
+    assert webhook_codes(emulator_url, settings, state["hooks"]) == [
+        "LINK ITEM_ADD_RESULT",
+        "LINK SESSION_FINISHED",
+    ]
+    finished = state["hooks"][1]
+    assert finished["status"] == "SUCCESS" and finished["link_token"] == created["link_token"]
+    got = plaid_post(emulator_url, settings, "/link/token/get",
+                     {"link_token": created["link_token"]})  # fmt: skip
+    (session,) = got["link_sessions"]
+    assert session["link_session_id"] == finished["link_session_id"]
+    assert (
+        session["results"]["item_add_results"][0]["public_token"] == (finished["public_tokens"][0])
+    )
+    # nothing but the page itself was loaded: no script, no third-party request
+    assert {r.url.split("?")[0] for r in tab.requests if r.resource_type != "document"} == set()

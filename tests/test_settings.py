@@ -255,3 +255,15 @@ def test_bridge_db_is_a_postgresql_url_or_a_file(value, url, password, shown) ->
 def test_ngrok_domain_url_takes_the_domain_with_or_without_a_scheme() -> None:
     for written in ("my-bot.ngrok.app", "https://my-bot.ngrok.app/", " http://my-bot.ngrok.app"):
         assert settings.ngrok_domain_url(written) == "https://my-bot.ngrok.app"
+
+
+def test_link_mode_is_page_or_hosted_and_a_wrong_one_names_both(tmp_path: Path) -> None:
+    assert settings.load({}).link_mode == "page"
+    assert settings.load({"LINK_MODE": "Hosted"}).link_mode == "hosted"
+    env_file = tmp_path / ".env"
+    env_file.write_text("LINK_MODE=hosted\n")
+    hosted = settings.load({}, env_file=env_file)
+    assert hosted.link_mode == "hosted" and hosted.as_env()["LINK_MODE"] == "hosted"
+    with pytest.raises(SettingsError, match="not a Link mode") as caught:
+        settings.load({"LINK_MODE": "popup"})
+    assert "page" in caught.value.fix and "hosted" in caught.value.fix

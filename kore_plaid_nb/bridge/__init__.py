@@ -11,6 +11,9 @@ Public API::
     stop_bridge(settings) -> bool
     list_authorizations(settings) -> list[dict]                # masked, for notebooks
     remove_items(settings) -> int                              # /item/remove, at teardown
+
+Each end user's Item health (Plaid's webhooks at ``POST /plaid/webhook``) and repair links:
+:mod:`.items` (``list_items``, ``mark_item_healthy``), also ``kore-plaid items``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 
 from .. import services, serving
 from ..settings import Settings, mask
+from .item_health import ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .routes import create_app
 from .store import AuthorizationRow, BridgeStore, open_store
@@ -106,7 +110,13 @@ def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
     missing = store.items_without_institution()
     if not missing:
         return
-    link = PlaidLink(settings, retry=RetryPolicy(attempts=1), timeout=5.0, spent=store)
+    link = PlaidLink(
+        settings,
+        retry=RetryPolicy(attempts=1),
+        timeout=5.0,
+        spent=store,
+        item_errors=ItemHealth(store).plaid_error,
+    )
     for item_ref, access_token in missing:
         institution = link.institution(access_token)
         if institution:
@@ -144,7 +154,7 @@ def remove_items(settings: Settings) -> int:
     store = _open_existing_store(settings)
     if store is None:
         return 0
-    link = PlaidLink(settings, spent=store)
+    link = PlaidLink(settings, spent=store, item_errors=ItemHealth(store).plaid_error)
     removed = 0
     try:
         for item_ref, access_token in store.live_items():

@@ -1,4 +1,5 @@
-"""The HTML pages: the authorization page (Plaid Link), ``/oauth-return`` and the error page.
+"""The HTML pages: the authorization page (Plaid Link), ``/oauth-return``, the repair page
+(``/repair/<token>``, Link in update mode) and the error page.
 
 The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
 enforced with a Content-Security-Policy header. Values are HTML-escaped; the error page never
@@ -96,6 +97,21 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         session="",
         deny_url="",
         callback_host="Kore.ai",
+        link_script_url=plaid_client.link_script_url(settings),
+    )
+    return HTMLResponse(body, headers=security_headers(settings))
+
+
+def repair_page(settings: Settings, token: str) -> HTMLResponse:
+    """The page behind a repair link (``/repair/<token>``): asks the bridge for a Link token
+    in update mode and opens Plaid Link, which logs the user in to the bank again."""
+    body = _render(
+        "repair.html",
+        title="Repair your bank connection - Kore.ai",
+        heading="Reconnect your bank to the Kore.ai bot",
+        intro="The Kore.ai bot can no longer read your bank accounts: your bank asks you to "
+        "log in again. Log in once more through Plaid and the bot's connection works again.",
+        token=token,
         link_script_url=plaid_client.link_script_url(settings),
     )
     return HTMLResponse(body, headers=security_headers(settings))

@@ -188,6 +188,20 @@ def explain(
     )
 
 
+GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
+
+
+def item_gone(exc: BaseException) -> LinkStepError:
+    """Plaid no longer knows the Item (removed): nothing left to repair."""
+    return LinkStepError(
+        410,
+        plaid_client.error_from_exception(exc).error_code,
+        "Plaid no longer knows this bank connection: it was removed.",
+        "Connect the bank again from the Kore conversation (authorize again).",
+        None,
+    )
+
+
 class PlaidLink:
     """Link token creation, public token exchange and Item removal for one bridge."""
 
@@ -197,6 +211,7 @@ class PlaidLink:
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         spent: SpentTokens | None = None,
+        item_errors: Callable[[str, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
@@ -205,6 +220,8 @@ class PlaidLink:
         self._lock = threading.Lock()
         # Public tokens whose exchange ended ambiguously: never sent again.
         self.spent = spent or _ProcessSpentTokens()
+        # Told (access token, Plaid error code) when Plaid reports an Item in error.
+        self.item_errors = item_errors
 
     @property
     def api(self) -> plaid_api.PlaidApi:
@@ -229,24 +246,96 @@ class PlaidLink:
             time.sleep(self.retry.delay(attempt))
             attempt += 1
 
-    def create_link_token(self, session_id: str, redirect_uri: str | None = None) -> str:
+    def create_link_token(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+    ) -> str:
         """A Link token for one end user (the session names the user, Plaid sees a digest);
-        ``redirect_uri`` is where OAuth banks send the browser back (``/oauth-return``)."""
+        ``redirect_uri`` is where OAuth banks send the browser back (``/oauth-return``),
+        ``webhook`` where Plaid reports on the Item (``/plaid/webhook``), ``hosted_link``
+        Plaid's Hosted Link options (:meth:`create_link` also returns its URL)."""
+        return str(self.create_link(session_id, redirect_uri, webhook, hosted_link)["link_token"])
+
+    def create_link(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+    ) -> dict[str, Any]:
+        """Plaid's whole ``/link/token/create`` answer (``hosted_link_url`` with
+        ``hosted_link``); see :meth:`create_link_token`."""
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         try:
             return self._call(
-                lambda: plaid_client.create_link_token(
+                lambda: plaid_client.link_token_answer(
                     self.settings,
                     user_id,
                     redirect_uri,
                     CLIENT_NAME,
                     api=self.api,
                     timeout=self.timeout,
+                    webhook=webhook,
+                    hosted_link=hosted_link,
                 ),
                 is_transient,
             )
         except Exception as exc:
             raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
+
+    def link_token_get(self, link_token: str) -> dict[str, Any]:
+        """``/link/token/get``: the Link token's sessions, with the public tokens they made."""
+        try:
+            return self._call(
+                lambda: plaid_client.link_token_get(self.api, link_token, self.timeout),
+                is_transient,
+            )
+        except Exception as exc:
+            raise explain(exc, self.settings, "reading the Hosted Link session") from None
+
+    def create_update_link_token(
+        self,
+        access_token: str,
+        client_user_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+    ) -> str:
+        """A Link token in update mode for the Item of ``access_token`` (its user logs in to
+        the bank again; the Item and its access token stay), for the same ``client_user_id``
+        as when it was linked."""
+        try:
+            return self._call(
+                lambda: plaid_client.create_update_link_token(
+                    self.settings,
+                    access_token,
+                    client_user_id,
+                    redirect_uri,
+                    CLIENT_NAME,
+                    api=self.api,
+                    timeout=self.timeout,
+                    webhook=webhook,
+                ),
+                is_transient,
+            )
+        except Exception as exc:
+            during = "creating the Link token to repair the bank connection"
+            if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
+                raise item_gone(exc) from None
+            raise explain(exc, self.settings, during, redirect_uri) from None
+
+    def item_error(self, access_token: str) -> str | None:
+        """The error code Plaid reports for the Item now (``item.error``), None when it
+        works; :class:`LinkStepError` when Plaid cannot say."""
+        try:
+            error = self._item_get(access_token)["item"].get("error")
+        except Exception as exc:
+            if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
+                raise item_gone(exc) from None
+            raise explain(exc, self.settings, "checking the bank connection") from None
+        return str(error.get("error_code")) if isinstance(error, dict) else None
 
     def exchange(self, public_token: str, session_id: str) -> ItemRecord:
         """Exchange the public token (once: re-sent only after a 429). The Item's institution
@@ -287,12 +376,28 @@ class PlaidLink:
         return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)
 
     def _item_get(self, access_token: str) -> dict[str, Any]:
-        return self._call(
-            lambda: plaid_client.call_json(
-                self.api, "item_get", {"access_token": access_token}, self.timeout
-            ),
-            is_transient,
-        )
+        """``/item/get``; an Item in error (Plaid's ``item.error``, or a failed call) is
+        reported to :attr:`item_errors`."""
+        try:
+            answer = self._call(
+                lambda: plaid_client.call_json(
+                    self.api, "item_get", {"access_token": access_token}, self.timeout
+                ),
+                is_transient,
+            )
+        except Exception as exc:
+            self._report(access_token, exc)
+            raise
+        error = (answer.get("item") or {}).get("error")
+        if isinstance(error, dict) and error.get("error_code") and self.item_errors:
+            self.item_errors(access_token, str(error["error_code"]))
+        return answer
+
+    def _report(self, access_token: str, exc: BaseException) -> None:
+        if self.item_errors is not None:
+            err = plaid_client.error_from_exception(exc)
+            if err.error_type != "CONNECTION_ERROR":
+                self.item_errors(access_token, err.error_code)
 
     def institution(self, access_token: str) -> str | None:
         """The Item's institution id (``/item/get``), None when Plaid cannot say."""
@@ -318,6 +423,23 @@ class PlaidLink:
                 ),
                 is_transient,
             )
-        except Exception:
+        except Exception as exc:
+            self._report(access_token, exc)
             return False
         return True
+
+    def webhook_verification_key(self, key_id: str) -> dict[str, Any] | None:
+        """The JWK Plaid signs webhooks with under ``key_id``
+        (``/webhook_verification_key/get``); None when Plaid knows no such key. Plaid
+        unreachable, rate limiting or refusing the bridge's keys: :class:`LinkStepError`."""
+        try:
+            return self._call(
+                lambda: plaid_client.webhook_verification_key(self.api, key_id, self.timeout),
+                is_transient,
+            )
+        except Exception as exc:
+            err = plaid_client.error_from_exception(exc)
+            if 400 <= err.status < 500 and not is_rate_limit(err) and err.status != 401:
+                if err.error_code != "INVALID_API_KEYS":
+                    return None
+            raise explain(exc, self.settings, "fetching Plaid's webhook verification key") from None

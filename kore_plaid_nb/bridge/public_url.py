@@ -21,16 +21,26 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 def _tunnel_url(settings: Settings) -> str | None:
-    """The runbook's tunnel as recorded in the state folder (read only: nothing created)."""
+    """The runbook's tunnel as recorded in the state folder (read only: nothing created);
+    the file is read again only when it changed (one ``stat`` per request otherwise)."""
+    path = settings.home / "tunnel" / "tunnel.json"
     try:
-        if not (settings.home / "tunnel" / "tunnel.json").is_file():
-            return None
+        seen = path.stat()
     except OSError:
         return None
+    key = (str(path), seen.st_ino, seen.st_mtime_ns, seen.st_size)
+    cached = _tunnel_cache.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
     from ..tunnel import state  # the tunnel package pulls pyngrok: only when there is one
 
     info = state.read(settings.home)  # None for a file it cannot read
-    return info.public_url.rstrip("/") if info is not None else None
+    url = info.public_url.rstrip("/") if info is not None else None
+    _tunnel_cache[str(path)] = (key, url)
+    return url
+
+
+_tunnel_cache: dict[str, tuple[tuple[str, int, int, int], str | None]] = {}
 
 
 def configured_urls(settings: Settings) -> list[str]:

@@ -10,6 +10,13 @@
                                                 ``{"redirect_to": callback?code&state}``
 ``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``)
 ``GET /oauth-return``                           OAuth institutions come back here
+``GET /hosted-link/return?return_id=``          LINK_MODE=hosted: Plaid's Hosted Link sends
+                                                the browser back here (:mod:`.hosted_link`)
+``POST /plaid/webhook``                         Plaid's webhooks, verified
+                                                (:mod:`.webhook_verification`): the Items'
+                                                health (:mod:`.item_health`)
+``GET /repair/{token}`` (+ ``/link_token``,     a repair link: Link in update mode
+``/done``)                                      (:mod:`.repair`)
 ``GET /healthz``                                liveness
 ``GET /readyz``                                 readiness: the store answers (else 503)
 ``GET /openapi.yaml``                           this contract as OpenAPI 3.0 (``openapi.yaml``)
@@ -37,6 +44,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -51,6 +59,15 @@ from starlette.staticfiles import StaticFiles
 
 from ..settings import Settings
 from . import page
+from .hosted_link import (
+    RETURN_PARAM,
+    RETURN_PATH,
+    HostedLink,
+    hosted_link_url,
+    new_hosted_session,
+    session_id_for,
+)
+from .item_health import ItemHealth, MalformedWebhook, parse_webhook
 from .oauth import (
     SESSION_TTL,
     AuthorizationRedirect,
@@ -64,11 +81,15 @@ from .oauth import (
 from .plaid_link import LinkStepError, PlaidLink
 from .public_url import public_base_url
 from .ratelimit import SessionLimiter
+from .repair import repair_routes
 from .store import BridgeStore, StoreUnavailable, open_store
+from .webhook_verification import KeySource, WebhookRejected, WebhookVerifier
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_WEBHOOK_BYTES = 256 * 1024  # Plaid's webhooks are small; some list many ids
+WEBHOOK_PATH = "/plaid/webhook"
 PURGE_INTERVAL_SECONDS = 300.0
-API_PATHS = ("/api/", "/oauth/")
+API_PATHS = ("/api/", "/oauth/", "/plaid/")
 LINK_TOKENS_PER_SESSION = 5  # Link opened again after an error, a reload, an OAuth bank
 JSON_MEDIA_TYPE = "application/json"
 log = logging.getLogger("kore_plaid_nb.bridge")
@@ -218,6 +239,16 @@ def link_redirect_uri(settings: Settings, request: Request) -> str | None:
     return None
 
 
+def webhook_url(settings: Settings, request: Request) -> str | None:
+    """Where Plaid sends the Items' webhooks: this bridge's ``/plaid/webhook`` at
+    :func:`.public_url.public_base_url`, when that is https or the embedded emulator plays
+    Plaid (Plaid cannot reach a local address); else None: no webhook."""
+    base = public_base_url(settings, request)
+    if base and (base.startswith("https://") or settings.embedded):
+        return base + WEBHOOK_PATH
+    return None
+
+
 class TooManySessions(Exception):
     """The session limiter refused a new session; retry after ``retry_after`` seconds."""
 
@@ -276,16 +307,26 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
 def create_app(
-    settings: Settings, store: BridgeStore | None = None, link: PlaidLink | None = None
+    settings: Settings,
+    store: BridgeStore | None = None,
+    link: PlaidLink | None = None,
+    webhook_keys: KeySource | None = None,
 ) -> Starlette:
     """The bridge as an ASGI app, with its store at ``settings.bridge_store``; ``link``
-    replaces the default Plaid caller (e.g. a shorter timeout or another retry policy)."""
+    replaces the default Plaid caller (e.g. a shorter timeout or another retry policy);
+    ``webhook_keys`` where webhook verification keys come from (default: Plaid's
+    ``/webhook_verification_key/get``)."""
     store = store or open_store(settings.bridge_store)
+    health = ItemHealth(store)
     link = link or PlaidLink(settings, spent=store)
+    if link.item_errors is None:
+        link.item_errors = health.plaid_error
+    verifier = WebhookVerifier(webhook_keys or link.webhook_verification_key)
     limiter = SessionLimiter(
         settings.bridge_sessions_per_address, settings.bridge_sessions_per_minute
     )
     oauth = BridgeOAuth(settings, store, on_replay=lambda token, _why: link.remove_item(token))
+    hosted = HostedLink(store, link)
 
     inline_refresh = store.dialect == "sqlite"
 
@@ -297,7 +338,11 @@ def create_app(
         return request.client.host if request.client else ""
 
     def _start(
-        query: str, address: str, with_link_token: bool, redirect_uri: str | None
+        query: str,
+        address: str,
+        with_link_token: bool,
+        redirect_uri: str | None,
+        webhook: str | None,
     ) -> tuple[AuthorizationRequest, str, str | None]:
         """Validate the request, take a place in the limiter, get a Link token (JSON callers
         only: the page asks for one when it opens Link), open the session: one thread-pool
@@ -309,7 +354,7 @@ def create_app(
         session_id = secrets.token_urlsafe(32)
         link_token = None
         if with_link_token:
-            link_token = link.create_link_token(session_id, redirect_uri)
+            link_token = link.create_link_token(session_id, redirect_uri, webhook)
         store.create_session(
             session_id,
             auth.client_id,
@@ -319,6 +364,29 @@ def create_app(
             link_tokens=0 if link_token is None else 1,
         )
         return auth, session_id, link_token
+
+    def _start_hosted(query: str, address: str, base: str, webhook: str | None) -> str:
+        """LINK_MODE=hosted: validate, take a place in the limiter, get a Hosted Link from
+        Plaid, open the session; returns Plaid's hosted_link_url."""
+        auth = oauth.validate_authorization(query)
+        retry_after = limiter.acquire(address)
+        if retry_after is not None:
+            raise TooManySessions(retry_after)
+        new = new_hosted_session()
+        options: dict[str, object] = {"completion_redirect_uri": new.completion_uri(base)}
+        answer = link.create_link(new.session_id, None, webhook, options)
+        url = hosted_link_url(answer)
+        store.create_hosted_session(
+            new.session_id,
+            auth.client_id,
+            auth.redirect_uri,
+            query,
+            SESSION_TTL,
+            str(answer["link_token"]),
+            new.return_id,
+            new.salt,
+        )
+        return url
 
     def too_many_sessions(exc: TooManySessions, as_json: bool) -> Response:
         headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
@@ -338,9 +406,18 @@ def create_app(
         query = request.url.query
         as_json = wants_json(request)
         redirect_uri = link_redirect_uri(settings, request) if as_json else None
+        hosted_base = None
+        if settings.link_mode == "hosted" and not as_json:
+            hosted_base = public_base_url(settings, request)
+        webhook = webhook_url(settings, request) if as_json or hosted_base else None
         try:
+            if hosted_base:
+                hosted_url = await run_in_threadpool(
+                    _start_hosted, query, client_address(request), hosted_base, webhook
+                )
+                return RedirectResponse(hosted_url, status_code=303, headers=NO_STORE)
             auth, session_id, link_token = await run_in_threadpool(
-                _start, query, client_address(request), as_json, redirect_uri
+                _start, query, client_address(request), as_json, redirect_uri, webhook
             )
         except TooManySessions as exc:
             return too_many_sessions(exc, as_json)
@@ -383,14 +460,15 @@ def create_app(
                 "Let the authorization page send it (it does so before it opens Plaid Link).",
             )
         redirect_uri = link_redirect_uri(settings, request)
-        return await run_in_threadpool(_link_token, session_id, redirect_uri)
+        webhook = webhook_url(settings, request)
+        return await run_in_threadpool(_link_token, session_id, redirect_uri, webhook)
 
-    def _link_token(session_id: str, redirect_uri: str | None) -> Response:
+    def _link_token(session_id: str, redirect_uri: str | None, webhook: str | None) -> Response:
         problem = store.count_link_token(session_id, LINK_TOKENS_PER_SESSION)
         if problem is not None:
             return session_problem_error(problem)
         try:
-            token = link.create_link_token(session_id, redirect_uri)
+            token = link.create_link_token(session_id, redirect_uri, webhook)
         except LinkStepError as exc:
             return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
         return JSONResponse({"link_token": token}, headers=NO_STORE)
@@ -442,6 +520,46 @@ def create_app(
             )
         return JSONResponse({"redirect_to": location}, headers=NO_STORE)
 
+    def finish_page(answer: Response) -> Response:
+        """The browser's answer to a JSON outcome of :func:`_complete`: on to Kore's callback
+        with the code, or the readable error page."""
+        body = json.loads(bytes(answer.body))
+        if answer.status_code == 200:
+            return RedirectResponse(body["redirect_to"], status_code=303, headers=NO_STORE)
+        title = "Cannot finish the authorization"
+        return page.error_page(settings, answer.status_code, title, body["message"], body["fix"])
+
+    async def hosted_return(request: Request) -> Response:
+        return await run_in_threadpool(_hosted_return, request.query_params.get(RETURN_PARAM, ""))
+
+    def _hosted_return(return_id: str) -> Response:
+        """Plaid's Hosted Link sent the browser back: exchange the session's public token once
+        and go on to Kore with the code, or with access_denied when the user left."""
+        session = store.find_hosted_session(return_id) if return_id else None
+        if session is None:
+            return finish_page(session_problem_error("unknown"))
+        if session.expires_at <= time.time():
+            return finish_page(session_problem_error("expired"))
+        if session.status == "completed":
+            return finish_page(session_problem_error("used"))
+        try:
+            public_token = hosted.public_token(session)
+        except LinkStepError as exc:
+            fix = exc.fix + (f" (procedure step {exc.step})" if exc.step else "")
+            return page.error_page(settings, exc.status, "Plaid is not available", exc.message, fix)
+        if public_token is None:
+            state = dict(parse_qsl(session.auth_query)).get("state")
+            auth = AuthorizationRequest(
+                session.client_id, session.redirect_uri, state, session.auth_query
+            )
+            location = oauth.denial_location(auth)
+            return RedirectResponse(location, status_code=303, headers=NO_STORE)
+        try:
+            answer = _complete(session_id_for(return_id, session.salt), public_token)
+        finally:
+            store.forget_hosted_public_token(return_id)
+        return finish_page(answer)
+
     async def token(request: Request) -> Response:
         authorization = request.headers.get("authorization")
         try:
@@ -457,6 +575,43 @@ def create_app(
             else:
                 answer = await run_in_threadpool(oauth.token_response, params, authorization)
         return JSONResponse(answer.body, answer.status, headers=answer.headers)
+
+    async def plaid_webhook(request: Request) -> Response:
+        """Verify, then record; a refused webhook changes nothing (401), a verified one
+        that is not a webhook is a 400, one for an Item this bridge does not hold a 200."""
+        try:
+            body = await read_body(request, MAX_WEBHOOK_BYTES)
+        except OAuth2Error as exc:
+            return oauth_error_json(exc)
+        signature = request.headers.get("plaid-verification")
+        try:
+            await run_in_threadpool(verifier.verify, body, signature)
+        except WebhookRejected as exc:
+            log.warning("plaid webhook refused: %s", exc.reason)
+            return bridge_error(401, "invalid_webhook", exc.message, exc.fix)
+        except LinkStepError as exc:  # the key could not be fetched: Plaid will retry
+            headers = {**NO_STORE, "Retry-After": "60"}
+            return JSONResponse(exc.as_json(), exc.status, headers=headers)
+        try:
+            webhook = parse_webhook(body)
+        except MalformedWebhook as exc:
+            return bridge_error(
+                400,
+                "invalid_webhook_body",
+                str(exc),
+                "Send Plaid's webhook body as Plaid signed it: a JSON object with "
+                "webhook_type, webhook_code and item_id.",
+            )
+        known = await run_in_threadpool(health.apply, webhook)
+        if webhook.webhook_type == "LINK":
+            await run_in_threadpool(hosted.record_webhook, body)
+        log.info(
+            "plaid webhook %s %s%s",
+            webhook.webhook_type,
+            webhook.webhook_code,
+            "" if known else " (no Item of this bridge)",
+        )
+        return JSONResponse({"received": True, "item_known": known}, headers=NO_STORE)
 
     async def oauth_return(request: Request) -> Response:
         return page.oauth_return_page(settings)
@@ -497,6 +652,7 @@ def create_app(
     def sweep() -> None:
         """Delete expired records; remove at Plaid the Items no one can use any more."""
         store.purge_expired()
+        store.purge_expired_repair_links()
         for item_ref, access_token in store.abandoned_items():
             if link.remove_item(access_token) or not link.item_exists(access_token):
                 store.mark_item_removed(item_ref)
@@ -528,6 +684,9 @@ def create_app(
             Route("/api/send_the_access_token_AUTH", token, methods=["POST"]),
             Route("/oauth/token", token, methods=["POST"]),
             Route("/oauth-return", oauth_return, methods=["GET"]),
+            Route(RETURN_PATH, hosted_return, methods=["GET"]),
+            Route(WEBHOOK_PATH, plaid_webhook, methods=["POST"]),
+            *repair_routes(settings, store, link, webhook_url),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.yaml", openapi, methods=["GET"]),
@@ -542,4 +701,5 @@ def create_app(
     app.state.store = store
     app.state.oauth = oauth
     app.state.sweep = sweep
+    app.state.webhook_verifier = verifier
     return app

@@ -6,32 +6,48 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
 from ..settings import Settings
-from . import data, fields
+from . import catalog, data, fields, webhooks
+from .catalog import COUNTRY_CODES
 from .errors import PlaidAPIError, item_error
-from .store import ENVIRONMENT, Item, Store
+from .store import ENVIRONMENT, LINK_TOKEN_TTL, Item, Store
 
 Body = dict[str, object]
 Handler = Callable[["Emulator", Body], Body]
 
-COUNTRY_CODES = frozenset({"US", "GB", "ES", "NL", "FR", "IE", "CA", "DE", "IT", "PL", "DK",
-                           "NO", "SE", "EE", "LT", "LV", "PT", "BE", "AT", "FI"})  # fmt: skip
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# the emulator's own origin (scheme://host:port) of the request being handled
+REQUEST_ORIGIN: ContextVar[str] = ContextVar("REQUEST_ORIGIN", default="http://127.0.0.1")
+WEBHOOK_TYPES = frozenset({"AUTH", "HOLDINGS", "INVESTMENTS_TRANSACTIONS", "ITEM", "LIABILITIES",
+                           "TRANSACTIONS", "ASSETS", "IDENTITY"})  # fmt: skip
 
 
 class Emulator:
-    """What every handler needs: the settings, the store and the allowed redirect URIs."""
+    """What every handler needs: the settings, the store, the allowed redirect URIs and the
+    webhook sender."""
 
     def __init__(
-        self, settings: Settings, store: Store, allowed_redirect_uris: tuple[str, ...]
+        self,
+        settings: Settings,
+        store: Store,
+        allowed_redirect_uris: tuple[str, ...],
+        webhook_sender: webhooks.WebhookSender | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.allowed_redirect_uris = allowed_redirect_uris
+        self.webhooks = webhook_sender or webhooks.WebhookSender(store)
+
+    def item_webhook(self, item: Item, webhook_code: str, **extra: object) -> bool:
+        """Send an ITEM webhook to the Item's webhook URL (if it has one), in the background."""
+        return self.webhooks.send(item.webhook, webhooks.item_webhook(item.item_id, webhook_code,
+                                                                      **extra))  # fmt: skip
 
     # ------------------------------------------------------------------ shared steps
 
@@ -103,7 +119,7 @@ def item_json(item: Item) -> Body:
         "institution_name": institution.get("name"),
         "webhook": item.webhook or "",
         "error": item_error(item.error_code) if item.error_code else None,
-        "available_products": [p for p in data.PRODUCTS if p not in item.products] + ["balance"],
+        "available_products": [p for p in (*data.PRODUCTS, "balance") if p not in item.products],
         "billed_products": list(item.products),
         "products": list(item.products),
         "consented_products": list(item.products),
@@ -159,6 +175,8 @@ def link_token_create(emulator: Emulator, body: Body) -> Body:
             "See https://dashboard.plaid.com/team/api",
         )
     webhook = fields.text(body, "webhook", required=False)
+    hosted_link = fields.obj(body, "hosted_link") if body.get("hosted_link") is not None else None
+    completion_uri = fields.text(hosted_link or {}, "completion_redirect_uri", required=False)
     update_item = None
     if access_token is not None:
         update_item = emulator.item(body)
@@ -170,9 +188,55 @@ def link_token_create(emulator: Emulator, body: Body) -> Body:
         "redirect_uri": redirect_uri,
         "webhook": webhook,
         "update_item_id": update_item.item_id if update_item else None,
+        "client_name": body.get("client_name"),
+        "created_at": time.time(),
+        "hosted_link": hosted_link is not None,
+        "completion_redirect_uri": completion_uri,
     }
     token, expires_at = emulator.store.create_link_token(config)
-    return {"link_token": token, "expiration": _iso(expires_at)}
+    answer: Body = {"link_token": token, "expiration": _iso(expires_at)}
+    if hosted_link is not None:
+        hosted_id = emulator.store.create_hosted_link(token)
+        answer["hosted_link_url"] = f"{REQUEST_ORIGIN.get()}/hosted-link/{hosted_id}"
+    return answer
+
+
+def link_token_get(emulator: Emulator, body: Body) -> Body:
+    token = fields.text(body, "link_token") or ""
+    config = emulator.store.link_token(token) if token.startswith("link-sandbox-") else None
+    if config is None:
+        raise PlaidAPIError("INVALID_LINK_TOKEN", "the link token is unknown or expired")
+    created = float(config.get("created_at") or 0) or None
+    sessions = [
+        {
+            "link_session_id": s["link_session_id"],
+            "started_at": _iso(float(s["started_at"])),
+            "finished_at": _iso(float(s["finished_at"])) if s["finished_at"] else None,
+            "results": {
+                "item_add_results": s["item_add_results"],
+                "cra_item_add_results": [],
+                "cra_update_results": [],
+                "bank_income_results": [],
+                "payroll_income_results": [],
+                "document_income_results": None,
+            },
+        }
+        for s in emulator.store.link_sessions(token)
+    ]
+    return {
+        "link_token": token,
+        "created_at": _iso(created) if created else None,
+        "expiration": _iso(created + LINK_TOKEN_TTL) if created else None,
+        "metadata": {
+            "initial_products": list(config.get("products") or []),
+            "webhook": config.get("webhook"),
+            "country_codes": list(config.get("country_codes") or []),
+            "language": config.get("language"),
+            "redirect_uri": config.get("redirect_uri"),
+            "client_name": config.get("client_name"),
+        },
+        "link_sessions": sessions,
+    }
 
 
 def sandbox_public_token_create(emulator: Emulator, body: Body) -> Body:
@@ -215,6 +279,13 @@ def item_get(emulator: Emulator, body: Body) -> Body:
 
 
 def item_remove(emulator: Emulator, body: Body) -> Body:
+    token = fields.text(body, "access_token") or ""
+    removed = emulator.store.item_by_access_token(token)
+    if removed is not None and removed.removed:
+        raise PlaidAPIError(
+            "ITEM_NOT_FOUND",
+            "the requested item was not found: this Item was already removed with /item/remove",
+        )
     item = emulator.item(body)
     emulator.store.remove_item(item.item_id)
     return {}
@@ -223,17 +294,53 @@ def item_remove(emulator: Emulator, body: Body) -> Body:
 def sandbox_item_reset_login(emulator: Emulator, body: Body) -> Body:
     item = emulator.item(body)
     emulator.store.set_item_error(item.item_id, "ITEM_LOGIN_REQUIRED")
+    emulator.item_webhook(item, "ERROR", error=webhooks.error_object("ITEM_LOGIN_REQUIRED"))
     return {"reset_login": True}
 
 
-def institutions_get_by_id(emulator: Emulator, body: Body) -> Body:
-    institution_id = fields.text(body, "institution_id") or ""
-    fields.strings(body, "country_codes", allowed=COUNTRY_CODES)
-    fields.obj(body, "options")
-    institution = data.institution(institution_id)
-    if institution is None:
-        raise PlaidAPIError("INVALID_INSTITUTION")
-    return {"institution": institution}
+def item_webhook_update(emulator: Emulator, body: Body) -> Body:
+    item = emulator.item(body)
+    webhook = fields.text(body, "webhook", required=False)
+    if webhook is not None and not webhooks.valid_webhook_url(webhook):
+        raise fields.invalid("webhook", "must be an http or https URL")
+    emulator.store.set_item_webhook(item.item_id, webhook or None)
+    item = emulator.store.item(item.item_id) or item
+    if webhook:
+        emulator.item_webhook(item, "WEBHOOK_UPDATE_ACKNOWLEDGED", error=None,
+                              new_webhook_url=webhook)  # fmt: skip
+    return {"item": item_json(item)}
+
+
+def sandbox_item_fire_webhook(emulator: Emulator, body: Body) -> Body:
+    item = emulator.item(body)
+    code = fields.text(body, "webhook_code") or ""
+    kind = fields.text(body, "webhook_type", required=False)
+    allowed = {"DEFAULT_UPDATE", *webhooks.FIRE_TYPES, *webhooks.NOT_EMULATED}
+    if code not in allowed:
+        raise fields.invalid("webhook_code", f"must be one of {', '.join(sorted(allowed))}")
+    if kind is not None and kind not in WEBHOOK_TYPES:
+        raise fields.invalid("webhook_type", f"must be one of {', '.join(sorted(WEBHOOK_TYPES))}")
+    if not item.webhook or not webhooks.valid_webhook_url(item.webhook):
+        raise PlaidAPIError(
+            "SANDBOX_WEBHOOK_INVALID",
+            "Webhook for this item is either empty or has been malformed: set one with "
+            "/item/webhook/update",
+        )
+    emulator.webhooks.send(item.webhook, webhooks.fire_body(item, code, kind))
+    return {"webhook_fired": True}
+
+
+def webhook_verification_key_get(emulator: Emulator, body: Body) -> Body:
+    key_id = fields.text(body, "key_id") or ""
+    key = emulator.webhooks.jwk(key_id)
+    if key is None:
+        raise PlaidAPIError("INVALID_WEBHOOK_VERIFICATION_KEY_ID")
+    return {"key": key}
+
+
+def item_access_token_invalidate(emulator: Emulator, body: Body) -> Body:
+    item = emulator.item(body)
+    return {"new_access_token": emulator.store.rotate_access_token(item.item_id)}
 
 
 # ---------------------------------------------------------------------------- products
@@ -365,6 +472,49 @@ def transactions_sync(emulator: Emulator, body: Body) -> Body:
     }
 
 
+# ---------------------------------------------------------------------------- transactions/get
+
+
+def transactions_get(emulator: Emulator, body: Body) -> Body:
+    item = emulator.healthy_item(body)
+    start = fields.day(body, "start_date")
+    end = fields.day(body, "end_date")
+    if end < start:
+        raise fields.invalid("end_date", "must not be before start_date")
+    options = fields.obj(body, "options")
+    count = fields.integer(options, "count", default=100, minimum=1, maximum=500)
+    offset = fields.integer(options, "offset", default=0, minimum=0)
+    fields.integer(options, "days_requested", default=90, minimum=1, maximum=730)
+    original = catalog.flag(options, "include_original_description")
+    accounts = _accounts(item, body)
+    ids = {a["account_id"] for a in accounts}
+    emulator.store.add_products(item.item_id, ["transactions"])
+    matching = [
+        t
+        for t in reversed(data.transactions(item.item_id, _created(item)))  # newest first
+        if t["account_id"] in ids and start.isoformat() <= str(t["date"]) <= end.isoformat()
+    ]
+    page = matching[offset : offset + count]
+    if original:
+        page = [{**t, "original_description": t["name"]} for t in page]
+    item = emulator.store.item(item.item_id) or item
+    return {
+        "accounts": accounts,
+        "transactions": page,
+        "total_transactions": len(matching),
+        "item": item_json(item),
+    }
+
+
+def transactions_refresh(emulator: Emulator, body: Body) -> Body:
+    """Sandbox data is always fresh: nothing to fetch, but the Item must be healthy."""
+    emulator.healthy_item(body)
+    return {}
+
+
+# Plaid endpoints that take no client_id / secret (``security: []`` in Plaid's spec)
+NO_CREDENTIALS = frozenset({"/categories/get"})
+
 ENDPOINTS: dict[str, Handler] = {
     "/link/token/create": link_token_create,
     "/sandbox/public_token/create": sandbox_public_token_create,
@@ -379,6 +529,16 @@ ENDPOINTS: dict[str, Handler] = {
     "/investments/holdings/get": investments_holdings_get,
     "/investments/transactions/get": investments_transactions_get,
     "/liabilities/get": liabilities_get,
-    "/institutions/get_by_id": institutions_get_by_id,
+    "/institutions/get_by_id": catalog.institutions_get_by_id,
+    "/institutions/get": catalog.institutions_get,
+    "/institutions/search": catalog.institutions_search,
+    "/categories/get": catalog.categories_get,
+    "/transactions/get": transactions_get,
+    "/transactions/refresh": transactions_refresh,
+    "/item/access_token/invalidate": item_access_token_invalidate,
     "/sandbox/item/reset_login": sandbox_item_reset_login,
+    "/link/token/get": link_token_get,
+    "/item/webhook/update": item_webhook_update,
+    "/sandbox/item/fire_webhook": sandbox_item_fire_webhook,
+    "/webhook_verification_key/get": webhook_verification_key_get,
 }

@@ -8,6 +8,7 @@ included, is answered in Plaid's error shape with Plaid's status (never a framew
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -22,11 +23,12 @@ from starlette.routing import Route
 
 from ..settings import Settings
 from ..settings import load as load_settings
-from . import api, fields, link
+from . import api, fields, hosted_link, link
 from .body import read_json
 from .errors import PlaidAPIError, request_id
 from .faults import FaultPlan, parse_fault
 from .store import Store
+from .webhooks import WebhookSender
 
 log = logging.getLogger("kore_plaid_nb.emulator")
 
@@ -89,7 +91,9 @@ def _plaid_route(
                         fault.error_code, error_type=fault.error_type, status=fault.status
                     )
             body = await read_json(request)
-            check_credentials(request, body, emulator.settings)
+            if path not in api.NO_CREDENTIALS:
+                check_credentials(request, body, emulator.settings)
+            api.REQUEST_ORIGIN.set(str(request.base_url).rstrip("/"))
             result = handler(emulator, body)
         except PlaidAPIError as error:
             return error_response(error, rid)
@@ -124,6 +128,25 @@ def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
     return [Route("/_emulator/faults", control, methods=["GET", "POST", "DELETE"])]
 
 
+def _webhook_routes(emulator: api.Emulator) -> list[Route]:
+    """``GET /_emulator/webhooks?wait=<s>``: waits (at most 30 s) until every queued webhook
+    was attempted, then lists the attempts (no bodies)."""
+
+    async def outbox(request: Request) -> Response:
+        try:
+            check_credentials(request, {}, emulator.settings)
+            try:
+                wait = min(max(float(request.query_params.get("wait", "0")), 0.0), 30.0)
+            except ValueError:
+                raise fields.invalid("wait", "must be a number of seconds") from None
+        except PlaidAPIError as error:
+            return error_response(error)
+        idle = await asyncio.to_thread(emulator.webhooks.wait_idle, wait)
+        return JSONResponse({**emulator.webhooks.report(), "idle": idle})
+
+    return [Route("/_emulator/webhooks", outbox, methods=["GET"])]
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "service": "plaid-sandbox-emulator"})
 
@@ -148,10 +171,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(PlaidAPIError("INVALID_FIELD", str(getattr(exc, "detail", exc))))
 
 
-def _lifespan(store: Store) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+def _lifespan(
+    store: Store, sender: WebhookSender
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        sender.close()
         store.close()
 
     return lifespan
@@ -171,17 +197,21 @@ def create_app(
     settings = settings or load_settings()
     store = Store(Path(state_path) if state_path else default_state_path(settings))
     uris = redirect_uris if redirect_uris is not None else allowed_redirect_uris(settings)
-    emulator = api.Emulator(settings, store, uris)
+    sender = WebhookSender(store)
+    emulator = api.Emulator(settings, store, uris, sender)
     faults = FaultPlan()
     routes = [Route("/healthz", healthz, methods=["GET"])]
     routes += [_plaid_route(p, h, emulator, faults) for p, h in api.ENDPOINTS.items()]
     routes += _fault_routes(emulator, faults)
+    routes += _webhook_routes(emulator)
     routes += link.routes(emulator)
+    routes += hosted_link.routes(emulator)
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, HTTPException: _http_error},
-        lifespan=_lifespan(store),
+        lifespan=_lifespan(store, sender),
     )
     app.state.emulator = emulator
     app.state.faults = faults
+    app.state.webhooks = sender
     return app

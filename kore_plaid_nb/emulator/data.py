@@ -12,20 +12,20 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
+# Every product plaid-python 46's ``Products`` enum knows (a test keeps them equal)
 KNOWN_PRODUCTS = frozenset(
     {
-        *PRODUCTS,
-        "assets",
-        "balance",
-        "income_verification",
-        "payment_initiation",
-        "transfer",
-        "signal",
-        "statements",
-        "processor_identity",
-        "employment",
+        "assets", "auth", "balance", "balance_plus", "beacon", "cra_base_report",
+        "cra_cashflow_insights", "cra_home_lending", "cra_income_insights", "cra_lend_score",
+        "cra_monitoring", "cra_network_insights", "cra_partner_insights",
+        "cra_plaid_credit_score", "cra_qualify", "credit_details", "employment", "identity",
+        "identity_match", "identity_verification", "income", "income_verification",
+        "investments", "investments_auth", "layer", "liabilities", "pay_by_bank",
+        "payment_initiation", "processor_identity", "processor_payments", "profile",
+        "protect_linked_bank", "protect_transactions", "recurring_transactions", "signal",
+        "standing_orders", "statements", "transactions", "transactions_refresh", "transfer",
     }
-)
+)  # fmt: skip
 SANDBOX_USERNAME = "user_good"
 SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password  # nosec B105
 
@@ -52,6 +52,7 @@ _ROUTING = {
     "ins_109511": ["021200025", "031101169"],
     "ins_109512": ["011000015", "011001234"],
     "ins_127287": ["011401533"],
+    "ins_117650": [],
 }
 _NAMES = {
     "ins_109508": "First Platypus Bank",
@@ -60,21 +61,45 @@ _NAMES = {
     "ins_109511": "Tartan Bank",
     "ins_109512": "Houndstooth Bank",
     "ins_127287": "Platypus OAuth Bank",
+    "ins_117650": "Flexible Platypus Open Banking",
 }
-OAUTH_INSTITUTIONS = frozenset({"ins_127287"})
+OAUTH_INSTITUTIONS = frozenset({"ins_127287", "ins_117650"})
 INSTITUTION_IDS = tuple(_NAMES)
+# What a US Sandbox bank supports (every product in the pinned spec's ``Products`` enum)
+_US_PRODUCTS = (
+    "assets", "auth", "balance", "credit_details", "employment", "identity", "identity_match",
+    "income", "income_verification", "investments", "investments_auth", "liabilities",
+    "processor_identity", "processor_payments", "recurring_transactions", "signal",
+    "statements", "transactions", "transactions_refresh", "transfer",
+)  # fmt: skip
+# A UK open-banking bank: no investments or liabilities (PRODUCTS_NOT_SUPPORTED for those)
+_GB_PRODUCTS = ("assets", "auth", "balance", "identity", "payment_initiation",
+                "standing_orders", "transactions")  # fmt: skip
+_COUNTRY = {"ins_117650": "GB"}
+# (homepage, brand colour): returned only with options.include_optional_metadata
+BRANDS = {
+    "ins_109508": ("https://www.firstplatypusbank.com", "#1f6fb2"),
+    "ins_109509": ("https://www.firstginghamcu.org", "#b8322d"),
+    "ins_109510": ("https://www.tattersallfcu.org", "#2e7d32"),
+    "ins_109511": ("https://www.tartanbank.com", "#6a1b9a"),
+    "ins_109512": ("https://www.houndstoothbank.com", "#004966"),
+    "ins_127287": ("https://www.platypusoauthbank.com", "#00897b"),
+    "ins_117650": ("https://www.flexibleplatypus.co.uk", "#f57c00"),
+}
 
 
 def institution(institution_id: str) -> dict[str, object] | None:
-    """The ``Institution`` object of a Sandbox institution, or None when unknown."""
+    """The ``Institution`` object of a Sandbox institution (no optional metadata: ``url``,
+    ``logo`` and ``primary_color`` are null), or None when unknown."""
     name = _NAMES.get(institution_id)
     if name is None:
         return None
+    country = _COUNTRY.get(institution_id, "US")
     return {
         "institution_id": institution_id,
         "name": name,
-        "products": list(PRODUCTS),
-        "country_codes": ["US"],
+        "products": list(_US_PRODUCTS if country == "US" else _GB_PRODUCTS),
+        "country_codes": [country],
         "url": None,
         "primary_color": None,
         "logo": None,
@@ -470,6 +495,57 @@ def liabilities(item_id: str) -> dict[str, object]:
     }
 
 
+# ---------------------------------------------------------------------------- categories
+
+# Plaid's legacy transaction categories (/categories/get): (category_id, group, hierarchy).
+# A part of Plaid's list, holding every category the transactions below use.
+CATEGORIES = (
+    ("10000000", "special", ("Bank Fees",)),
+    ("10001000", "special", ("Bank Fees", "Overdraft")),
+    ("10002000", "special", ("Bank Fees", "ATM")),
+    ("10007000", "special", ("Bank Fees", "Wire Transfer")),
+    ("12000000", "place", ("Community",)),
+    ("12008000", "place", ("Community", "Education")),
+    ("13000000", "place", ("Food and Drink",)),
+    ("13005000", "place", ("Food and Drink", "Restaurants")),
+    ("13005032", "place", ("Food and Drink", "Restaurants", "Fast Food")),
+    ("13005043", "place", ("Food and Drink", "Restaurants", "Coffee Shop")),
+    ("14000000", "place", ("Healthcare",)),
+    ("15000000", "special", ("Interest",)),
+    ("16000000", "special", ("Payment",)),
+    ("16001000", "special", ("Payment", "Credit Card")),
+    ("16002000", "special", ("Payment", "Rent")),
+    ("17000000", "place", ("Recreation",)),
+    ("17018000", "place", ("Recreation", "Gyms and Fitness Centers")),
+    ("18000000", "place", ("Service",)),
+    ("18068000", "place", ("Service", "Utilities")),
+    ("19000000", "place", ("Shops",)),
+    ("19013000", "place", ("Shops", "Computers and Electronics")),
+    ("19046000", "place", ("Shops", "Sporting Goods")),
+    ("19047000", "place", ("Shops", "Supermarkets and Groceries")),
+    ("20000000", "special", ("Tax",)),
+    ("21000000", "special", ("Transfer",)),
+    ("21001000", "special", ("Transfer", "Internal Account Transfer")),
+    ("21005000", "special", ("Transfer", "Credit")),
+    ("21006000", "special", ("Transfer", "Debit")),
+    ("21007000", "special", ("Transfer", "Deposit")),
+    ("21009000", "special", ("Transfer", "Payroll")),
+    ("22000000", "place", ("Travel",)),
+    ("22001000", "place", ("Travel", "Airlines and Aviation Services")),
+    ("22012000", "place", ("Travel", "Lodging")),
+    ("22016000", "place", ("Travel", "Taxi")),
+)  # fmt: skip
+_CATEGORY_IDS = {hierarchy: category_id for category_id, _, hierarchy in CATEGORIES}
+
+
+def categories() -> list[dict[str, object]]:
+    """The ``Category`` objects of /categories/get."""
+    return [
+        {"category_id": category_id, "group": group, "hierarchy": list(hierarchy)}
+        for category_id, group, hierarchy in CATEGORIES
+    ]
+
+
 # ---------------------------------------------------------------------------- transactions
 
 # (name, merchant, amount, mask, day of the 30-day cycle, channel, pfc primary, pfc detailed,
@@ -533,9 +609,7 @@ def transactions(item_id: str, created: date) -> list[dict[str, object]]:
                 "iso_currency_code": "USD",
                 "unofficial_currency_code": None,
                 "category": list(cat),
-                "category_id": derived_id("category", *cat, length=8).translate(
-                    str.maketrans(_BASE62, "0123456789" * 6 + "01")
-                ),
+                "category_id": _CATEGORY_IDS[tuple(cat)],
                 "check_number": None,
                 "counterparties": [],
                 "date": when.isoformat(),

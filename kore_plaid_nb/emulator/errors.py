@@ -45,6 +45,30 @@ CATALOG: dict[str, tuple[str, int, str, str | None]] = {
         "invalid institution_id provided",
         None,
     ),
+    "INVALID_WEBHOOK_VERIFICATION_KEY_ID": (
+        "INVALID_INPUT",
+        400,
+        "invalid key_id provided",
+        None,
+    ),
+    "SANDBOX_WEBHOOK_INVALID": (
+        "SANDBOX_ERROR",
+        400,
+        "Webhook for this item is either empty or has been malformed",
+        None,
+    ),
+    "SANDBOX_PRODUCT_NOT_ENABLED": (
+        "SANDBOX_ERROR",
+        400,
+        "the requested product is not enabled on this item",
+        None,
+    ),
+    "USER_PERMISSION_REVOKED": (
+        "ITEM_ERROR",
+        400,
+        "the holder of this account has revoked their permission for your application to access it",
+        None,
+    ),
     "MISSING_FIELDS": ("INVALID_REQUEST", 400, "the following required fields are missing", None),
     "INVALID_FIELD": ("INVALID_REQUEST", 400, "a field in the request is invalid", None),
     "INVALID_BODY": (

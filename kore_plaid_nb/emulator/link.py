@@ -100,11 +100,19 @@ def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
         item = emulator.store.item(str(update_item_id))
         update_institution = item.institution_id if item else None
     institutions = [data.institution(i) for i in data.INSTITUTION_IDS]
+    # as Plaid Link: only banks in the token's countries that support all its products
+    countries = set(config.get("country_codes") or ["US"])
+    products = set(config.get("products") or [])
     return {
         "institutions": [
             {"institution_id": i["institution_id"], "name": i["name"], "oauth": i["oauth"]}
             for i in institutions
-            if i and (update_institution is None or i["institution_id"] == update_institution)
+            if i
+            and (
+                i["institution_id"] == update_institution
+                if update_institution is not None
+                else countries & set(i["country_codes"]) and products <= set(i["products"])
+            )
         ],
         "update_mode": bool(update_item_id),
         "oauth_redirect": bool(config.get("redirect_uri")),
@@ -132,11 +140,16 @@ def _update_mode(emulator: Emulator, config: dict, institution_id: str, body: di
     check_credentials(fields.text(body, "username", required=False),
                       fields.text(body, "password", required=False))  # fmt: skip
     emulator.store.set_item_error(item.item_id, None)
+    if item.error_code:  # the Item works again: its webhook hears LOGIN_REPAIRED
+        emulator.item_webhook(item, "LOGIN_REPAIRED")
     return item
 
 
-def complete(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
-    """Log in with the dialog's values; a public token + metadata, or an OAuth redirect."""
+def complete(
+    emulator: Emulator, body: dict[str, object], *, oauth_redirect: bool = True
+) -> dict[str, object]:
+    """Log in with the dialog's values; a public token + metadata, or an OAuth redirect
+    (never with ``oauth_redirect=False``: Hosted Link plays the bank's page itself)."""
     token, config = _link_config(emulator, body)
     link_session_id = fields.text(body, "link_session_id", required=False) or request_id()
     received = fields.text(body, "received_redirect_uri", required=False)
@@ -151,7 +164,7 @@ def complete(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
         password = fields.text(body, "password", required=False)
         if config.get("update_item_id"):
             item = _update_mode(emulator, config, institution_id, body)
-        elif institution["oauth"] and config.get("redirect_uri"):
+        elif institution["oauth"] and config.get("redirect_uri") and oauth_redirect:
             check_credentials(username, password)
             state_id = emulator.store.create_oauth_state(token, institution_id)
             redirect_uri = str(config["redirect_uri"])
@@ -161,10 +174,13 @@ def complete(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
             products = [str(p) for p in config.get("products") or []]
             webhook = config.get("webhook")
             item = emulator.login(institution_id, products, username, password, webhook)
-    return {
-        "public_token": emulator.store.create_public_token(item.item_id),
-        "metadata": metadata(item.item_id, item.institution_id, link_session_id),
-    }
+    public_token = emulator.store.create_public_token(item.item_id)
+    success = metadata(item.item_id, item.institution_id, link_session_id)
+    emulator.store.finish_link_session(token, link_session_id, {
+        "public_token": public_token, "item_id": item.item_id,
+        "institution": success["institution"], "accounts": success["accounts"],
+    })  # fmt: skip
+    return {"public_token": public_token, "metadata": success}
 
 
 def routes(emulator: Emulator) -> list[Route]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -48,6 +49,22 @@ CREATE TABLE IF NOT EXISTS oauth_states (
     link_token TEXT NOT NULL,
     institution_id TEXT NOT NULL,
     expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    private_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS link_sessions (
+    link_session_id TEXT PRIMARY KEY,
+    link_token TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    item_add_results TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS hosted_links (
+    hosted_id TEXT PRIMARY KEY,
+    link_token TEXT NOT NULL
 );
 """
 
@@ -136,6 +153,83 @@ class Store:
             return None
         return str(row[0])
 
+    # ------------------------------------------------------------------ webhook signing keys
+
+    def signing_key(self, kid: str | None = None) -> tuple[str, str, int] | None:
+        """``(kid, private key PEM, created_at)``: that key, or the newest; None if none."""
+        sql = "SELECT kid, private_key, created_at FROM signing_keys"
+        if kid is None:
+            sql, args = sql + " ORDER BY created_at DESC, kid LIMIT 1", ()
+        else:
+            sql, args = sql + " WHERE kid = ?", (kid,)
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return (str(row[0]), str(row[1]), int(row[2])) if row else None
+
+    def add_signing_key(self, kid: str, private_key_pem: str, created_at: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_key_pem, created_at)
+            )
+
+    # ------------------------------------------------------------------ Link sessions
+
+    def start_link_session(self, link_token: str, link_session_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO link_sessions (link_session_id, link_token, started_at) "
+                "VALUES (?, ?, ?)",
+                (link_session_id, link_token, time.time()),
+            )
+
+    def finish_link_session(
+        self, link_token: str, link_session_id: str, item_add_result: dict[str, object]
+    ) -> None:
+        """Record a successful login of a Link session (started now if it was not before)."""
+        self.start_link_session(link_token, link_session_id)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT item_add_results FROM link_sessions WHERE link_session_id = ? "
+                "AND link_token = ?",
+                (link_session_id, link_token),
+            ).fetchone()
+            if row is None:
+                return
+            results = [*json.loads(row[0]), item_add_result]
+            self._db.execute(
+                "UPDATE link_sessions SET finished_at = ?, item_add_results = ? "
+                "WHERE link_session_id = ?",
+                (time.time(), json.dumps(results), link_session_id),
+            )
+
+    def link_sessions(self, link_token: str) -> list[dict[str, object]]:
+        """The sessions of a link token, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT link_session_id, started_at, finished_at, item_add_results "
+                "FROM link_sessions WHERE link_token = ? ORDER BY started_at, link_session_id",
+                (link_token,),
+            ).fetchall()
+        return [
+            {"link_session_id": r[0], "started_at": r[1], "finished_at": r[2],
+             "item_add_results": json.loads(r[3])}
+            for r in rows
+        ]  # fmt: skip
+
+    def create_hosted_link(self, link_token: str) -> str:
+        """An opaque id for the Hosted Link URL of ``link_token``."""
+        hosted_id = secrets.token_urlsafe(24)
+        with self._lock:
+            self._db.execute("INSERT INTO hosted_links VALUES (?, ?)", (hosted_id, link_token))
+        return hosted_id
+
+    def hosted_link_token(self, hosted_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT link_token FROM hosted_links WHERE hosted_id = ?", (hosted_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
     # ------------------------------------------------------------------ items and tokens
 
     def create_item(
@@ -193,12 +287,22 @@ class Store:
     def set_item_error(self, item_id: str, error_code: str | None) -> None:
         self._update(item_id, "UPDATE items SET error_code = ? WHERE item_id = ?", error_code)
 
+    def set_item_webhook(self, item_id: str, webhook: str | None) -> None:
+        self._update(item_id, "UPDATE items SET webhook = ? WHERE item_id = ?", webhook)
+
     def add_products(self, item_id: str, products: list[str]) -> None:
         item = self.item(item_id)
         if item is None:
             return
         merged = list(dict.fromkeys([*item.products, *products]))
         self._update(item_id, "UPDATE items SET products = ? WHERE item_id = ?", json.dumps(merged))
+
+    def rotate_access_token(self, item_id: str) -> str:
+        """Give the Item a new access token; the old one no longer finds it. The item_id
+        (and so all its data) stays."""
+        access_token = new_token("access")
+        self._update(item_id, "UPDATE items SET access_token = ? WHERE item_id = ?", access_token)
+        return access_token
 
     def remove_item(self, item_id: str) -> None:
         self._update(item_id, "UPDATE items SET removed = ? WHERE item_id = ?", 1)

@@ -15,19 +15,28 @@ from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
     AuthorizationRow,
     CodeRecord,
+    HostedSession,
     ItemRecord,
+    ItemStatus,
     RefreshRecord,
+    RepairClaim,
+    RepairItem,
     SessionClaim,
     SessionRecord,
     digest,
+    public_ref,
 )
 
 __all__ = [
     "AuthorizationRow",
     "BridgeStore",
     "CodeRecord",
+    "HostedSession",
     "ItemRecord",
+    "ItemStatus",
     "RefreshRecord",
+    "RepairClaim",
+    "RepairItem",
     "SessionClaim",
     "SessionRecord",
     "StoreConfigError",
@@ -36,6 +45,7 @@ __all__ = [
     "digest",
     "is_postgres_url",
     "open_store",
+    "public_ref",
 ]
 
 

@@ -13,6 +13,7 @@ the public tokens already sent to Plaid.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -23,11 +24,16 @@ from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
     AuthorizationRow,
     CodeRecord,
+    HostedSession,
     ItemRecord,
+    ItemStatus,
     RefreshRecord,
+    RepairClaim,
+    RepairItem,
     SessionClaim,
     SessionRecord,
     digest,
+    public_ref,
 )
 
 # A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
@@ -36,6 +42,9 @@ STALE_CLAIM_SECONDS = 60.0
 SESSION_RETENTION_SECONDS = 3600.0  # past expiry: the user still reads "expired", not "unknown"
 USED_CODE_RETENTION_SECONDS = 86400.0  # past expiry: a replay still revokes what the code issued
 SPENT_TOKEN_RETENTION_SECONDS = 3600.0  # Plaid's public tokens live 30 minutes
+REPAIR_LINK_TTL_SECONDS = 86400.0
+REPAIR_LINK_RETENTION_SECONDS = 7 * 86400.0  # past expiry: its user still reads "expired"
+HEALTHY = "healthy"
 
 
 class Rows(Protocol):
@@ -190,6 +199,82 @@ class BridgeStore:
                 (digest(session_id),),
             )
 
+    # Hosted Link sessions (LINK_MODE=hosted): the browser comes back with a return id, not
+    # the session id; Plaid's SESSION_FINISHED webhook names the Link token.
+
+    def create_hosted_session(
+        self,
+        session_id: str,
+        client_id: str,
+        redirect_uri: str,
+        auth_query: str,
+        ttl: float,
+        link_token: str,
+        return_id: str,
+        salt: str,
+    ) -> None:
+        """Open a session that Plaid's Hosted Link completes (it was given one Link token)."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
+                " expires_at, link_tokens, link_token, hosted_return, hosted_salt)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                (
+                    digest(session_id),
+                    client_id,
+                    redirect_uri,
+                    auth_query,
+                    now,
+                    now + ttl,
+                    link_token,
+                    digest(return_id),
+                    salt,
+                ),
+            )
+
+    def find_hosted_session(self, return_id: str) -> HostedSession | None:
+        with self.backend.read() as tx:
+            row = tx.execute(
+                "SELECT hosted_salt, link_token, auth_query, client_id, redirect_uri, expires_at,"
+                " status, hosted_status, hosted_public_token FROM sessions"
+                " WHERE hosted_return = ?",
+                (digest(return_id),),
+            ).fetchone()
+        if row is None:
+            return None
+        return HostedSession(
+            row["hosted_salt"],
+            row["link_token"],
+            row["auth_query"],
+            row["client_id"],
+            row["redirect_uri"],
+            row["expires_at"],
+            row["status"],
+            row["hosted_status"],
+            row["hosted_public_token"],
+        )
+
+    def record_hosted_result(self, link_token: str, status: str, public_token: str | None) -> bool:
+        """What SESSION_FINISHED reported for an open, live Hosted Link session: only the
+        first report counts. False when no such session waits for one."""
+        with self.backend.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE sessions SET hosted_status = ?, hosted_public_token = ?"
+                " WHERE link_token = ? AND hosted_return IS NOT NULL AND status = 'open'"
+                " AND hosted_status IS NULL AND expires_at > ?",
+                (status, public_token, link_token, time.time()),
+            )
+            return cursor.rowcount > 0
+
+    def forget_hosted_public_token(self, return_id: str) -> None:
+        """The public token was sent to Plaid (or cannot be): it is not kept."""
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET hosted_public_token = NULL WHERE hosted_return = ?",
+                (digest(return_id),),
+            )
+
     # Authorization: Item + code + session completion in one transaction.
 
     def save_authorization(
@@ -207,7 +292,7 @@ class BridgeStore:
         with self.backend.transaction() as tx:
             item_ref = tx.execute(
                 "INSERT INTO items (item_id, access_token, institution, client_user_id,"
-                " created_at, client_id, redirect_uri) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " created_at, client_id, redirect_uri, public_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
                 (
                     item.item_id,
@@ -217,6 +302,7 @@ class BridgeStore:
                     now,
                     client_id,
                     redirect_uri,
+                    public_ref(item.item_id),
                 ),
             ).fetchall()[0]["id"]
             tx.execute(
@@ -405,6 +491,192 @@ class BridgeStore:
                 (now,),
             ).fetchall()
         return [(row["id"], row["access_token"]) for row in rows]
+
+    # Item health: Plaid's webhooks and the errors the bridge's own calls get.
+
+    def record_webhook(
+        self,
+        item_id: str,
+        webhook: str,
+        health: str | None,
+        detail: str | None,
+        only_over: str | None = None,
+    ) -> bool:
+        """Record a verified webhook (``"ITEM ERROR"``) for the Item Plaid calls ``item_id``
+        and, when ``health`` is given, its new health; with ``only_over``, only an Item in
+        that health (or already in ``health``) changes health. False when no Item has this
+        item_id."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE items SET last_webhook = ?, last_webhook_at = ? WHERE item_id = ?",
+                (webhook, now, item_id),
+            )
+            if health is not None and only_over is None:
+                tx.execute(
+                    "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
+                    " WHERE item_id = ?",
+                    (health, detail, now, item_id),
+                )
+            elif health is not None:
+                tx.execute(
+                    "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
+                    " WHERE item_id = ? AND health IN (?, ?)",
+                    (health, detail, now, item_id, only_over, health),
+                )
+            return cursor.rowcount > 0
+
+    def record_item_health(self, access_token: str, health: str, detail: str | None) -> bool:
+        """The health a Plaid answer to the bridge's own call revealed (``/item/get``
+        answering ITEM_LOGIN_REQUIRED, say); False when no live Item has this token."""
+        with self.backend.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
+                " WHERE access_token = ? AND removed_at IS NULL",
+                (health, detail, time.time(), access_token),
+            )
+            return cursor.rowcount > 0
+
+    def mark_item_healthy(self, ref: str) -> bool:
+        """The Item's user repaired it (Link in update mode succeeded): healthy again, and
+        its other repair links are spent. False for an unknown or removed Item."""
+        now = time.time()
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE items SET health = ?, health_detail = NULL, health_at = ?"
+                " WHERE public_ref = ? AND removed_at IS NULL RETURNING id",
+                (HEALTHY, now, ref),
+            ).fetchall()
+            if not rows:
+                return False
+            tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
+                (now, rows[0]["id"]),
+            )
+        return True
+
+    def item_statuses(self) -> list[ItemStatus]:
+        """Every Item the store holds, oldest first, with its health."""
+        with self.backend.read() as tx:
+            rows = tx.execute(
+                "SELECT public_ref, institution, health, health_detail, health_at,"
+                " last_webhook, last_webhook_at, created_at, access_token, removed_at"
+                " FROM items ORDER BY created_at, id"
+            ).fetchall()
+        return [
+            ItemStatus(
+                ref=row["public_ref"],
+                institution=row["institution"],
+                health=row["health"],
+                health_detail=row["health_detail"],
+                health_at=row["health_at"],
+                last_webhook=row["last_webhook"],
+                last_webhook_at=row["last_webhook_at"],
+                created_at=row["created_at"],
+                access_token=row["access_token"],
+                removed_at=row["removed_at"],
+            )
+            for row in rows
+        ]
+
+    # Repair links: single use, stored as digests, for the user of an Item that needs them.
+
+    def create_repair_link(self, ref: str, ttl: float = REPAIR_LINK_TTL_SECONDS) -> str | None:
+        """A fresh repair link token (``secrets.token_urlsafe(32)``, stored as a digest
+        only, single use, valid ``ttl`` seconds) for the live Item ``ref``; None when there
+        is no such Item."""
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        with self.backend.transaction() as tx:
+            row = tx.execute(
+                "SELECT id FROM items WHERE public_ref = ? AND removed_at IS NULL", (ref,)
+            ).fetchone()
+            if row is None:
+                return None
+            tx.execute(
+                "INSERT INTO repair_links (digest, item_ref, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (digest(token), row["id"], now, now + ttl),
+            )
+        return token
+
+    def claim_repair_link(self, token: str) -> RepairClaim:
+        """Use a repair link: exactly one caller, on any replica, gets its Item."""
+        key = digest(token)
+        now = time.time()
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+                " AND expires_at > ? AND item_ref IN (SELECT id FROM items"
+                "   WHERE removed_at IS NULL) RETURNING item_ref",
+                (now, key, now),
+            ).fetchall()
+            if rows:
+                item = tx.execute(
+                    "SELECT public_ref, item_id, access_token, institution, client_user_id"
+                    " FROM items WHERE id = ?",
+                    (rows[0]["item_ref"],),
+                ).fetchone()
+                found = RepairItem(
+                    item["public_ref"],
+                    item["item_id"],
+                    item["access_token"],
+                    item["institution"],
+                    item["client_user_id"],
+                )
+                return RepairClaim(found, None)
+            row = tx.execute(
+                "SELECT repair_links.expires_at, repair_links.used_at, items.removed_at"
+                " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
+                " WHERE repair_links.digest = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return RepairClaim(None, "unknown")
+        if row["used_at"] is not None:
+            return RepairClaim(None, "used")
+        if row["removed_at"] is not None:
+            return RepairClaim(None, "removed")
+        return RepairClaim(None, "expired")
+
+    def peek_repair_link(self, token: str) -> RepairClaim:
+        """What :meth:`claim_repair_link` would answer now, without using the link (a page
+        view, a link preview): read only."""
+        now = time.time()
+        with self.backend.read() as tx:
+            row = tx.execute(
+                "SELECT repair_links.expires_at, repair_links.used_at, items.removed_at,"
+                " items.public_ref, items.item_id, items.access_token, items.institution,"
+                " items.client_user_id"
+                " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
+                " WHERE repair_links.digest = ?",
+                (digest(token),),
+            ).fetchone()
+        if row is None:
+            return RepairClaim(None, "unknown")
+        if row["used_at"] is not None:
+            return RepairClaim(None, "used")
+        if row["removed_at"] is not None:
+            return RepairClaim(None, "removed")
+        if row["expires_at"] <= now:
+            return RepairClaim(None, "expired")
+        item = RepairItem(
+            row["public_ref"],
+            row["item_id"],
+            row["access_token"],
+            row["institution"],
+            row["client_user_id"],
+        )
+        return RepairClaim(item, None)
+
+    def purge_expired_repair_links(self, now: float | None = None) -> int:
+        """Delete repair links a week past their expiry; returns how many went."""
+        now = time.time() if now is None else now
+        with self.backend.transaction() as tx:
+            return tx.execute(
+                "DELETE FROM repair_links WHERE expires_at < ?",
+                (now - REPAIR_LINK_RETENTION_SECONDS,),
+            ).rowcount
 
     # Housekeeping.
 

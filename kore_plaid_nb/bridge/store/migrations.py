@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .errors import StoreVersionError
+from .records import public_ref
 
 # pg_advisory_xact_lock key: "koreplai" read as a 64-bit integer.
 ADVISORY_LOCK_KEY = int.from_bytes(b"koreplai", "big")
@@ -44,6 +45,14 @@ def _add_removed_at_to_old_sqlite_items(tx: Executor, dialect: str) -> None:
     columns = {row["name"] for row in tx.execute("PRAGMA table_info(items)").fetchall()}
     if "removed_at" not in columns:
         tx.execute("ALTER TABLE items ADD COLUMN removed_at REAL")
+
+
+def _fill_public_refs(tx: Executor, dialect: str) -> None:
+    """Give the Items stored before version 4 their public reference."""
+    for row in tx.execute("SELECT id, item_id FROM items").fetchall():
+        tx.execute(
+            "UPDATE items SET public_ref = ? WHERE id = ?", (public_ref(row["item_id"]), row["id"])
+        )
 
 
 VERSIONS: dict[int, list[Step]] = {
@@ -115,6 +124,41 @@ VERSIONS: dict[int, list[Step]] = {
     # 3: how many Plaid Link tokens each session was given (the page asks for them).
     3: [
         "ALTER TABLE sessions ADD COLUMN link_tokens INTEGER NOT NULL DEFAULT 0",
+    ],
+    # 4: each Item's health as Plaid's webhooks (and the bridge's own calls) report it, its
+    # opaque public reference, and the single-use links that send its user to repair it.
+    4: [
+        "ALTER TABLE items ADD COLUMN public_ref TEXT",
+        _fill_public_refs,
+        "ALTER TABLE items ADD COLUMN health TEXT NOT NULL DEFAULT 'healthy'",
+        "ALTER TABLE items ADD COLUMN health_detail TEXT",
+        "ALTER TABLE items ADD COLUMN health_at {time}",
+        "ALTER TABLE items ADD COLUMN last_webhook TEXT",
+        "ALTER TABLE items ADD COLUMN last_webhook_at {time}",
+        "CREATE INDEX items_by_item_id ON items(item_id)",
+        "CREATE INDEX items_by_public_ref ON items(public_ref)",
+        "CREATE INDEX items_by_access_token ON items(access_token)",
+        """CREATE TABLE repair_links (
+            digest TEXT PRIMARY KEY,
+            item_ref {ref} NOT NULL REFERENCES items(id),
+            created_at {time} NOT NULL,
+            expires_at {time} NOT NULL,
+            used_at {time}
+        )""",
+        "CREATE INDEX repair_links_by_item ON repair_links(item_ref)",
+        "CREATE INDEX repair_links_by_expiry ON repair_links(expires_at)",
+    ],
+    # 5: Hosted Link sessions (LINK_MODE=hosted): the Link token Plaid's webhooks name, the
+    # digest of the return id in Plaid's completion_redirect_uri, the salt that turns that
+    # id into the session id, and what Plaid's SESSION_FINISHED webhook reported.
+    5: [
+        "ALTER TABLE sessions ADD COLUMN link_token TEXT",
+        "ALTER TABLE sessions ADD COLUMN hosted_return TEXT",
+        "ALTER TABLE sessions ADD COLUMN hosted_salt TEXT",
+        "ALTER TABLE sessions ADD COLUMN hosted_status TEXT",
+        "ALTER TABLE sessions ADD COLUMN hosted_public_token TEXT",
+        "CREATE INDEX sessions_by_link_token ON sessions(link_token)",
+        "CREATE INDEX sessions_by_hosted_return ON sessions(hosted_return)",
     ],
 }
 LATEST = max(VERSIONS)

@@ -11,6 +11,12 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def public_ref(item_id: str) -> str:
+    """An Item's reference for people and notebooks: ``itm_`` + 12 hex digits of a digest
+    of its Plaid item_id (neither the item_id nor the store's row number)."""
+    return "itm_" + hashlib.sha256(f"kore-plaid item {item_id}".encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     client_id: str
@@ -74,3 +80,56 @@ class AuthorizationRow:
     issued: int
     revoked: int
     last_refresh: float | None
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """One Item's health, as ``kore-plaid items`` lists it."""
+
+    ref: str
+    institution: str | None
+    health: str
+    health_detail: str | None
+    health_at: float | None
+    last_webhook: str | None
+    last_webhook_at: float | None
+    created_at: float
+    access_token: str
+    removed_at: float | None
+
+
+@dataclass(frozen=True)
+class RepairItem:
+    """The Item a repair link sends its user to fix (Link in update mode needs its token)."""
+
+    ref: str
+    item_id: str
+    access_token: str
+    institution: str | None
+    client_user_id: str
+
+
+@dataclass(frozen=True)
+class RepairClaim:
+    """Outcome of claiming a repair link: the Item, or why there is none (``"unknown"``,
+    ``"expired"``, ``"used"`` or ``"removed"``: the Item is gone at Plaid)."""
+
+    item: RepairItem | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class HostedSession:
+    """A Hosted Link session (LINK_MODE=hosted) as its return id finds it: the salt that
+    makes the session id out of the return id, the Link token, the session's status, and what
+    Plaid's SESSION_FINISHED webhook reported (``hosted_status``, the public token) if it came."""
+
+    salt: str
+    link_token: str
+    auth_query: str
+    client_id: str
+    redirect_uri: str
+    expires_at: float
+    status: str
+    hosted_status: str | None
+    public_token: str | None

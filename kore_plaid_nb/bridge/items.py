@@ -1,0 +1,120 @@
+"""The end users' Items as people see them (``kore-plaid items``, the notebooks): health,
+last webhook, and a repair link for each Item that needs its user.
+
+Public API::
+
+    list_items(settings) -> list[dict]                 # masked; mints repair links
+    mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
+    repair_url(settings, token) -> str                 # <bridge public URL>/repair/<token>
+
+An Item is named by its ``item_ref`` (``itm_`` + 12 hex digits), never by Plaid's item_id
+or the store's row number. A repair link is ``<bridge public URL>/repair/<token>``: the token
+is random (``BridgeStore.create_repair_link``), stored as a digest only, single use, valid
+24 h; the page behind it claims it with ``BridgeStore.claim_repair_link(token)``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..settings import Settings, mask
+from .item_health import NEEDS_REPAIR, ItemHealth
+from .plaid_link import PlaidLink, RetryPolicy
+from .public_url import configured_urls
+from .store import BridgeStore, ItemStatus, open_store
+
+REPAIR_PATH = "/repair/"
+REMOVED = "removed"
+
+
+def bridge_base_url(settings: Settings) -> str:
+    """The bridge's public URL (BRIDGE_PUBLIC_URL, the tunnel, ...), else its local one."""
+    return next(iter(configured_urls(settings)), None) or f"http://127.0.0.1:{settings.app_port}"
+
+
+def repair_url(settings: Settings, token: str) -> str:
+    return bridge_base_url(settings) + REPAIR_PATH + token
+
+
+def _when(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def _open_existing_store(settings: Settings) -> BridgeStore | None:
+    """The bridge's store, or None for a SQLite file that was never created."""
+    if settings.bridge_db_url is None and not settings.bridge_db_path.exists():
+        return None
+    return open_store(settings.bridge_store, pool_size=2)
+
+
+def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
+    """Ask Plaid (``/item/get``) for the institutions not known yet (display only; Plaid
+    reporting an Item in error updates its health on the way)."""
+    if settings.embedded and not settings.plaid_api_url:
+        return  # no emulator to ask: not started for a listing
+    missing = store.items_without_institution()
+    if not missing:
+        return
+    health = ItemHealth(store)
+    link = PlaidLink(
+        settings,
+        retry=RetryPolicy(attempts=1),
+        timeout=5.0,
+        spent=store,
+        item_errors=health.plaid_error,
+    )
+    for item_ref, access_token in missing:
+        institution = link.institution(access_token)
+        if institution:
+            store.set_institution(item_ref, institution)
+
+
+def list_items(settings: Settings, lookup: bool = True) -> list[dict]:
+    """Every Item of the bridge's store, oldest first: ``item_ref``, ``institution``,
+    ``health`` (``removed`` for an Item removed at Plaid), ``health_detail``,
+    ``last_webhook`` (``"ITEM ERROR"``), ``last_webhook_at``, ``authorized_at``,
+    ``access_token`` (masked) and ``repair_url``: a fresh single-use link for an Item whose
+    user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT),
+    else None. ``lookup``: ask Plaid for institutions not known yet."""
+    store = _open_existing_store(settings)
+    if store is None:
+        return []
+    try:
+        if lookup:
+            _fill_institutions(settings, store)
+        return [_describe(settings, store, item) for item in store.item_statuses()]
+    finally:
+        store.close()
+
+
+def _describe(settings: Settings, store: BridgeStore, item: ItemStatus) -> dict:
+    health = REMOVED if item.removed_at is not None else item.health
+    link = None
+    if health in NEEDS_REPAIR:
+        token = store.create_repair_link(item.ref)
+        if token is not None:
+            link = repair_url(settings, token)
+    return {
+        "item_ref": item.ref,
+        "institution": item.institution,
+        "health": health,
+        "health_detail": item.health_detail,
+        "last_webhook": item.last_webhook,
+        "last_webhook_at": _when(item.last_webhook_at),
+        "authorized_at": _when(item.created_at),
+        "access_token": mask(item.access_token),
+        "repair_url": link,
+    }
+
+
+def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
+    """Record that the Item's user repaired it; False for an unknown or removed Item."""
+    store = _open_existing_store(settings)
+    if store is None:
+        return False
+    try:
+        return store.mark_item_healthy(item_ref)
+    finally:
+        store.close()

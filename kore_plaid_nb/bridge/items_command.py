@@ -1,0 +1,54 @@
+"""``kore-plaid items [--json]``: every end user's Item the bridge holds, with its health,
+its last Plaid webhook and, for an Item whose user must log in again, a single-use repair
+link (valid 24 h). Access tokens are masked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import settings as settings_module
+from ..tables import format_table
+
+HEADERS = ("item", "institution", "health", "last webhook", "authorized at", "access token")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .items import list_items
+
+    settings = settings_module.load()
+    items = list_items(settings)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if not items:
+        print(f"No Item yet: the bridge's store ({settings.bridge_store_shown}) holds none.")
+        return 0
+    rows = [
+        (
+            item["item_ref"],
+            item["institution"] or "unknown",
+            item["health"],
+            _last_webhook(item),
+            item["authorized_at"],
+            item["access_token"],
+        )
+        for item in items
+    ]
+    print(format_table(HEADERS, rows))
+    repairs = [item for item in items if item["repair_url"]]
+    if repairs:
+        print("\nSend each of these users their repair link (single use, valid 24 h):")
+        for item in repairs:
+            print(f"  {item['item_ref']} ({item['health']}): {item['repair_url']}")
+    return 0
+
+
+def _last_webhook(item: dict) -> str:
+    if not item["last_webhook"]:
+        return "none"
+    return f"{item['last_webhook']} at {item['last_webhook_at']}"

@@ -1,0 +1,172 @@
+"""Plaid webhook verification, as Plaid documents it ("Verify webhooks").
+
+Every webhook carries a ``Plaid-Verification`` header: a JWT whose header names the signing
+key (``kid``) and whose claims hold ``iat`` and the SHA-256 of the body. A webhook is
+accepted only when:
+
+1. the JWT's header, read without verification, says ``alg: ES256`` (anything else,
+   ``none`` and ``HS256`` included, is refused before any key is looked at);
+2. the key ``kid`` names is one Plaid hands out (``/webhook_verification_key/get``, cached
+   per ``kid``) and has no ``expired_at``;
+3. the signature verifies with that key (PyJWT, ES256 only);
+4. ``iat`` is at most :data:`MAX_AGE_SECONDS` old (and not in the future);
+5. the SHA-256 hex digest of the raw body equals ``request_body_sha256`` (constant time).
+
+A refusal is a :class:`WebhookRejected` that names the reason; nothing of the JWT or the
+body is in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jwt
+
+ALGORITHM = "ES256"
+MAX_AGE_SECONDS = 5 * 60
+FUTURE_LEEWAY_SECONDS = 30  # clocks differ a little: a JWT "issued" that far ahead passes
+KEY_CACHE_SECONDS = 3600.0  # a key is asked for again after this (Plaid may expire it)
+UNKNOWN_KEY_SECONDS = 60.0  # a kid Plaid does not know is not asked for again before this
+MAX_CACHED_KEYS = 256
+MAX_JWT_LENGTH = 4096
+
+# The key for a kid (a JWK as Plaid's /webhook_verification_key/get returns it), or None
+# when Plaid knows no such key. Raises when Plaid cannot be asked.
+KeySource = Callable[[str], Mapping[str, Any] | None]
+
+FIX = (
+    "Webhooks come from Plaid, signed: send them through Plaid (Sandbox: "
+    "/sandbox/item/fire_webhook), unchanged, within 5 minutes of signing."
+)
+
+
+class WebhookRejected(Exception):
+    """The webhook is not verifiably Plaid's: ``reason`` (a short code) and a message."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.fix = FIX
+
+
+class WebhookVerifier:
+    """Verifies ``Plaid-Verification`` headers; keys come from ``keys`` and are cached per
+    kid (thread-safe)."""
+
+    def __init__(
+        self,
+        keys: KeySource,
+        clock: Callable[[], float] = time.time,
+        max_age: float = MAX_AGE_SECONDS,
+    ) -> None:
+        self._keys = keys
+        self._clock = clock
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
+
+    def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
+        """The verified claims, or :class:`WebhookRejected`."""
+        if not header:
+            raise WebhookRejected(
+                "missing_signature", "The webhook has no Plaid-Verification header."
+            )
+        if len(header) > MAX_JWT_LENGTH:
+            raise WebhookRejected("malformed_signature", "Plaid-Verification is too long.")
+        try:
+            jwt_header = jwt.get_unverified_header(header)
+        except jwt.PyJWTError:
+            raise WebhookRejected(
+                "malformed_signature", "Plaid-Verification is not a JSON Web Token."
+            ) from None
+        if jwt_header.get("alg") != ALGORITHM:
+            raise WebhookRejected(
+                "wrong_algorithm", f"Plaid-Verification is not signed with {ALGORITHM}."
+            )
+        kid = jwt_header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 200:
+            raise WebhookRejected("malformed_signature", "Plaid-Verification names no key (kid).")
+        key = self._key(kid)
+        claims = self._decode(header, key)
+        self._check_age(claims)
+        self._check_body(body, claims)
+        return claims
+
+    def _key(self, kid: str) -> jwt.PyJWK:
+        jwk = self._cached(kid)
+        if jwk is None:
+            raise WebhookRejected(
+                "unknown_key", "Plaid-Verification names a key Plaid does not know."
+            )
+        if jwk.get("expired_at") is not None:
+            raise WebhookRejected("expired_key", "Plaid-Verification names an expired Plaid key.")
+        try:
+            return jwt.PyJWK(dict(jwk), algorithm=ALGORITHM)
+        except jwt.PyJWTError:
+            raise WebhookRejected(
+                "unknown_key", "Plaid's key for this webhook is not an ES256 key."
+            ) from None
+
+    def _cached(self, kid: str) -> Mapping[str, Any] | None:
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(kid)
+        if entry is not None:
+            fetched_at, jwk = entry
+            ttl = KEY_CACHE_SECONDS if jwk is not None else UNKNOWN_KEY_SECONDS
+            if now - fetched_at < ttl:
+                return jwk
+        jwk = self._keys(kid)  # may raise: Plaid cannot be asked now (nothing cached)
+        with self._lock:
+            if len(self._cache) >= MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[kid] = (now, jwk)
+        return jwk
+
+    def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key.key,
+                algorithms=[ALGORITHM],
+                options={"require": ["iat"], "verify_aud": False, "verify_iss": False},
+                leeway=FUTURE_LEEWAY_SECONDS,
+            )
+        except jwt.InvalidSignatureError:
+            raise WebhookRejected(
+                "bad_signature", "The Plaid-Verification signature does not verify."
+            ) from None
+        except jwt.ImmatureSignatureError:
+            raise WebhookRejected(
+                "not_yet_valid", "The Plaid-Verification token is issued in the future."
+            ) from None
+        except jwt.PyJWTError:
+            raise WebhookRejected(
+                "malformed_signature", "The Plaid-Verification token is not a valid Plaid JWT."
+            ) from None
+
+    def _check_age(self, claims: Mapping[str, Any]) -> None:
+        age = self._clock() - int(claims["iat"])  # an integer: PyJWT checked it
+        if age > self._max_age:
+            raise WebhookRejected(
+                "too_old",
+                f"The webhook was signed {int(age)} s ago; at most {int(self._max_age)} s "
+                "are accepted.",
+            )
+
+    @staticmethod
+    def _check_body(body: bytes, claims: Mapping[str, Any]) -> None:
+        claimed = claims.get("request_body_sha256")
+        actual = hashlib.sha256(body).hexdigest()
+        if not isinstance(claimed, str) or not hmac.compare_digest(
+            actual.encode(), claimed.encode("utf-8", "surrogatepass")
+        ):
+            raise WebhookRejected(
+                "body_mismatch", "The webhook's body is not the one Plaid signed."
+            )

@@ -1,0 +1,168 @@
+"""Plaid's catalogue endpoints: the Sandbox institutions (``/institutions/get``,
+``/institutions/search``, ``/institutions/get_by_id``) and ``/categories/get``.
+
+Institutions carry ``url``, ``logo`` and ``primary_color`` only when the request sets
+``options.include_optional_metadata``; otherwise those are null, as Plaid answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from . import data, fields
+from .errors import PlaidAPIError
+
+if TYPE_CHECKING:
+    from .api import Emulator
+
+Body = dict[str, object]
+
+COUNTRY_CODES = frozenset({"US", "GB", "ES", "NL", "FR", "IE", "CA", "DE", "IT", "PL", "DK",
+                           "NO", "SE", "EE", "LT", "LV", "PT", "BE", "AT", "FI"})  # fmt: skip
+LOGO_SIZE = 152  # Plaid's logos are 152x152 PNGs
+
+
+@lru_cache(maxsize=32)
+def logo(color: str) -> str:
+    """A base64 152x152 PNG filled with ``color`` (``#rrggbb``): a stand-in for a bank logo."""
+    rgb = bytes.fromhex(color.lstrip("#"))
+    rows = b"".join(b"\x00" + rgb * LOGO_SIZE for _ in range(LOGO_SIZE))
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", LOGO_SIZE, LOGO_SIZE, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode()
+
+
+def institution_json(institution_id: str, include_optional_metadata: bool) -> Body | None:
+    """The ``Institution`` object, with the optional metadata when asked for."""
+    institution = data.institution(institution_id)
+    if institution is not None and include_optional_metadata:
+        url, color = data.BRANDS[institution_id]
+        institution |= {"url": url, "primary_color": color, "logo": logo(color)}
+    return institution
+
+
+def flag(options: Body, name: str) -> bool:
+    """An optional boolean option (null counts as false)."""
+    value = options.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise fields.invalid(f"options.{name}", "must be true or false")
+    return value
+
+
+def _products_filter(body: Body, name: str, label: str) -> list[str] | None:
+    """A nullable product filter: null means any product; otherwise at least one known."""
+    products = fields.strings(body, name, required=False, allowed=data.KNOWN_PRODUCTS)
+    if products is not None and not products:
+        raise fields.invalid(label, "must contain at least one product, or be null")
+    return products
+
+
+def _required_integer(body: Body, name: str, minimum: int, maximum: int | None = None) -> int:
+    if body.get(name) is None:
+        raise fields.missing(name)
+    return fields.integer(body, name, default=0, minimum=minimum, maximum=maximum)
+
+
+def _matching(
+    country_codes: list[str], products: list[str] | None, oauth: bool | None
+) -> list[Body]:
+    """The Sandbox institutions in one of ``country_codes`` that support every product (and
+    have or lack OAuth when ``oauth`` is not None), in catalogue order."""
+    result = []
+    for institution_id in data.INSTITUTION_IDS:
+        institution = data.institution(institution_id) or {}
+        countries = set(institution["country_codes"])
+        supported = set(institution["products"])
+        if (
+            countries & set(country_codes)
+            and supported >= set(products or ())
+            and oauth in (None, institution["oauth"])
+        ):
+            result.append(institution)
+    return result
+
+
+def _oauth_option(options: Body) -> bool | None:
+    value = options.get("oauth")
+    if value is not None and not isinstance(value, bool):
+        raise fields.invalid("options.oauth", "must be true, false or null")
+    return value
+
+
+def _read_metadata_options(options: Body) -> bool:
+    """Check the ``include_*`` options; whether to include the optional metadata."""
+    flag(options, "include_auth_metadata")
+    flag(options, "include_payment_initiation_metadata")
+    return flag(options, "include_optional_metadata")
+
+
+# ---------------------------------------------------------------------------- endpoints
+
+
+def institutions_get(emulator: Emulator, body: Body) -> Body:
+    country_codes = fields.strings(body, "country_codes", allowed=COUNTRY_CODES) or []
+    count = _required_integer(body, "count", 1, 500)
+    offset = _required_integer(body, "offset", 0)
+    options = fields.obj(body, "options")
+    products = _products_filter(options, "products", "options.products")
+    routing_numbers = fields.strings(options, "routing_numbers", required=False)
+    oauth = _oauth_option(options)
+    include_metadata = _read_metadata_options(options)
+    matching = _matching(country_codes, products, oauth)
+    if routing_numbers:
+        wanted = set(routing_numbers)
+        matching = [i for i in matching if wanted <= set(i["routing_numbers"])]
+    page = matching[offset : offset + count]
+    return {
+        "institutions": [
+            institution_json(str(i["institution_id"]), include_metadata) for i in page
+        ],
+        "total": len(matching),
+    }
+
+
+def institutions_search(emulator: Emulator, body: Body) -> Body:
+    query = fields.text(body, "query") or ""
+    country_codes = fields.strings(body, "country_codes", allowed=COUNTRY_CODES) or []
+    products = _products_filter(body, "products", "products")
+    options = fields.obj(body, "options")
+    oauth = _oauth_option(options)
+    fields.obj(options, "payment_initiation")
+    include_metadata = _read_metadata_options(options)
+    words = query.casefold().split()
+    found = [
+        institution_json(str(i["institution_id"]), include_metadata)
+        for i in _matching(country_codes, products, oauth)
+        if all(word in str(i["name"]).casefold() for word in words)
+    ]
+    return {"institutions": found}
+
+
+def institutions_get_by_id(emulator: Emulator, body: Body) -> Body:
+    institution_id = fields.text(body, "institution_id") or ""
+    fields.strings(body, "country_codes", allowed=COUNTRY_CODES)
+    options = fields.obj(body, "options")
+    flag(options, "include_status")
+    institution = institution_json(institution_id, _read_metadata_options(options))
+    if institution is None:
+        raise PlaidAPIError("INVALID_INSTITUTION")
+    return {"institution": institution}
+
+
+def categories_get(emulator: Emulator, body: Body) -> Body:
+    """No credentials needed (the spec's ``security: []``); optional ones must be strings."""
+    fields.text(body, "client_id", required=False)
+    fields.text(body, "secret", required=False)
+    return {"categories": data.categories()}

@@ -1,0 +1,146 @@
+"""The Hosted Link stand-in: ``/hosted-link/<opaque id>``, the page ``hosted_link_url`` names.
+
+``/link/token/create`` with ``hosted_link`` answers ``hosted_link_url``. The page offers the
+Link stand-in's login (same banks, Sandbox credentials ``user_good`` / ``pass_good``); on
+success it records the public token in the link token's session (``/link/token/get``), sends
+LINK ``ITEM_ADD_RESULT`` and ``SESSION_FINISHED`` to the link token's ``webhook``, and sends
+the browser to ``hosted_link.completion_redirect_uri`` (or shows a "done" page). The form posts
+to the page itself; the unguessable id in the URL is the only credential, as with Plaid.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import uuid
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from . import link, webhooks
+from .api import Emulator
+from .errors import PlaidAPIError
+
+log = logging.getLogger("kore_plaid_nb.emulator")
+
+MAX_FORM_BYTES = 8192
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+STYLE = (
+    "body{font:16px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;"
+    "background:#f4f4f4;color:#111}main{box-sizing:border-box;max-width:400px;margin:24px auto;"
+    "background:#fff;border-radius:12px;padding:20px}h1{font-size:1.25rem;margin:0 0 4px}"
+    "p{color:#444;font-size:.9rem}label{display:block;font-weight:600;margin:10px 0 4px}"
+    "input,select{box-sizing:border-box;width:100%;padding:10px;border:1px solid #767676;"
+    "border-radius:6px;font:inherit}button{width:100%;margin-top:16px;padding:12px;"
+    "border-radius:6px;border:1px solid #111;background:#111;color:#fff;font:inherit;"
+    "font-weight:600}#plaid-standin-error{color:#a00000;font-size:.9rem}"
+)
+
+
+def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><main>{content}</main></body></html>"
+    )
+    return HTMLResponse(page, status_code=status, headers=HEADERS)
+
+
+def _login_form(info: dict, link_session_id: str, error: PlaidAPIError | None) -> str:
+    options = "".join(
+        f'<option value="{html.escape(i["institution_id"])}">{html.escape(i["name"])}</option>'
+        for i in info["institutions"]
+    )
+    message = ""
+    if error is not None:
+        text = error.display_message or error.error_message
+        message = f'<p id="plaid-standin-error" role="alert">{html.escape(text)}</p>'
+    title = "Reconnect your bank" if info["update_mode"] else "Connect your bank"
+    return (
+        f'<h1 id="plaid-standin-title">{title}</h1>'
+        "<p>Plaid Sandbox emulator (offline, Hosted Link): no real bank is contacted.</p>"
+        f'{message}<form method="post" id="plaid-standin-form">'
+        f'<input type="hidden" name="link_session_id" value="{html.escape(link_session_id)}">'
+        '<label for="plaid-standin-institution">Bank</label>'
+        f'<select id="plaid-standin-institution" name="institution_id">{options}</select>'
+        '<label for="plaid-standin-username">Username</label>'
+        '<input id="plaid-standin-username" name="username" value="user_good" '
+        'autocomplete="username" autocapitalize="none" spellcheck="false">'
+        '<label for="plaid-standin-password">Password</label>'
+        '<input id="plaid-standin-password" name="password" type="password" value="pass_good" '
+        'autocomplete="current-password">'
+        '<button id="plaid-standin-continue" type="submit">Continue</button></form>'
+    )
+
+
+def _gone() -> HTMLResponse:
+    return _page(
+        "Link session expired",
+        "<h1>This link has expired</h1><p>Ask the app that sent you here for a new one.</p>",
+        404,
+    )
+
+
+def routes(emulator: Emulator) -> list[Route]:
+    def link_token_of(request: Request) -> tuple[str, dict, dict] | None:
+        token = emulator.store.hosted_link_token(request.path_params["hosted_id"])
+        if token is None:
+            return None
+        try:
+            info = link.session(emulator, {"link_token": token})
+        except PlaidAPIError:  # expired since
+            return None
+        return token, emulator.store.link_token(token) or {}, info
+
+    async def page(request: Request) -> Response:
+        found = link_token_of(request)
+        if found is None:
+            return _gone()
+        token, _, info = found
+        if request.method == "GET":
+            link_session_id = str(uuid.uuid4())
+            emulator.store.start_link_session(token, link_session_id)
+            return _page("Connect your bank", _login_form(info, link_session_id, None))
+        raw = await request.body()
+        form = {k: v[0] for k, v in parse_qs(raw[:MAX_FORM_BYTES].decode(errors="replace")).items()}
+        link_session_id = form.get("link_session_id") or str(uuid.uuid4())
+        try:
+            result = link.complete(
+                emulator,
+                {
+                    "link_token": token,
+                    "institution_id": form.get("institution_id", ""),
+                    "username": form.get("username", ""),
+                    "password": form.get("password", ""),
+                    "link_session_id": link_session_id,
+                },
+                oauth_redirect=False,
+            )
+        except PlaidAPIError as error:
+            return _page("Connect your bank", _login_form(info, link_session_id, error), 400)
+        return finish(token, link_session_id, str(result["public_token"]))
+
+    def finish(token: str, link_session_id: str, public_token: str) -> Response:
+        config = emulator.store.link_token(token) or {}
+        webhook = config.get("webhook")
+        for body in webhooks.link_webhooks(token, link_session_id, [public_token]):
+            emulator.webhooks.send(str(webhook) if webhook else None, body)
+        target = config.get("completion_redirect_uri")
+        if target:
+            return RedirectResponse(str(target), status_code=303, headers=HEADERS)
+        return _page(
+            "Connected",
+            '<h1 id="plaid-standin-title">You are connected</h1>'
+            "<p>You can close this window and return to the app.</p>",
+        )
+
+    return [Route("/hosted-link/{hosted_id}", page, methods=["GET", "POST"])]

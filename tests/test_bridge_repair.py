@@ -1,0 +1,266 @@
+"""Repair links over HTTP (``/repair/{token}``): the page is a read (a link preview cannot
+spend the link), Link in update mode through the emulator's Link stand-in, the single use
+spent on ``done``, readable 4xx for every link that cannot be used, JSON only, and Kore's
+access token working again, the same one. A real bridge on each store backend, against the
+Plaid emulator and its signed webhooks."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from plaid.model.accounts_get_request import AccountsGetRequest
+from store_inspect import change, one
+from test_bridge_helpers import authorize_query, exchange, query_of
+
+from kore_plaid_nb import plaid_client
+from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.bridge import create_app
+from kore_plaid_nb.bridge.items import list_items
+from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
+from kore_plaid_nb.serving import serve_in_thread
+
+pytestmark = [
+    pytest.mark.usefixtures("store_backend"),
+    pytest.mark.backends("sqlite", "postgresql"),
+]
+
+NEW_LINK_ADVICE = "kore-plaid items"
+
+
+@dataclass
+class Bridge:
+    url: str
+    emulator_url: str
+    settings: settings_module.Settings
+    http: httpx.Client
+
+    def authorize(self) -> str:
+        """An end user authorizes through the bridge (the Item's webhook is the bridge's);
+        Kore redeems the code: Kore's access token."""
+        start = self.http.get(
+            f"{self.url}/?{authorize_query(self.settings)}", headers={"Accept": "application/json"}
+        )
+        assert start.status_code == 200, start.text
+        api = plaid_client.create(self.settings)
+        public = plaid_client.call_json(
+            api,
+            "sandbox_public_token_create",
+            {
+                "institution_id": "ins_109508",
+                "initial_products": ["transactions"],
+                "options": {"webhook": self.url + "/plaid/webhook"},
+            },
+        )["public_token"]
+        done = self.http.post(
+            self.url + "/api/set_access_token",
+            json={"session": start.json()["session"], "public_token": public},
+        )
+        assert done.status_code == 200, done.text
+        token = exchange(
+            self.http, self.url, self.settings, query_of(done.json()["redirect_to"])["code"]
+        )
+        assert token.status_code == 200, token.text
+        return token.json()["access_token"]
+
+    def break_login(self, access_token: str) -> str:
+        """The bank asks for its login again (Plaid's signed ITEM ERROR webhook reaches the
+        bridge); the repair token ``kore-plaid items`` hands out."""
+        plaid_client.call_json(
+            plaid_client.create(self.settings),
+            "sandbox_item_reset_login",
+            {"access_token": access_token},
+        )
+        delivered = wait_for_deliveries(
+            self.emulator_url, self.settings.client_id, self.settings.secret
+        )
+        assert any(d["status_code"] == 200 for d in delivered["deliveries"]), delivered
+        [item] = [i for i in list_items(self.settings, lookup=False) if i["repair_url"]]
+        assert item["health"] == "ITEM_LOGIN_REQUIRED"
+        return item["repair_url"].rsplit("/", 1)[1]
+
+    def post(self, path: str, **kwargs: object) -> httpx.Response:
+        return self.http.post(self.url + path, **kwargs)
+
+    def link_update_mode(self, link_token: str) -> None:
+        """What the user does in Plaid Link (the emulator's stand-in): log in again."""
+        standin = self.emulator_url + "/link/_standin/"
+        session = self.http.post(standin + "session", json={"link_token": link_token}).json()
+        assert session["update_mode"] is True
+        [institution] = session["institutions"]  # update mode: the Item's own bank only
+        done = self.http.post(
+            standin + "complete",
+            json={
+                "link_token": link_token,
+                "institution_id": institution["institution_id"],
+                "username": "user_good",
+                "password": "pass_good",
+            },
+        )
+        assert done.status_code == 200, done.text
+
+
+def accounts(settings: settings_module.Settings, access_token: str) -> list[str]:
+    """``/accounts/get`` through plaid-python, as Kore's actions call Plaid."""
+    api = plaid_client.create(settings)
+    answer = api.accounts_get(AccountsGetRequest(access_token=access_token))
+    return [a.name for a in answer.accounts]
+
+
+def plaid_error_code(settings: settings_module.Settings, access_token: str) -> str:
+    try:
+        accounts(settings, access_token)
+    except Exception as exc:
+        return plaid_client.error_from_exception(exc).error_code
+    return "none"
+
+
+@pytest.fixture
+def bridge(home: Path, emulator_url: str, store_backend: str) -> Iterator[Bridge]:
+    """A bridge whose webhook keys come from the emulator, as Plaid's would."""
+    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(serve_in_thread(create_app(settings), what="bridge"))
+        http = stack.enter_context(httpx.Client(timeout=20))
+        yield Bridge(url, emulator_url, settings, http)
+
+
+def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge) -> None:
+    access_token = bridge.authorize()
+    assert "Plaid Checking" in accounts(bridge.settings, access_token)
+    token = bridge.break_login(access_token)
+    assert plaid_error_code(bridge.settings, access_token) == "ITEM_LOGIN_REQUIRED"
+    codes_before = one(bridge.settings, "SELECT COUNT(*) FROM codes")
+    refresh_before = one(bridge.settings, "SELECT COUNT(*) FROM refresh_tokens")
+
+    # The page is only read: viewing it twice (a link preview, then the user) spends nothing.
+    for _ in range(2):
+        page = bridge.http.get(f"{bridge.url}/repair/{token}")
+        assert page.status_code == 200, page.text
+        assert "Reconnect your bank" in page.text and "/static/repair.js" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
+
+    # "done" before the user logged in: Plaid still reports the error, nothing is spent.
+    early = bridge.post(f"/repair/{token}/done", json={})
+    assert early.status_code == 409, early.text
+    assert early.json()["error"] == "not_repaired" and early.json()["fix"]
+
+    # Link in update mode, for the Item's own access token, without products.
+    issued = bridge.post(f"/repair/{token}/link_token", json={})
+    assert issued.status_code == 200, issued.text
+    link_token = issued.json()["link_token"]
+    got = plaid_client.call_json(
+        plaid_client.create(bridge.settings), "link_token_get", {"link_token": link_token}
+    )
+    assert got["metadata"]["webhook"] == bridge.url + "/plaid/webhook"
+    bridge.link_update_mode(link_token)
+
+    done = bridge.post(f"/repair/{token}/done", json={})
+    assert done.status_code == 200, done.text
+    assert done.json() == {"repaired": True}
+    again = bridge.post(f"/repair/{token}/done", json={})
+    assert again.status_code == 410 and again.json()["error"] == "repair_link_used"
+    assert NEW_LINK_ADVICE in again.json()["fix"]
+    assert bridge.post(f"/repair/{token}/link_token", json={}).status_code == 410
+    used = bridge.http.get(f"{bridge.url}/repair/{token}")
+    assert used.status_code == 410 and "already used" in used.text
+    assert NEW_LINK_ADVICE in used.text
+
+    [item] = list_items(bridge.settings, lookup=False)
+    assert item["health"] == "healthy" and item["repair_url"] is None
+    # Kore's own access token works again: same Item, nothing new issued to Kore.
+    assert "Plaid Checking" in accounts(bridge.settings, access_token)
+    assert one(bridge.settings, "SELECT COUNT(*) FROM items") == 1
+    assert one(bridge.settings, "SELECT access_token FROM items") == access_token
+    assert one(bridge.settings, "SELECT COUNT(*) FROM codes") == codes_before
+    assert one(bridge.settings, "SELECT COUNT(*) FROM refresh_tokens") == refresh_before
+
+
+def test_links_that_cannot_be_used_get_a_readable_4xx_page(bridge: Bridge) -> None:
+    access_token = bridge.authorize()
+    token = bridge.break_login(access_token)
+    shapes = {
+        "unknown": (secrets.token_urlsafe(32), 404),
+        "mistyped": ("not%20a%20token", 404),
+        "cut short": (token[:10], 404),
+        "very long": ("a" * 5000, 404),
+    }
+    for case, (bad, status) in shapes.items():
+        page = bridge.http.get(f"{bridge.url}/repair/{bad}")
+        assert page.status_code == status, case
+        assert "not one this bridge made" in page.text, case
+        assert NEW_LINK_ADVICE in page.text, case
+        answer = bridge.post(f"/repair/{bad}/done", json={})
+        assert answer.status_code == status and answer.json()["error"] == "repair_link_unknown"
+
+    store_ref = one(bridge.settings, "SELECT public_ref FROM items")
+    change(bridge.settings, "UPDATE repair_links SET expires_at = ?", (time.time() - 1,))
+    expired = bridge.http.get(f"{bridge.url}/repair/{token}")
+    assert expired.status_code == 410 and "expired" in expired.text
+    assert NEW_LINK_ADVICE in expired.text
+    link = bridge.post(f"/repair/{token}/link_token", json={})
+    assert link.status_code == 410 and link.json()["error"] == "repair_link_expired"
+
+    [item] = list_items(bridge.settings, lookup=False)  # a fresh link for the same Item
+    fresh = item["repair_url"].rsplit("/", 1)[1]
+    assert item["item_ref"] == store_ref
+    change(bridge.settings, "UPDATE items SET removed_at = ?", (time.time(),))
+    removed = bridge.http.get(f"{bridge.url}/repair/{fresh}")
+    assert removed.status_code == 410 and "was removed" in removed.text
+    assert "authorize the bot again" in removed.text
+    assert bridge.post(f"/repair/{fresh}/done", json={}).json()["error"] == "item_removed"
+    # no page leaks the token
+    for text in (expired.text, removed.text):
+        assert token not in text and fresh not in text
+
+
+def test_the_repair_endpoints_take_json_only_and_a_refusal_spends_nothing(
+    bridge: Bridge,
+) -> None:
+    token = bridge.break_login(bridge.authorize())
+    for path in (f"/repair/{token}/link_token", f"/repair/{token}/done"):
+        form = bridge.post(path, data={"x": "1"})
+        assert form.status_code == 415, form.text
+        assert form.json()["error"] == "unsupported_media_type"
+        bare = bridge.post(path, content=b"{}")
+        assert bare.status_code == 415
+        huge = bridge.post(path, content=b"{" + b" " * 20000 + b"}",
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+        assert huge.status_code == 413
+    assert bridge.http.get(f"{bridge.url}/repair/{token}/done").status_code == 405
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
+    assert bridge.http.get(f"{bridge.url}/repair/{token}").status_code == 200
+
+
+def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> None:
+    """PENDING_DISCONNECT: the Item still works at Plaid, so update mode ends without a
+    LOGIN_REPAIRED webhook; the page's ``done`` is what makes the Item healthy again."""
+    access_token = bridge.authorize()
+    api = plaid_client.create(bridge.settings)
+    fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
+    plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)
+    wait_for_deliveries(bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret)
+    [item] = list_items(bridge.settings, lookup=False)
+    assert item["health"] == "PENDING_DISCONNECT"
+    token = item["repair_url"].rsplit("/", 1)[1]
+    link_token = bridge.post(f"/repair/{token}/link_token", json={}).json()["link_token"]
+    bridge.link_update_mode(link_token)
+    idle = wait_for_deliveries(
+        bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret
+    )
+    to_us = [d["webhook_code"] for d in idle["deliveries"] if d["url"].startswith(bridge.url + "/")]
+    assert to_us == ["PENDING_DISCONNECT"]  # no LOGIN_REPAIRED: the Item had no error
+    assert list_items(bridge.settings, lookup=False)[0]["health"] == "PENDING_DISCONNECT"
+    assert bridge.post(f"/repair/{token}/done", json={}).json() == {"repaired": True}
+    [item] = list_items(bridge.settings, lookup=False)
+    assert item["health"] == "healthy" and item["repair_url"] is None
+    assert "Plaid Checking" in accounts(bridge.settings, access_token)

@@ -1,0 +1,91 @@
+"""LINK_MODE=hosted in Chromium: the Authorization URL sends the browser to the emulator's
+Hosted Link page, the user connects a bank there, Plaid sends the browser back to the bridge,
+and the bridge sends it on to Kore's callback (stand-in) with a code that Kore's token request
+redeems for the Item."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from browser_support import (
+    CALLBACK_PATH,
+    PHONE,
+    Stack,
+    browser,
+    callback_standin,
+    open_tab,
+    origin,
+    pkce_pair,
+)
+from plaid.model.accounts_get_request import AccountsGetRequest
+
+from kore_plaid_nb import plaid_client
+from kore_plaid_nb.bridge import running_bridge
+from kore_plaid_nb.bridge.hosted_link import RETURN_PATH
+from kore_plaid_nb.emulator import running_emulator
+from kore_plaid_nb.serving import serve_in_thread
+from kore_plaid_nb.settings import Settings
+
+__all__ = ["browser", "open_tab"]  # fixtures used by name
+
+
+@pytest.fixture(scope="module")
+def hosted_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Emulator, a LINK_MODE=hosted bridge and Kore's callback stand-in, in-process."""
+    home = tmp_path_factory.mktemp("hosted-browser-home")
+    received: list[dict[str, str]] = []
+    base = Settings(home=home, env_file=home / ".env")
+    with (
+        serve_in_thread(callback_standin(received), what="Kore callback stand-in") as kore,
+        running_emulator(base) as emulator_url,
+    ):
+        callback_url = kore + CALLBACK_PATH
+        settings = base.with_values(
+            plaid_api_url=emulator_url, plaid_redirect_uri=callback_url, link_mode="hosted"
+        )
+        with running_bridge(settings) as bridge_url:
+            yield Stack(settings, emulator_url, bridge_url, callback_url, received)
+
+
+def test_hosted_link_authorization_reaches_kore_with_a_code_that_redeems(
+    hosted_stack: Stack, open_tab
+) -> None:
+    stack = hosted_stack
+    tab = open_tab(PHONE)
+    page = tab.page
+    state = "hosted-" + secrets.token_urlsafe(12)
+    verifier, challenge = pkce_pair()
+
+    page.goto(stack.authorize_url(state, challenge))
+    assert page.url.startswith(stack.emulator_url + "/hosted-link/")
+    page.locator("#plaid-standin-continue").wait_for(state="visible")
+    tab.shot("hosted-link-01-plaid-hosted-page-phone")
+    page.click("#plaid-standin-continue")
+    page.wait_for_url(lambda url: url.startswith(stack.callback_url))
+    tab.shot("hosted-link-02-kore-callback-with-code")
+
+    query = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert query["state"] == state and query["code"] and "error" not in query
+    assert len(stack.callbacks_for(state)) == 1
+
+    # Bridge -> Plaid's Hosted Link -> back to the bridge -> Kore: nothing else was visited.
+    navigations = [r.url for r in tab.requests if r.is_navigation_request()]
+    assert [origin(u) for u in navigations] == [
+        origin(stack.bridge_url),
+        origin(stack.emulator_url),
+        origin(stack.emulator_url),  # the hosted page's form posts to itself
+        origin(stack.bridge_url),
+        origin(stack.callback_url),
+    ], navigations
+    assert urlsplit(navigations[3]).path == RETURN_PATH
+
+    answer = stack.exchange(query["code"], verifier)
+    assert answer.status_code == 200, answer.text
+    access_token = answer.json()["access_token"]
+    accounts = plaid_client.create(stack.settings).accounts_get(
+        AccountsGetRequest(access_token=access_token)
+    )
+    assert any(a.name == "Plaid Checking" for a in accounts.accounts)
