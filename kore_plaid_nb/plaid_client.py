@@ -227,6 +227,13 @@ def create_update_link_token(
     return str(call_json(api, "link_token_create", body, timeout)["link_token"])
 
 
+def sandbox_reset_login(settings: Settings, access_token: str, timeout: float = 30.0) -> None:
+    """``/sandbox/item/reset_login`` (Sandbox only): the bank asks the Item's user to log in
+    again; Plaid sends the Item's webhook ITEM ERROR (ITEM_LOGIN_REQUIRED)."""
+    call_json(create(settings, timeout), "sandbox_item_reset_login", {"access_token": access_token},
+              timeout)  # fmt: skip
+
+
 def webhook_verification_key(
     api: plaid_api.PlaidApi, key_id: str, timeout: float | None = None
 ) -> dict[str, Any]:

@@ -284,6 +284,25 @@ reaches that user's Item.
     code("steps.authorize_end_users(settings, count=3)"),
     md("### What the bridge holds\nThe bridge's store, masked: one row per authorization."),
     code("steps.show_authorizations(settings)"),
+    md("""
+### Items over time: when the bank asks the user to log in again
+After the first authorization, Plaid reports what happens to each Item by **webhook**: the
+bridge gives Plaid its `<public URL>/plaid/webhook`, checks each webhook's signature
+(`Plaid-Verification`, ES256) and records the Item's health. When a bank wants the user to log
+in again (`ITEM_LOGIN_REQUIRED`), Kore's actions fail for that user until they do; the bridge
+then offers a **repair link** (single use, valid 24 h) that opens Plaid Link in update mode.
+The Item and Kore's access token stay the same: nothing is re-authorized in Kore.
+
+Below, one more end user authorizes; the Sandbox makes the bank ask for a new login
+(`/sandbox/item/reset_login`); the user opens the repair link and logs in again.
+"""),
+    code("steps.walk_item_repair(settings)"),
+    md("""
+### Every Item's health
+`kore-plaid items` (or `kore-plaid items --json`) lists every Item the bridge holds: bank,
+health, last webhook and, for an Item that needs its user, a fresh repair link to send them.
+"""),
+    code("steps.show_items(settings)"),
 ]
 
 BOOKS["08_teardown"] = [

@@ -4,6 +4,7 @@ last webhook, and a repair link for each Item that needs its user.
 Public API::
 
     list_items(settings) -> list[dict]                 # masked; mints repair links
+    item_health(settings, item_ref) -> str | None      # one Item's health; mints nothing
     mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
     repair_url(settings, token) -> str                 # <bridge public URL>/repair/<token>
 
@@ -107,6 +108,21 @@ def _describe(settings: Settings, store: BridgeStore, item: ItemStatus) -> dict:
         "access_token": mask(item.access_token),
         "repair_url": link,
     }
+
+
+def item_health(settings: Settings, item_ref: str) -> str | None:
+    """The health of one Item (``removed`` for a removed one), None for an unknown one;
+    mints no repair link (safe to poll)."""
+    store = _open_existing_store(settings)
+    if store is None:
+        return None
+    try:
+        for item in store.item_statuses():
+            if item.ref == item_ref:
+                return REMOVED if item.removed_at is not None else item.health
+        return None
+    finally:
+        store.close()
 
 
 def mark_item_healthy(settings: Settings, item_ref: str) -> bool:

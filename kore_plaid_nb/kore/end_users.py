@@ -43,7 +43,7 @@ def authorize_end_users(
             institution_id, bank = SANDBOX_BANKS[index % len(SANDBOX_BANKS)]
             request, code = sim.authorize(institution_id=institution_id)
             token = sim.exchange_code_form_basic(request, code)
-            item = _item_of(sim, token.access_token)
+            item = item_of(sim, token.access_token)
             if item.get("institution_id") != institution_id:
                 raise KoreFlowError(
                     f"End user {index + 1}'s token reaches another bank's Item.",
@@ -69,15 +69,24 @@ def authorize_end_users(
     return [r.row(distinct) for r in results]
 
 
-def _post(sim: KoreSimulator, path: str, access_token: str) -> dict:
+def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, dict]:
+    """POST ``{"access_token": ...}`` to Plaid as Kore's actions do: (status, JSON body)."""
     response = httpx.post(
         sim.plaid_base_url(access_token) + path,
         json={"access_token": access_token},
         headers={"PLAID-CLIENT-ID": sim.client_id, "PLAID-SECRET": sim.client_secret},
         timeout=30,
     )
-    body = response.json()
-    if response.status_code != 200:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return response.status_code, body if isinstance(body, dict) else {}
+
+
+def _post(sim: KoreSimulator, path: str, access_token: str) -> dict:
+    status, body = plaid_call(sim, path, access_token)
+    if status != 200:
         raise KoreFlowError(
             f"Plaid refused {path}: {body.get('error_code')}: {body.get('error_message')}",
             step="8",
@@ -85,7 +94,7 @@ def _post(sim: KoreSimulator, path: str, access_token: str) -> dict:
     return body
 
 
-def _item_of(sim: KoreSimulator, access_token: str) -> dict:
+def item_of(sim: KoreSimulator, access_token: str) -> dict:
     return _post(sim, "/item/get", access_token)["item"]
 
 

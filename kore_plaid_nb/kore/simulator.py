@@ -30,6 +30,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
+from plaid.model.sandbox_public_token_create_request_options import (
+    SandboxPublicTokenCreateRequestOptions,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -433,8 +436,11 @@ class KoreSimulator:
                 step="4.x",
             )
 
-    def create_public_token(self, institution_id: str = SANDBOX_INSTITUTION) -> str:
-        """A sandbox public token for ``institution_id`` (user_good), via plaid-python."""
+    def create_public_token(
+        self, institution_id: str = SANDBOX_INSTITUTION, webhook: str | None = None
+    ) -> str:
+        """A sandbox public token for ``institution_id`` (user_good), via plaid-python; the
+        Item gets ``webhook`` as an Item made through Link gets its link token's."""
         self._require_emulator()
         if self.settings.plaid_env != "sandbox" and not self.settings.plaid_api_url:
             raise StepSkipped(
@@ -453,12 +459,25 @@ class KoreSimulator:
             institution_id=institution_id,
             initial_products=[Products(p) for p in self.settings.plaid_products],
         )
+        if webhook:
+            request.options = SandboxPublicTokenCreateRequestOptions(webhook=webhook)
         try:
             response = client.sandbox_public_token_create(request)
         except Exception as exc:  # noqa: BLE001 - plaid-python or transport failure
             error = plaid_client.error_from_exception(exc)
             raise _plaid_error(error.error_code, str(error), "the Link stand-in") from None
         return str(response["public_token"])
+
+    def link_token_webhook(self, session: LinkSession) -> str | None:
+        """The ``webhook`` the bridge named in the session's Link token (``/link/token/get``):
+        Plaid sends the Item's webhooks there. None when Plaid cannot tell."""
+        try:
+            answer = plaid_client.link_token_get(plaid_client.create(self.settings),
+                                                 session.link_token, timeout=10)  # fmt: skip
+        except Exception:  # noqa: BLE001 - no webhook then; the authorization goes on
+            return None
+        webhook = (answer.get("metadata") or {}).get("webhook")
+        return str(webhook) if webhook else None
 
     def complete_link(self, session: LinkSession, public_token: str) -> LinkResult:
         """POST the public token to ``/api/set_access_token`` as the page does."""
@@ -536,7 +555,8 @@ class KoreSimulator:
         """The whole authorization leg: request, Link, redirect. Returns (request, code)."""
         request = self.authorization_request(use_pkce=use_pkce)
         session = self.get_link_token(request)
-        link = self.complete_link(session, self.create_public_token(institution_id))
+        webhook = self.link_token_webhook(session)
+        link = self.complete_link(session, self.create_public_token(institution_id, webhook))
         return request, self.follow_redirect(link, request).code
 
     # 5. The Token Request URL and the Refresh Token URL.

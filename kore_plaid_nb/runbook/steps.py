@@ -491,6 +491,35 @@ def show_authorizations(current: Settings, newest: int = 3) -> None:
     print(format_table(("bank", "Item", "access token", "status"), sorted(rows)))
 
 
+@step
+def show_items(current: Settings, newest: int = 4) -> None:
+    """``kore-plaid items`` for the ``newest`` Items: health, last webhook and whether there
+    is a repair link (the link itself is a credential: `kore-plaid items` prints it)."""
+    from ..bridge.items import list_items
+
+    rows = [
+        (
+            i["institution"] or "-",
+            i["health"],
+            i["last_webhook"] or "-",
+            "yes" if i["repair_url"] else "-",
+        )
+        for i in list_items(_plaid_settings_if_up(current))[-newest:]
+    ]
+    print(f"The {len(rows)} newest Item(s) in the bridge's store (`kore-plaid items` lists all):")
+    print(format_table(("bank", "health", "last webhook", "repair link"), sorted(rows)))
+
+
+@step
+def walk_item_repair(current: Settings) -> None:
+    """One Item from healthy to ITEM_LOGIN_REQUIRED and back, Kore's token unchanged."""
+    from ..kore.item_repair import walk_item_repair as walk
+
+    running = stack.ensure_stack(current)
+    rows = walk(running.settings, running.public_url)
+    print(format_table(("what happens", "Item health", "Kore's balance call"), rows))
+
+
 # -- 08 teardown --------------------------------------------------------------------------
 
 
