@@ -82,6 +82,7 @@ UNIT_SECONDS = {
     "tests/test_browser_repair.py": 10,
     "tests/test_bridge_hosted_link.py": 10,
     "tests/test_emulator_webhooks.py": 6,
+    "tests/test_bridge_rotation.py": 8,
     "tests/test_bridge_restart.py": 11,
     "tests/test_bridge_sessions_attacks.py": 9,
     "tests/test_browser_replicas.py": 10,

@@ -234,6 +234,20 @@ def sandbox_reset_login(settings: Settings, access_token: str, timeout: float = 
               timeout)  # fmt: skip
 
 
+def invalidate_access_token(
+    settings_or_api: Settings | plaid_api.PlaidApi, access_token: str, timeout: float = 30.0
+) -> str:
+    """``/item/access_token/invalidate``: the Item's new access token; from Plaid's answer on,
+    ``access_token`` no longer works (the Item and its data stay)."""
+    api = (
+        create(settings_or_api, timeout)
+        if isinstance(settings_or_api, Settings)
+        else settings_or_api
+    )
+    body = {"access_token": access_token}
+    return str(call_json(api, "item_access_token_invalidate", body, timeout)["new_access_token"])
+
+
 def webhook_verification_key(
     api: plaid_api.PlaidApi, key_id: str, timeout: float | None = None
 ) -> dict[str, Any]:

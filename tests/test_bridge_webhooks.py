@@ -225,6 +225,27 @@ def test_malformed_or_oversized_bodies_are_4xx_not_5xx(bridge: Bridge) -> None:
     assert bridge.post(b"{}", "a.b" * 4000).status_code == 401
 
 
+def test_signed_bodies_with_text_no_store_can_hold_are_400_not_500(bridge: Bridge) -> None:
+    """A NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8) in a verified body."""
+    item_id, _ = bridge.new_item()
+    before = rows(bridge.settings, HEALTH_COLUMNS)
+    error = {"error_code": "ITEM_LOGIN_REQUIRED"}
+    bodies = [
+        webhook_body("\ud800", "ERROR", error=error),
+        webhook_body("item-\x00", "ERROR", error=error),
+        webhook_body(item_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED\x00"}),
+        webhook_body(item_id, "PENDING_EXPIRATION", consent_expiration_time="\x00"),
+        webhook_body(item_id, "LOGIN_REPAIRED", **{"\udc00": 1}),
+        webhook_body("", "SESSION_FINISHED", "LINK", link_token="link-\x00", status="SUCCESS"),
+    ]
+    for body in bodies:
+        answer = bridge.send(body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json()["error"] == "invalid_webhook_body"
+        assert "NUL" in answer.json()["message"] and answer.json()["fix"]
+    assert rows(bridge.settings, HEALTH_COLUMNS) == before
+
+
 def test_a_webhook_for_an_unknown_item_is_acknowledged_and_changes_nothing(
     bridge: Bridge,
 ) -> None:

@@ -6,6 +6,9 @@ Both apps run in-thread on ephemeral ports and are called over real HTTP. The ge
 derandomized (the same requests each run, so CI is stable); set ``HARNESS_FUZZ_SEED`` to
 explore other ones and ``HARNESS_FUZZ_EXAMPLES`` to change the number of requests.
 
+Plaid's webhooks are also sent signed with a key the bridge trusts (as Plaid signs them), so
+that their generated bodies reach the checks behind the signature.
+
 Then hostile bodies (issue 15): generated requests of every operation with a body whose one
 field (or key) is replaced by 100000 levels of nesting or a lone surrogate (``"\\ud800"``), or
 sent as a form that is not UTF-8; each must get a 4xx that matches the description.
@@ -14,20 +17,26 @@ sent as a form that is not UTF-8; each must get a 4xx that matches the descripti
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import pytest
 import requests
 import schemathesis
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from jwt.algorithms import ECAlgorithm
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -36,8 +45,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from kore_plaid_nb import serving
 from kore_plaid_nb import settings as settings_module
-from kore_plaid_nb.bridge import running_bridge
+from kore_plaid_nb.bridge import create_app
+from kore_plaid_nb.bridge.plaid_link import PlaidLink
+from kore_plaid_nb.bridge.webhook_verification import KeySource
 from kore_plaid_nb.emulator import running_emulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +57,8 @@ BRIDGE_SPEC = ROOT / "kore_plaid_nb" / "bridge" / "openapi.yaml"
 EMULATOR_SPEC = ROOT / "tests" / "openapi" / "emulator.yaml"
 EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "1000"))
 MINIMUM_REQUESTS = min(1000, EXAMPLES)
-HOSTILE_EXAMPLES = max(EXAMPLES // 10, 1)  # per app: the emulator, which has 15 operations with
-HOSTILE_EMULATOR_EXAMPLES = max(EXAMPLES // 5, 1)  # a body, twice as many as the bridge (3)
+HOSTILE_EXAMPLES = max(EXAMPLES // 10, 1)  # per app: the emulator has 15 operations with a
+HOSTILE_EMULATOR_EXAMPLES = max(EXAMPLES // 5, 1)  # body, the bridge 7 (each at least 25 below)
 DEEP = 100_000
 HOSTILE_JSON = {  # name -> JSON text put in place of one generated field value
     "nested arrays": "[" * DEEP + "]" * DEEP,
@@ -91,7 +103,8 @@ def fuzz(
 ) -> list[str]:
     """Send ``examples`` generated requests; returns one line per request sent.
 
-    ``strategy`` draws ``(case, extra_headers)``, or ``(case, extra_headers, HostileBody)``."""
+    ``strategy`` draws ``(case, extra_headers)``, ``(case, extra_headers, HostileBody)`` or
+    ``(case, extra_headers, WebhookSigner)``."""
     sent: list[str] = []
     session = requests.Session()
 
@@ -107,6 +120,23 @@ def fuzz(
     @given(data=strategy)
     def one_request(data) -> None:
         case, extra_headers, *hostile = data
+        if hostile and isinstance(hostile[0], WebhookSigner):
+            raw = signed_bytes(case.body)
+            extra_headers = {
+                **extra_headers,
+                "Content-Type": "application/json",
+                "Plaid-Verification": hostile[0].sign(raw),
+            }
+            response = case.call(
+                base_url=base_url,
+                session=session,
+                headers={**headers, **extra_headers},
+                data=raw,
+                timeout=30,
+            )
+            sent.append(f"{case.method} {case.path} -> {response.status_code}")
+            case.validate_response(response, checks=CHECKS, headers=extra_headers)
+            return
         if hostile:
             body = hostile[0]
             extra_headers = {**extra_headers, "Content-Type": body.content_type}
@@ -163,6 +193,33 @@ class HostileBody:
         ).encode()
 
 
+def signed_bytes(body: object) -> bytes:
+    """The bytes a signed case sends: its body as JSON (bytes as they are, none as empty)."""
+    if isinstance(body, NotSet):
+        return b""
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+class WebhookSigner:
+    """Signs webhook bodies as Plaid does (ES256 JWT, kid, iat, body SHA-256) with a key of
+    its own; :meth:`keys` serves its public JWK to the bridge, other kids go to Plaid."""
+
+    KID = "fuzz-kid"
+
+    def __init__(self, plaid_keys: KeySource) -> None:
+        self._private = ec.generate_private_key(ec.SECP256R1())
+        self._jwk = ECAlgorithm.to_jwk(self._private.public_key(), as_dict=True)
+        self._jwk.update(kid=self.KID, alg="ES256", use="sig", expired_at=None)
+        self._plaid_keys = plaid_keys
+
+    def keys(self, kid: str) -> Mapping[str, object] | None:
+        return self._jwk if kid == self.KID else self._plaid_keys(kid)
+
+    def sign(self, body: bytes) -> str:
+        claims = {"iat": int(time.time()), "request_body_sha256": hashlib.sha256(body).hexdigest()}
+        return jwt.encode(claims, self._private, algorithm="ES256", headers={"kid": self.KID})
+
+
 @st.composite
 def hostile(draw: st.DrawFn, strategies: list[st.SearchStrategy], headers: dict) -> tuple:
     """A generated case of an operation with a body, sent with one value made hostile."""
@@ -171,7 +228,8 @@ def hostile(draw: st.DrawFn, strategies: list[st.SearchStrategy], headers: dict)
     name = draw(st.sampled_from([*sorted(body), "client_id", "extra"]))
     kinds = sorted(HOSTILE_JSON)
     if "x-www-form-urlencoded" in (case.media_type or ""):
-        kinds.append(NOT_UTF8_FORM)
+        # First: hypothesis favours early choices, and only the token endpoint takes forms.
+        kinds.insert(0, NOT_UTF8_FORM)
     kind = draw(st.sampled_from(kinds))
     if kind == NOT_UTF8_FORM:
         fields = {key: str(value) for key, value in body.items() if key != name}
@@ -216,27 +274,44 @@ def test_bridge_survives_generated_requests(emulator_url: str) -> None:
     token_ops = [schema["/api/send_the_access_token_AUTH"]["POST"], schema["/oauth/token"]["POST"]]
     authed = [op.as_strategy(headers={"Authorization": basic}) for op in token_ops]
     accept = st.sampled_from([{}, {"Accept": "application/json"}, {"Accept": "text/html"}])
-    strategy = st.one_of(
-        st.tuples(st.one_of(strategies), accept),
-        st.tuples(st.one_of(authed), st.just({})),
+    signer = WebhookSigner(PlaidLink(s).webhook_verification_key)
+    webhook = schema["/plaid/webhook"]["POST"]
+    signed = [webhook.as_strategy(generation_mode=mode) for mode in GenerationMode]
+    generated = st.tuples(st.one_of(strategies), accept)
+    with_basic = st.tuples(st.one_of(authed), st.just({}))
+    strategy = st.one_of(  # 2/5 generated, 2/5 with Basic auth, 1/5 signed webhooks
+        generated,
+        generated.map(tuple),  # one_of drops a strategy it already has: weight it this way
+        with_basic,
+        with_basic.map(tuple),
+        # Webhooks signed with a key the bridge trusts: the body is read.
+        st.tuples(st.one_of(signed), st.just({}), st.just(signer)),
     )
     bodies = with_body(schema)
-    hostile_strategy = st.one_of(
-        hostile([op.as_strategy() for op in bodies], {}),
-        hostile([op.as_strategy(headers={"Authorization": basic}) for op in token_ops], {}),
+    hostile_examples = max(HOSTILE_EXAMPLES, 25 * len(bodies))  # enough to reach every one
+    hostile_strategy = hostile(
+        [
+            *(op.as_strategy() for op in bodies),
+            *(op.as_strategy(headers={"Authorization": basic}) for op in token_ops),
+        ],
+        {},
     )
-    with running_bridge(s) as url:
+    app = create_app(s, webhook_keys=signer.keys)
+    trusted = s.forwarded_allow_ips
+    with serving.serve_in_thread(app, what="bridge", forwarded_allow_ips=trusted) as url:
         served = requests.get(url + "/openapi.yaml", timeout=10)
         assert served.status_code == 200 and served.content == BRIDGE_SPEC.read_bytes()
         sent = fuzz(strategy, url, {})
-        hostile_sent = fuzz(hostile_strategy, url, {}, examples=HOSTILE_EXAMPLES)
-    assert_every_hostile_body_sent(hostile_sent, len(bodies), HOSTILE_EXAMPLES)
+        hostile_sent = fuzz(hostile_strategy, url, {}, examples=hostile_examples)
+    assert_every_hostile_body_sent(hostile_sent, len(bodies), hostile_examples)
     assert any(NOT_UTF8_FORM in line for line in hostile_sent)
     assert len(sent) >= MINIMUM_REQUESTS, f"only {len(sent)} requests were generated"
     reached = {line.rsplit(" -> ", 1)[0] for line in sent}
-    assert len(reached) == 8, reached  # every operation was exercised
+    assert len(reached) == 13, reached  # every operation was exercised
     statuses = {line.rsplit(" ", 1)[1] for line in sent}
     assert "200" in statuses and "400" in statuses, statuses
+    webhooks = {line.rsplit(" ", 1)[1] for line in sent if line.startswith("POST /plaid/webhook")}
+    assert {"200", "400", "401"} <= webhooks, webhooks  # signed ones are read, others refused
 
 
 def test_emulator_survives_generated_requests(emulator_url: str) -> None:

@@ -12,6 +12,11 @@ webhook (``webhook_type webhook_code``)          health
 ``ITEM NEW_ACCOUNTS_AVAILABLE``                  ``NEW_ACCOUNTS_AVAILABLE``
 ===============================================  ===========================
 
+A Plaid error answering one of the bridge's own calls with an Item's access token:
+ITEM_LOGIN_REQUIRED and USER_PERMISSION_REVOKED as above, and INVALID_ACCESS_TOKEN (Plaid no
+longer accepts the token the store holds: rotated or removed elsewhere) -> health
+``INVALID_ACCESS_TOKEN``, with a detail that says what to do.
+
 Any other webhook only updates the Item's last webhook. NEW_ACCOUNTS_AVAILABLE does not
 hide a state that needs the user. A webhook for an item_id the store does not hold changes
 nothing.
@@ -32,6 +37,7 @@ PENDING_EXPIRATION = "PENDING_EXPIRATION"
 PENDING_DISCONNECT = "PENDING_DISCONNECT"
 PERMISSION_REVOKED = "USER_PERMISSION_REVOKED"
 NEW_ACCOUNTS = "NEW_ACCOUNTS_AVAILABLE"
+INVALID_TOKEN = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
 # The states the Item's user fixes through Link in update mode (a repair link).
 NEEDS_REPAIR = (LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT)
 
@@ -46,6 +52,13 @@ ITEM_WEBHOOKS = {
 ITEM_ERRORS = {
     "ITEM_LOGIN_REQUIRED": LOGIN_REQUIRED,
     "USER_PERMISSION_REVOKED": PERMISSION_REVOKED,
+    "INVALID_ACCESS_TOKEN": INVALID_TOKEN,
+}
+# What to do, for a health a code alone does not explain (else the detail is the error code).
+HEALTH_DETAILS = {
+    INVALID_TOKEN: "Plaid no longer accepts the access token the bridge holds (rotated or "
+    "removed elsewhere). If `kore-plaid items --rotate ITEM_REF` did not finish, run it again; "
+    "otherwise the user must authorize again in Kore.",
 }
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 DETAIL_LENGTH = 200
@@ -76,6 +89,10 @@ def parse_webhook(body: bytes) -> Webhook:
         raise MalformedWebhook("The webhook body is not JSON.") from None
     if not isinstance(data, dict):
         raise MalformedWebhook("The webhook body is not a JSON object.")
+    if not _storable(data):
+        raise MalformedWebhook(
+            "The webhook body holds text that is not UTF-8 (a lone surrogate) or a NUL character."
+        )
     kind, code = data.get("webhook_type"), data.get("webhook_code")
     if not (isinstance(kind, str) and NAME.fullmatch(kind)):
         raise MalformedWebhook("The webhook has no webhook_type (a name such as ITEM).")
@@ -89,6 +106,27 @@ def parse_webhook(body: bytes) -> Webhook:
     error_code = error_code if isinstance(error_code, str) else None
     detail = error_code or _text(data.get("consent_expiration_time")) or _text(data.get("reason"))
     return Webhook(kind, code, item_id or None, error_code, detail)
+
+
+def _storable(data: object) -> bool:
+    """Every key and text in ``data`` is UTF-8 without NUL, as SQLite and PostgreSQL store
+    text (walked without recursion: the JSON may nest deeply)."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return False
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _text(value: object) -> str | None:
@@ -127,4 +165,6 @@ class ItemHealth:
         if health is None:
             return
         with contextlib.suppress(StoreUnavailable):
-            self.store.record_item_health(access_token, health, error_code)
+            self.store.record_item_health(
+                access_token, health, HEALTH_DETAILS.get(health, error_code)
+            )

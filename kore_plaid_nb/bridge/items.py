@@ -6,6 +6,7 @@ Public API::
     list_items(settings) -> list[dict]                 # masked; mints repair links
     item_health(settings, item_ref) -> str | None      # one Item's health; mints nothing
     mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
+    rotate_access_token(settings, item_ref) -> dict    # new access token; the masked entry
     repair_url(settings, token) -> str                 # <bridge public URL>/repair/<token>
 
 An Item is named by its ``item_ref`` (``itm_`` + 12 hex digits), never by Plaid's item_id
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import time
 
+from ..errors import RunbookError
 from ..settings import Settings, mask
+from . import rotation
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
-from .store import BridgeStore, ItemStatus, open_store
+from .store import BridgeStore, ItemStatus, StoreUnavailable, open_store
 
 REPAIR_PATH = "/repair/"
 REMOVED = "removed"
@@ -132,5 +135,33 @@ def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
         return False
     try:
         return store.mark_item_healthy(item_ref)
+    finally:
+        store.close()
+
+
+def rotate_access_token(settings: Settings, item_ref: str) -> dict:
+    """Rotate the Item's access token at Plaid (``/item/access_token/invalidate``) and store
+    the new one: the old token stops working, Kore gets the new one on its next refresh.
+    Returns the Item's :func:`list_items` entry afterwards (token masked). An unknown or
+    removed Item, or a rotation that could not finish: :class:`RunbookError` saying what
+    happened and what to do (see :mod:`.rotation`)."""
+    store = _open_existing_store(settings)
+    if store is None:
+        raise RunbookError(
+            f"No Item to rotate: the bridge's store ({settings.bridge_store_shown}) "
+            "holds none yet.",
+            fix="Authorize an end user first (notebook 06, or Kore), then run `kore-plaid items`.",
+        )
+    try:
+        rotation.rotate(settings, store, item_ref)
+        try:
+            item = rotation.find_live_item(settings, store, item_ref)
+            return _describe(settings, store, item)
+        except StoreUnavailable as exc:
+            raise RunbookError(
+                f"The access token of Item {item_ref} was rotated and stored; reading the "
+                f"Item back failed: {exc.message}",
+                fix="Nothing to redo: run `kore-plaid items` later to see it.",
+            ) from None
     finally:
         store.close()

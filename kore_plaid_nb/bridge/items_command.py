@@ -1,6 +1,9 @@
 """``kore-plaid items [--json]``: every end user's Item the bridge holds, with its health,
 its last Plaid webhook and, for an Item whose user must log in again, a single-use repair
-link (valid 24 h). Access tokens are masked."""
+link (valid 24 h). Access tokens are masked.
+
+``kore-plaid items --rotate ITEM_REF [--json]``: rotate that Item's Plaid access token (the
+old one stops working; Kore gets the new one with its next refresh) and show the Item."""
 
 from __future__ import annotations
 
@@ -15,12 +18,19 @@ HEADERS = ("item", "institution", "health", "last webhook", "authorized at", "ac
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    parser.add_argument(
+        "--rotate",
+        metavar="ITEM_REF",
+        help="rotate this Item's Plaid access token (itm_...; --json: print its one object)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from .items import list_items
 
     settings = settings_module.load()
+    if args.rotate is not None:
+        return _rotate(settings, args.rotate, args.json)
     items = list_items(settings)
     if args.json:
         print(json.dumps(items, indent=2))
@@ -52,3 +62,18 @@ def _last_webhook(item: dict) -> str:
     if not item["last_webhook"]:
         return "none"
     return f"{item['last_webhook']} at {item['last_webhook_at']}"
+
+
+def _rotate(settings: settings_module.Settings, item_ref: str, as_json: bool) -> int:
+    from .items import rotate_access_token
+
+    item = rotate_access_token(settings, item_ref)
+    if as_json:
+        print(json.dumps(item, indent=2))
+        return 0
+    print(
+        f"Rotated the access token of Item {item['item_ref']}: the old one no longer works at "
+        f"Plaid; the bridge holds the new one ({item['access_token']}) and Kore gets it with "
+        "its next token refresh."
+    )
+    return 0

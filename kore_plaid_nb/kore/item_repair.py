@@ -26,6 +26,8 @@ from ..settings import Settings, mask
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
 from .simulator import KoreFlowError, KoreSimulator, StepSkipped
 
+SANDBOX_USERNAME = "user_good"  # Plaid's public Sandbox login
+SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password  # nosec B105
 HEALTHY = "healthy"
 LOGIN_REQUIRED = "ITEM_LOGIN_REQUIRED"
 WEBHOOK_WAIT_SECONDS = 20.0
@@ -119,8 +121,8 @@ def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str
             json={
                 "link_token": link_token,
                 "institution_id": institution_id,
-                "username": "user_good",
-                "password": "pass_good",
+                "username": SANDBOX_USERNAME,
+                "password": SANDBOX_PASSWORD,
             },
         )
         _json(login, "public_token")

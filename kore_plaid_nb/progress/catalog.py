@@ -38,7 +38,11 @@ RUNBOOK: tuple[Notebook, ...] = (
     Notebook("04_tunnel", "The tunnel", ("start", "ngrok_form", "open_tunnel", "check_tunnel")),
     Notebook("05_kore_profile", "Kore profile", ("start", "show_profile", "check_redirect_uris")),
     Notebook("06_authorize", "Authorize", ("start", "verify", "wait_for_kore")),
-    Notebook("07_end_users", "End users", ("start", "authorize_end_users", "show_authorizations")),
+    Notebook(
+        "07_end_users",
+        "End users",
+        ("start", "authorize_end_users", "show_authorizations", "walk_item_repair", "show_items"),
+    ),
     Notebook("08_teardown", "Teardown", ("start", "teardown", "go_live")),
 )
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)

@@ -45,6 +45,8 @@ SPENT_TOKEN_RETENTION_SECONDS = 3600.0  # Plaid's public tokens live 30 minutes
 REPAIR_LINK_TTL_SECONDS = 86400.0
 REPAIR_LINK_RETENTION_SECONDS = 7 * 86400.0  # past expiry: its user still reads "expired"
 HEALTHY = "healthy"
+# The health of an Item whose stored access token Plaid refuses (item_health.INVALID_TOKEN).
+INVALID_ACCESS_TOKEN = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
 
 
 class Rows(Protocol):
@@ -534,6 +536,38 @@ class BridgeStore:
                 "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
                 " WHERE access_token = ? AND removed_at IS NULL",
                 (health, detail, time.time(), access_token),
+            )
+            return cursor.rowcount > 0
+
+    def replace_access_token(
+        self, ref_or_item_ref: str | int, old_access_token: str, new_access_token: str
+    ) -> bool:
+        """Store the Item's rotated access token (Plaid's ``/item/access_token/invalidate``),
+        only if it still holds ``old_access_token``: of two rotations at once, the one that
+        lost learns it (False), nothing is overwritten. ``ref_or_item_ref``: the public
+        ``itm_`` reference or the row id. A health of INVALID_ACCESS_TOKEN (seen with the old
+        token) is healthy again; any other health stays. The refresh and code grants read
+        the token from the Item, so Kore gets the new one on its next refresh."""
+        row_id = ref_or_item_ref if isinstance(ref_or_item_ref, int) else None
+        ref = None if isinstance(ref_or_item_ref, int) else ref_or_item_ref
+        with self.backend.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE items SET access_token = ?,"
+                " health_at = CASE WHEN health = ? THEN ? ELSE health_at END,"
+                " health_detail = CASE WHEN health = ? THEN NULL ELSE health_detail END,"
+                " health = CASE WHEN health = ? THEN ? ELSE health END"
+                " WHERE (id = ? OR public_ref = ?) AND access_token = ?",
+                (
+                    new_access_token,
+                    INVALID_ACCESS_TOKEN,
+                    time.time(),
+                    INVALID_ACCESS_TOKEN,
+                    INVALID_ACCESS_TOKEN,
+                    HEALTHY,
+                    row_id,
+                    ref,
+                    old_access_token,
+                ),
             )
             return cursor.rowcount > 0
 

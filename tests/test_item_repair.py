@@ -1,0 +1,64 @@
+"""Notebook 07's walk of one Item over time (kore/item_repair.py), against a real bridge and
+the emulator: healthy -> ITEM_LOGIN_REQUIRED by a signed webhook -> repaired, Kore's token
+unchanged; and what it says when a part is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kore_plaid_nb import settings
+from kore_plaid_nb.bridge import items, running_bridge
+from kore_plaid_nb.kore import item_repair
+from kore_plaid_nb.kore.simulator import KoreFlowError, KoreSimulator, StepSkipped
+
+
+def test_the_walk_breaks_and_repairs_one_item_with_kores_token_unchanged(
+    embedded: settings.Settings,
+) -> None:
+    with running_bridge(embedded, port=embedded.app_port) as url:
+        rows = item_repair.walk_item_repair(embedded, url)
+        listed = items.list_items(embedded, lookup=False)
+
+    assert [(health, call) for _what, health, call in rows] == [
+        ("healthy", "works (9 accounts)"),
+        ("ITEM_LOGIN_REQUIRED", "fails: ITEM_LOGIN_REQUIRED"),
+        ("healthy", "works (9 accounts)"),
+    ]
+    assert len(listed) == 1  # repaired in place: no second Item
+    assert listed[0]["health"] == "healthy"
+    assert listed[0]["last_webhook"] == "ITEM LOGIN_REPAIRED"
+    assert listed[0]["repair_url"] is None
+
+
+def test_the_simulated_user_gives_the_item_the_link_tokens_webhook(
+    embedded: settings.Settings,
+) -> None:
+    with (
+        running_bridge(embedded, port=embedded.app_port) as url,
+        KoreSimulator(embedded, url) as sim,
+    ):
+        session = sim.get_link_token(sim.authorization_request())
+        webhook = sim.link_token_webhook(session)
+
+    assert webhook == f"{url}/plaid/webhook"
+
+
+def test_the_walk_needs_the_sandbox(embedded: settings.Settings) -> None:
+    production = dataclasses.replace(embedded, plaid_env="production")
+
+    with pytest.raises(StepSkipped, match="Only Plaid's Sandbox"):
+        item_repair.walk_item_repair(production, "http://127.0.0.1:9")
+
+
+def test_no_webhook_heard_names_the_tunnel_and_the_bridge(
+    embedded: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(items, "item_health", lambda _settings, _ref: "healthy")
+
+    with pytest.raises(KoreFlowError) as caught:
+        item_repair._wait_for_health(embedded, "itm_000000000000", "ITEM_LOGIN_REQUIRED", 0.3)
+
+    assert "did not hear Plaid's webhook" in caught.value.message
+    assert "tunnel" in caught.value.fix and "bridge" in caught.value.fix
