@@ -568,3 +568,29 @@ def test_a_version_3_store_is_migrated_to_version_4(
         assert refs[1] == bridge_store_module.public_ref("item-new")
     finally:
         store.close()
+
+
+def test_forged_webhooks_naming_new_keys_cannot_make_the_bridge_flood_plaid() -> None:
+    from kore_plaid_nb.bridge import webhook_verification as wv
+
+    asked: list[str] = []
+
+    def keys(kid: str) -> None:
+        asked.append(kid)
+        return None  # Plaid knows no such key
+
+    verifier = wv.WebhookVerifier(keys)
+    reasons = []
+    for n in range(wv.KEY_LOOKUPS_PER_MINUTE + 15):
+        forged = jwt.encode({"iat": int(time.time())}, "x" * 32, algorithm="HS256")
+        header, _, rest = forged.partition(".")
+        fake = jwt.utils.base64url_encode(
+            json.dumps({"alg": "ES256", "kid": f"kid-{n}", "typ": "JWT"}).encode()
+        ).decode()
+        try:
+            verifier.verify(b"{}", f"{fake}.{rest}")
+        except wv.WebhookRejected as exc:
+            reasons.append(exc.reason)
+
+    assert reasons == ["unknown_key"] * (wv.KEY_LOOKUPS_PER_MINUTE + 15)
+    assert len(asked) == wv.KEY_LOOKUPS_PER_MINUTE  # Plaid asked 10 times, not 25

@@ -33,6 +33,9 @@ FUTURE_LEEWAY_SECONDS = 30  # clocks differ a little: a JWT "issued" that far ah
 KEY_CACHE_SECONDS = 3600.0  # a key is asked for again after this (Plaid may expire it)
 UNKNOWN_KEY_SECONDS = 60.0  # a kid Plaid does not know is not asked for again before this
 MAX_CACHED_KEYS = 256
+# Plaid is asked for keys not in the cache at most this often: forged webhooks that name a
+# new kid each cannot turn the bridge into a stream of calls to Plaid.
+KEY_LOOKUPS_PER_MINUTE = 10
 MAX_JWT_LENGTH = 4096
 
 # The key for a kid (a JWK as Plaid's /webhook_verification_key/get returns it), or None
@@ -70,6 +73,7 @@ class WebhookVerifier:
         self._max_age = max_age
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
+        self._lookups: list[float] = []
 
     def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
         """The verified claims, or :class:`WebhookRejected`."""
@@ -122,6 +126,15 @@ class WebhookVerifier:
             ttl = KEY_CACHE_SECONDS if jwk is not None else UNKNOWN_KEY_SECONDS
             if now - fetched_at < ttl:
                 return jwk
+        with self._lock:
+            self._lookups = [t for t in self._lookups if now - t < 60.0]
+            if len(self._lookups) >= KEY_LOOKUPS_PER_MINUTE:
+                raise WebhookRejected(
+                    "unknown_key",
+                    "Plaid-Verification names a key not seen before, and too many new keys "
+                    "were asked of Plaid in the last minute.",
+                )
+            self._lookups.append(now)
         jwk = self._keys(kid)  # may raise: Plaid cannot be asked now (nothing cached)
         with self._lock:
             if len(self._cache) >= MAX_CACHED_KEYS:

@@ -140,6 +140,18 @@ def _account_filter(body: Body) -> list[str] | None:
     return fields.strings(fields.obj(body, "options"), "account_ids", required=False)
 
 
+def _dated_page(body: Body) -> tuple[date, date, Body, int, int]:
+    """``start_date`` / ``end_date`` (in order) and ``options`` with its ``count`` / ``offset``."""
+    start = fields.day(body, "start_date")
+    end = fields.day(body, "end_date")
+    if end < start:
+        raise fields.invalid("end_date", "must not be before start_date")
+    options = fields.obj(body, "options")
+    count = fields.integer(options, "count", default=100, minimum=1, maximum=500)
+    offset = fields.integer(options, "offset", default=0, minimum=0)
+    return start, end, options, count, offset
+
+
 def _accounts(item: Item, body: Body, types: tuple[str, ...] | None = None) -> list[Body]:
     accounts = data.accounts(item.item_id)
     wanted = _account_filter(body)
@@ -392,13 +404,7 @@ def investments_holdings_get(emulator: Emulator, body: Body) -> Body:
 
 def investments_transactions_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
-    start = fields.day(body, "start_date")
-    end = fields.day(body, "end_date")
-    if end < start:
-        raise fields.invalid("end_date", "must not be before start_date")
-    options = fields.obj(body, "options")
-    count = fields.integer(options, "count", default=100, minimum=1, maximum=500)
-    offset = fields.integer(options, "offset", default=0, minimum=0)
+    start, end, options, count, offset = _dated_page(body)
     accounts = _accounts(item, body, ("investment",))
     ids = {a["account_id"] for a in accounts}
     matching = [
@@ -477,13 +483,7 @@ def transactions_sync(emulator: Emulator, body: Body) -> Body:
 
 def transactions_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
-    start = fields.day(body, "start_date")
-    end = fields.day(body, "end_date")
-    if end < start:
-        raise fields.invalid("end_date", "must not be before start_date")
-    options = fields.obj(body, "options")
-    count = fields.integer(options, "count", default=100, minimum=1, maximum=500)
-    offset = fields.integer(options, "offset", default=0, minimum=0)
+    start, end, options, count, offset = _dated_page(body)
     fields.integer(options, "days_requested", default=90, minimum=1, maximum=730)
     original = catalog.flag(options, "include_original_description")
     accounts = _accounts(item, body)
