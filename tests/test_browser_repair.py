@@ -171,7 +171,7 @@ def test_the_user_repairs_the_connection_and_kores_old_token_works_again(
     tab.shot("20-repair-link-update-mode-phone")
     page.click("#plaid-standin-continue")
     message = page.locator("#message")
-    message.filter(has_text="repaired").wait_for()
+    message.filter(has_text=REPAIRED).wait_for()  # not the earlier "not repaired yet"
     assert message.inner_text() == REPAIRED
     assert page.locator("h1").inner_text() == "Bank connection repaired"
     assert page.locator("#connect").is_hidden()

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .. import progress, services
 from ..settings import Settings, mask
+from .kernels import KernelPool
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
 TEARDOWN_PREFIX = "08_"
@@ -178,13 +180,20 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
                 holder[key] = sanitize_text(holder[key], patterns)
 
 
+def kernel_log(settings: Settings) -> Path:
+    return services.logs_dir(settings.home) / "kernels.log"
+
+
 def execute(
     path: Path,
     settings: Settings,
     out_path: Path | None = None,
     store_outputs: bool = False,
+    kernel: AsyncKernelManager | None = None,
 ) -> NotebookResult:
-    """Execute one notebook in a fresh kernel (working directory: its folder).
+    """Execute one notebook in a fresh kernel (working directory: its folder): ``kernel``,
+    already launched for it (:class:`KernelPool`; the caller shuts it down), else one started
+    and shut down here.
 
     The stored outputs are cleared first: the result shows only what ran this time, and the
     cells after a failing one are empty and marked as not run."""
@@ -193,6 +202,7 @@ def execute(
     executed: set[int] = set()
     client = NotebookClient(
         nb,
+        km=kernel,
         timeout=CELL_TIMEOUT,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
@@ -202,13 +212,15 @@ def execute(
     )
     started = time.monotonic()
     error = fix = ""
-    kernel_log = services.logs_dir(settings.home) / "kernels.log"
     try:
-        with open(kernel_log, "ab") as log:
+        with open(kernel_log(settings), "ab") as log:
             client.execute(stderr=log)
     except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
         error, fix = _cell_failure(_cell_failure_in(exc))
         fix = fix or rerun_fix(path.stem)
+    finally:
+        if kernel is not None and client.kc is not None:
+            client.kc.stop_channels()  # the pool's kernel: nbclient leaves its client open
     seconds = time.monotonic() - started
     _mark_not_run(nb, executed, client.skip_cells_with_tag)
     leaked = redact(nb, settings.secret_values)
@@ -269,13 +281,45 @@ def run_notebooks(
     holding it can still write what happened when the run is interrupted."""
     report = report if report is not None else RunReport.planned(paths)
     remove_stale_results(build_dir)
+    pool = KernelPool(kernel_log(settings))
+    try:
+        _run_in_order(paths, settings, build_dir, store_outputs, progress, report, pool)
+    finally:
+        pool.close()  # every kernel ended, whatever happened
+    return report
+
+
+def _run_in_order(
+    paths: list[Path],
+    settings: Settings,
+    build_dir: Path,
+    store_outputs: bool,
+    progress: Callable[[str], None],
+    report: RunReport,
+    pool: KernelPool,
+) -> None:
     failed = False
+    upcoming = pool.start(paths[0]) if paths else None
     for index, path in enumerate(paths, start=1):
+        kernel, upcoming = upcoming, None
         if failed and not path.stem.startswith(TEARDOWN_PREFIX):
             progress(f"[{index}/{len(paths)}] {path.stem}: skipped (an earlier step failed)")
+            if kernel is not None:
+                pool.retire(kernel)
+            kernel = None
+            if index < len(paths):
+                upcoming = pool.start(paths[index])
             continue
         progress(f"[{index}/{len(paths)}] {path.stem} ...")
-        result = execute(path, settings, build_dir / "notebooks" / path.name, store_outputs)
+        if index < len(paths):  # the next kernel boots while this notebook runs
+            upcoming = pool.start(paths[index])
+        try:
+            result = execute(
+                path, settings, build_dir / "notebooks" / path.name, store_outputs, kernel
+            )
+        finally:
+            if kernel is not None:
+                pool.retire(kernel)
         report.replace(result)
         if not result.ok:
             _record_failure(settings, path.stem, result.error)
@@ -286,7 +330,6 @@ def run_notebooks(
         else:
             progress(f"[{index}/{len(paths)}] {path.stem}: ok ({result.seconds:.1f} s)")
         failed = failed or not result.ok
-    return report
 
 
 def _record_failure(settings: Settings, notebook: str, error: str) -> None:

@@ -1,0 +1,65 @@
+"""Kernels for a run: the next notebook's kernel boots while the current notebook runs, and a
+finished notebook's kernel shuts down in the background; every notebook still gets a fresh
+kernel of its own, started in its folder.
+
+A kernel is launched, not waited for: the notebook's client waits until it is ready, which by
+then it usually is. :meth:`KernelPool.close` ends every kernel the pool started (graceful
+first, killed after ``SHUTDOWN_SECONDS``) and returns only when they are gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+
+KERNEL_NAME = "python3"
+SHUTDOWN_SECONDS = 5.0
+
+
+class KernelPool:
+    """Starts kernels ahead and retires them without waiting (thread-safe enough for one
+    runner: ``start``/``retire`` from the runner's thread, shutdowns in threads of their own)."""
+
+    def __init__(self, stderr_path: Path) -> None:
+        self._stderr_path = stderr_path
+        self._started: list[AsyncKernelManager] = []
+        self._retired: set[int] = set()
+        self._shutdowns: list[threading.Thread] = []
+
+    def start(self, notebook: Path) -> AsyncKernelManager:
+        """Launch a kernel for ``notebook`` (working directory: its folder)."""
+        manager = AsyncKernelManager(kernel_name=KERNEL_NAME)
+        manager.shutdown_wait_time = SHUTDOWN_SECONDS
+        with open(self._stderr_path, "ab") as stderr:  # the kernel keeps its own copy
+            run_sync(manager.start_kernel)(cwd=str(notebook.parent), stderr=stderr)
+        self._started.append(manager)
+        return manager
+
+    def retire(self, manager: AsyncKernelManager) -> None:
+        """Shut ``manager``'s kernel down in the background."""
+        self._retired.add(id(manager))
+        thread = threading.Thread(
+            target=_shutdown, args=(manager,), name="kore-plaid-kernel-shutdown", daemon=True
+        )
+        thread.start()
+        self._shutdowns.append(thread)
+
+    def close(self) -> None:
+        """Retire every kernel still up and wait until all have ended."""
+        for manager in self._started:
+            if id(manager) not in self._retired:
+                self.retire(manager)
+        for thread in self._shutdowns:
+            thread.join(SHUTDOWN_SECONDS + 5.0)
+        self._started.clear()
+        self._retired.clear()
+        self._shutdowns.clear()
+
+
+def _shutdown(manager: AsyncKernelManager) -> None:
+    with contextlib.suppress(Exception):  # already gone, or killed by the signal handlers
+        run_sync(manager.shutdown_kernel)(now=False)
