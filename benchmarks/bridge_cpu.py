@@ -80,10 +80,10 @@ end
 """
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (every thread), from /proc/<pid>/stat."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (every thread), from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, float]:
@@ -93,11 +93,14 @@ def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, flo
     with ThreadPoolExecutor(max_workers=users) as pool:
         results = list(pool.map(bench.authorization, range(count)))
     wall = time.perf_counter() - began
-    used = cpu_seconds(bench.pid) - before
+    after = cpu_seconds(bench.pid)
+    user, system = after[0] - before[0], after[1] - before[1]
+    used = user + system
     return {
         "authorizations": len(results),
         "per_second": round(count / wall, 1),
         "bridge_cpu_ms_per_authorization": round(used * 1000 / count, 2),
+        "of_which_kernel_ms": round(system * 1000 / count, 2),
         "bridge_cpu_share": round(used / wall, 2),
     }
 
