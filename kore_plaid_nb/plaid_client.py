@@ -145,23 +145,10 @@ def error_from_exception(exc: BaseException) -> PlaidError:
 
 
 def create_link_token(
-    settings: Settings,
-    user_id: str,
-    redirect_uri: str | None = None,
-    client_name: str = "Kore.ai",
-    api: plaid_api.PlaidApi | None = None,
-    timeout: float | None = None,
-    webhook: str | None = None,
-    hosted_link: dict[str, object] | None = None,
+    settings: Settings, user_id: str, redirect_uri: str | None = None, **options: Any
 ) -> str:
-    """``/link/token/create`` for one end user, with PLAID_PRODUCTS and country codes;
-    ``webhook``: where Plaid sends the Item's webhooks; ``hosted_link``: Plaid's Hosted Link
-    options (see :func:`link_token_answer`); ``timeout`` (seconds) bounds the call
-    (plaid-python waits forever without one)."""
-    answer = link_token_answer(
-        settings, user_id, redirect_uri, client_name, api, timeout, webhook, hosted_link
-    )
-    return str(answer["link_token"])
+    """The ``link_token`` of :func:`link_token_answer` (same options)."""
+    return str(link_token_answer(settings, user_id, redirect_uri, **options)["link_token"])
 
 
 def link_token_answer(
@@ -173,16 +160,22 @@ def link_token_answer(
     timeout: float | None = None,
     webhook: str | None = None,
     hosted_link: dict[str, object] | None = None,
+    access_token: str | None = None,
 ) -> dict[str, Any]:
-    """Plaid's whole ``/link/token/create`` answer (:func:`create_link_token`); with
-    ``hosted_link`` (e.g. ``{"completion_redirect_uri": ...}``) it holds ``hosted_link_url``."""
+    """Plaid's whole ``/link/token/create`` answer (:func:`create_link_token`), within
+    ``timeout`` seconds (plaid-python waits forever without one). ``webhook``: where Plaid
+    sends the Item's webhooks; ``hosted_link`` (e.g. ``{"completion_redirect_uri": ...}``):
+    the answer holds ``hosted_link_url``; ``access_token``: update mode (no products)."""
     body: dict[str, object] = {
         "user": {"client_user_id": user_id},
         "client_name": client_name,
-        "products": list(settings.plaid_products),
         "country_codes": list(settings.plaid_country_codes),
         "language": "en",
     }
+    if access_token is None:
+        body["products"] = list(settings.plaid_products)
+    else:
+        body["access_token"] = access_token
     if redirect_uri:
         body["redirect_uri"] = redirect_uri
     if webhook:
@@ -201,30 +194,12 @@ def link_token_get(
 
 
 def create_update_link_token(
-    settings: Settings,
-    access_token: str,
-    user_id: str,
-    redirect_uri: str | None = None,
-    client_name: str = "Kore.ai",
-    api: plaid_api.PlaidApi | None = None,
-    timeout: float | None = None,
-    webhook: str | None = None,
+    settings: Settings, access_token: str, user_id: str, **options: Any
 ) -> str:
     """``/link/token/create`` in update mode: Link logs the Item's user in again (the Item
     and its access token stay); no products, the Item keeps its own."""
-    body: dict[str, object] = {
-        "user": {"client_user_id": user_id},
-        "client_name": client_name,
-        "access_token": access_token,
-        "country_codes": list(settings.plaid_country_codes),
-        "language": "en",
-    }
-    if redirect_uri:
-        body["redirect_uri"] = redirect_uri
-    if webhook:
-        body["webhook"] = webhook
-    api = api or create(settings)
-    return str(call_json(api, "link_token_create", body, timeout)["link_token"])
+    answer = link_token_answer(settings, user_id, access_token=access_token, **options)
+    return str(answer["link_token"])
 
 
 def sandbox_reset_login(settings: Settings, access_token: str, timeout: float = 30.0) -> None:

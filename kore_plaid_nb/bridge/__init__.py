@@ -24,10 +24,11 @@ from collections.abc import Iterator
 
 from .. import services, serving
 from ..settings import Settings, mask
+from ..tables import utc_time
 from .item_health import ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .routes import create_app
-from .store import AuthorizationRow, BridgeStore, open_store
+from .store import AuthorizationRow, BridgeStore, open_existing_store
 
 SERVICE_NAME = "bridge"
 
@@ -73,26 +74,13 @@ def stop_bridge(settings: Settings) -> bool:
     return services.stop(settings.home, SERVICE_NAME)
 
 
-def _when(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
-
-
-def _open_existing_store(settings: Settings) -> BridgeStore | None:
-    """The bridge's store, or None for a SQLite file that was never created."""
-    if settings.bridge_db_url is None and not settings.bridge_db_path.exists():
-        return None
-    return open_store(settings.bridge_store, pool_size=2)
-
-
 def list_authorizations(settings: Settings) -> list[dict]:
     """Every authorization in the store, newest first, with tokens and ids masked.
 
     ``status``: ``code issued`` (not yet exchanged), ``code expired``, ``active`` (refresh
     token issued), ``revoked`` (its code was replayed), ``Item removed``.
     """
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         return []
     try:
@@ -137,21 +125,21 @@ def _describe(row: AuthorizationRow, now: float) -> dict:
     else:
         status = "code used, nothing issued"
     return {
-        "when": _when(row.created_at),
+        "when": utc_time(row.created_at),
         "client": mask(row.client_id),
         "redirect_uri": row.redirect_uri,
         "institution": row.institution,
         "item_id": mask(row.item_id),
         "access_token": mask(row.access_token),
         "status": status,
-        "last_refresh": _when(row.last_refresh),
+        "last_refresh": utc_time(row.last_refresh),
     }
 
 
 def remove_items(settings: Settings) -> int:
     """Remove every Item the bridge holds at Plaid (``/item/remove``) and revoke its refresh
     tokens; returns how many were removed. Items Plaid already forgot count as removed."""
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         return 0
     link = PlaidLink(settings, spent=store, item_errors=ItemHealth(store).plaid_error)

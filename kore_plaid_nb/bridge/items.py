@@ -17,15 +17,14 @@ is random (``BridgeStore.create_repair_link``), stored as a digest only, single 
 
 from __future__ import annotations
 
-import time
-
 from ..errors import RunbookError
 from ..settings import Settings, mask
+from ..tables import utc_time
 from . import rotation
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
-from .store import BridgeStore, ItemStatus, StoreUnavailable, open_store
+from .store import BridgeStore, ItemStatus, StoreUnavailable, open_existing_store
 
 REPAIR_PATH = "/repair/"
 REMOVED = "removed"
@@ -38,19 +37,6 @@ def bridge_base_url(settings: Settings) -> str:
 
 def repair_url(settings: Settings, token: str) -> str:
     return bridge_base_url(settings) + REPAIR_PATH + token
-
-
-def _when(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
-
-
-def _open_existing_store(settings: Settings) -> BridgeStore | None:
-    """The bridge's store, or None for a SQLite file that was never created."""
-    if settings.bridge_db_url is None and not settings.bridge_db_path.exists():
-        return None
-    return open_store(settings.bridge_store, pool_size=2)
 
 
 def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
@@ -82,7 +68,7 @@ def list_items(settings: Settings, lookup: bool = True) -> list[dict]:
     ``access_token`` (masked) and ``repair_url``: a fresh single-use link for an Item whose
     user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT),
     else None. ``lookup``: ask Plaid for institutions not known yet."""
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         return []
     try:
@@ -106,8 +92,8 @@ def _describe(settings: Settings, store: BridgeStore, item: ItemStatus) -> dict:
         "health": health,
         "health_detail": item.health_detail,
         "last_webhook": item.last_webhook,
-        "last_webhook_at": _when(item.last_webhook_at),
-        "authorized_at": _when(item.created_at),
+        "last_webhook_at": utc_time(item.last_webhook_at),
+        "authorized_at": utc_time(item.created_at),
         "access_token": mask(item.access_token),
         "repair_url": link,
     }
@@ -116,7 +102,7 @@ def _describe(settings: Settings, store: BridgeStore, item: ItemStatus) -> dict:
 def item_health(settings: Settings, item_ref: str) -> str | None:
     """The health of one Item (``removed`` for a removed one), None for an unknown one;
     mints no repair link (safe to poll)."""
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         return None
     try:
@@ -130,7 +116,7 @@ def item_health(settings: Settings, item_ref: str) -> str | None:
 
 def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
     """Record that the Item's user repaired it; False for an unknown or removed Item."""
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         return False
     try:
@@ -145,7 +131,7 @@ def rotate_access_token(settings: Settings, item_ref: str) -> dict:
     Returns the Item's :func:`list_items` entry afterwards (token masked). An unknown or
     removed Item, or a rotation that could not finish: :class:`RunbookError` saying what
     happened and what to do (see :mod:`.rotation`)."""
-    store = _open_existing_store(settings)
+    store = open_existing_store(settings)
     if store is None:
         raise RunbookError(
             f"No Item to rotate: the bridge's store ({settings.bridge_store_shown}) "

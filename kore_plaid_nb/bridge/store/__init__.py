@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...settings import POSTGRES_SCHEMES
+from ...settings import POSTGRES_SCHEMES, Settings
 from .bridge_store import BridgeStore
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
@@ -44,6 +44,7 @@ __all__ = [
     "StoreVersionError",
     "digest",
     "is_postgres_url",
+    "open_existing_store",
     "open_store",
     "public_ref",
 ]
@@ -63,3 +64,11 @@ def open_store(target: str | Path, pool_size: int | None = None) -> BridgeStore:
     from .sqlite import SQLiteBackend
 
     return BridgeStore(SQLiteBackend(Path(target)))
+
+
+def open_existing_store(settings: Settings, pool_size: int = 2) -> BridgeStore | None:
+    """The bridge's store for a reader (the CLI, the notebooks), or None for a SQLite file
+    that was never created (no bridge ran yet: nothing to list)."""
+    if settings.bridge_db_url is None and not settings.bridge_db_path.exists():
+        return None
+    return open_store(settings.bridge_store, pool_size=pool_size)
