@@ -1,6 +1,6 @@
 """A run starts the next notebook's kernel while the current one runs (runbook/kernels.py),
-yet every notebook gets a fresh kernel of its own, in its folder, in order, and no kernel
-outlives the run, whether it passed, failed or skipped notebooks."""
+yet every notebook gets a fresh kernel of its own, in its folder, and no kernel outlives the
+run, whether it passed, failed or skipped notebooks, or a kernel could not be started ahead."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from kore_plaid_nb import settings as settings_module
-from kore_plaid_nb.runbook import runner
+from kore_plaid_nb.runbook import kernels, runner
 
-WHO_AM_I = "import os, time\nprint(os.getpid(), os.getcwd(), time.time())"
+WHO_AM_I = "import os\nprint(os.getpid(), os.getcwd())"
 
 
 def _write(folder: Path, name: str, *sources: str) -> Path:
@@ -36,8 +37,23 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_each_notebook_runs_in_its_own_kernel_in_order_and_none_survives(
-    tmp_path: Path, home: Path
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(notebook, kernel pid) of every kernel the pool starts ahead."""
+    seen: list[tuple[str, int]] = []
+    real_start = kernels.KernelPool.start
+
+    def start(pool: kernels.KernelPool, notebook: Path) -> object:
+        manager = real_start(pool, notebook)
+        seen.append((notebook.stem, manager.provisioner.process.pid))
+        return manager
+
+    monkeypatch.setattr(kernels.KernelPool, "start", start)
+    return seen
+
+
+def test_each_notebook_runs_in_its_own_kernel_started_ahead_and_none_survives(
+    tmp_path: Path, home: Path, started: list[tuple[str, int]]
 ) -> None:
     book = tmp_path / "book"
     book.mkdir()
@@ -47,40 +63,51 @@ def test_each_notebook_runs_in_its_own_kernel_in_order_and_none_survives(
     report = runner.run_notebooks(paths, settings_module.load(), build, progress=lambda _: None)
 
     assert report.ok
-    printed = [_printed(build, p.stem) for p in paths]
-    pids = [int(p[0]) for p in printed]
-    assert len(set(pids)) == 3  # a fresh kernel each
-    assert all(p[1] == str(book) for p in printed)  # started in the notebook's folder
-    assert [float(p[2]) for p in printed] == sorted(float(p[2]) for p in printed)
-    assert not [pid for pid in pids if _alive(pid)]
+    printed = {p.stem: _printed(build, p.stem) for p in paths}
+    assert all(cwd == str(book) for _pid, cwd in printed.values())  # in the notebook's folder
+    assert started == [(name, int(printed[name][0])) for name in ("00_a", "01_b", "02_c")]
+    assert not [pid for _name, pid in started if _alive(pid)]
 
 
-def test_kernels_of_skipped_notebooks_end_too(tmp_path: Path, home: Path) -> None:
+def test_kernels_of_skipped_notebooks_end_and_teardown_still_runs(
+    tmp_path: Path, home: Path, started: list[tuple[str, int]]
+) -> None:
     book = tmp_path / "book"
     book.mkdir()
     paths = [
         _write(book, "00_a", "raise SystemExit('boom')"),
         _write(book, "01_b", WHO_AM_I),
+        _write(book, "02_c", WHO_AM_I),
         _write(book, "08_teardown", WHO_AM_I),
     ]
-    build = tmp_path / "build"
-    before = _kernel_pids()
 
-    report = runner.run_notebooks(paths, settings_module.load(), build, progress=lambda _: None)
+    report = runner.run_notebooks(
+        paths, settings_module.load(), tmp_path / "build", progress=lambda _: None
+    )
 
-    assert [r.ok for r in report.results] == [False, False, True]
-    assert [r.ran for r in report.results] == [True, False, True]
-    assert _kernel_pids() <= before  # the skipped notebook's pre-started kernel ended
+    assert [(r.ok, r.ran) for r in report.results] == [
+        (False, True),
+        (False, False),
+        (False, False),
+        (True, True),
+    ]
+    assert [name for name, _pid in started] == ["00_a", "01_b"]  # none for 02_c once 00 failed
+    assert not [pid for _name, pid in started if _alive(pid)]
 
 
-def _kernel_pids() -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ipykernel_launcher" in cmdline and _alive(int(entry.name)):
-                found.add(int(entry.name))
-    return found
+def test_a_kernel_that_cannot_be_started_ahead_still_runs_its_notebook(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot(pool: kernels.KernelPool, notebook: Path) -> object:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(kernels.KernelPool, "start", cannot)
+    book = tmp_path / "book"
+    book.mkdir()
+    paths = [_write(book, name, WHO_AM_I) for name in ("00_a", "08_teardown")]
+
+    report = runner.run_notebooks(
+        paths, settings_module.load(), tmp_path / "build", progress=lambda _: None
+    )
+
+    assert report.ok

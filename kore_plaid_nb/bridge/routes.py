@@ -47,7 +47,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from oauthlib.oauth2.rfc6749 import errors
 from starlette.applications import Starlette
@@ -60,6 +60,7 @@ from starlette.staticfiles import StaticFiles
 from ..settings import Settings
 from . import page
 from .hosted_link import (
+    FINISHING_RELOAD_SECONDS,
     RETURN_PARAM,
     RETURN_PATH,
     HostedLink,
@@ -82,8 +83,13 @@ from .plaid_link import LinkStepError, PlaidLink
 from .public_url import public_base_url
 from .ratelimit import SessionLimiter
 from .repair import repair_routes
-from .store import BridgeStore, StoreUnavailable, open_store
-from .webhook_verification import KeySource, WebhookRejected, WebhookVerifier
+from .store import BridgeStore, HostedSession, StoreUnavailable, open_store
+from .webhook_verification import (
+    KeyLookupsExhausted,
+    KeySource,
+    WebhookRejected,
+    WebhookVerifier,
+)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_WEBHOOK_BYTES = 256 * 1024  # Plaid's webhooks are small; some list many ids
@@ -534,7 +540,8 @@ def create_app(
 
     def _hosted_return(return_id: str) -> Response:
         """Plaid's Hosted Link sent the browser back: exchange the session's public token once
-        and go on to Kore with the code, or with access_denied when the user left."""
+        and go on to Kore with the code; with access_denied when Plaid says the user left
+        without a bank; a self-reloading page while Plaid has not finished the session."""
         session = store.find_hosted_session(return_id) if return_id else None
         if session is None:
             return finish_page(session_problem_error("unknown"))
@@ -543,22 +550,35 @@ def create_app(
         if session.status == "completed":
             return finish_page(session_problem_error("used"))
         try:
-            public_token = hosted.public_token(session)
+            result = hosted.result(session)
         except LinkStepError as exc:
             fix = exc.fix + (f" (procedure step {exc.step})" if exc.step else "")
             return page.error_page(settings, exc.status, "Plaid is not available", exc.message, fix)
-        if public_token is None:
-            state = dict(parse_qsl(session.auth_query)).get("state")
-            auth = AuthorizationRequest(
-                session.client_id, session.redirect_uri, state, session.auth_query
-            )
-            location = oauth.denial_location(auth)
-            return RedirectResponse(location, status_code=303, headers=NO_STORE)
+        session_id = session_id_for(return_id, session.salt)
+        if result.denied:
+            return _hosted_denied(session_id, session)
+        if result.public_token is None:
+            retry_url = f"{RETURN_PATH}?{urlencode({RETURN_PARAM: return_id})}"
+            return page.finishing_page(settings, retry_url, FINISHING_RELOAD_SECONDS)
         try:
-            answer = _complete(session_id_for(return_id, session.salt), public_token)
+            answer = _complete(session_id, result.public_token)
         finally:
             store.forget_hosted_public_token(return_id)
         return finish_page(answer)
+
+    def _hosted_denied(session_id: str, session: HostedSession) -> Response:
+        """The user left Hosted Link without a bank: close the session (nothing completes it
+        afterwards), then on to Kore with access_denied."""
+        claim = store.claim_session(session_id)
+        if claim.problem is not None:
+            return finish_page(session_problem_error(claim.problem))
+        store.close_claimed_session(session_id)
+        state = dict(parse_qsl(session.auth_query)).get("state")
+        auth = AuthorizationRequest(
+            session.client_id, session.redirect_uri, state, session.auth_query
+        )
+        location = oauth.denial_location(auth)
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
 
     async def token(request: Request) -> Response:
         authorization = request.headers.get("authorization")
@@ -592,6 +612,15 @@ def create_app(
         except LinkStepError as exc:  # the key could not be fetched: Plaid will retry
             headers = {**NO_STORE, "Retry-After": "60"}
             return JSONResponse(exc.as_json(), exc.status, headers=headers)
+        except KeyLookupsExhausted as exc:
+            log.warning("plaid webhook not checked: too many new signing keys asked of Plaid")
+            body = {
+                "error": "temporarily_unavailable",
+                "error_description": exc.message,
+                "fix": exc.fix,
+            }
+            headers = {**NO_STORE, "Retry-After": str(exc.retry_after)}
+            return JSONResponse(body, 503, headers=headers)
         try:
             webhook = parse_webhook(body)
         except MalformedWebhook as exc:

@@ -58,6 +58,18 @@ class WebhookRejected(Exception):
         self.fix = FIX
 
 
+class KeyLookupsExhausted(Exception):
+    """Too many keys never seen before were asked of Plaid in the last minute: the webhook
+    cannot be checked now (answer 503 with ``Retry-After``; Plaid sends it again)."""
+
+    retry_after = 60
+    message = (
+        "This webhook names a signing key the bridge has not seen, and too many new keys were "
+        "asked of Plaid in the last minute."
+    )
+    fix = "Nothing to do for Plaid's own webhooks: Plaid sends them again later."
+
+
 class WebhookVerifier:
     """Verifies ``Plaid-Verification`` headers; keys come from ``keys`` and are cached per
     kid (thread-safe)."""
@@ -121,26 +133,31 @@ class WebhookVerifier:
         now = self._clock()
         with self._lock:
             entry = self._cache.get(kid)
+        known = entry[1] if entry is not None else None
         if entry is not None:
-            fetched_at, jwk = entry
-            ttl = KEY_CACHE_SECONDS if jwk is not None else UNKNOWN_KEY_SECONDS
-            if now - fetched_at < ttl:
-                return jwk
-        with self._lock:
-            self._lookups = [t for t in self._lookups if now - t < 60.0]
-            if len(self._lookups) >= KEY_LOOKUPS_PER_MINUTE:
-                raise WebhookRejected(
-                    "unknown_key",
-                    "Plaid-Verification names a key not seen before, and too many new keys "
-                    "were asked of Plaid in the last minute.",
-                )
-            self._lookups.append(now)
-        jwk = self._keys(kid)  # may raise: Plaid cannot be asked now (nothing cached)
+            ttl = KEY_CACHE_SECONDS if known is not None else UNKNOWN_KEY_SECONDS
+            if now - entry[0] < ttl:
+                return known
+        if known is None:  # a kid never seen (or unknown to Plaid): its lookups are limited
+            self._count_lookup(now)
+        try:
+            jwk = self._keys(kid)  # may raise: Plaid cannot be asked now
+        except Exception:
+            if known is not None:
+                return known  # a refresh failed: the key Plaid gave before still verifies
+            raise
         with self._lock:
             if len(self._cache) >= MAX_CACHED_KEYS:
                 self._cache.clear()
             self._cache[kid] = (now, jwk)
         return jwk
+
+    def _count_lookup(self, now: float) -> None:
+        with self._lock:
+            self._lookups = [t for t in self._lookups if now - t < 60.0]
+            if len(self._lookups) >= KEY_LOOKUPS_PER_MINUTE:
+                raise KeyLookupsExhausted()
+            self._lookups.append(now)
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:

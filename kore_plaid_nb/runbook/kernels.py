@@ -39,6 +39,14 @@ class KernelPool:
         self._started.append(manager)
         return manager
 
+    def try_start(self, notebook: Path) -> AsyncKernelManager | None:
+        """:meth:`start`, or None when the kernel cannot be launched (the notebook's own run
+        then starts one and reports why it failed)."""
+        try:
+            return self.start(notebook)
+        except Exception:  # noqa: BLE001 - reported by the notebook's run, not here
+            return None
+
     def retire(self, manager: AsyncKernelManager) -> None:
         """Shut ``manager``'s kernel down in the background."""
         self._retired.add(id(manager))
@@ -55,6 +63,9 @@ class KernelPool:
                 self.retire(manager)
         for thread in self._shutdowns:
             thread.join(SHUTDOWN_SECONDS + 5.0)
+        for manager in self._started:
+            if _alive(manager):  # a graceful shutdown that failed or hangs: no survivor
+                _kill(manager)
         self._started.clear()
         self._retired.clear()
         self._shutdowns.clear()
@@ -63,3 +74,15 @@ class KernelPool:
 def _shutdown(manager: AsyncKernelManager) -> None:
     with contextlib.suppress(Exception):  # already gone, or killed by the signal handlers
         run_sync(manager.shutdown_kernel)(now=False)
+
+
+def _alive(manager: AsyncKernelManager) -> bool:
+    try:
+        return bool(run_sync(manager.is_alive)())
+    except Exception:  # noqa: BLE001 - a manager that cannot say has no kernel left to kill
+        return False
+
+
+def _kill(manager: AsyncKernelManager) -> None:
+    with contextlib.suppress(Exception):
+        run_sync(manager.shutdown_kernel)(now=True)

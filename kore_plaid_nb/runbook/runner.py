@@ -299,20 +299,24 @@ def _run_in_order(
     pool: KernelPool,
 ) -> None:
     failed = False
-    upcoming = pool.start(paths[0]) if paths else None
-    for index, path in enumerate(paths, start=1):
-        kernel, upcoming = upcoming, None
-        if failed and not path.stem.startswith(TEARDOWN_PREFIX):
-            progress(f"[{index}/{len(paths)}] {path.stem}: skipped (an earlier step failed)")
-            if kernel is not None:
-                pool.retire(kernel)
-            kernel = None
-            if index < len(paths):
-                upcoming = pool.start(paths[index])
+    ahead: dict[int, AsyncKernelManager | None] = {}
+
+    def will_run(index: int) -> bool:
+        return not failed or paths[index].stem.startswith(TEARDOWN_PREFIX)
+
+    def start_ahead(index: int) -> None:
+        if index < len(paths) and will_run(index):
+            ahead[index] = pool.try_start(paths[index])  # None: execute starts its own
+
+    start_ahead(0)
+    for index, path in enumerate(paths):
+        shown = f"[{index + 1}/{len(paths)}] {path.stem}"
+        if not will_run(index):
+            progress(f"{shown}: skipped (an earlier step failed)")
             continue
-        progress(f"[{index}/{len(paths)}] {path.stem} ...")
-        if index < len(paths):  # the next kernel boots while this notebook runs
-            upcoming = pool.start(paths[index])
+        kernel = ahead.pop(index, None)
+        progress(f"{shown} ...")
+        start_ahead(index + 1)  # the next kernel boots while this notebook runs
         try:
             result = execute(
                 path, settings, build_dir / "notebooks" / path.name, store_outputs, kernel
@@ -320,16 +324,20 @@ def _run_in_order(
         finally:
             if kernel is not None:
                 pool.retire(kernel)
+        failed = failed or not result.ok
+        for waiting in [i for i in ahead if not will_run(i)]:
+            unused = ahead.pop(waiting)
+            if unused is not None:
+                pool.retire(unused)  # its notebook is skipped now
         report.replace(result)
         if not result.ok:
             _record_failure(settings, path.stem, result.error)
             progress(
-                f"[{index}/{len(paths)}] {path.stem}: FAILED ({result.seconds:.1f} s): "
+                f"{shown}: FAILED ({result.seconds:.1f} s): "
                 f"{result.error}\n    {FIX_PREFIX}{result.fix}"
             )
         else:
-            progress(f"[{index}/{len(paths)}] {path.stem}: ok ({result.seconds:.1f} s)")
-        failed = failed or not result.ok
+            progress(f"{shown}: ok ({result.seconds:.1f} s)")
 
 
 def _record_failure(settings: Settings, notebook: str, error: str) -> None:
