@@ -2,7 +2,9 @@
 Authorization URL sends the browser to Plaid's hosted_link_url; Plaid's SESSION_FINISHED
 webhook or the browser's return (``/link/token/get``), whichever comes first, gives the
 public token; the return goes on to Kore's callback with one code that redeems for the Item.
-EXITED (or no bank) is access_denied; JSON callers and LINK_MODE=page are unchanged."""
+A return before Plaid finished waits on a self-reloading page. EXITED (or no bank) is
+access_denied and closes the session for good; JSON callers and LINK_MODE=page are
+unchanged."""
 
 from __future__ import annotations
 
@@ -262,14 +264,103 @@ def test_exited_session_sends_kore_access_denied_with_state(hosted: Hosted) -> N
     assert hosted.codes() == 0
 
 
+def left_without_a_bank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plaid's /link/token/get (as the bridge reads it) shows every Link session of the token
+    that made no Item as finished: the user left Hosted Link without connecting a bank."""
+    original = plaid_client.link_token_get
+
+    def exited(*args: object, **kwargs: object) -> dict:
+        answer = original(*args, **kwargs)
+        for session in answer.get("link_sessions") or []:
+            if not (session.get("results") or {}).get("item_add_results"):
+                session["finished_at"] = session.get("finished_at") or session["started_at"]
+        return answer
+
+    monkeypatch.setattr(plaid_client, "link_token_get", exited)
+
+
 @pytest.mark.backends("sqlite")
-def test_return_without_a_bank_is_access_denied(hosted: Hosted) -> None:
+def test_return_without_a_bank_is_access_denied(
+    hosted: Hosted, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hosted_url = hosted.start(state="no-bank")
     assert hosted.http.get(hosted_url).status_code == 200  # opened, then left
+    left_without_a_bank(monkeypatch)
     answer = hosted.http.get(hosted.completions[-1])
     assert answer.status_code == 303
     query = query_of(answer.headers["location"])
     assert query["error"] == "access_denied" and query["state"] == "no-bank"
+    assert hosted.codes() == 0
+
+
+@pytest.mark.backends("sqlite")
+def test_a_return_before_plaid_finished_waits_then_gives_kore_a_code(hosted: Hosted) -> None:
+    hosted.gate.clear()  # no SESSION_FINISHED either: only /link/token/get can tell
+    hosted_url = hosted.start(state="early")
+    assert hosted.http.get(hosted_url).status_code == 200  # Link opened, not finished yet
+    back = hosted.completions[-1]
+
+    early = hosted.http.get(back)
+    assert early.status_code == 202, early.text
+    assert "text/html" in early.headers["content-type"]
+    assert early.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in early.headers["content-security-policy"]
+    assert "Finishing your bank connection" in early.text
+    assert '<meta http-equiv="refresh" content="2">' in early.text
+    link = re.search(r'<a href="([^"]+)">', early.text)
+    assert link is not None and hosted.url + link.group(1).replace("&amp;", "&") == back
+    assert "error" not in early.text.lower() and hosted.codes() == 0
+
+    hosted.log_in(hosted_url)  # the user finishes at Plaid; the page reloads itself
+    answer = hosted.http.get(back)
+    assert answer.status_code == 303, answer.text
+    query = query_of(answer.headers["location"])
+    assert query["state"] == "early" and query["code"] and "error" not in query
+    assert hosted.codes() == 1
+    hosted.gate.set()
+    hosted.redeem(query["code"])
+
+
+@pytest.mark.backends("sqlite")
+def test_a_session_refused_with_access_denied_never_issues_a_code(
+    hosted: Hosted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosted_url = hosted.start(state="refused")
+    assert hosted.http.get(hosted_url).status_code == 200
+    back = hosted.completions[-1]
+    with monkeypatch.context() as plaid_says_exited:
+        left_without_a_bank(plaid_says_exited)
+        denied = hosted.http.get(back)
+    assert denied.status_code == 303
+    assert query_of(denied.headers["location"])["error"] == "access_denied"
+
+    # The user connects a bank after all: Plaid's SESSION_FINISHED comes, then a reload.
+    hosted.log_in(hosted_url)
+    [finished] = hosted.deliveries("SESSION_FINISHED")
+    assert finished["status_code"] == 200  # accepted, and changes nothing
+    assert rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0] == (None, None)
+    again = hosted.http.get(back)
+    assert again.status_code == 409 and "text/html" in again.headers["content-type"]
+    assert "already completed" in again.text
+    assert hosted.codes() == 0
+
+
+@pytest.mark.backends("sqlite")
+def test_a_reload_after_exited_is_409_not_a_second_answer(hosted: Hosted) -> None:
+    hosted.start(state="exited-twice")
+    payload = {
+        "webhook_type": "LINK",
+        "webhook_code": "SESSION_FINISHED",
+        "status": "EXITED",
+        "link_token": hosted.link_token(),
+        "public_tokens": [],
+    }
+    assert signed_webhook(hosted, payload).status_code == 200
+    first = hosted.http.get(hosted.completions[-1])
+    assert first.status_code == 303
+    assert query_of(first.headers["location"])["error"] == "access_denied"
+    again = hosted.http.get(hosted.completions[-1])
+    assert again.status_code == 409 and "already completed" in again.text
     assert hosted.codes() == 0
 
 
@@ -361,7 +452,7 @@ def test_a_version_4_store_is_migrated_to_version_5(
         store.close()
     store = open_store(settings.bridge_store, pool_size=1)
     try:
-        assert store.schema_versions == (4, 5)
+        assert store.schema_versions == (4, migrations.LATEST)
         assert rows(settings, "SELECT link_token, hosted_return, hosted_status FROM sessions") == [
             (None, None, None)
         ]

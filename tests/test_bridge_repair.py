@@ -23,6 +23,8 @@ from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.items import list_items
+from kore_plaid_nb.bridge.repair import LINK_TOKENS_PER_REPAIR_LINK
+from kore_plaid_nb.bridge.store import StoreUnavailable, open_store
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.serving import serve_in_thread
 
@@ -80,7 +82,12 @@ class Bridge:
         delivered = wait_for_deliveries(
             self.emulator_url, self.settings.client_id, self.settings.secret
         )
-        assert any(d["status_code"] == 200 for d in delivered["deliveries"]), delivered
+        errors = [
+            d
+            for d in delivered["deliveries"]
+            if d["url"].startswith(self.url + "/") and d["webhook_code"] == "ERROR"
+        ]
+        assert errors and errors[-1]["status_code"] == 200, delivered  # this webhook's delivery
         [item] = [i for i in list_items(self.settings, lookup=False) if i["repair_url"]]
         assert item["health"] == "ITEM_LOGIN_REQUIRED"
         return item["repair_url"].rsplit("/", 1)[1]
@@ -149,15 +156,21 @@ def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge
         assert page.headers["referrer-policy"] == "no-referrer"
     assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
 
-    # "done" before the user logged in: Plaid still reports the error, nothing is spent.
-    early = bridge.post(f"/repair/{token}/done", json={})
-    assert early.status_code == 409, early.text
-    assert early.json()["error"] == "not_repaired" and early.json()["fix"]
+    # "done" before Link was even opened: nothing can have been repaired, nothing is spent.
+    unopened = bridge.post(f"/repair/{token}/done", json={})
+    assert unopened.status_code == 409, unopened.text
+    assert unopened.json()["error"] == "repair_not_started"
+    assert "Log in to your bank again" in unopened.json()["fix"]
 
     # Link in update mode, for the Item's own access token, without products.
     issued = bridge.post(f"/repair/{token}/link_token", json={})
     assert issued.status_code == 200, issued.text
     link_token = issued.json()["link_token"]
+    # "done" before the user logged in: Plaid still reports the error, nothing is spent.
+    early = bridge.post(f"/repair/{token}/done", json={})
+    assert early.status_code == 409, early.text
+    assert early.json()["error"] == "not_repaired" and early.json()["fix"]
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
     got = plaid_client.call_json(
         plaid_client.create(bridge.settings), "link_token_get", {"link_token": link_token}
     )
@@ -252,6 +265,14 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
     [item] = list_items(bridge.settings, lookup=False)
     assert item["health"] == "PENDING_DISCONNECT"
     token = item["repair_url"].rsplit("/", 1)[1]
+    # Plaid reports no error for PENDING_DISCONNECT: without Link, "done" must not pass.
+    bare = bridge.post(f"/repair/{token}/done", json={})
+    assert bare.status_code == 409, bare.text
+    assert bare.json()["error"] == "repair_not_started"
+    assert "Log in to your bank again" in bare.json()["fix"]
+    assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
+        "PENDING_DISCONNECT"
+    )
     link_token = bridge.post(f"/repair/{token}/link_token", json={}).json()["link_token"]
     bridge.link_update_mode(link_token)
     idle = wait_for_deliveries(
@@ -264,3 +285,82 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
     [item] = list_items(bridge.settings, lookup=False)
     assert item["health"] == "healthy" and item["repair_url"] is None
     assert "Plaid Checking" in accounts(bridge.settings, access_token)
+
+
+def test_a_repair_link_gets_a_few_link_tokens_only(bridge: Bridge) -> None:
+    token = bridge.break_login(bridge.authorize())
+    for _ in range(LINK_TOKENS_PER_REPAIR_LINK):
+        issued = bridge.post(f"/repair/{token}/link_token", json={})
+        assert issued.status_code == 200, issued.text
+    over = bridge.post(f"/repair/{token}/link_token", json={})
+    assert over.status_code == 429, over.text
+    assert over.json()["error"] == "too_many_link_tokens"
+    assert over.json()["message"] and NEW_LINK_ADVICE in over.json()["fix"]
+    # the link itself is not spent: the user may still finish the Link already opened
+    assert bridge.http.get(f"{bridge.url}/repair/{token}").status_code == 200
+
+
+class FailingHealthBackend:
+    """The store's backend, but the statement that makes an Item healthy fails (the
+    database went away) while ``failing``."""
+
+    def __init__(self, backend: object) -> None:
+        self.backend = backend
+        self.dialect = backend.dialect
+        self.failing = True
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[object]:
+        with self.backend.transaction() as tx:
+            yield FailingHealthTx(tx, self)
+
+    def read(self) -> contextlib.AbstractContextManager[object]:
+        return self.backend.read()
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+@dataclass
+class FailingHealthTx:
+    tx: object
+    owner: FailingHealthBackend
+
+    def execute(self, sql: str, args: tuple = ()) -> object:
+        if self.owner.failing and sql.startswith("UPDATE items SET health"):
+            raise StoreUnavailable("The database went away.", fix="Retry.")
+        return self.tx.execute(sql, args)
+
+
+def test_a_store_failure_in_done_spends_nothing_and_the_user_can_retry(bridge: Bridge) -> None:
+    """Spending the link and making the Item healthy is all or nothing (PENDING_DISCONNECT:
+    no LOGIN_REPAIRED webhook makes the Item healthy behind the test's back)."""
+    access_token = bridge.authorize()
+    api = plaid_client.create(bridge.settings)
+    fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
+    plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)
+    wait_for_deliveries(bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret)
+    [item] = list_items(bridge.settings, lookup=False)
+    token = item["repair_url"].rsplit("/", 1)[1]
+    store = open_store(bridge.settings.bridge_store)
+    failing = FailingHealthBackend(store.backend)
+    store.backend = failing
+    with serve_in_thread(create_app(bridge.settings, store=store), what="bridge") as url:
+        link_token = bridge.http.post(f"{url}/repair/{token}/link_token", json={})
+        assert link_token.status_code == 200, link_token.text
+        bridge.link_update_mode(link_token.json()["link_token"])
+
+        failed = bridge.http.post(f"{url}/repair/{token}/done", json={})
+        assert failed.status_code == 503, failed.text
+        assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
+        assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
+            "PENDING_DISCONNECT"
+        )
+
+        failing.failing = False  # the database is back: the same link still works
+        done = bridge.http.post(f"{url}/repair/{token}/done", json={})
+        assert done.status_code == 200 and done.json() == {"repaired": True}, done.text
+    assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == "healthy"

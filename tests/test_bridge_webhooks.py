@@ -28,10 +28,11 @@ from kore_plaid_nb import cli, plaid_client
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.item_health import ItemHealth
-from kore_plaid_nb.bridge.items import list_items, mark_item_healthy
+from kore_plaid_nb.bridge.items import list_items, mark_item_healthy, repair_link
 from kore_plaid_nb.bridge.plaid_link import PlaidLink
 from kore_plaid_nb.bridge.store import ItemRecord, migrations, open_store
 from kore_plaid_nb.bridge.store import bridge_store as bridge_store_module
+from kore_plaid_nb.runbook import steps
 from kore_plaid_nb.serving import serve_in_thread
 
 pytestmark = [
@@ -323,6 +324,22 @@ def test_login_repaired_clears_an_error_and_new_accounts_never_hide_one(bridge: 
     assert bridge.health(item_id) == "healthy"
 
 
+def test_no_webhook_hides_a_token_plaid_refuses(bridge: Bridge) -> None:
+    item_id, access_token = bridge.new_item()
+    store = open_store(bridge.settings.bridge_store, pool_size=1)
+    try:
+        store.record_item_health(access_token, "INVALID_ACCESS_TOKEN", "rotate or re-authorize")
+    finally:
+        store.close()
+    login = webhook_body(item_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED"})
+    for body in (webhook_body(item_id, "LOGIN_REPAIRED"), login):
+        assert bridge.send(body).status_code == 200
+        assert bridge.health(item_id) == "INVALID_ACCESS_TOKEN"  # only a new token fixes it
+    [item] = list_items(bridge.settings, lookup=False)
+    assert item["last_webhook"] == "ITEM ERROR"  # still recorded
+    assert item["repair_url"] is None  # update mode cannot work with a refused token
+
+
 def test_plaid_errors_the_bridge_sees_with_an_access_token_set_the_health(
     bridge: Bridge,
 ) -> None:
@@ -410,6 +427,30 @@ def test_repair_urls_use_the_public_url_and_need_a_user_only(
     assert token not in stored and hashlib.sha256(token.encode()).hexdigest() in stored
 
 
+def test_listing_without_repair_links_mints_none_and_repair_link_mints_one(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expiring, _ = bridge.new_item()
+    healthy, _ = bridge.new_item()
+    bridge.send(webhook_body(expiring, "PENDING_EXPIRATION"))
+    for _ in range(3):
+        listed = list_items(bridge.settings, lookup=False, repair_links=False)
+        assert [i["repair_url"] for i in listed] == [None, None]
+    steps.show_items(bridge.settings)
+    shown = capsys.readouterr().out
+    assert [line.split()[-1] for line in shown.splitlines() if "PENDING_EXPIRATION" in line] == [
+        "yes"
+    ]
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links") == 0  # polling is free
+
+    expiring_ref, healthy_ref = (i["item_ref"] for i in listed)
+    url = repair_link(bridge.settings, expiring_ref)
+    assert url and url.startswith(f"http://127.0.0.1:{bridge.settings.app_port}/repair/")
+    assert repair_link(bridge.settings, healthy_ref) is None
+    assert repair_link(bridge.settings, "itm_000000000000") is None
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links") == 1  # one, for one Item
+
+
 # --------------------------------------------------------------------------- repair links
 
 
@@ -422,35 +463,52 @@ def test_a_repair_link_is_single_use_expires_and_unknown_ones_are_refused(
     token = item["repair_url"].rsplit("/", 1)[1]
     store = open_store(bridge.settings.bridge_store, pool_size=1)
     try:
-        claim = store.claim_repair_link(token)
+        # Link never ran from this link: nothing can have been repaired, nothing is spent
+        assert store.complete_repair(token).problem == "not_started"
+        started = store.start_repair(token, 5)
+        assert started.problem is None and started.link_tokens == 1
+        assert started.item.access_token == access_token  # for Link in update mode
+        claim = store.complete_repair(token)
         assert claim.problem is None
         assert claim.item.ref == item["item_ref"]
-        assert claim.item.access_token == access_token  # for Link in update mode
-        assert store.claim_repair_link(token).problem == "used"
-        assert store.claim_repair_link(secrets.token_urlsafe(32)).problem == "unknown"
+        assert bridge.health(item_id) == "healthy"  # in the same transaction
+        assert store.complete_repair(token).problem == "used"
+        assert store.start_repair(token, 5).problem == "used"
+        assert store.complete_repair(secrets.token_urlsafe(32)).problem == "unknown"
+        # a few Link tokens per link only
+        capped = store.create_repair_link(item["item_ref"])
+        assert [store.start_repair(capped, 2).problem for _ in range(3)] == [
+            None,
+            None,
+            "exhausted",
+        ]
+        assert store.peek_repair_link(capped).link_tokens == 2
         # expiry: 24 h
         late = store.create_repair_link(item["item_ref"])
         assert late and len(late) >= 43 and late != token
         change(bridge.settings, "UPDATE repair_links SET expires_at = ? WHERE used_at IS NULL",
                (time.time() - 1,))  # fmt: skip
-        assert store.claim_repair_link(late).problem == "expired"
+        assert store.complete_repair(late).problem == "expired"
+        assert store.start_repair(late, 5).problem == "expired"
         ttl = one(bridge.settings, "SELECT MAX(expires_at - created_at) FROM repair_links")
         assert ttl == pytest.approx(86400)
         # a repaired Item is healthy again, and its other links are spent
         pending = store.create_repair_link(item["item_ref"])
         assert mark_item_healthy(bridge.settings, item["item_ref"])
         assert bridge.health(item_id) == "healthy"
-        assert store.claim_repair_link(pending).problem == "used"
+        assert store.complete_repair(pending).problem == "used"
         assert not mark_item_healthy(bridge.settings, "itm_000000000000")
         assert store.create_repair_link("itm_000000000000") is None
         # a removed Item cannot be repaired
         removed = store.create_repair_link(item["item_ref"])
+        store.start_repair(removed, 5)
         change(bridge.settings, "UPDATE items SET removed_at = ?", (time.time(),))
-        assert store.claim_repair_link(removed).problem == "removed"
+        assert store.complete_repair(removed).problem == "removed"
+        assert store.start_repair(removed, 5).problem == "removed"
         # expired links are swept a week after their expiry
         week = bridge_store_module.REPAIR_LINK_RETENTION_SECONDS
-        assert store.purge_expired_repair_links(now=time.time() + 86400 + week + 1) >= 4
-        assert store.claim_repair_link(late).problem == "unknown"
+        assert store.purge_expired_repair_links(now=time.time() + 86400 + week + 1) >= 5
+        assert store.complete_repair(late).problem == "unknown"
     finally:
         store.close()
 
@@ -559,7 +617,7 @@ def test_a_version_3_store_is_migrated_to_version_4(
         assert store.record_webhook("item-old", "ITEM PENDING_EXPIRATION", "PENDING_EXPIRATION",
                                     None)  # fmt: skip
         token = store.create_repair_link(status.ref)
-        assert store.claim_repair_link(token).item.item_id == "item-old"
+        assert store.start_repair(token, 5).item.item_id == "item-old"
         # a new Item gets its reference when it is saved
         new_item = ItemRecord("item-new", "access-x" * 3, None, "u")
         callback = "http://127.0.0.1/cb"
@@ -570,27 +628,83 @@ def test_a_version_3_store_is_migrated_to_version_4(
         store.close()
 
 
-def test_forged_webhooks_naming_new_keys_cannot_make_the_bridge_flood_plaid() -> None:
+def test_forged_webhooks_naming_new_keys_cannot_flood_plaid_nor_lock_out_its_real_key() -> None:
     from kore_plaid_nb.bridge import webhook_verification as wv
 
-    asked: list[str] = []
+    private, jwk = new_key("real")
+    ring = KeyRing({"real": jwk})
+    now = [1_000_000.0]
+    verifier = wv.WebhookVerifier(ring, clock=lambda: now[0], max_age=10**9)
+    body = b'{"webhook_type": "ITEM"}'
 
-    def keys(kid: str) -> None:
-        asked.append(kid)
-        return None  # Plaid knows no such key
+    def genuine() -> dict:
+        return verifier.verify(body, sign(body, private, kid="real", iat=now[0]))
 
-    verifier = wv.WebhookVerifier(keys)
-    reasons = []
-    for n in range(wv.KEY_LOOKUPS_PER_MINUTE + 15):
-        forged = jwt.encode({"iat": int(time.time())}, "x" * 32, algorithm="HS256")
-        header, _, rest = forged.partition(".")
-        fake = jwt.utils.base64url_encode(
-            json.dumps({"alg": "ES256", "kid": f"kid-{n}", "typ": "JWT"}).encode()
-        ).decode()
+    def forged(kid: str) -> str:
+        other, _ = new_key(kid)
         try:
-            verifier.verify(b"{}", f"{fake}.{rest}")
+            verifier.verify(body, sign(body, other, kid=kid, iat=now[0]))
         except wv.WebhookRejected as exc:
-            reasons.append(exc.reason)
+            return exc.reason
+        except wv.KeyLookupsExhausted:
+            return "not checked now"
+        return "accepted"
 
-    assert reasons == ["unknown_key"] * (wv.KEY_LOOKUPS_PER_MINUTE + 15)
-    assert len(asked) == wv.KEY_LOOKUPS_PER_MINUTE  # Plaid asked 10 times, not 25
+    assert genuine()["request_body_sha256"]
+    now[0] += wv.KEY_CACHE_SECONDS + 1  # the real key is due for a refresh
+    outcomes = [forged(f"forged-{n}") for n in range(wv.KEY_LOOKUPS_PER_MINUTE + 15)]
+
+    assert outcomes == ["unknown_key"] * wv.KEY_LOOKUPS_PER_MINUTE + ["not checked now"] * 15
+    assert len(ring.asked) == 1 + wv.KEY_LOOKUPS_PER_MINUTE  # Plaid asked 11 times, not 26
+    assert genuine()  # refreshing a known key is never refused by the flood
+    ring.keys.clear()
+
+    def plaid_down(kid: str) -> dict:
+        raise RuntimeError("Plaid cannot be reached")
+
+    verifier._keys = plaid_down  # noqa: SLF001 - Plaid goes away during the next refresh
+    now[0] += wv.KEY_CACHE_SECONDS + 1
+    assert genuine()  # the key Plaid gave before still verifies
+
+
+def test_a_flood_of_new_keys_is_503_with_retry_after_not_401(bridge: Bridge) -> None:
+    from kore_plaid_nb.bridge import webhook_verification as wv
+
+    statuses = []
+    for n in range(wv.KEY_LOOKUPS_PER_MINUTE + 2):
+        other, _ = new_key(f"forged-{n}")
+        body = b'{"webhook_type": "ITEM", "webhook_code": "ERROR", "item_id": "x"}'
+        response = bridge.post(body, sign(body, other, kid=f"forged-{n}"))
+        statuses.append((response.status_code, response.headers.get("retry-after")))
+
+    assert statuses[: wv.KEY_LOOKUPS_PER_MINUTE] == [(401, None)] * wv.KEY_LOOKUPS_PER_MINUTE
+    assert statuses[-1] == (503, "60")
+
+
+def test_a_version_5_store_is_migrated_to_version_6(
+    home: Path, store_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 6 counts each repair link's Link tokens; links made before start at 0."""
+    settings = settings_module.load()
+    with monkeypatch.context() as old:
+        old.setattr(migrations, "LATEST", 5)
+        store = open_store(settings.bridge_store, pool_size=1)
+        assert store.schema_versions == (0, 5)
+        with store.backend.transaction() as tx:  # what a version 5 bridge wrote
+            tx.execute(
+                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
+                " created_at, client_id, redirect_uri, public_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                ("item-old", "access-sandbox-old-0123456789", "ins_1", "u", time.time(),
+                 "client", "http://127.0.0.1/cb", "itm_0123456789ab"),
+            )  # fmt: skip
+        token = store.create_repair_link("itm_0123456789ab")
+        store.close()
+    store = open_store(settings.bridge_store, pool_size=1)
+    try:
+        assert store.schema_versions == (5, migrations.LATEST)
+        assert store.peek_repair_link(token).link_tokens == 0
+        assert store.complete_repair(token).problem == "not_started"
+        assert store.start_repair(token, 5).link_tokens == 1
+        assert store.complete_repair(token).item.item_id == "item-old"
+    finally:
+        store.close()

@@ -5,11 +5,14 @@ unchanged; and what it says when a part is missing."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
+from store_inspect import one
 
 from kore_plaid_nb import settings
 from kore_plaid_nb.bridge import items, running_bridge
+from kore_plaid_nb.bridge.store import open_store
 from kore_plaid_nb.kore import item_repair
 from kore_plaid_nb.kore.simulator import KoreFlowError, KoreSimulator, StepSkipped
 
@@ -62,3 +65,27 @@ def test_no_webhook_heard_names_the_tunnel_and_the_bridge(
 
     assert "did not hear Plaid's webhook" in caught.value.message
     assert "tunnel" in caught.value.fix and "bridge" in caught.value.fix
+
+
+def test_the_walk_mints_a_repair_link_for_its_own_item_only(embedded: settings.Settings) -> None:
+    store = open_store(embedded.bridge_store, pool_size=1)
+    try:
+        with store.backend.transaction() as tx:
+            for n in range(3):
+                tx.execute(
+                    "INSERT INTO items (item_id, access_token, client_user_id, created_at,"
+                    " public_ref, health) VALUES (?, ?, ?, ?, ?, ?)",
+                    (f"item-{n}", f"access-sandbox-{n}", "u", time.time(), f"itm_00000000000{n}",
+                     "healthy" if n == 2 else "ITEM_LOGIN_REQUIRED"),
+                )  # fmt: skip
+    finally:
+        store.close()
+
+    url = item_repair._repair_url(embedded, "itm_000000000001")
+    with pytest.raises(KoreFlowError, match="no repair link"):
+        item_repair._repair_url(embedded, "itm_000000000002")  # healthy: nothing to repair
+
+    assert "/repair/" in url
+    assert one(embedded, "SELECT COUNT(*) FROM repair_links") == 1
+    assert one(embedded, "SELECT public_ref FROM items WHERE id = (SELECT item_ref FROM"
+                         " repair_links)") == "itm_000000000001"  # fmt: skip

@@ -13,7 +13,7 @@ Public API::
     remove_items(settings) -> int                              # /item/remove, at teardown
 
 Each end user's Item health (Plaid's webhooks at ``POST /plaid/webhook``) and repair links:
-:mod:`.items` (``list_items``, ``mark_item_healthy``), also ``kore-plaid items``.
+:mod:`.items` (``list_items``, ``repair_link``, ``mark_item_healthy``), also ``kore-plaid items``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from .. import services, serving
 from ..settings import Settings, mask
 from ..tables import utc_time
 from .item_health import ItemHealth
-from .plaid_link import PlaidLink, RetryPolicy
+from .items import fill_institutions
+from .plaid_link import PlaidLink
 from .routes import create_app
-from .store import AuthorizationRow, BridgeStore, open_existing_store
+from .store import AuthorizationRow, open_existing_store
 
 SERVICE_NAME = "bridge"
 
@@ -84,31 +85,12 @@ def list_authorizations(settings: Settings) -> list[dict]:
     if store is None:
         return []
     try:
-        _fill_institutions(settings, store)
+        fill_institutions(settings, store)
         rows = store.authorizations()
     finally:
         store.close()
     now = time.time()
     return [_describe(row, now) for row in rows]
-
-
-def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
-    """Ask Plaid (``/item/get``) for the institutions the bridge did not look up while the
-    user waited (display only: a failure leaves them unknown until next time)."""
-    missing = store.items_without_institution()
-    if not missing:
-        return
-    link = PlaidLink(
-        settings,
-        retry=RetryPolicy(attempts=1),
-        timeout=5.0,
-        spent=store,
-        item_errors=ItemHealth(store).plaid_error,
-    )
-    for item_ref, access_token in missing:
-        institution = link.institution(access_token)
-        if institution:
-            store.set_institution(item_ref, institution)
 
 
 def _describe(row: AuthorizationRow, now: float) -> dict:

@@ -10,9 +10,11 @@ the browser there and takes it back.
   the salt and ``R``'s digest, so neither the URL nor the store alone makes the session id.
 * Plaid's ``LINK SESSION_FINISHED`` webhook (verified) only records its status and public
   token on the session (:meth:`HostedLink.record_webhook`); the browser's return does the rest
-  (:meth:`HostedLink.public_token`): the recorded token, else ``/link/token/get``; then the
+  (:meth:`HostedLink.result`): the recorded token, else ``/link/token/get``; then the
   usual single-use exchange and code (the store's claim decides any race), or
-  ``access_denied`` when the user left without connecting a bank.
+  ``access_denied`` (closing the session for good) when Plaid says the user left without
+  connecting a bank. While Plaid shows no finished session yet, the return answers a page
+  that asks again by itself until the session expires.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ RETURN_PATH = "/hosted-link/return"
 RETURN_PARAM = "return_id"
 SUCCESS = "SUCCESS"
 # The browser came back before /link/token/get shows a finished session: ask again this
-# many times, this far apart, before deciding that the user left without a bank.
-RESULT_ATTEMPTS = 4
+# many times, this far apart, before answering the "finishing" page (which asks again).
+RESULT_ATTEMPTS = 2
 RESULT_INTERVAL_SECONDS = 0.5
+FINISHING_RELOAD_SECONDS = 2  # the "finishing" page asks again this often
 MAX_STATUS_LENGTH = 32
 
 
@@ -108,6 +111,19 @@ def results_of(answer: dict[str, Any]) -> tuple[str | None, bool]:
     return None, finished
 
 
+@dataclass(frozen=True)
+class HostedResult:
+    """Where a Hosted Link session stands: a public token (the user connected a bank), or
+    ``finished`` without one (the user left), or not finished yet (Plaid still works on it)."""
+
+    public_token: str | None
+    finished: bool
+
+    @property
+    def denied(self) -> bool:
+        return self.finished and self.public_token is None
+
+
 class HostedLink:
     """The Hosted Link sessions of one bridge: its store and its Plaid caller."""
 
@@ -124,22 +140,21 @@ class HostedLink:
         public_token = finished.public_token if finished.status == SUCCESS else None
         return self.store.record_hosted_result(finished.link_token, finished.status, public_token)
 
-    def public_token(self, session: HostedSession) -> str | None:
-        """The public token the user's Hosted Link session made, None when the user left
-        without connecting a bank: the webhook's, else ``/link/token/get``'s (asked a few
-        times while Plaid shows no finished session yet). Plaid failures:
-        :class:`.plaid_link.LinkStepError`."""
+    def result(self, session: HostedSession) -> HostedResult:
+        """What the user's Hosted Link session made: the webhook's public token, else
+        ``/link/token/get``'s (asked a few times while Plaid shows no finished session yet).
+        Plaid failures: :class:`.plaid_link.LinkStepError`."""
         if session.public_token:
-            return session.public_token
+            return HostedResult(session.public_token, finished=True)
         if session.hosted_status not in (None, SUCCESS):
-            return None
+            return HostedResult(None, finished=True)
         for attempt in range(RESULT_ATTEMPTS):
             if attempt:
                 time.sleep(RESULT_INTERVAL_SECONDS)
             token, finished = results_of(self.link.link_token_get(session.link_token))
             if token is not None or finished:
-                return token
-        return None
+                return HostedResult(token, finished=True)
+        return HostedResult(None, finished=False)
 
 
 def hosted_link_url(answer: dict[str, Any]) -> str:

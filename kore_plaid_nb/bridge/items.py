@@ -3,7 +3,9 @@ last webhook, and a repair link for each Item that needs its user.
 
 Public API::
 
-    list_items(settings) -> list[dict]                 # masked; mints repair links
+    list_items(settings, lookup=True, repair_links=True) -> list[dict]
+                                                       # masked; mints repair links
+    repair_link(settings, item_ref) -> str | None      # a fresh repair link for one Item
     item_health(settings, item_ref) -> str | None      # one Item's health; mints nothing
     mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
     rotate_access_token(settings, item_ref) -> dict    # new access token; the masked entry
@@ -12,7 +14,7 @@ Public API::
 An Item is named by its ``item_ref`` (``itm_`` + 12 hex digits), never by Plaid's item_id
 or the store's row number. A repair link is ``<bridge public URL>/repair/<token>``: the token
 is random (``BridgeStore.create_repair_link``), stored as a digest only, single use, valid
-24 h; the page behind it claims it with ``BridgeStore.claim_repair_link(token)``.
+24 h; the page behind it spends it with ``BridgeStore.complete_repair(token)``.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ def repair_url(settings: Settings, token: str) -> str:
     return bridge_base_url(settings) + REPAIR_PATH + token
 
 
-def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
-    """Ask Plaid (``/item/get``) for the institutions not known yet (display only; Plaid
+def fill_institutions(settings: Settings, store: BridgeStore) -> None:
+    """Ask Plaid (``/item/get``) for the institutions the bridge did not look up while the
+    user waited (display only: a failure leaves them unknown until next time; Plaid
     reporting an Item in error updates its health on the way)."""
     if settings.embedded and not settings.plaid_api_url:
         return  # no emulator to ask: not started for a listing
@@ -61,28 +64,46 @@ def _fill_institutions(settings: Settings, store: BridgeStore) -> None:
             store.set_institution(item_ref, institution)
 
 
-def list_items(settings: Settings, lookup: bool = True) -> list[dict]:
+def list_items(settings: Settings, lookup: bool = True, repair_links: bool = True) -> list[dict]:
     """Every Item of the bridge's store, oldest first: ``item_ref``, ``institution``,
     ``health`` (``removed`` for an Item removed at Plaid), ``health_detail``,
     ``last_webhook`` (``"ITEM ERROR"``), ``last_webhook_at``, ``authorized_at``,
-    ``access_token`` (masked) and ``repair_url``: a fresh single-use link for an Item whose
-    user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT),
-    else None. ``lookup``: ask Plaid for institutions not known yet."""
+    ``access_token`` (masked) and ``repair_url``: with ``repair_links``, a fresh single-use
+    link for an Item whose user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION,
+    PENDING_DISCONNECT), else None (without, None: nothing is minted). ``lookup``: ask
+    Plaid for institutions not known yet."""
     store = open_existing_store(settings)
     if store is None:
         return []
     try:
         if lookup:
-            _fill_institutions(settings, store)
-        return [_describe(settings, store, item) for item in store.item_statuses()]
+            fill_institutions(settings, store)
+        return [_describe(settings, store, item, repair_links) for item in store.item_statuses()]
     finally:
         store.close()
 
 
-def _describe(settings: Settings, store: BridgeStore, item: ItemStatus) -> dict:
+def repair_link(settings: Settings, item_ref: str) -> str | None:
+    """A fresh single-use repair link for the Item ``item_ref`` if its user must log in
+    again, else None (an unknown, removed or otherwise healthy Item)."""
+    store = open_existing_store(settings)
+    if store is None:
+        return None
+    try:
+        for item in store.item_statuses():
+            if item.ref == item_ref:
+                return _describe(settings, store, item, repair_links=True)["repair_url"]
+        return None
+    finally:
+        store.close()
+
+
+def _describe(
+    settings: Settings, store: BridgeStore, item: ItemStatus, repair_links: bool = True
+) -> dict:
     health = REMOVED if item.removed_at is not None else item.health
     link = None
-    if health in NEEDS_REPAIR:
+    if repair_links and health in NEEDS_REPAIR:
         token = store.create_repair_link(item.ref)
         if token is not None:
             link = repair_url(settings, token)

@@ -1,5 +1,6 @@
 """The HTML pages: the authorization page (Plaid Link), ``/oauth-return``, the repair page
-(``/repair/<token>``, Link in update mode) and the error page.
+(``/repair/<token>``, Link in update mode), the Hosted Link "finishing" page and the error
+page.
 
 The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
 enforced with a Content-Security-Policy header. Values are HTML-escaped; the error page never
@@ -115,6 +116,21 @@ def repair_page(settings: Settings, token: str) -> HTMLResponse:
         link_script_url=plaid_client.link_script_url(settings),
     )
     return HTMLResponse(body, headers=security_headers(settings))
+
+
+def finishing_page(settings: Settings, retry_url: str, seconds: int) -> HTMLResponse:
+    """The Hosted Link return while Plaid has not finished the session yet: reloads itself
+    (``retry_url``, a bridge path) every ``seconds``."""
+    body = _render(
+        "finishing.html",
+        title="Finishing your bank connection…",
+        message="Plaid is still finishing the connection to your bank. This page checks "
+        "again by itself in a moment; keep it open.",
+        retry_url=retry_url,
+        seconds=str(seconds),
+    )
+    headers = {**security_headers(settings), "Retry-After": str(seconds)}
+    return HTMLResponse(body, status_code=202, headers=headers)
 
 
 def error_page(settings: Settings, status: int, title: str, message: str, fix: str) -> HTMLResponse:

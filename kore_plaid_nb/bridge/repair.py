@@ -5,14 +5,18 @@ Kore's access token works again; no new Item, no new code, nothing issued to Kor
 ``GET /repair/{token}``                    the repair page (a read: the link stays unused,
                                            so a link preview cannot spend it)
 ``POST /repair/{token}/link_token``        ``{}`` -> ``{"link_token"}`` in update mode (the
-                                           page asks right before it opens Link)
+                                           page asks right before it opens Link); at most
+                                           :data:`LINK_TOKENS_PER_REPAIR_LINK` (then 429)
 ``POST /repair/{token}/done``              ``{}`` -> ``{"repaired": true}``: Link succeeded;
                                            the link is spent, the Item is healthy again
 =========================================  ================================================
 
-``done`` first asks Plaid (``/item/get``) whether the Item still reports an error: if so
-nothing is spent (409) and the user may open Link again. A link that cannot be used gets a
-readable 4xx: a page for ``GET``, JSON for the page's calls. The token never reaches a log.
+``done`` needs a Link token issued for this link (else 409: Link never ran, and Plaid reports
+no error for PENDING_EXPIRATION / PENDING_DISCONNECT), then asks Plaid (``/item/get``)
+whether the Item still reports an error: if so nothing is spent (409) and the user may open
+Link again. Spending the link and making the Item healthy is one store transaction. A link
+that cannot be used gets a readable 4xx: a page for ``GET``, JSON for the page's calls. The
+token never reaches a log.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from ..settings import Settings
 from . import page
 from .oauth import OAuth2Error
 from .plaid_link import LinkStepError, PlaidLink
-from .store import BridgeStore, RepairItem
+from .store import BridgeStore, RepairClaim
 
 log = logging.getLogger("kore_plaid_nb.bridge")
 REPAIR_PREFIX = "/repair/"
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")  # secrets.token_urlsafe(32): 43 characters
+LINK_TOKENS_PER_REPAIR_LINK = 5  # Link opened again after an error, a reload
+LOG_IN_AGAIN = "Press \u201cLog in to your bank again\u201d"
 NEW_LINK = "ask for a new repair link: run `kore-plaid items` (or ask the bot's administrator to)"
 # problem -> (HTTP status, error code, title, message, what to do)
 PROBLEMS: dict[str, tuple[int, str, str, str, str]] = {
@@ -66,6 +72,21 @@ PROBLEMS: dict[str, tuple[int, str, str, str, str]] = {
         "This bank connection was removed, so there is nothing left to repair.",
         "Connect the bank again from the Kore conversation (authorize the bot again).",
     ),
+    "exhausted": (
+        429,
+        "too_many_link_tokens",
+        "Plaid was opened too many times",
+        f"This repair link already opened Plaid Link {LINK_TOKENS_PER_REPAIR_LINK} times.",
+        f"To try again, {NEW_LINK}, then open the new link.",
+    ),
+    "not_started": (
+        409,
+        "repair_not_started",
+        "The bank login was not done yet",
+        "Nothing was repaired: Plaid was not opened from this repair link yet, so you have "
+        "not logged in to your bank again.",
+        f"{LOG_IN_AGAIN} to log in to your bank first, then finish the login in Plaid.",
+    ),
 }
 
 
@@ -90,12 +111,11 @@ def repair_routes(
         status, error, _title, message, fix = PROBLEMS[problem]
         return bridge_error(status, error, message, fix)
 
-    def valid(token: str) -> tuple[RepairItem | None, str | None]:
+    def valid(token: str) -> RepairClaim:
         """The Item of a usable link, or the problem (read only)."""
         if not TOKEN_SHAPE.fullmatch(token):
-            return None, "unknown"
-        claim = store.peek_repair_link(token)
-        return claim.item, claim.problem
+            return RepairClaim(None, "unknown")
+        return store.peek_repair_link(token)
 
     async def json_body_problem(request: Request) -> Response | None:
         """None for a JSON request (the page's); else the 415/413/400 to answer."""
@@ -109,9 +129,9 @@ def repair_routes(
 
     async def show(request: Request) -> Response:
         token = request.path_params["token"]
-        _item, problem = await run_in_threadpool(valid, token)
-        if problem is not None:
-            status, _error, title, message, fix = PROBLEMS[problem]
+        claim = await run_in_threadpool(valid, token)
+        if claim.problem is not None:
+            status, _error, title, message, fix = PROBLEMS[claim.problem]
             return page.error_page(settings, status, title, message, fix)
         return page.repair_page(settings, token)
 
@@ -123,9 +143,12 @@ def repair_routes(
         return await run_in_threadpool(_link_token, token, webhook_url(settings, request))
 
     def _link_token(token: str, webhook: str | None) -> Response:
-        item, problem = valid(token)
-        if item is None:
-            return problem_json(problem or "unknown")
+        if not TOKEN_SHAPE.fullmatch(token):
+            return problem_json("unknown")
+        claim = store.start_repair(token, LINK_TOKENS_PER_REPAIR_LINK)  # counted before Plaid
+        if claim.item is None:
+            return problem_json(claim.problem or "unknown")
+        item = claim.item
         try:
             issued = link.create_update_link_token(item.access_token, item.client_user_id,
                                                    webhook=webhook)  # fmt: skip
@@ -140,11 +163,13 @@ def repair_routes(
         return await run_in_threadpool(_done, request.path_params["token"])
 
     def _done(token: str) -> Response:
-        item, problem = valid(token)
-        if item is None:
-            return problem_json(problem or "unknown")
+        peeked = valid(token)
+        if peeked.item is None:
+            return problem_json(peeked.problem or "unknown")
+        if peeked.link_tokens == 0:  # Link never ran: nothing can have been repaired
+            return problem_json("not_started")
         try:
-            still = link.item_error(item.access_token)
+            still = link.item_error(peeked.item.access_token)
         except LinkStepError as exc:
             return JSONResponse(exc.as_json(), exc.status, headers=NO_STORE)
         if still is not None:
@@ -152,13 +177,11 @@ def repair_routes(
                 409,
                 "not_repaired",
                 f"Plaid still reports this bank connection as broken ({still}).",
-                "Press \u201cLog in to your bank again\u201d and finish the login in Plaid.",
+                f"{LOG_IN_AGAIN} and finish the login in Plaid.",
             )
-        claim = store.claim_repair_link(token)  # single use: exactly one caller gets here
+        claim = store.complete_repair(token)  # single use: exactly one caller gets here
         if claim.item is None:
             return problem_json(claim.problem or "unknown")
-        if not store.mark_item_healthy(claim.item.ref):
-            return problem_json("removed")
         log.info("item %s repaired through its repair link", claim.item.ref)
         return JSONResponse({"repaired": True}, headers=NO_STORE)
 

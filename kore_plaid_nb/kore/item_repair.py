@@ -21,6 +21,7 @@ import httpx
 
 from .. import plaid_client
 from ..bridge import items
+from ..bridge.item_health import HEALTHY, LOGIN_REQUIRED
 from ..bridge.store import public_ref
 from ..settings import Settings, mask
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
@@ -28,8 +29,6 @@ from .simulator import KoreFlowError, KoreSimulator, StepSkipped
 
 SANDBOX_USERNAME = "user_good"  # Plaid's public Sandbox login
 SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password  # nosec B105
-HEALTHY = "healthy"
-LOGIN_REQUIRED = "ITEM_LOGIN_REQUIRED"
 WEBHOOK_WAIT_SECONDS = 20.0
 Row = tuple[str, str, str]
 
@@ -98,9 +97,9 @@ def _wait_for_health(
 
 
 def _repair_url(settings: Settings, ref: str) -> str:
-    for item in items.list_items(settings, lookup=False):
-        if item["item_ref"] == ref and item["repair_url"]:
-            return str(item["repair_url"])
+    url = items.repair_link(settings, ref)
+    if url:
+        return url
     raise KoreFlowError(
         "The bridge offers no repair link for the Item that needs its user.",
         fix="Run `kore-plaid items` and read the Item's health.",

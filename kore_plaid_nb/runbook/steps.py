@@ -495,6 +495,7 @@ def show_authorizations(current: Settings, newest: int = 3) -> None:
 def show_items(current: Settings, newest: int = 4) -> None:
     """``kore-plaid items`` for the ``newest`` Items: health, last webhook and whether there
     is a repair link (the link itself is a credential: `kore-plaid items` prints it)."""
+    from ..bridge.item_health import NEEDS_REPAIR
     from ..bridge.items import list_items
 
     rows = [
@@ -502,9 +503,9 @@ def show_items(current: Settings, newest: int = 4) -> None:
             i["institution"] or "-",
             i["health"],
             i["last_webhook"] or "-",
-            "yes" if i["repair_url"] else "-",
+            "yes" if i["health"] in NEEDS_REPAIR else "-",
         )
-        for i in list_items(_plaid_settings_if_up(current))[-newest:]
+        for i in list_items(_plaid_settings_if_up(current), repair_links=False)[-newest:]
     ]
     print(f"The {len(rows)} newest Item(s) in the bridge's store (`kore-plaid items` lists all):")
     print(format_table(("bank", "health", "last webhook", "repair link"), sorted(rows)))

@@ -29,8 +29,10 @@
     next.hidden = true;
   }
 
-  // A link that cannot be used any more (used, expired, removed): nothing to retry here.
-  var FINAL = ["repair_link_unknown", "repair_link_expired", "repair_link_used", "item_removed"];
+  // A link that cannot be used any more (used, expired, removed, Link opened too often):
+  // nothing to retry here.
+  var FINAL = ["repair_link_unknown", "repair_link_expired", "repair_link_used", "item_removed",
+               "too_many_link_tokens"];
 
   function refused(body) {
     if (FINAL.indexOf(body.error) !== -1) {

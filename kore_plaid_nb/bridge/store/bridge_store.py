@@ -269,6 +269,16 @@ class BridgeStore:
             )
             return cursor.rowcount > 0
 
+    def close_claimed_session(self, session_id: str) -> None:
+        """End a claimed session without an Item (the user left Hosted Link without a bank):
+        nothing completes it afterwards, and a later SESSION_FINISHED is not recorded."""
+        with self.backend.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET status = 'completed', hosted_public_token = NULL"
+                " WHERE digest = ? AND status = 'exchanging'",
+                (digest(session_id),),
+            )
+
     def forget_hosted_public_token(self, return_id: str) -> None:
         """The public token was sent to Plaid (or cannot be): it is not kept."""
         with self.backend.transaction() as tx:
@@ -506,8 +516,9 @@ class BridgeStore:
     ) -> bool:
         """Record a verified webhook (``"ITEM ERROR"``) for the Item Plaid calls ``item_id``
         and, when ``health`` is given, its new health; with ``only_over``, only an Item in
-        that health (or already in ``health``) changes health. False when no Item has this
-        item_id."""
+        that health (or already in ``health``) changes health. An Item whose access token
+        Plaid refuses keeps that health: no webhook fixes the stored token (only
+        :meth:`replace_access_token` does). False when no Item has this item_id."""
         now = time.time()
         with self.backend.transaction() as tx:
             cursor = tx.execute(
@@ -517,14 +528,14 @@ class BridgeStore:
             if health is not None and only_over is None:
                 tx.execute(
                     "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
-                    " WHERE item_id = ?",
-                    (health, detail, now, item_id),
+                    " WHERE item_id = ? AND health <> ?",
+                    (health, detail, now, item_id, INVALID_ACCESS_TOKEN),
                 )
             elif health is not None:
                 tx.execute(
                     "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
-                    " WHERE item_id = ? AND health IN (?, ?)",
-                    (health, detail, now, item_id, only_over, health),
+                    " WHERE item_id = ? AND health IN (?, ?) AND health <> ?",
+                    (health, detail, now, item_id, only_over, health, INVALID_ACCESS_TOKEN),
                 )
             return cursor.rowcount > 0
 
@@ -634,66 +645,109 @@ class BridgeStore:
             )
         return token
 
-    def claim_repair_link(self, token: str) -> RepairClaim:
-        """Use a repair link: exactly one caller, on any replica, gets its Item."""
+    def start_repair(self, token: str, limit: int) -> RepairClaim:
+        """Count one more Link token for a usable repair link, at most ``limit`` in all: its
+        Item, or why not (``"exhausted"`` past the limit)."""
+        key = digest(token)
+        now = time.time()
+        with self.backend.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE repair_links SET link_tokens = link_tokens + 1 WHERE digest = ?"
+                " AND used_at IS NULL AND expires_at > ? AND link_tokens < ?"
+                " AND item_ref IN (SELECT id FROM items WHERE removed_at IS NULL)"
+                " RETURNING item_ref, link_tokens",
+                (key, now, limit),
+            ).fetchall()
+            if not rows:
+                return self._repair_refusal(tx, key, now)
+            item = self._repair_item(tx, rows[0]["item_ref"])
+        return RepairClaim(item, None, rows[0]["link_tokens"])
+
+    def complete_repair(self, token: str) -> RepairClaim:
+        """The repair link's Link run succeeded: in one transaction, spend the link (exactly
+        one caller, on any replica, wins), make its Item healthy again and spend the Item's
+        other repair links. A link never given a Link token is refused (``"not_started"``)."""
         key = digest(token)
         now = time.time()
         with self.backend.transaction() as tx:
             rows = tx.execute(
                 "UPDATE repair_links SET used_at = ? WHERE digest = ? AND used_at IS NULL"
-                " AND expires_at > ? AND item_ref IN (SELECT id FROM items"
-                "   WHERE removed_at IS NULL) RETURNING item_ref",
+                " AND expires_at > ? AND link_tokens > 0"
+                " AND item_ref IN (SELECT id FROM items WHERE removed_at IS NULL)"
+                " RETURNING item_ref, link_tokens",
                 (now, key, now),
             ).fetchall()
-            if rows:
-                item = tx.execute(
-                    "SELECT public_ref, item_id, access_token, institution, client_user_id"
-                    " FROM items WHERE id = ?",
-                    (rows[0]["item_ref"],),
-                ).fetchone()
-                found = RepairItem(
-                    item["public_ref"],
-                    item["item_id"],
-                    item["access_token"],
-                    item["institution"],
-                    item["client_user_id"],
-                )
-                return RepairClaim(found, None)
-            row = tx.execute(
-                "SELECT repair_links.expires_at, repair_links.used_at, items.removed_at"
-                " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
-                " WHERE repair_links.digest = ?",
-                (key,),
-            ).fetchone()
+            if not rows:
+                return self._repair_refusal(tx, key, now)
+            item_ref = rows[0]["item_ref"]
+            tx.execute(
+                "UPDATE items SET health = ?, health_detail = NULL, health_at = ? WHERE id = ?",
+                (HEALTHY, now, item_ref),
+            )
+            tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
+                (now, item_ref),
+            )
+            item = self._repair_item(tx, item_ref)
+        return RepairClaim(item, None, rows[0]["link_tokens"])
+
+    @staticmethod
+    def _repair_item(tx: Transaction, item_ref: int) -> RepairItem:
+        row = tx.execute(
+            "SELECT public_ref, item_id, access_token, institution, client_user_id"
+            " FROM items WHERE id = ?",
+            (item_ref,),
+        ).fetchone()
+        return RepairItem(
+            row["public_ref"],
+            row["item_id"],
+            row["access_token"],
+            row["institution"],
+            row["client_user_id"],
+        )
+
+    @staticmethod
+    def _repair_refusal(tx: Transaction, key: str, now: float) -> RepairClaim:
+        """Why the repair link ``key`` cannot be used now."""
+        row = tx.execute(
+            "SELECT repair_links.expires_at, repair_links.used_at, repair_links.link_tokens,"
+            " items.removed_at FROM repair_links JOIN items ON items.id = repair_links.item_ref"
+            " WHERE repair_links.digest = ?",
+            (key,),
+        ).fetchone()
         if row is None:
             return RepairClaim(None, "unknown")
+        count = row["link_tokens"]
         if row["used_at"] is not None:
-            return RepairClaim(None, "used")
+            return RepairClaim(None, "used", count)
         if row["removed_at"] is not None:
-            return RepairClaim(None, "removed")
-        return RepairClaim(None, "expired")
+            return RepairClaim(None, "removed", count)
+        if row["expires_at"] <= now:
+            return RepairClaim(None, "expired", count)
+        return RepairClaim(None, "not_started" if count == 0 else "exhausted", count)
 
     def peek_repair_link(self, token: str) -> RepairClaim:
-        """What :meth:`claim_repair_link` would answer now, without using the link (a page
-        view, a link preview): read only."""
+        """Whether the repair link can be used now, without using it (a page view, a link
+        preview): read only."""
         now = time.time()
         with self.backend.read() as tx:
             row = tx.execute(
-                "SELECT repair_links.expires_at, repair_links.used_at, items.removed_at,"
-                " items.public_ref, items.item_id, items.access_token, items.institution,"
-                " items.client_user_id"
+                "SELECT repair_links.expires_at, repair_links.used_at, repair_links.link_tokens,"
+                " items.removed_at, items.public_ref, items.item_id, items.access_token,"
+                " items.institution, items.client_user_id"
                 " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
                 " WHERE repair_links.digest = ?",
                 (digest(token),),
             ).fetchone()
         if row is None:
             return RepairClaim(None, "unknown")
+        count = row["link_tokens"]
         if row["used_at"] is not None:
-            return RepairClaim(None, "used")
+            return RepairClaim(None, "used", count)
         if row["removed_at"] is not None:
-            return RepairClaim(None, "removed")
+            return RepairClaim(None, "removed", count)
         if row["expires_at"] <= now:
-            return RepairClaim(None, "expired")
+            return RepairClaim(None, "expired", count)
         item = RepairItem(
             row["public_ref"],
             row["item_id"],
@@ -701,7 +755,7 @@ class BridgeStore:
             row["institution"],
             row["client_user_id"],
         )
-        return RepairClaim(item, None)
+        return RepairClaim(item, None, count)
 
     def purge_expired_repair_links(self, now: float | None = None) -> int:
         """Delete repair links a week past their expiry; returns how many went."""

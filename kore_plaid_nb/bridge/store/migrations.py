@@ -160,6 +160,11 @@ VERSIONS: dict[int, list[Step]] = {
         "CREATE INDEX sessions_by_link_token ON sessions(link_token)",
         "CREATE INDEX sessions_by_hosted_return ON sessions(hosted_return)",
     ],
+    # 6: how many Link tokens each repair link was given: ``done`` needs one (Link ran), and
+    # a link gets a few at most.
+    6: [
+        "ALTER TABLE repair_links ADD COLUMN link_tokens INTEGER NOT NULL DEFAULT 0",
+    ],
 }
 LATEST = max(VERSIONS)
 

@@ -111,11 +111,14 @@ class RepairItem:
 
 @dataclass(frozen=True)
 class RepairClaim:
-    """Outcome of claiming a repair link: the Item, or why there is none (``"unknown"``,
-    ``"expired"``, ``"used"`` or ``"removed"``: the Item is gone at Plaid)."""
+    """Outcome of using a repair link: the Item, or why there is none (``"unknown"``,
+    ``"expired"``, ``"used"``, ``"removed"``: the Item is gone at Plaid, ``"exhausted"``: no
+    more Link tokens, ``"not_started"``: no Link token yet); ``link_tokens``: how many Link
+    tokens the link was given."""
 
     item: RepairItem | None
     problem: str | None
+    link_tokens: int = 0
 
 
 @dataclass(frozen=True)
