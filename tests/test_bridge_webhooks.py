@@ -628,6 +628,29 @@ def test_a_version_3_store_is_migrated_to_version_4(
         store.close()
 
 
+def test_items_a_version_3_bridge_saves_during_an_upgrade_get_a_ref(
+    home: Path, store_backend: str
+) -> None:
+    settings = settings_module.load()
+    store = open_store(settings.bridge_store, pool_size=1)
+    try:
+        with store.backend.transaction() as tx:  # a v3 replica, still up, knows no public_ref
+            tx.execute(
+                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
+                " created_at, client_id, redirect_uri) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ("item-late", "access-sandbox-late-0123456789", "ins_1", "u", time.time(),
+                 "client", "http://127.0.0.1/cb"),
+            )  # fmt: skip
+        [status] = store.item_statuses()
+        assert status.ref == bridge_store_module.public_ref("item-late")
+        assert store.record_webhook("item-late", "ITEM PENDING_EXPIRATION", "PENDING_EXPIRATION",
+                                    None)  # fmt: skip
+        assert store.create_repair_link(status.ref) is not None  # repairable by its ref
+        assert store.fill_missing_refs() == 0
+    finally:
+        store.close()
+
+
 def test_forged_webhooks_naming_new_keys_cannot_flood_plaid_nor_lock_out_its_real_key() -> None:
     from kore_plaid_nb.bridge import webhook_verification as wv
 

@@ -682,6 +682,7 @@ def create_app(
         """Delete expired records; remove at Plaid the Items no one can use any more."""
         store.purge_expired()
         store.purge_expired_repair_links()
+        store.fill_missing_refs()
         for item_ref, access_token in store.abandoned_items():
             if link.remove_item(access_token) or not link.item_exists(access_token):
                 store.mark_item_removed(item_ref)

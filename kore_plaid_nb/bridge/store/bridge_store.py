@@ -600,8 +600,24 @@ class BridgeStore:
             )
         return True
 
+    def fill_missing_refs(self) -> int:
+        """Give an ``item_ref`` to the Items that have none: those saved by a bridge of schema
+        3 still running during a rolling upgrade. Returns how many were filled."""
+        with self.backend.read() as tx:
+            rows = tx.execute("SELECT id, item_id FROM items WHERE public_ref IS NULL").fetchall()
+        if not rows:
+            return 0
+        with self.backend.transaction() as tx:
+            for row in rows:
+                tx.execute(
+                    "UPDATE items SET public_ref = ? WHERE id = ? AND public_ref IS NULL",
+                    (public_ref(row["item_id"]), row["id"]),
+                )
+        return len(rows)
+
     def item_statuses(self) -> list[ItemStatus]:
         """Every Item the store holds, oldest first, with its health."""
+        self.fill_missing_refs()
         with self.backend.read() as tx:
             rows = tx.execute(
                 "SELECT public_ref, institution, health, health_detail, health_at,"
