@@ -232,27 +232,30 @@ def bridge_error(status: int, error: str, message: str, fix: str) -> JSONRespons
     return JSONResponse(body, status, headers=NO_STORE)
 
 
-def link_redirect_uri(settings: Settings, request: Request) -> str | None:
-    """Where OAuth banks send the browser back: LINK_REDIRECT_URI, else this bridge's own
-    ``/oauth-return`` at :func:`.public_url.public_base_url` (as the browser reached it when
-    the Host names this bridge, else the configured public URL), when that is https or the
-    embedded emulator plays Plaid."""
-    if settings.link_redirect_uri:
-        return settings.link_redirect_uri
+def reachable_base_url(settings: Settings, request: Request) -> str | None:
+    """:func:`.public_url.public_base_url` when Plaid can reach it (https, or the embedded
+    emulator playing Plaid on this machine); else None."""
     base = public_base_url(settings, request)
     if base and (base.startswith("https://") or settings.embedded):
-        return f"{base}/oauth-return"
+        return base
     return None
+
+
+def link_redirect_uri(settings: Settings, request: Request) -> str | None:
+    """Where OAuth banks send the browser back: LINK_REDIRECT_URI, else this bridge's own
+    ``/oauth-return`` (as the browser reached it when the Host names this bridge, else the
+    configured public URL), when Plaid can reach it."""
+    if settings.link_redirect_uri:
+        return settings.link_redirect_uri
+    base = reachable_base_url(settings, request)
+    return f"{base}/oauth-return" if base else None
 
 
 def webhook_url(settings: Settings, request: Request) -> str | None:
-    """Where Plaid sends the Items' webhooks: this bridge's ``/plaid/webhook`` at
-    :func:`.public_url.public_base_url`, when that is https or the embedded emulator plays
-    Plaid (Plaid cannot reach a local address); else None: no webhook."""
-    base = public_base_url(settings, request)
-    if base and (base.startswith("https://") or settings.embedded):
-        return base + WEBHOOK_PATH
-    return None
+    """Where Plaid sends the Items' webhooks: this bridge's ``/plaid/webhook``, when Plaid
+    can reach it; else None: no webhook."""
+    base = reachable_base_url(settings, request)
+    return base + WEBHOOK_PATH if base else None
 
 
 class TooManySessions(Exception):
