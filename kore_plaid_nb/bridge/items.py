@@ -90,12 +90,14 @@ def repair_link(settings: Settings, item_ref: str) -> str | None:
     if store is None:
         return None
     try:
-        for item in store.item_statuses():
-            if item.ref == item_ref:
-                return _describe(settings, store, item, repair_links=True)["repair_url"]
-        return None
+        item = _status(store, item_ref)
+        return None if item is None else _describe(settings, store, item)["repair_url"]
     finally:
         store.close()
+
+
+def _status(store: BridgeStore, item_ref: str) -> ItemStatus | None:
+    return next((item for item in store.item_statuses() if item.ref == item_ref), None)
 
 
 def _describe(
@@ -127,12 +129,12 @@ def item_health(settings: Settings, item_ref: str) -> str | None:
     if store is None:
         return None
     try:
-        for item in store.item_statuses():
-            if item.ref == item_ref:
-                return REMOVED if item.removed_at is not None else item.health
-        return None
+        item = _status(store, item_ref)
     finally:
         store.close()
+    if item is None:
+        return None
+    return REMOVED if item.removed_at is not None else item.health
 
 
 def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
