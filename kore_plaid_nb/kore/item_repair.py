@@ -23,7 +23,7 @@ from .. import plaid_client
 from ..bridge import items
 from ..bridge.item_health import HEALTHY, LOGIN_REQUIRED
 from ..bridge.store import public_ref
-from ..settings import Settings, mask
+from ..settings import Settings
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
 from .simulator import KoreFlowError, KoreSimulator, StepSkipped
 
@@ -54,11 +54,11 @@ def walk_item_repair(settings: Settings, base_url: str) -> list[Row]:
         rows.append(("2. the bank asks for a new login (webhook ITEM ERROR)", health,
                      _kore_call(sim, access_token)))  # fmt: skip
 
-        repair_url = _repair_url(settings, ref)
-        if not settings.embedded:
-            rows.append((f"3. open the repair link: {_masked_url(repair_url)}", health, "-"))
+        if not settings.embedded:  # a real user logs in: the link is theirs to open
+            rows.append(("3. send the user the repair link (`kore-plaid items` prints it)",
+                         health, "-"))  # fmt: skip
             return rows
-        _user_logs_in_again(settings, repair_url, institution_id)
+        _user_logs_in_again(settings, _repair_url(settings, ref), institution_id)
         health = _wait_for_health(settings, ref, HEALTHY)
         rows.append(("3. the user opens the repair link and logs in again", health,
                      _kore_call(sim, access_token)))  # fmt: skip
@@ -104,11 +104,6 @@ def _repair_url(settings: Settings, ref: str) -> str:
         "The bridge offers no repair link for the Item that needs its user.",
         fix="Run `kore-plaid items` and read the Item's health.",
     )
-
-
-def _masked_url(url: str) -> str:
-    base, _, token = url.rpartition("/")
-    return f"{base}/{mask(token)}"
 
 
 def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str) -> None:
