@@ -1,7 +1,7 @@
 """LINK_MODE=hosted in Chromium: the Authorization URL sends the browser to the emulator's
 Hosted Link page, the user connects a bank there, Plaid sends the browser back to the bridge,
 and the bridge sends it on to Kore's callback (stand-in) with a code that Kore's token request
-redeems for the Item."""
+redeems for the Item; or the user presses Exit there and Kore gets access_denied."""
 
 from __future__ import annotations
 
@@ -89,3 +89,34 @@ def test_hosted_link_authorization_reaches_kore_with_a_code_that_redeems(
         AccountsGetRequest(access_token=access_token)
     )
     assert any(a.name == "Plaid Checking" for a in accounts.accounts)
+
+
+def test_hosted_link_exit_reaches_kore_with_access_denied_and_the_return_is_used(
+    hosted_stack: Stack, open_tab
+) -> None:
+    stack = hosted_stack
+    tab = open_tab(PHONE)
+    page = tab.page
+    state = "hosted-exit-" + secrets.token_urlsafe(12)
+    _, challenge = pkce_pair()
+
+    page.goto(stack.authorize_url(state, challenge))
+    assert page.url.startswith(stack.emulator_url + "/hosted-link/")
+    page.locator("#plaid-standin-exit").wait_for(state="visible")
+    page.click("#plaid-standin-exit")
+    page.wait_for_url(lambda url: url.startswith(stack.callback_url))
+    tab.shot("hosted-link-03-kore-callback-after-exit")
+
+    query = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+    assert query["error"] == "access_denied" and query["state"] == state, query
+    assert "code" not in query and stack.callbacks_for(state) == [query]
+
+    navigations = [r.url for r in tab.requests if r.is_navigation_request()]
+    (return_url,) = [u for u in navigations if urlsplit(u).path == RETURN_PATH]
+    assert origin(return_url) == origin(stack.bridge_url)
+
+    # Reloading the return URL (back button, a second tab) finds the session closed for good.
+    again = page.goto(return_url)
+    assert again is not None and again.status == 409
+    assert "already completed" in page.content()
+    assert len(stack.callbacks_for(state)) == 1

@@ -5,10 +5,12 @@ plaid-python), with bodies in Plaid's documented shapes (validated against the p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +48,7 @@ from test_emulator_conformance import SPEC_PATH, SPEC_SHA256, Spec
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb.emulator import running_emulator
+from kore_plaid_nb.emulator.store import Store
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.serving import serve_in_thread
 from kore_plaid_nb.settings import Settings
@@ -481,3 +484,71 @@ def test_hosted_link_wrong_password_shows_the_error_and_an_unknown_id_is_404(cli
     right = {**wrong, "password": "pass_good"}
     done = httpx.post(created.hosted_link_url, data=right, timeout=TIMEOUT)
     assert done.status_code == 200 and "You are connected" in done.text
+
+
+def test_hosted_link_exit_sends_exited_and_redirects_without_results(
+    client, receiver, url, spec, settings
+):
+    path = hook_path()
+    created = hosted(client, receiver.url + path, "https://app.example/done?x=1")
+    with httpx.Client(timeout=TIMEOUT) as browser:
+        page = browser.get(created.hosted_link_url)
+        assert 'id="plaid-standin-exit"' in page.text
+        session_id = page.text.split('name="link_session_id" value="')[1].split('"')[0]
+        left = browser.post(
+            created.hosted_link_url, data={"link_session_id": session_id, "action": "exit"}
+        )
+    assert left.status_code == 303
+    assert left.headers["location"] == "https://app.example/done?x=1"
+    (finished,) = (verify(client, r) for r in receiver.wait(path, 1))
+    spec.check("LinkSessionFinishedWebhook", finished)
+    assert finished == {
+        "webhook_type": "LINK",
+        "webhook_code": "SESSION_FINISHED",
+        "status": "EXITED",
+        "link_session_id": session_id,
+        "link_token": created.link_token,
+        "environment": "sandbox",
+    }
+    got = client.link_token_get(LinkTokenGetRequest(link_token=created.link_token))
+    spec.check("LinkTokenGetResponse", json.loads(client.api_client.last_response.data))
+    (session,) = got.link_sessions
+    assert session.link_session_id == session_id and session.finished_at
+    assert session.results.item_add_results == []
+    assert session.exit.error is None
+    assert session.exit.metadata.link_session_id == session_id
+    assert session.exit.metadata.status == "requires_credentials"
+    # the session is over: a second Exit (or a login) for it sends nothing more
+    again = {"link_session_id": session_id, "action": "exit"}
+    assert httpx.post(created.hosted_link_url, data=again, timeout=TIMEOUT).status_code == 303
+    wait_for_deliveries(url, settings.client_id, settings.secret, TIMEOUT)
+    assert len(receiver.at(path)) == 1
+
+
+def test_hosted_link_exit_without_redirect_shows_a_closed_page(client, url):
+    created = hosted(client, "http://127.0.0.1:9/x", None)
+    left = httpx.post(created.hosted_link_url, data={"action": "exit"}, timeout=TIMEOUT)
+    assert left.status_code == 200 and "You left without connecting a bank" in left.text
+    got = client.link_token_get(LinkTokenGetRequest(link_token=created.link_token))
+    (session,) = got.link_sessions
+    assert session.finished_at and session.results.item_add_results == []
+
+
+def test_a_state_file_from_before_link_exits_gains_the_exit_column(tmp_path):
+    path = tmp_path / "emulator.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TABLE link_sessions (link_session_id TEXT PRIMARY KEY, link_token TEXT NOT "
+            "NULL, started_at REAL NOT NULL, finished_at REAL, item_add_results TEXT NOT NULL "
+            "DEFAULT '[]')"
+        )
+        db.execute("INSERT INTO link_sessions VALUES ('old', 'link-sandbox-1', 1.0, NULL, '[]')")
+        db.commit()
+    store = Store(path)
+    try:
+        assert store.exit_link_session("link-sandbox-1", "old", {"error": None})
+        assert not store.exit_link_session("link-sandbox-1", "old", {"error": None})
+        (session,) = store.link_sessions("link-sandbox-1")
+        assert session["finished_at"] and session["exit"] == {"error": None}
+    finally:
+        store.close()

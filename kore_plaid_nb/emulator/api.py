@@ -232,6 +232,7 @@ def link_token_get(emulator: Emulator, body: Body) -> Body:
                 "payroll_income_results": [],
                 "document_income_results": None,
             },
+            **({"exit": s["exit"]} if s["exit"] else {}),
         }
         for s in emulator.store.link_sessions(token)
     ]

@@ -4,8 +4,11 @@
 Link stand-in's login (same banks, Sandbox credentials ``user_good`` / ``pass_good``); on
 success it records the public token in the link token's session (``/link/token/get``), sends
 LINK ``ITEM_ADD_RESULT`` and ``SESSION_FINISHED`` to the link token's ``webhook``, and sends
-the browser to ``hosted_link.completion_redirect_uri`` (or shows a "done" page). The form posts
-to the page itself; the unguessable id in the URL is the only credential, as with Plaid.
+the browser to ``hosted_link.completion_redirect_uri`` (or shows a "done" page). Its "Exit"
+button (``action=exit``) is the user closing Hosted Link: the session finishes without results
+(``exit`` in ``/link/token/get``), ``SESSION_FINISHED`` says ``EXITED`` (no public tokens) and
+the browser goes to the same place. Both forms post to the page itself; the unguessable id in
+the URL is the only credential, as with Plaid.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.routing import Route
 
 from . import link, webhooks
 from .api import Emulator
-from .errors import PlaidAPIError
+from .errors import PlaidAPIError, request_id
 
 log = logging.getLogger("kore_plaid_nb.emulator")
 
@@ -41,7 +44,7 @@ STYLE = (
     "input,select{box-sizing:border-box;width:100%;padding:10px;border:1px solid #767676;"
     "border-radius:6px;font:inherit}button{width:100%;margin-top:16px;padding:12px;"
     "border-radius:6px;border:1px solid #111;background:#111;color:#fff;font:inherit;"
-    "font-weight:600}#plaid-standin-error{color:#a00000;font-size:.9rem}"
+    "font-weight:600}button.secondary{background:#fff;color:#111}#plaid-standin-error{color:#a00000;font-size:.9rem}"
 )
 
 
@@ -79,6 +82,10 @@ def _login_form(info: dict, link_session_id: str, error: PlaidAPIError | None) -
         '<input id="plaid-standin-password" name="password" type="password" value="pass_good" '
         'autocomplete="current-password">'
         '<button id="plaid-standin-continue" type="submit">Continue</button></form>'
+        '<form method="post" id="plaid-standin-exit-form">'
+        f'<input type="hidden" name="link_session_id" value="{html.escape(link_session_id)}">'
+        '<input type="hidden" name="action" value="exit">'
+        '<button id="plaid-standin-exit" class="secondary" type="submit">Exit</button></form>'
     )
 
 
@@ -113,6 +120,8 @@ def routes(emulator: Emulator) -> list[Route]:
         raw = await request.body()
         form = {k: v[0] for k, v in parse_qs(raw[:MAX_FORM_BYTES].decode(errors="replace")).items()}
         link_session_id = form.get("link_session_id") or str(uuid.uuid4())
+        if form.get("action") == "exit":
+            return leave(token, link_session_id)
         try:
             result = link.complete(
                 emulator,
@@ -134,12 +143,33 @@ def routes(emulator: Emulator) -> list[Route]:
         webhook = config.get("webhook")
         for body in webhooks.link_webhooks(token, link_session_id, [public_token]):
             emulator.webhooks.send(str(webhook) if webhook else None, body)
+        return done(config, "Connected", "You are connected")
+
+    def leave(token: str, link_session_id: str) -> Response:
+        """The user closed Hosted Link before connecting a bank (once per session)."""
+        config = emulator.store.link_token(token) or {}
+        exit_ = {
+            "error": None,
+            "metadata": {
+                "institution": None,
+                "status": "requires_credentials",
+                "link_session_id": link_session_id,
+                "request_id": request_id(),
+            },
+        }
+        if emulator.store.exit_link_session(token, link_session_id, exit_):
+            webhook = config.get("webhook")
+            body = webhooks.link_exit_webhook(token, link_session_id)
+            emulator.webhooks.send(str(webhook) if webhook else None, body)
+        return done(config, "Link closed", "You left without connecting a bank")
+
+    def done(config: dict, title: str, heading: str) -> Response:
         target = config.get("completion_redirect_uri")
         if target:
             return RedirectResponse(str(target), status_code=303, headers=HEADERS)
         return _page(
-            "Connected",
-            '<h1 id="plaid-standin-title">You are connected</h1>'
+            title,
+            f'<h1 id="plaid-standin-title">{heading}</h1>'
             "<p>You can close this window and return to the app.</p>",
         )
 

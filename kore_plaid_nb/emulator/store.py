@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS link_sessions (
     link_token TEXT NOT NULL,
     started_at REAL NOT NULL,
     finished_at REAL,
-    item_add_results TEXT NOT NULL DEFAULT '[]'
+    item_add_results TEXT NOT NULL DEFAULT '[]',
+    exit TEXT
 );
 CREATE TABLE IF NOT EXISTS hosted_links (
     hosted_id TEXT PRIMARY KEY,
@@ -100,6 +101,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(link_sessions)")}
+        if "exit" not in columns:  # a state file from before Link exits were recorded
+            self._db.execute("ALTER TABLE link_sessions ADD COLUMN exit TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -202,17 +206,31 @@ class Store:
                 (time.time(), json.dumps(results), link_session_id),
             )
 
+    def exit_link_session(
+        self, link_token: str, link_session_id: str, exit_: dict[str, object]
+    ) -> bool:
+        """Record that the user left a Link session without finishing it (started now if it
+        was not before); False if the session had already finished or is another token's."""
+        self.start_link_session(link_token, link_session_id)
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE link_sessions SET finished_at = ?, exit = ? WHERE link_session_id = ? "
+                "AND link_token = ? AND finished_at IS NULL",
+                (time.time(), json.dumps(exit_), link_session_id, link_token),
+            )
+        return cursor.rowcount == 1
+
     def link_sessions(self, link_token: str) -> list[dict[str, object]]:
         """The sessions of a link token, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT link_session_id, started_at, finished_at, item_add_results "
+                "SELECT link_session_id, started_at, finished_at, item_add_results, exit "
                 "FROM link_sessions WHERE link_token = ? ORDER BY started_at, link_session_id",
                 (link_token,),
             ).fetchall()
         return [
             {"link_session_id": r[0], "started_at": r[1], "finished_at": r[2],
-             "item_add_results": json.loads(r[3])}
+             "item_add_results": json.loads(r[3]), "exit": json.loads(r[4]) if r[4] else None}
             for r in rows
         ]  # fmt: skip
 

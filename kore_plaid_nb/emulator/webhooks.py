@@ -173,6 +173,13 @@ def link_webhooks(link_token: str, link_session_id: str, public_tokens: list[str
     return bodies
 
 
+def link_exit_webhook(link_token: str, link_session_id: str) -> Body:
+    """What a Hosted Link session the user left sends: SESSION_FINISHED, EXITED, no tokens."""
+    return {"webhook_type": "LINK", "webhook_code": "SESSION_FINISHED", "status": "EXITED",
+            "link_session_id": link_session_id, "link_token": link_token,
+            "environment": ENVIRONMENT}  # fmt: skip
+
+
 def valid_webhook_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
