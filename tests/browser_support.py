@@ -122,9 +122,10 @@ def callback_standin(received: list[dict[str, str]]) -> Starlette:
     return Starlette(routes=[Route(CALLBACK_PATH, callback)])
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    home = tmp_path_factory.mktemp("browser-home")
+@contextlib.contextmanager
+def serving_stack(home: Path, **values: object) -> Iterator[Stack]:
+    """Emulator, bridge (its settings plus ``values``) and Kore's callback stand-in, served in
+    this process for the ``with`` block."""
     received: list[dict[str, str]] = []
     base = Settings(home=home, env_file=home / ".env")
     with (
@@ -132,9 +133,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running_emulator(base) as emulator_url,
     ):
         callback_url = kore + CALLBACK_PATH
-        settings = base.with_values(plaid_api_url=emulator_url, plaid_redirect_uri=callback_url)
+        settings = base.with_values(
+            plaid_api_url=emulator_url, plaid_redirect_uri=callback_url, **values
+        )
         with running_bridge(settings) as bridge_url:
             yield Stack(settings, emulator_url, bridge_url, callback_url, received)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with serving_stack(tmp_path_factory.mktemp("browser-home")) as served:
+        yield served
 
 
 def _missing_browser(reason: str) -> None:

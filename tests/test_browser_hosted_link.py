@@ -10,24 +10,11 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_support import (
-    CALLBACK_PATH,
-    PHONE,
-    Stack,
-    browser,
-    callback_standin,
-    open_tab,
-    origin,
-    pkce_pair,
-)
+from browser_support import PHONE, Stack, browser, open_tab, origin, pkce_pair, serving_stack
 from plaid.model.accounts_get_request import AccountsGetRequest
 
 from kore_plaid_nb import plaid_client
-from kore_plaid_nb.bridge import running_bridge
 from kore_plaid_nb.bridge.hosted_link import RETURN_PATH
-from kore_plaid_nb.emulator import running_emulator
-from kore_plaid_nb.serving import serve_in_thread
-from kore_plaid_nb.settings import Settings
 
 __all__ = ["browser", "open_tab"]  # fixtures used by name
 
@@ -35,19 +22,15 @@ __all__ = ["browser", "open_tab"]  # fixtures used by name
 @pytest.fixture(scope="module")
 def hosted_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Emulator, a LINK_MODE=hosted bridge and Kore's callback stand-in, in-process."""
-    home = tmp_path_factory.mktemp("hosted-browser-home")
-    received: list[dict[str, str]] = []
-    base = Settings(home=home, env_file=home / ".env")
-    with (
-        serve_in_thread(callback_standin(received), what="Kore callback stand-in") as kore,
-        running_emulator(base) as emulator_url,
-    ):
-        callback_url = kore + CALLBACK_PATH
-        settings = base.with_values(
-            plaid_api_url=emulator_url, plaid_redirect_uri=callback_url, link_mode="hosted"
-        )
-        with running_bridge(settings) as bridge_url:
-            yield Stack(settings, emulator_url, bridge_url, callback_url, received)
+    with serving_stack(tmp_path_factory.mktemp("hosted-browser-home"), link_mode="hosted") as s:
+        yield s
+
+
+def open_hosted_link(stack: Stack, page: object, state: str, challenge: str, button: str) -> None:
+    """Kore's Authorization URL -> the emulator's Hosted Link page, ``button`` visible."""
+    page.goto(stack.authorize_url(state, challenge))
+    assert page.url.startswith(stack.emulator_url + "/hosted-link/")
+    page.locator(button).wait_for(state="visible")
 
 
 def test_hosted_link_authorization_reaches_kore_with_a_code_that_redeems(
@@ -59,9 +42,7 @@ def test_hosted_link_authorization_reaches_kore_with_a_code_that_redeems(
     state = "hosted-" + secrets.token_urlsafe(12)
     verifier, challenge = pkce_pair()
 
-    page.goto(stack.authorize_url(state, challenge))
-    assert page.url.startswith(stack.emulator_url + "/hosted-link/")
-    page.locator("#plaid-standin-continue").wait_for(state="visible")
+    open_hosted_link(stack, page, state, challenge, "#plaid-standin-continue")
     tab.shot("hosted-link-01-plaid-hosted-page-phone")
     page.click("#plaid-standin-continue")
     page.wait_for_url(lambda url: url.startswith(stack.callback_url))
@@ -100,9 +81,7 @@ def test_hosted_link_exit_reaches_kore_with_access_denied_and_the_return_is_used
     state = "hosted-exit-" + secrets.token_urlsafe(12)
     _, challenge = pkce_pair()
 
-    page.goto(stack.authorize_url(state, challenge))
-    assert page.url.startswith(stack.emulator_url + "/hosted-link/")
-    page.locator("#plaid-standin-exit").wait_for(state="visible")
+    open_hosted_link(stack, page, state, challenge, "#plaid-standin-exit")
     page.click("#plaid-standin-exit")
     page.wait_for_url(lambda url: url.startswith(stack.callback_url))
     tab.shot("hosted-link-03-kore-callback-after-exit")
