@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lab notebooks check lint security format clean stop
+.PHONY: install run test test-fast typecheck lab notebooks check lint security format clean stop
 
 # pip speaks for itself (no --quiet): a first install takes minutes and must not look hung.
 $(STAMP): requirements.txt pyproject.toml
@@ -30,8 +30,17 @@ run: $(STAMP)
 
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
-test: lint
+test: lint typecheck
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+
+## make test-fast: the inner loop (under a minute): ruff, mypy, then the unit and contract tests
+## (no notebooks, no browser, no PostgreSQL, no service processes; make test runs those too)
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} -p no:cacheprovider --fast tests
+
+## make typecheck: mypy --strict over the package (settings in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 ## make lab: open the runbook in JupyterLab
 lab: $(STAMP)

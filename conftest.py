@@ -27,6 +27,59 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["KORE_SIMULATOR_PORT"] = str(session_port(exclude={app_port}))
 
 
+# -- make test-fast (`--fast`): units and contract tests only, for the inner loop. Left out: the
+# notebooks, browsers, JupyterHub, whole runs, PostgreSQL, the harness' slow suites, and every
+# test that starts the project's services as processes (they all run in `make test`).
+SLOW_FILES = (
+    "tests/test_browser_",
+    "tests/test_emulator_link_browser.py",
+    "tests/test_jupyterhub.py",
+    "tests/test_training_class.py",
+    "tests/test_runbook_run.py",
+    "tests/test_run_report.py",
+    "tests/test_harness_",
+    "tests/test_bridge_replicas.py",
+    "tests/test_bridge_restart.py",
+    "tests/test_postgres_cluster.py",
+    "tests/test_install.py",
+    "tests/test_services.py",
+    "tests/test_tunnel.py",
+    "tests/test_tunnel_standin.py",
+    "tests/test_verify_e2e.py",
+    "tests/test_kernels.py",
+    "tests/test_cli.py",
+)
+SERVER_FIXTURES = {"postgres_cluster", "bridge_database"}
+SERVER_BACKENDS = ("postgresql", "replicas")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="make test-fast: units and contract tests only (no notebooks, browser or servers)",
+    )
+
+
+def is_slow(item: pytest.Item) -> bool:
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith("notebooks/") or path.startswith(SLOW_FILES):
+        return True
+    if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("store_backend") in SERVER_BACKENDS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    slow = [item for item in items if is_slow(item)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not is_slow(item)]
+
+
 def session_port(exclude: set[int]) -> int:
     """A free port for the notebooks, below Linux's ephemeral range (32768-60999) as
     kore_plaid_nb.ports chooses them: the notebooks bind it minutes later, and meanwhile

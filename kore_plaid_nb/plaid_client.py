@@ -1,20 +1,26 @@
-"""The plaid-python client factory: the only place that knows Plaid's hosts."""
+"""The plaid-python client factory: the only place that knows Plaid's hosts.
+
+Plaid's failures and what they mean are in :mod:`.plaid_errors`; the names callers used from
+here (:data:`PLAID_FAILURES`, :class:`PlaidError`, :func:`error_from_exception`) still work."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import plaid
 import plaid.rest
+import urllib3
 from plaid.api import plaid_api
 
-from .errors import PlaidUnreachable, RunbookError, plain_reason
+from .errors import PlaidUnreachable, RunbookError
+from .plaid_errors import PLAID_FAILURES as PLAID_FAILURES
+from .plaid_errors import TRANSPORT_FAILURES as TRANSPORT_FAILURES
+from .plaid_errors import Caller, Problem, advice, problem_of
+from .plaid_errors import PlaidError as PlaidError
+from .plaid_errors import error_from_exception as error_from_exception
 from .settings import Settings
-
-if TYPE_CHECKING:
-    import urllib3
 
 PLAID_HOSTS = {
     "sandbox": plaid.Environment.Sandbox,
@@ -44,7 +50,7 @@ def tenant_host(tenant: str) -> str:
     return f"https://{tenant}.plaid.com"
 
 
-class _BoundedRESTClient(plaid.rest.RESTClientObject):
+class _BoundedRESTClient(plaid.rest.RESTClientObject):  # type: ignore[misc]  # untyped base
     """plaid-python's transport with a default timeout: plaid-python hands urllib3 an explicit
     "no timeout" unless each call passes ``_request_timeout``, so a hung Plaid would hang us."""
 
@@ -52,7 +58,7 @@ class _BoundedRESTClient(plaid.rest.RESTClientObject):
         super().__init__(configuration)
         self.default_timeout = timeout
 
-    def request(  # type: ignore[override]
+    def request(
         self, *args: object, _request_timeout: object = None, **kwargs: object
     ) -> plaid.rest.RESTResponse | urllib3.BaseHTTPResponse:
         return super().request(
@@ -78,7 +84,10 @@ def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
 
 
 def call_json(
-    api: plaid_api.PlaidApi, operation: str, body: dict[str, object], timeout: float | None = None
+    api: plaid_api.PlaidApi,
+    operation: str,
+    body: Mapping[str, object],
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Send ``body`` to a Plaid ``operation`` (``"item_get"``, ...) through plaid-python's
     ``ApiClient`` (same host, authentication headers, transport, timeout and exceptions) and
@@ -96,52 +105,21 @@ def call_json(
         _request_timeout=timeout,
     )
     try:
-        return json.loads(response.data)
+        return _json_object(response.data, response.status)
     finally:
         response.release_conn()
 
 
-@dataclass(frozen=True)
-class PlaidError:
-    """A Plaid error body (or a transport failure) in a form that is safe to show."""
-
-    status: int
-    error_type: str
-    error_code: str
-    error_message: str
-    display_message: str | None = None
-    request_id: str | None = None
-
-    def __str__(self) -> str:
-        if self.error_type == "CONNECTION_ERROR":
-            return f"Plaid could not be reached: {self.error_message}"
-        return f"{self.error_type}/{self.error_code} (HTTP {self.status}): {self.error_message}"
-
-
-def error_from_exception(exc: BaseException) -> PlaidError:
-    """Turn a plaid-python exception (or a connection failure) into a :class:`PlaidError`.
-
-    A connection failure keeps the exception's class name as ``error_code`` (for logs and
-    the bridge's retry rules); its ``error_message`` says what happened in words."""
-    if isinstance(exc, plaid.ApiException):
-        try:
-            body = json.loads(exc.body or "{}")
-        except (TypeError, ValueError):
-            body = {}
-        return PlaidError(
-            status=int(exc.status or 0),
-            error_type=str(body.get("error_type") or "API_ERROR"),
-            error_code=str(body.get("error_code") or "UNKNOWN"),
-            error_message=str(body.get("error_message") or exc.reason or "no message"),
-            display_message=body.get("display_message"),
-            request_id=body.get("request_id"),
-        )
-    return PlaidError(
-        status=0,
-        error_type="CONNECTION_ERROR",
-        error_code=type(exc).__name__,
-        error_message=plain_reason(exc),
-    )
+def _json_object(data: bytes, status: int) -> dict[str, Any]:
+    """Plaid's JSON answer; a 2xx page that is not one (a captive portal, a proxy) is a Plaid
+    failure whose effect is unknown (``status`` 0), not a bug."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise plaid.ApiException(status=0, reason=f"Plaid's answer was not JSON (HTTP {status})")
+    return answer
 
 
 def create_link_token(
@@ -231,54 +209,18 @@ def webhook_verification_key(
     return dict(call_json(api, "webhook_verification_key_get", {"key_id": key_id}, timeout)["key"])
 
 
-_FIXES: dict[str, tuple[str, str]] = {
-    "INVALID_API_KEYS": (
-        "4.iii-iv",
-        "Copy the client_id and the secret of the chosen environment again from "
-        "dashboard.plaid.com > Developers > Keys (a Sandbox secret does not work in "
-        "Production), and check PLAID_ENV.",
-    ),
-    "INVALID_FIELD": (
-        "4.v-vi",
-        "If the message names redirect_uri: add that exact URI in dashboard.plaid.com > "
-        "Developers > API > Allowed redirect URIs. Otherwise check the field it names.",
-    ),
-    "INVALID_PRODUCT": ("4.x", "Set PLAID_PRODUCTS to products your Plaid account has."),
-    "PRODUCTS_NOT_SUPPORTED": (
-        "4.x",
-        "Remove the product from PLAID_PRODUCTS or pick a bank that supports it.",
-    ),
-    "ITEM_LOGIN_REQUIRED": ("10-12", "The bank login expired: authorize again in Kore."),
-    "INVALID_ACCESS_TOKEN": (
-        "8",
-        "Authorize again; check the payload field access_token = {{accessToken}}.",
-    ),
-    "RATE_LIMIT_EXCEEDED": ("", "Plaid rate-limited the calls: wait a minute and retry."),
-}
-
-
 def explain(error: PlaidError, host: str | None = None) -> RunbookError:
     """A :class:`RunbookError` for a Plaid error, naming the procedure step to check
     (a :class:`PlaidUnreachable` one when Plaid was not reached)."""
-    if error.error_type == "CONNECTION_ERROR":
-        if host is None or host in PLAID_HOSTS.values():
-            fix = (
-                "Check the internet connection (and HTTPS_PROXY, if this network needs a "
-                "proxy), then try again; status.plaid.com shows whether Plaid is down."
-            )
-        else:
-            fix = (
-                f"PLAID_API_URL points at {host}: start the emulator there (embedded mode: "
-                "rerun the notebook from the top, or `kore-plaid sandbox`), or unset "
-                "PLAID_API_URL to use Plaid itself."
-            )
+    problem = problem_of(error)
+    if problem in (Problem.UNREACHABLE, Problem.TIMEOUT):
+        emulator = host is not None and host not in PLAID_HOSTS.values()
+        problem = Problem.EMULATOR_UNREACHABLE if emulator else Problem.UNREACHABLE
+        said = advice(problem, Caller.RUNBOOK)
         return PlaidUnreachable(
-            f"Plaid could not be reached{f' at {host}' if host else ''} ({error.error_message}).",
-            fix=fix,
+            said.says(at=f" at {host}" if host else "", reason=error.error_message),
+            fix=said.advises(host=host),
+            step=said.step,
         )
-    step, fix = _FIXES.get(error.error_code) or _FIXES.get(error.error_type) or ("", "")
-    return RunbookError(
-        f"Plaid refused the call: {error}",
-        fix=fix or "Read Plaid's message above; https://plaid.com/docs/errors/ explains each code.",
-        step=step or None,
-    )
+    said = advice(problem, Caller.RUNBOOK)
+    return RunbookError(said.says(error=error), fix=said.advises(), step=said.step)

@@ -15,8 +15,10 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.supervisors import Multiprocess
 
 from .errors import ServiceError
@@ -39,11 +41,11 @@ def event_loop_and_parser() -> tuple[str, str]:
 
 
 def _config(
-    app: object,
+    app: ASGIApp | str,
     host: str,
     port: int,
     forwarded_allow_ips: tuple[str, ...] = (),
-    **extra: object,
+    **extra: Any,
 ) -> uvicorn.Config:
     """Quiet uvicorn; ``X-Forwarded-*`` headers are trusted only from the listed addresses
     (none by default: anyone could otherwise claim to be https or another client).
@@ -153,7 +155,7 @@ class _Server(uvicorn.Server):
 
 
 def serve(
-    app: object,
+    app: ASGIApp,
     host: str,
     port: int,
     what: str = "server",
@@ -182,7 +184,7 @@ def serve_workers(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: object,
+    app: ASGIApp,
     host: str = "127.0.0.1",
     port: int = 0,
     what: str = "server",

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -103,6 +103,20 @@ class Stack:
         with contextlib.closing(sqlite3.connect(self.settings.bridge_db_path)) as db:
             db.execute("UPDATE sessions SET expires_at = ?", (time.time() - 1,))
             db.commit()
+
+
+def at_callback(stack: Stack):
+    """A predicate for ``page.wait_for_url``: the browser reached Kore's callback."""
+    return lambda url: url.startswith(stack.callback_url)
+
+
+def callback_query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def wait_for_link(page) -> None:
+    """Until the Link stand-in's dialog shows."""
+    page.locator("#plaid-standin-dialog").wait_for(state="visible")
 
 
 def callback_standin(received: list[dict[str, str]]) -> Starlette:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kore_plaid_nb import services, settings
 from kore_plaid_nb.emulator import running_emulator
+
+if TYPE_CHECKING:
+    from bridge_support import Bridge
 
 ISOLATED_NAMES = (
     "PLAID_CLIENT_ID",
@@ -38,7 +42,7 @@ ISOLATED_NAMES = (
 @pytest.fixture(scope="session", autouse=True)
 def no_tunnel_process_survives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After the session, no tunnel agent or tunnel service started by a test is alive."""
-    from test_tunnel_helpers import tunnel_processes
+    from tunnel_support import tunnel_processes
 
     base = str(tmp_path_factory.getbasetemp())
     yield
@@ -93,6 +97,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "backends(*names): the store backends a bridge test runs on")
+    config.addinivalue_line("markers", "bridge(**options): the BridgeOptions of ``bridge``")
 
 
 REPLICA_FIXTURES = {"flow", "bridge"}  # the fixtures that start two bridges for "replicas"
@@ -154,3 +159,20 @@ def store_backend(
             admin.execute(f"CREATE SCHEMA {schema}")
         monkeypatch.setenv("BRIDGE_DB", f"{url}?options=-csearch_path%3D{schema}")
     return request.param
+
+
+@pytest.fixture
+def bridge(request: pytest.FixtureRequest, home: Path) -> Iterator[Bridge]:
+    """The bridge under test, served in a thread, with the options of the closest
+    ``@pytest.mark.bridge(...)`` (see :class:`bridge_support.BridgeOptions`), on the
+    ``store_backend`` under test when the test uses that fixture (else SQLite)."""
+    from bridge_support import BridgeOptions, serving_bridge
+
+    marker = request.node.get_closest_marker("bridge")
+    options = BridgeOptions(**(marker.kwargs if marker else {}))
+    backend = "sqlite"
+    if "store_backend" in request.fixturenames:
+        backend = request.getfixturevalue("store_backend")
+    emulator = request.getfixturevalue("emulator_url") if options.plaid == "emulator" else None
+    with serving_bridge(options, backend, emulator) as served:
+        yield served

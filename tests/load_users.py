@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
-from test_bridge_helpers import (
+from bridge_support import (
     authorize_query,
     exchange,
     query_of,

@@ -7,6 +7,7 @@ import sqlite3
 
 import psycopg
 
+from kore_plaid_nb.bridge.store.placeholders import to_pyformat
 from kore_plaid_nb.settings import Settings
 
 
@@ -15,17 +16,18 @@ def rows(settings: Settings, sql: str, args: tuple = ()) -> list[tuple]:
     url = settings.bridge_db_url
     if url is not None:
         with psycopg.connect(url) as conn:
-            return conn.execute(sql.replace("?", "%s"), args).fetchall()
+            return conn.execute(to_pyformat(sql), args).fetchall()
     with contextlib.closing(sqlite3.connect(settings.bridge_db_path)) as db:
         return db.execute(sql, args).fetchall()
 
 
 def change(settings: Settings, sql: str, args: tuple = ()) -> None:
-    """Run one statement that changes the store, committed (a test's time travel)."""
+    """Run one statement that changes the store, committed (what the bridge's own methods
+    cannot write: an old bridge's rows, a removal behind its back)."""
     url = settings.bridge_db_url
     if url is not None:
         with psycopg.connect(url) as conn:
-            conn.execute(sql.replace("?", "%s"), args)
+            conn.execute(to_pyformat(sql), args)
         return
     with contextlib.closing(sqlite3.connect(settings.bridge_db_path)) as db, db:
         db.execute(sql, args)

@@ -16,11 +16,7 @@ from pathlib import Path
 import httpx
 import plaid
 import pytest
-from plaid.model.accounts_get_request import AccountsGetRequest
-from requests_oauthlib import OAuth2Session
-from round_robin import running_round_robin
-from store_inspect import change, one
-from test_bridge_helpers import (
+from bridge_support import (
     TOKEN_PATH,
     authorize_and_link,
     authorize_query,
@@ -29,6 +25,11 @@ from test_bridge_helpers import (
     refresh,
     sandbox_public_token,
 )
+from fake_clock import FakeClock
+from plaid.model.accounts_get_request import AccountsGetRequest
+from requests_oauthlib import OAuth2Session
+from round_robin import running_round_robin
+from store_inspect import one
 
 from kore_plaid_nb import plaid_client, services
 from kore_plaid_nb import settings as settings_module
@@ -185,7 +186,7 @@ def test_a_session_and_a_public_token_are_used_once(flow: Flow) -> None:
 
 
 def test_expired_session_is_explained(flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routes, "SESSION_TTL", -1.0)
+    monkeypatch.setattr(routes.authorize, "SESSION_TTL", -1.0)
     start = flow.http.get(
         flow.url + "/?" + authorize_query(flow.settings), headers={"Accept": "application/json"}
     ).json()
@@ -324,10 +325,13 @@ def test_items_kore_never_came_for_are_removed_at_plaid(
     home: Path, emulator_url: str, store_backend: str
 ) -> None:
     from kore_plaid_nb.bridge import create_app
+    from kore_plaid_nb.bridge.oauth import CODE_TTL
+    from kore_plaid_nb.bridge.store import open_store
     from kore_plaid_nb.serving import serve_in_thread
 
     settings = settings_module.load().with_values(plaid_api_url=emulator_url)
-    app = create_app(settings)
+    clock = FakeClock()
+    app = create_app(settings, store=open_store(settings.bridge_store, clock=clock))
     with serve_in_thread(app, what="bridge") as url, httpx.Client(timeout=20) as http:
         kept = exchange(http, url, settings, authorize_and_link(http, url, settings)["code"])
         authorize_and_link(http, url, settings)  # the user authorized; Kore never redeemed
@@ -335,7 +339,7 @@ def test_items_kore_never_came_for_are_removed_at_plaid(
         assert accounts(settings, forgotten)  # alive at Plaid until the sweep
         app.state.sweep()  # nothing has expired yet: nothing goes
         assert accounts(settings, forgotten)
-        change(settings, "UPDATE codes SET expires_at = ? WHERE used_at IS NULL", (1.0,))
+        clock.advance(CODE_TTL + 1)  # the code Kore never redeemed expires
         app.state.sweep()
     with pytest.raises(plaid.ApiException) as gone:
         accounts(settings, forgotten)

@@ -22,13 +22,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
 import pytest
+from bridge_support import authorize_query, exchange, query_of
 from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
 from plaid.model.accounts_get_request import AccountsGetRequest
 from store_inspect import one, rows
-from test_bridge_helpers import authorize_query, exchange, query_of
+from webhook_signing import new_key, sign
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -113,17 +112,9 @@ class Hosted:
         return access_token
 
 
-def new_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict]:
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
-    jwk.update(kid=kid, alg="ES256", use="sig", created_at=int(time.time()), expired_at=None)
-    return private, jwk
-
-
 def signed_webhook(hosted: Hosted, payload: dict) -> httpx.Response:
     body = json.dumps(payload, indent=2).encode()
-    claims = {"iat": int(time.time()), "request_body_sha256": hashlib.sha256(body).hexdigest()}
-    signature = jwt.encode(claims, hosted.private, algorithm="ES256", headers={"kid": TEST_KID})
+    signature = sign(body, hosted.private, kid=TEST_KID)
     headers = {"Content-Type": "application/json", "Plaid-Verification": signature}
     return hosted.http.post(hosted.url + "/plaid/webhook", content=body, headers=headers)
 

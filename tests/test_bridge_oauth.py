@@ -5,72 +5,29 @@ Every request goes through a real uvicorn server with httpx, like Kore would.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import sqlite3
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
-from round_robin import running_round_robin
-from starlette.applications import Starlette
+from bridge_support import ACCESS_TOKEN, TOKEN_PATH, Bridge, authorize_query, pkce_pair, query_of
 from store_inspect import rows
-from test_bridge_helpers import TOKEN_PATH, authorize_query, exchange, pkce_pair, query_of, refresh
 
-from kore_plaid_nb import services, serving
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app, list_authorizations
 from kore_plaid_nb.bridge import oauth as oauth_module
 from kore_plaid_nb.bridge.oauth import equal_secrets, new_code
-from kore_plaid_nb.bridge.store import ItemRecord, digest
-
-ACCESS_TOKEN = "access-sandbox-11111111-2222-3333-4444-555555555555"
+from kore_plaid_nb.bridge.store import digest
 
 pytestmark = [
     pytest.mark.usefixtures("store_backend"),
     pytest.mark.backends("sqlite", "postgresql", "replicas"),
+    # Plaid is unreachable on purpose: nothing here may need it. With "replicas", codes are
+    # minted by one bridge and every HTTP request goes through a round-robin balancer over it
+    # and a second bridge on the same database.
+    pytest.mark.bridge(plaid="unreachable"),
 ]
-
-
-@dataclass
-class Bridge:
-    url: str
-    app: Starlette
-    settings: settings_module.Settings
-    http: httpx.Client
-
-    def mint(self, query: str | None = None, access_token: str = ACCESS_TOKEN) -> dict[str, str]:
-        """Play a completed Link session: returns the callback's query (code, state)."""
-        query = query or authorize_query(self.settings)
-        oauth, store = self.app.state.oauth, self.app.state.store
-        auth = oauth.validate_authorization(query)
-        session = secrets.token_urlsafe(32)
-        store.create_session(session, auth.client_id, auth.redirect_uri, query, 60)
-        assert store.claim_session(session).problem is None
-        item = ItemRecord("item-" + secrets.token_hex(8), access_token, "ins_109508", "u1")
-        return query_of(oauth.issue_code(session, query, item))
-
-
-@pytest.fixture
-def bridge(home, store_backend: str) -> Iterator[Bridge]:
-    """With "replicas", codes are minted by one bridge and every HTTP request goes through a
-    round-robin balancer over it and a second bridge on the same database."""
-    # Plaid is unreachable on purpose: nothing here may need it.
-    settings = settings_module.load().with_values(
-        plaid_api_url=f"http://127.0.0.1:{services.free_port()}"
-    )
-    app = create_app(settings)
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serving.serve_in_thread(app, what="bridge"))
-        if store_backend == "replicas":
-            second = create_app(settings)
-            other = stack.enter_context(serving.serve_in_thread(second, what="bridge"))
-            url = stack.enter_context(running_round_robin([url, other])).url
-        http = stack.enter_context(httpx.Client(timeout=10))
-        yield Bridge(url, app, settings, http)
 
 
 # Token endpoint: success shapes and Kore's quirks.
@@ -78,7 +35,7 @@ def bridge(home, store_backend: str) -> Iterator[Bridge]:
 
 def test_code_exchange_answers_the_items_access_token_without_caching(bridge: Bridge) -> None:
     code = bridge.mint()["code"]
-    response = exchange(bridge.http, bridge.url, bridge.settings, code)
+    response = bridge.exchange(code)
     assert response.status_code == 200
     body = response.json()
     assert body["access_token"] == ACCESS_TOKEN
@@ -117,9 +74,9 @@ def test_oauth_token_alias_with_form_body_credentials(bridge: Bridge) -> None:
 
 
 def test_refresh_returns_same_access_token_and_keeps_refresh_token(bridge: Bridge) -> None:
-    first = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"]).json()
+    first = bridge.exchange(bridge.mint()["code"]).json()
     for _ in range(2):  # a retried refresh works too: no rotation
-        again = refresh(bridge.http, bridge.url, bridge.settings, first["refresh_token"])
+        again = bridge.refresh(first["refresh_token"])
         assert again.status_code == 200
         assert again.json()["access_token"] == ACCESS_TOKEN
         assert again.json()["refresh_token"] == first["refresh_token"]
@@ -130,7 +87,7 @@ def test_no_scope_is_echoed_by_the_code_or_refresh_grant(bridge: Bridge) -> None
     # Scopes mean nothing to Plaid: whatever Kore sends is accepted and echoed nowhere.
     s = bridge.settings
     query = authorize_query(s, scope="accounts transactions")
-    first = exchange(bridge.http, bridge.url, s, bridge.mint(query)["code"], scope="read")
+    first = bridge.exchange(bridge.mint(query)["code"], scope="read")
     assert first.status_code == 200, first.text
     assert "scope" not in first.json()
     for scope in ("read write", "accounts"):
@@ -143,7 +100,7 @@ def test_no_scope_is_echoed_by_the_code_or_refresh_grant(bridge: Bridge) -> None
 
 
 def test_unknown_refresh_token_is_invalid_grant(bridge: Bridge) -> None:
-    response = refresh(bridge.http, bridge.url, bridge.settings, "not-a-token")
+    response = bridge.refresh("not-a-token")
     assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
@@ -152,10 +109,10 @@ def test_unknown_refresh_token_is_invalid_grant(bridge: Bridge) -> None:
 
 def test_replayed_code_is_refused_and_revokes_what_it_issued(bridge: Bridge) -> None:
     code = bridge.mint()["code"]
-    issued = exchange(bridge.http, bridge.url, bridge.settings, code).json()
-    replay = exchange(bridge.http, bridge.url, bridge.settings, code)
+    issued = bridge.exchange(code).json()
+    replay = bridge.exchange(code)
     assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
-    after = refresh(bridge.http, bridge.url, bridge.settings, issued["refresh_token"])
+    after = bridge.refresh(issued["refresh_token"])
     assert (after.status_code, after.json()["error"]) == (400, "invalid_grant")
     assert list_authorizations(bridge.settings)[0]["status"] == "revoked"
 
@@ -163,7 +120,7 @@ def test_replayed_code_is_refused_and_revokes_what_it_issued(bridge: Bridge) -> 
 def test_expired_code_is_invalid_grant(bridge: Bridge, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(oauth_module, "CODE_TTL", -1.0)
     code = bridge.mint()["code"]
-    response = exchange(bridge.http, bridge.url, bridge.settings, code)
+    response = bridge.exchange(code)
     assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
@@ -172,12 +129,10 @@ def test_codes_live_at_most_ten_minutes() -> None:
 
 
 def test_token_request_may_omit_redirect_uri_but_not_change_it(bridge: Bridge) -> None:
-    ok = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    ok = bridge.exchange(bridge.mint()["code"])
     assert ok.status_code == 200
     other = bridge.settings.plaid_redirect_uri  # registered, but not the authorized one
-    wrong = exchange(
-        bridge.http, bridge.url, bridge.settings, bridge.mint()["code"], redirect_uri=other
-    )
+    wrong = bridge.exchange(bridge.mint()["code"], redirect_uri=other)
     assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
     assert "redirect_uri" in wrong.json()["error_description"]
 
@@ -185,15 +140,11 @@ def test_token_request_may_omit_redirect_uri_but_not_change_it(bridge: Bridge) -
 def test_pkce_s256_verifier_is_checked(bridge: Bridge) -> None:
     verifier, challenge = pkce_pair()
     query = authorize_query(bridge.settings, code_challenge=challenge, code_challenge_method="S256")
-    good = exchange(
-        bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"], code_verifier=verifier
-    )
+    good = bridge.exchange(bridge.mint(query)["code"], code_verifier=verifier)
     assert good.status_code == 200, good.text
-    wrong = exchange(
-        bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"], code_verifier="x" * 50
-    )
+    wrong = bridge.exchange(bridge.mint(query)["code"], code_verifier="x" * 50)
     assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
-    missing = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint(query)["code"])
+    missing = bridge.exchange(bridge.mint(query)["code"])
     assert (missing.status_code, missing.json()["error"]) == (400, "invalid_request")
 
 
@@ -203,7 +154,7 @@ def test_a_code_that_fails_a_later_check_stays_used_and_its_grant_is_revoked(
     verifier, challenge = pkce_pair()
     query = authorize_query(bridge.settings, code_challenge=challenge, code_challenge_method="S256")
     code = bridge.mint(query)["code"]
-    wrong = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier="y" * 50)
+    wrong = bridge.exchange(code, code_verifier="y" * 50)
     assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
     # The code was redeemed with its refresh token, then the verifier failed: the token that
     # was never handed out is revoked, and the code is not honoured afterwards either.
@@ -213,7 +164,7 @@ def test_a_code_that_fails_a_later_check_stays_used_and_its_grant_is_revoked(
         (digest(code),),
     )
     assert len(grants) == 1 and grants[0][0] is not None
-    late = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier=verifier)
+    late = bridge.exchange(code, code_verifier=verifier)
     assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
 
 
@@ -238,15 +189,15 @@ def test_code_verifier_for_a_code_issued_without_challenge_is_a_pkce_downgrade(
     # must not get a code the client's code_verifier is silently ignored for.
     verifier, _challenge = pkce_pair()
     code = bridge.mint()["code"]  # authorized without code_challenge
-    downgraded = exchange(bridge.http, bridge.url, bridge.settings, code, code_verifier=verifier)
+    downgraded = bridge.exchange(code, code_verifier=verifier)
     assert (downgraded.status_code, downgraded.json()["error"]) == (400, "invalid_grant")
     assert "code_challenge" in downgraded.json()["error_description"]
     assert downgraded.headers["cache-control"] == "no-store"
     # The code is spent, like any code whose redemption failed a later check.
-    late = exchange(bridge.http, bridge.url, bridge.settings, code)
+    late = bridge.exchange(code)
     assert (late.status_code, late.json()["error"]) == (400, "invalid_grant")
     # Without code_verifier, a code issued without PKCE still works (Kore sends none).
-    plain = exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    plain = bridge.exchange(bridge.mint()["code"])
     assert plain.status_code == 200, plain.text
 
 
@@ -264,7 +215,7 @@ def test_wrong_basic_secret_is_401_with_basic_challenge(bridge: Bridge) -> None:
     assert response.headers["www-authenticate"].startswith("Basic ")
     assert response.headers["cache-control"] == "no-store"
     # the code was not consumed by an unauthenticated request
-    assert exchange(bridge.http, bridge.url, bridge.settings, code).status_code == 200
+    assert bridge.exchange(code).status_code == 200
 
 
 def test_wrong_body_secret_or_none_is_401(bridge: Bridge) -> None:
@@ -301,7 +252,7 @@ def test_basic_and_body_credentials_together_are_invalid_request(
     assert s.secret not in response.text
     assert response.headers["cache-control"] == "no-store"
     # Refused before the code was looked at: it still works.
-    assert exchange(bridge.http, bridge.url, s, code).status_code == 200
+    assert bridge.exchange(code).status_code == 200
     token = bridge.http.post(
         bridge.url + TOKEN_PATH,
         data={"grant_type": "refresh_token", "refresh_token": "x", **extra},
@@ -487,7 +438,7 @@ def test_healthz(bridge: Bridge) -> None:
 @pytest.mark.backends("sqlite")
 def test_store_is_private_wal_and_keeps_no_code_or_refresh_token(bridge: Bridge) -> None:
     minted = bridge.mint()
-    issued = exchange(bridge.http, bridge.url, bridge.settings, minted["code"]).json()
+    issued = bridge.exchange(minted["code"]).json()
     path = bridge.settings.bridge_db_path
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     for suffix in ("-wal", "-shm"):
@@ -503,7 +454,7 @@ def test_store_is_private_wal_and_keeps_no_code_or_refresh_token(bridge: Bridge)
 
 def test_store_keeps_digests_not_codes_or_refresh_tokens(bridge: Bridge) -> None:
     minted = bridge.mint()
-    issued = exchange(bridge.http, bridge.url, bridge.settings, minted["code"]).json()
+    issued = bridge.exchange(minted["code"]).json()
     tables = ("sessions", "items", "codes", "refresh_tokens", "spent_public_tokens")
     dump = repr([rows(bridge.settings, f"SELECT * FROM {table}") for table in tables])  # noqa: S608
     assert digest(minted["code"]) in dump
@@ -513,7 +464,7 @@ def test_store_keeps_digests_not_codes_or_refresh_tokens(bridge: Bridge) -> None
 
 
 def test_list_authorizations_is_masked(bridge: Bridge) -> None:
-    exchange(bridge.http, bridge.url, bridge.settings, bridge.mint()["code"])
+    bridge.exchange(bridge.mint()["code"])
     bridge.mint()
     rows = list_authorizations(bridge.settings)
     assert [r["status"] for r in rows] == ["code issued", "active"]

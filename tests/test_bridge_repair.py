@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
+from bridge_support import Bridge
 from plaid.model.accounts_get_request import AccountsGetRequest
 from store_inspect import change, one
-from test_bridge_helpers import authorize_query, exchange, query_of
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -25,92 +22,19 @@ from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.items import list_items
 from kore_plaid_nb.bridge.repair import LINK_TOKENS_PER_REPAIR_LINK
 from kore_plaid_nb.bridge.store import StoreUnavailable, open_store
+from kore_plaid_nb.bridge.store.repair_links import REPAIR_LINK_TTL_SECONDS
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.serving import serve_in_thread
 
 pytestmark = [
     pytest.mark.usefixtures("store_backend"),
     pytest.mark.backends("sqlite", "postgresql"),
+    # The Items send their webhooks to the bridge, verified with the emulator's keys as
+    # Plaid's would be; the store's clock is the test's.
+    pytest.mark.bridge(item_webhooks=True, fake_clock=True),
 ]
 
 NEW_LINK_ADVICE = "kore-plaid items"
-
-
-@dataclass
-class Bridge:
-    url: str
-    emulator_url: str
-    settings: settings_module.Settings
-    http: httpx.Client
-
-    def authorize(self) -> str:
-        """An end user authorizes through the bridge (the Item's webhook is the bridge's);
-        Kore redeems the code: Kore's access token."""
-        start = self.http.get(
-            f"{self.url}/?{authorize_query(self.settings)}", headers={"Accept": "application/json"}
-        )
-        assert start.status_code == 200, start.text
-        api = plaid_client.create(self.settings)
-        public = plaid_client.call_json(
-            api,
-            "sandbox_public_token_create",
-            {
-                "institution_id": "ins_109508",
-                "initial_products": ["transactions"],
-                "options": {"webhook": self.url + "/plaid/webhook"},
-            },
-        )["public_token"]
-        done = self.http.post(
-            self.url + "/api/set_access_token",
-            json={"session": start.json()["session"], "public_token": public},
-        )
-        assert done.status_code == 200, done.text
-        token = exchange(
-            self.http, self.url, self.settings, query_of(done.json()["redirect_to"])["code"]
-        )
-        assert token.status_code == 200, token.text
-        return token.json()["access_token"]
-
-    def break_login(self, access_token: str) -> str:
-        """The bank asks for its login again (Plaid's signed ITEM ERROR webhook reaches the
-        bridge); the repair token ``kore-plaid items`` hands out."""
-        plaid_client.call_json(
-            plaid_client.create(self.settings),
-            "sandbox_item_reset_login",
-            {"access_token": access_token},
-        )
-        delivered = wait_for_deliveries(
-            self.emulator_url, self.settings.client_id, self.settings.secret
-        )
-        errors = [
-            d
-            for d in delivered["deliveries"]
-            if d["url"].startswith(self.url + "/") and d["webhook_code"] == "ERROR"
-        ]
-        assert errors and errors[-1]["status_code"] == 200, delivered  # this webhook's delivery
-        [item] = [i for i in list_items(self.settings, lookup=False) if i["repair_url"]]
-        assert item["health"] == "ITEM_LOGIN_REQUIRED"
-        return item["repair_url"].rsplit("/", 1)[1]
-
-    def post(self, path: str, **kwargs: object) -> httpx.Response:
-        return self.http.post(self.url + path, **kwargs)
-
-    def link_update_mode(self, link_token: str) -> None:
-        """What the user does in Plaid Link (the emulator's stand-in): log in again."""
-        standin = self.emulator_url + "/link/_standin/"
-        session = self.http.post(standin + "session", json={"link_token": link_token}).json()
-        assert session["update_mode"] is True
-        [institution] = session["institutions"]  # update mode: the Item's own bank only
-        done = self.http.post(
-            standin + "complete",
-            json={
-                "link_token": link_token,
-                "institution_id": institution["institution_id"],
-                "username": "user_good",
-                "password": "pass_good",
-            },
-        )
-        assert done.status_code == 200, done.text
 
 
 def accounts(settings: settings_module.Settings, access_token: str) -> list[str]:
@@ -128,18 +52,8 @@ def plaid_error_code(settings: settings_module.Settings, access_token: str) -> s
     return "none"
 
 
-@pytest.fixture
-def bridge(home: Path, emulator_url: str, store_backend: str) -> Iterator[Bridge]:
-    """A bridge whose webhook keys come from the emulator, as Plaid's would."""
-    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serve_in_thread(create_app(settings), what="bridge"))
-        http = stack.enter_context(httpx.Client(timeout=20))
-        yield Bridge(url, emulator_url, settings, http)
-
-
 def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge) -> None:
-    access_token = bridge.authorize()
+    access_token = bridge.authorize().access_token
     assert "Plaid Checking" in accounts(bridge.settings, access_token)
     token = bridge.break_login(access_token)
     assert plaid_error_code(bridge.settings, access_token) == "ITEM_LOGIN_REQUIRED"
@@ -199,7 +113,7 @@ def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge
 
 
 def test_links_that_cannot_be_used_get_a_readable_4xx_page(bridge: Bridge) -> None:
-    access_token = bridge.authorize()
+    access_token = bridge.authorize().access_token
     token = bridge.break_login(access_token)
     shapes = {
         "unknown": (secrets.token_urlsafe(32), 404),
@@ -216,17 +130,18 @@ def test_links_that_cannot_be_used_get_a_readable_4xx_page(bridge: Bridge) -> No
         assert answer.status_code == status and answer.json()["error"] == "repair_link_unknown"
 
     store_ref = one(bridge.settings, "SELECT public_ref FROM items")
-    change(bridge.settings, "UPDATE repair_links SET expires_at = ?", (time.time() - 1,))
+    bridge.clock.advance(REPAIR_LINK_TTL_SECONDS + 1)
     expired = bridge.http.get(f"{bridge.url}/repair/{token}")
     assert expired.status_code == 410 and "expired" in expired.text
     assert NEW_LINK_ADVICE in expired.text
     link = bridge.post(f"/repair/{token}/link_token", json={})
     assert link.status_code == 410 and link.json()["error"] == "repair_link_expired"
 
-    [item] = list_items(bridge.settings, lookup=False)  # a fresh link for the same Item
+    [item] = list_items(bridge.settings, lookup=False, clock=bridge.clock)  # a fresh link
     fresh = item["repair_url"].rsplit("/", 1)[1]
-    assert item["item_ref"] == store_ref
-    change(bridge.settings, "UPDATE items SET removed_at = ?", (time.time(),))
+    assert item["item_ref"] == store_ref  # for the same Item
+    assert bridge.http.get(f"{bridge.url}/repair/{fresh}").status_code == 200
+    change(bridge.settings, "UPDATE items SET removed_at = ?", (bridge.clock(),))  # at Plaid
     removed = bridge.http.get(f"{bridge.url}/repair/{fresh}")
     assert removed.status_code == 410 and "was removed" in removed.text
     assert "authorize the bot again" in removed.text
@@ -239,7 +154,7 @@ def test_links_that_cannot_be_used_get_a_readable_4xx_page(bridge: Bridge) -> No
 def test_the_repair_endpoints_take_json_only_and_a_refusal_spends_nothing(
     bridge: Bridge,
 ) -> None:
-    token = bridge.break_login(bridge.authorize())
+    token = bridge.break_login(bridge.authorize().access_token)
     for path in (f"/repair/{token}/link_token", f"/repair/{token}/done"):
         form = bridge.post(path, data={"x": "1"})
         assert form.status_code == 415, form.text
@@ -257,7 +172,7 @@ def test_the_repair_endpoints_take_json_only_and_a_refusal_spends_nothing(
 def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> None:
     """PENDING_DISCONNECT: the Item still works at Plaid, so update mode ends without a
     LOGIN_REPAIRED webhook; the page's ``done`` is what makes the Item healthy again."""
-    access_token = bridge.authorize()
+    access_token = bridge.authorize().access_token
     api = plaid_client.create(bridge.settings)
     fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
     plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)
@@ -288,7 +203,7 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
 
 
 def test_a_repair_link_gets_a_few_link_tokens_only(bridge: Bridge) -> None:
-    token = bridge.break_login(bridge.authorize())
+    token = bridge.break_login(bridge.authorize().access_token)
     for _ in range(LINK_TOKENS_PER_REPAIR_LINK):
         issued = bridge.post(f"/repair/{token}/link_token", json={})
         assert issued.status_code == 200, issued.text
@@ -338,7 +253,7 @@ class FailingHealthTx:
 def test_a_store_failure_in_done_spends_nothing_and_the_user_can_retry(bridge: Bridge) -> None:
     """Spending the link and making the Item healthy is all or nothing (PENDING_DISCONNECT:
     no LOGIN_REPAIRED webhook makes the Item healthy behind the test's back)."""
-    access_token = bridge.authorize()
+    access_token = bridge.authorize().access_token
     api = plaid_client.create(bridge.settings)
     fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
     plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)

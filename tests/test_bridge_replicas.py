@@ -22,9 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from load_users import JSON, USERS, Seen, check_after, report, run_users
-from store_inspect import assert_consistent, one
-from test_bridge_helpers import (
+from bridge_support import (
     BridgeProcess,
     authorize_and_link,
     authorize_query,
@@ -32,6 +30,8 @@ from test_bridge_helpers import (
     refresh,
     sandbox_public_token,
 )
+from load_users import JSON, USERS, Seen, check_after, report, run_users
+from store_inspect import assert_consistent, one
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module

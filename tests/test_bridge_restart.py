@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bridge_support import BridgeProcess, authorize_and_link, exchange, refresh
 from store_inspect import assert_consistent
-from test_bridge_helpers import BridgeProcess, authorize_and_link, exchange, refresh
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module

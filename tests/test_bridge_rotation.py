@@ -7,60 +7,25 @@ against the Plaid emulator."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
+from bridge_support import Bridge
 from plaid.model.accounts_get_request import AccountsGetRequest
-from test_bridge_helpers import authorize_and_link, exchange, refresh
 
 from kore_plaid_nb import cli, plaid_client
 from kore_plaid_nb import settings as settings_module
-from kore_plaid_nb.bridge import create_app, rotation
+from kore_plaid_nb.bridge import rotation
 from kore_plaid_nb.bridge.items import list_items, rotate_access_token
 from kore_plaid_nb.bridge.store import BridgeStore, StoreUnavailable, open_store
 from kore_plaid_nb.emulator import faults
 from kore_plaid_nb.errors import RunbookError
-from kore_plaid_nb.serving import serve_in_thread
 
 pytestmark = [
     pytest.mark.usefixtures("store_backend"),
     pytest.mark.backends("sqlite", "postgresql"),
 ]
-
-
-@dataclass
-class Bridge:
-    url: str
-    settings: settings_module.Settings
-    http: httpx.Client
-
-    def authorize(self) -> tuple[str, str]:
-        """Kore's part: the user authorizes, Kore redeems the code; (access, refresh) token."""
-        callback = authorize_and_link(self.http, self.url, self.settings)
-        token = exchange(self.http, self.url, self.settings, callback["code"])
-        assert token.status_code == 200, token.text
-        return token.json()["access_token"], token.json()["refresh_token"]
-
-    def refresh(self, refresh_token: str) -> str:
-        """Kore's refresh grant: the access token it hands the bot's actions."""
-        answer = refresh(self.http, self.url, self.settings, refresh_token)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["access_token"]
-
-
-@pytest.fixture
-def bridge(home: Path, emulator_url: str, store_backend: str) -> Iterator[Bridge]:
-    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serve_in_thread(create_app(settings), what="bridge"))
-        http = stack.enter_context(httpx.Client(timeout=20))
-        yield Bridge(url, settings, http)
 
 
 @pytest.fixture
@@ -94,7 +59,7 @@ def test_kores_refresh_gets_the_rotated_token_and_the_old_one_stops_working(
 
     assert entry["item_ref"] == ref and entry["health"] == "healthy"
     assert plaid_answer(bridge.settings, old) == "INVALID_ACCESS_TOKEN"
-    new = bridge.refresh(refresh_token)
+    new = bridge.refreshed(refresh_token)
     assert new != old
     assert plaid_answer(bridge.settings, new) == "ok"
     assert entry["access_token"] == new[:4] + "…" + new[-4:]
@@ -109,13 +74,13 @@ def test_the_cli_rotates_with_masked_output_and_json(
 
     assert cli.main(["items", "--rotate", ref]) == 0
     text = capsys.readouterr()
-    middle = bridge.refresh(refresh_token)
+    middle = bridge.refreshed(refresh_token)
     assert f"Rotated the access token of Item {ref}" in text.out
     assert middle[:4] + "…" + middle[-4:] in text.out
 
     assert cli.main(["items", "--rotate", ref, "--json"]) == 0
     shown = capsys.readouterr()
-    newest = bridge.refresh(refresh_token)
+    newest = bridge.refreshed(refresh_token)
     entry = json.loads(shown.out)
     assert isinstance(entry, dict) and entry["item_ref"] == ref
     assert entry["access_token"] == newest[:4] + "…" + newest[-4:]
@@ -177,7 +142,7 @@ def test_a_failed_store_write_keeps_the_new_token_for_a_second_run(
     assert "Plaid rotated the access token" in message and "only the new one" in message
     assert str(pending) in message and f"kore-plaid items --rotate {ref}" in message
     assert plaid_answer(bridge.settings, old) == "INVALID_ACCESS_TOKEN"
-    assert bridge.refresh(refresh_token) == old  # not stored yet: Kore still gets the old one
+    assert bridge.refreshed(refresh_token) == old  # not stored yet: Kore still gets the old one
     assert stat.S_IMODE(pending.stat().st_mode) == 0o600
     kept = json.loads(pending.read_text())["new_access_token"]
     assert kept not in message and old not in message
@@ -191,7 +156,7 @@ def test_a_failed_store_write_keeps_the_new_token_for_a_second_run(
     entry = rotate_access_token(bridge.settings, ref)
 
     assert not pending.exists()
-    new = bridge.refresh(refresh_token)
+    new = bridge.refreshed(refresh_token)
     assert new == kept and plaid_answer(bridge.settings, new) == "ok"
     assert entry["access_token"] == new[:4] + "…" + new[-4:]
 
@@ -226,7 +191,7 @@ def test_of_two_rotations_at_once_the_stale_one_changes_nothing(bridge: Bridge) 
         assert store.replace_access_token(row_id, "access-sandbox-first", "access-sandbox-3")
     finally:
         store.close()
-    assert bridge.refresh(refresh_token) == "access-sandbox-3"
+    assert bridge.refreshed(refresh_token) == "access-sandbox-3"
 
 
 def test_a_lost_answer_that_did_not_rotate_says_to_run_again(bridge: Bridge) -> None:
@@ -238,9 +203,9 @@ def test_a_lost_answer_that_did_not_rotate_says_to_run_again(bridge: Bridge) -> 
         rotate_access_token(bridge.settings, ref)
     assert "did not rotate it: the old token still works" in failed.value.message
     assert failed.value.fix == f"Run `kore-plaid items --rotate {ref}` again."
-    assert plaid_answer(bridge.settings, old) == "ok" and bridge.refresh(refresh_token) == old
+    assert plaid_answer(bridge.settings, old) == "ok" and bridge.refreshed(refresh_token) == old
     assert rotate_access_token(bridge.settings, ref)["health"] == "healthy"  # run again: done
-    assert plaid_answer(bridge.settings, bridge.refresh(refresh_token)) == "ok"
+    assert plaid_answer(bridge.settings, bridge.refreshed(refresh_token)) == "ok"
 
 
 def test_a_lost_answer_after_plaid_rotated_says_the_user_must_authorize_again(
@@ -282,5 +247,5 @@ def test_a_rotation_that_lost_the_race_at_plaid_says_nothing_is_lost(
     assert lost.value.fix.startswith("Nothing to do")
     [item] = list_items(bridge.settings, lookup=False)
     assert item["health"] == "healthy"
-    new = bridge.refresh(refresh_token)
+    new = bridge.refreshed(refresh_token)
     assert new != old and plaid_answer(bridge.settings, new) == "ok"

@@ -12,13 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bridge_support import authorize_query, query_of, sandbox_public_token
+from fake_clock import FakeClock
 from starlette.requests import Request
-from store_inspect import change, one
-from test_bridge_helpers import authorize_query, query_of, sandbox_public_token
+from store_inspect import one
 
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app, routes, running_bridge
+from kore_plaid_nb.bridge.oauth import SESSION_TTL
 from kore_plaid_nb.bridge.plaid_link import PlaidLink
+from kore_plaid_nb.bridge.store import open_store
+from kore_plaid_nb.bridge.store.purge import SESSION_RETENTION_SECONDS
 from kore_plaid_nb.emulator import faults
 from kore_plaid_nb.serving import serve_in_thread
 from kore_plaid_nb.tunnel import state as tunnel_state
@@ -197,13 +201,14 @@ def test_expired_sessions_are_deleted_by_the_sweep(
     settings: settings_module.Settings, http: httpx.Client
 ) -> None:
     settings = settings_module.load().with_values(plaid_api_url=settings.plaid_api_url)
-    app = create_app(settings)
+    clock = FakeClock()
+    app = create_app(settings, store=open_store(settings.bridge_store, clock=clock))
     with serve_in_thread(app, what="bridge") as url:
         for _ in range(3):
             http.get(url + "/?" + authorize_query(settings))  # HTML: no Link token
+        clock.advance(SESSION_TTL + SESSION_RETENTION_SECONDS + 1)  # those 3 expired long ago
         live = new_session(http, url, settings)
         assert one(settings, "SELECT COUNT(*) FROM sessions") == 4
-        change(settings, "UPDATE sessions SET expires_at = ? WHERE link_tokens = 0", (1.0,))
         app.state.sweep()
         assert one(settings, "SELECT COUNT(*) FROM sessions") == 1
         done = complete(http, url, live, sandbox_public_token(settings))
@@ -322,7 +327,7 @@ def test_bodies_a_cross_site_page_can_send_are_refused(
 
 
 def test_the_page_sends_json() -> None:
-    script = (Path(routes.__file__).parent / "static" / "bridge.js").read_text()
+    script = (Path(routes.__file__).parent.parent / "static" / "bridge.js").read_text()
     assert script.count('"Content-Type": "application/json"') == 1  # every call goes there
 
 

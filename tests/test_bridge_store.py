@@ -17,7 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from store_inspect import rows
+from fake_clock import FakeClock
+from store_inspect import change, rows
 
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge.store import (
@@ -44,11 +45,12 @@ def settings(store_backend: str) -> settings_module.Settings:
 
 @pytest.fixture
 def open_replica(settings: settings_module.Settings) -> Iterator[Callable[[], BridgeStore]]:
-    """Open the store as one more replica would (own connection or pool)."""
+    """Open the store as one more replica would (own connection or pool), on the real
+    clock or the one given."""
     opened: list[BridgeStore] = []
 
-    def open_one() -> BridgeStore:
-        store = open_store(settings.bridge_store)
+    def open_one(clock: Callable[[], float] = time.time) -> BridgeStore:
+        store = open_store(settings.bridge_store, clock=clock)
         opened.append(store)
         return store
 
@@ -116,15 +118,11 @@ def test_workers_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path: Path) 
 
 def test_a_store_migrated_by_a_newer_bridge_is_refused(settings, open_replica) -> None:
     open_replica().close()
-    sql = "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"
-    if settings.bridge_db_url:
-        import psycopg
-
-        with psycopg.connect(settings.bridge_db_url) as conn:
-            conn.execute(sql.replace("?", "%s"), (LATEST + 7, time.time()))
-    else:
-        with sqlite3.connect(settings.bridge_db_path) as db:
-            db.execute(sql, (LATEST + 7, time.time()))
+    change(
+        settings,
+        "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+        (LATEST + 7, time.time()),
+    )
     with pytest.raises(StoreVersionError) as caught:
         open_store(settings.bridge_store)
     assert f"schema version {LATEST + 7}" in caught.value.message
@@ -190,7 +188,8 @@ def test_spent_public_tokens_are_shared_by_replicas_and_kept_across_restarts(
 
 
 def test_expired_sessions_and_codes_are_deleted(settings, open_replica) -> None:
-    store = open_replica()
+    clock = FakeClock()
+    store = open_replica(clock)
     store.create_session("open-session", "client", CALLBACK, "q", ttl=60)
     _, unused = authorize(store, ttl=60)
     _, used = authorize(store, ttl=60)
@@ -199,20 +198,21 @@ def test_expired_sessions_and_codes_are_deleted(settings, open_replica) -> None:
     assert store.purge_expired() == {"sessions": 0, "codes": 0, "spent_public_tokens": 0}
 
     # The sessions of authorize() live 30 minutes; the codes 60 s here.
-    an_hour_on = time.time() + 1800 + bridge_store_module.SESSION_RETENTION_SECONDS + 1
-    purged = store.purge_expired(now=an_hour_on)
+    clock.advance(1800 + bridge_store_module.SESSION_RETENTION_SECONDS + 1)
+    purged = store.purge_expired()
     assert purged == {"sessions": 3, "codes": 1, "spent_public_tokens": 1}
     assert store.find_code(unused) is None
     assert store.find_code(used) is not None  # kept a day: a replay still revokes its grant
     assert store.claim_session("open-session").problem == "unknown"
-    a_day_on = an_hour_on + bridge_store_module.USED_CODE_RETENTION_SECONDS
-    assert store.purge_expired(now=a_day_on)["codes"] == 1
+    clock.advance(bridge_store_module.USED_CODE_RETENTION_SECONDS)
+    assert store.purge_expired()["codes"] == 1
     assert store.find_refresh_token("refresh-1") is not None  # the grant outlives its code
     assert [row.issued for row in store.authorizations()] == [1, 0]
 
 
 def test_abandoned_items_are_the_ones_no_one_can_use_any_more(open_replica) -> None:
-    store = open_replica()
+    clock = FakeClock()
+    store = open_replica(clock)
     _, pending = authorize(store, ttl=600)  # Kore may still redeem it
     _, expired = authorize(store, ttl=-1)  # Kore never came for the token
     _, redeemed = authorize(store)
@@ -227,8 +227,66 @@ def test_abandoned_items_are_the_ones_no_one_can_use_any_more(open_replica) -> N
     abandoned = store.abandoned_items()
     assert [token for _, token in abandoned] == [tokens[expired], tokens[replayed]]
     assert store.find_code(pending).access_token not in repr(abandoned)
-    later = time.time() + 601  # once the pending code has expired too
-    assert len(store.abandoned_items(now=later)) == 3
+    clock.advance(601)  # once the pending code has expired too
+    assert len(store.abandoned_items()) == 3
+
+
+def test_records_expire_as_the_stores_clock_moves(open_replica) -> None:
+    clock = FakeClock()
+    store = open_replica(clock)
+    session = secrets.token_urlsafe(32)
+    store.create_session(session, "client", CALLBACK, "state=s", ttl=60)
+    _, code = authorize(store, ttl=60)
+    [(_, access_token)] = store.live_items()
+    ref = store.item_statuses()[0].ref
+    link = store.create_repair_link(ref, ttl=60)
+    assert store.peek_repair_link(link).problem is None
+    clock.advance(61)
+    assert store.claim_session(session).problem == "expired"
+    assert store.count_link_token(session, 5) == "expired"
+    assert store.redeem_code(code, secrets.token_urlsafe(32)) is False
+    assert store.peek_repair_link(link).problem == "expired"
+    assert store.start_repair(link, 5).problem == "expired"
+    assert store.abandoned_items() == [(store.live_items()[0][0], access_token)]
+
+
+def test_find_item_names_one_item_by_its_ref(open_replica) -> None:
+    store = open_replica()
+    authorize(store)
+    _, second = authorize(store)
+    first_status, second_status = store.item_statuses()
+    assert store.find_item(second_status.ref) == second_status
+    assert store.find_item(first_status.ref) == first_status
+    assert store.find_item("itm_000000000000") is None
+    store.mark_item_removed(store.find_code(second).item_ref)
+    removed = store.find_item(second_status.ref)
+    assert removed is not None and removed.removed_at is not None  # found, removed or not
+
+
+def test_a_store_closes_at_the_end_of_its_with_block(settings) -> None:
+    closed: list[str] = []
+    with pytest.raises(RuntimeError, match="inside"):
+        with open_store(settings.bridge_store) as store:
+            real_close = store.backend.close
+
+            def spy() -> None:
+                closed.append("closed")
+                real_close()
+
+            store.backend.close = spy
+            assert store.find_item("itm_000000000000") is None
+            raise RuntimeError("inside the block")
+    assert closed == ["closed"]
+
+
+def test_a_question_mark_or_percent_sign_in_sql_text_is_not_a_placeholder(open_replica) -> None:
+    store = open_replica()
+    with store.backend.read() as tx:
+        row = tx.execute(
+            "SELECT '?' AS mark, 'it''s 100% ?' AS quoted, ? AS arg /* a ? here */ -- and ?",
+            ("x",),
+        ).fetchone()
+    assert (row["mark"], row["quoted"], row["arg"]) == ("?", "it's 100% ?", "x")
 
 
 @pytest.mark.backends("sqlite")

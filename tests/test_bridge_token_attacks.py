@@ -8,82 +8,22 @@ store backend; tests/test_bridge_oauth.py covers the stores).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
-import secrets
 import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from test_bridge_helpers import TOKEN_PATH, authorize_query, query_of
+from bridge_support import ACCESS_TOKEN, TOKEN_PATH, Bridge
 
-from kore_plaid_nb import services, serving
-from kore_plaid_nb import settings as settings_module
-from kore_plaid_nb.bridge import create_app
-from kore_plaid_nb.bridge.store import ItemRecord
-
-ACCESS_TOKEN = "access-sandbox-99999999-2222-3333-4444-555555555555"
 FORM = "application/x-www-form-urlencoded"
 TOKEN_PATHS = [TOKEN_PATH, "/oauth/token"]
 SURROGATE = "\ud800"
 
 
-@dataclass
-class StatusRecorder:
-    """ASGI middleware that records the status of every response the app starts."""
-
-    app: ASGIApp
-    statuses: list[int] = field(default_factory=list)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.statuses.append(message["status"])
-            await send(message)
-
-        await self.app(scope, receive, recording_send)
-
-
-@dataclass
-class Bridge:
-    url: str
-    settings: settings_module.Settings
-    http: httpx.Client
-    recorder: StatusRecorder
-
-    def mint(self) -> str:
-        """A fresh code, as a completed Link session leaves it (authorized without PKCE)."""
-        app = self.recorder.app
-        oauth, store = app.state.oauth, app.state.store
-        query = authorize_query(self.settings)
-        auth = oauth.validate_authorization(query)
-        session = secrets.token_urlsafe(32)
-        store.create_session(session, auth.client_id, auth.redirect_uri, query, 60)
-        assert store.claim_session(session).problem is None
-        item = ItemRecord("item-" + secrets.token_hex(8), ACCESS_TOKEN, "ins_109508", "u1")
-        return query_of(oauth.issue_code(session, query, item))["code"]
-
-    def basic(self) -> tuple[str, str]:
-        return (self.settings.client_id, self.settings.secret)
-
-
-@pytest.fixture
-def bridge(home) -> Iterator[Bridge]:
-    # Plaid is unreachable on purpose: nothing here may need it.
-    settings = settings_module.load().with_values(
-        plaid_api_url=f"http://127.0.0.1:{services.free_port()}"
-    )
-    recorder = StatusRecorder(create_app(settings))
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serving.serve_in_thread(recorder, what="bridge"))
-        http = stack.enter_context(httpx.Client(timeout=10))
-        yield Bridge(url, settings, http, recorder)
+pytestmark = pytest.mark.bridge(plaid="unreachable", record_statuses=True)  # nothing needs Plaid
 
 
 def assert_invalid_request(response: httpx.Response) -> None:
@@ -205,7 +145,7 @@ def test_valid_non_ascii_values_are_still_read(bridge: Bridge) -> None:
 def test_garbage_in_the_query_string_is_ignored(bridge: Bridge, query: str) -> None:
     response = bridge.http.post(
         f"{bridge.url}{TOKEN_PATH}?{query}",
-        data={"grant_type": "authorization_code", "code": bridge.mint()},
+        data={"grant_type": "authorization_code", "code": bridge.mint_code()},
         auth=bridge.basic(),
     )
     assert response.status_code == 200, response.text
@@ -233,7 +173,7 @@ def basic(raw: bytes) -> bytes:
     ],
 )
 def test_malformed_basic_header_is_invalid_request(bridge: Bridge, header: bytes) -> None:
-    code = bridge.mint()
+    code = bridge.mint_code()
     s = bridge.settings
     response = bridge.http.post(
         bridge.url + TOKEN_PATH,

@@ -6,23 +6,19 @@ schema v4 migration. A real bridge on each store backend, against the Plaid emul
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+from bridge_support import Bridge
+from fake_clock import FakeClock
 from store_inspect import change, one, rows
-from test_bridge_helpers import authorize_and_link, exchange
+from webhook_signing import KeyRing, new_key, sign
 
 from kore_plaid_nb import cli, plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -38,45 +34,11 @@ from kore_plaid_nb.serving import serve_in_thread
 pytestmark = [
     pytest.mark.usefixtures("store_backend"),
     pytest.mark.backends("sqlite", "postgresql"),
+    pytest.mark.bridge(webhook_keys=True),  # from the test's key ring (one key, ``kid-1``)
 ]
 
 WEBHOOK = "/plaid/webhook"
 HEALTH_COLUMNS = "SELECT health, health_detail, last_webhook, last_webhook_at FROM items"
-
-
-def new_key(kid: str) -> tuple[ec.EllipticCurvePrivateKey, dict]:
-    """A P-256 key and its public JWK as Plaid's /webhook_verification_key/get returns it."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    jwk = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
-    jwk.update(kid=kid, alg="ES256", use="sig", created_at=int(time.time()), expired_at=None)
-    return private, jwk
-
-
-@dataclass
-class KeyRing:
-    """The test's stand-in for Plaid's key endpoint; counts what the bridge asked."""
-
-    keys: dict[str, dict] = field(default_factory=dict)
-    asked: list[str] = field(default_factory=list)
-
-    def __call__(self, kid: str) -> dict | None:
-        self.asked.append(kid)
-        return self.keys.get(kid)
-
-
-def sign(
-    body: bytes,
-    key: object,
-    kid: str = "kid-1",
-    iat: float | None = None,
-    algorithm: str = "ES256",
-    body_sha256: str | None = None,
-) -> str:
-    claims = {
-        "iat": int(time.time() if iat is None else iat),
-        "request_body_sha256": body_sha256 or hashlib.sha256(body).hexdigest(),
-    }
-    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid})
 
 
 def webhook_body(item_id: str, code: str, kind: str = "ITEM", **extra: object) -> bytes:
@@ -85,64 +47,19 @@ def webhook_body(item_id: str, code: str, kind: str = "ITEM", **extra: object) -
     return json.dumps(payload, indent=2).encode()
 
 
-@dataclass
-class Bridge:
-    url: str
-    settings: settings_module.Settings
-    http: httpx.Client
-    ring: KeyRing
-    private: ec.EllipticCurvePrivateKey
-
-    def post(self, body: bytes, signature: str | None) -> httpx.Response:
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers["Plaid-Verification"] = signature
-        return self.http.post(self.url + WEBHOOK, content=body, headers=headers)
-
-    def send(self, body: bytes) -> httpx.Response:
-        """A webhook signed as Plaid signs it."""
-        return self.post(body, sign(body, self.private))
-
-    def new_item(self) -> tuple[str, str]:
-        """An end user authorizes through the bridge: (Plaid item_id, access token)."""
-        code = authorize_and_link(self.http, self.url, self.settings)["code"]
-        token = exchange(self.http, self.url, self.settings, code)
-        assert token.status_code == 200, token.text
-        access_token = token.json()["access_token"]
-        item_id = one(self.settings, "SELECT item_id FROM items WHERE access_token = ?",
-                      (access_token,))  # fmt: skip
-        return str(item_id), access_token
-
-    def health(self, item_id: str) -> str:
-        return str(one(self.settings, "SELECT health FROM items WHERE item_id = ?", (item_id,)))
-
-
-@pytest.fixture
-def bridge(home: Path, emulator_url: str, store_backend: str) -> Iterator[Bridge]:
-    """A bridge whose webhook keys come from the test's key ring (one key, ``kid-1``)."""
-    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
-    private, jwk = new_key("kid-1")
-    ring = KeyRing({"kid-1": jwk})
-    app = create_app(settings, webhook_keys=ring)
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(serve_in_thread(app, what="bridge"))
-        http = stack.enter_context(httpx.Client(timeout=20))
-        yield Bridge(url, settings, http, ring, private)
-
-
 # --------------------------------------------------------------------------- verification
 
 
 def test_a_signed_webhook_is_accepted_and_recorded(bridge: Bridge) -> None:
     item_id, _ = bridge.new_item()
     body = webhook_body(item_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED"})
-    answer = bridge.send(body)
+    answer = bridge.send_webhook(body)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"received": True, "item_known": True}
     assert bridge.health(item_id) == "ITEM_LOGIN_REQUIRED"
     assert one(bridge.settings, "SELECT last_webhook FROM items") == "ITEM ERROR"
     # the key is fetched once and cached by kid
-    assert bridge.send(webhook_body(item_id, "LOGIN_REPAIRED")).status_code == 200
+    assert bridge.send_webhook(webhook_body(item_id, "LOGIN_REPAIRED")).status_code == 200
     assert bridge.health(item_id) == "healthy"
     assert bridge.ring.asked == ["kid-1"]
 
@@ -196,7 +113,7 @@ def test_every_forgery_gets_401_and_changes_nothing(
     for case, (sent, signature, reason) in forgeries.items():
         logged.append(caplog.text)
         caplog.clear()
-        answer = bridge.post(sent, signature)
+        answer = bridge.post_webhook(sent, signature)
         assert answer.status_code == 401, (case, answer.text)
         error = answer.json()
         assert error["error"] == "invalid_webhook", case
@@ -204,7 +121,7 @@ def test_every_forgery_gets_401_and_changes_nothing(
         assert f"plaid webhook refused: {reason}" in caplog.text, case
         assert rows(bridge.settings, HEALTH_COLUMNS) == before, case
     # a forged kid is asked of Plaid once, then remembered as unknown for a while
-    assert bridge.post(body, sign(body, bridge.private, kid="kid-other")).status_code == 401
+    assert bridge.post_webhook(body, sign(body, bridge.private, kid="kid-other")).status_code == 401
     assert bridge.ring.asked.count("kid-other") == 1
     assert bridge.health(item_id) == "healthy"
     # no JWT and no body in the logs: a refusal is one line with its reason
@@ -217,13 +134,13 @@ def test_every_forgery_gets_401_and_changes_nothing(
 
 def test_malformed_or_oversized_bodies_are_4xx_not_5xx(bridge: Bridge) -> None:
     for body in (b"not json", b"[1, 2]", b'{"webhook_code": "ERROR"}', b'{"webhook_type": 7}'):
-        answer = bridge.send(body)
+        answer = bridge.send_webhook(body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["error"] == "invalid_webhook_body"
         assert answer.json()["fix"]
     huge = b" " * (1024 * 1024)
-    assert bridge.post(huge, sign(huge, bridge.private)).status_code == 413
-    assert bridge.post(b"{}", "a.b" * 4000).status_code == 401
+    assert bridge.post_webhook(huge, sign(huge, bridge.private)).status_code == 413
+    assert bridge.post_webhook(b"{}", "a.b" * 4000).status_code == 401
 
 
 def test_signed_bodies_with_text_no_store_can_hold_are_400_not_500(bridge: Bridge) -> None:
@@ -240,7 +157,7 @@ def test_signed_bodies_with_text_no_store_can_hold_are_400_not_500(bridge: Bridg
         webhook_body("", "SESSION_FINISHED", "LINK", link_token="link-\x00", status="SUCCESS"),
     ]
     for body in bodies:
-        answer = bridge.send(body)
+        answer = bridge.send_webhook(body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["error"] == "invalid_webhook_body"
         assert "NUL" in answer.json()["message"] and answer.json()["fix"]
@@ -252,7 +169,7 @@ def test_a_webhook_for_an_unknown_item_is_acknowledged_and_changes_nothing(
 ) -> None:
     item_id, _ = bridge.new_item()
     before = rows(bridge.settings, HEALTH_COLUMNS)
-    answer = bridge.send(webhook_body("item-nobody-knows", "PENDING_EXPIRATION"))
+    answer = bridge.send_webhook(webhook_body("item-nobody-knows", "PENDING_EXPIRATION"))
     assert answer.status_code == 200
     assert answer.json() == {"received": True, "item_known": False}
     assert rows(bridge.settings, HEALTH_COLUMNS) == before
@@ -299,7 +216,7 @@ def test_each_item_webhook_sets_the_items_health(
 ) -> None:
     item_id, _ = bridge.new_item()
     other_id, _ = bridge.new_item()
-    assert bridge.send(webhook_body(item_id, code, **extra)).status_code == 200
+    assert bridge.send_webhook(webhook_body(item_id, code, **extra)).status_code == 200
     item = list_items(bridge.settings, lookup=False)[0]  # oldest first: item_id's
     assert item["health"] == health
     assert item["health_detail"] == detail
@@ -313,14 +230,14 @@ def test_each_item_webhook_sets_the_items_health(
 def test_login_repaired_clears_an_error_and_new_accounts_never_hide_one(bridge: Bridge) -> None:
     item_id, _ = bridge.new_item()
     login = webhook_body(item_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED"})
-    assert bridge.send(login).status_code == 200
-    assert bridge.send(webhook_body(item_id, "NEW_ACCOUNTS_AVAILABLE")).status_code == 200
+    assert bridge.send_webhook(login).status_code == 200
+    assert bridge.send_webhook(webhook_body(item_id, "NEW_ACCOUNTS_AVAILABLE")).status_code == 200
     assert bridge.health(item_id) == "ITEM_LOGIN_REQUIRED"
     assert one(bridge.settings, "SELECT last_webhook FROM items") == "ITEM NEW_ACCOUNTS_AVAILABLE"
     transactions = webhook_body(item_id, "SYNC_UPDATES_AVAILABLE", kind="TRANSACTIONS")
-    assert bridge.send(transactions).status_code == 200
+    assert bridge.send_webhook(transactions).status_code == 200
     assert bridge.health(item_id) == "ITEM_LOGIN_REQUIRED"
-    assert bridge.send(webhook_body(item_id, "LOGIN_REPAIRED")).status_code == 200
+    assert bridge.send_webhook(webhook_body(item_id, "LOGIN_REPAIRED")).status_code == 200
     assert bridge.health(item_id) == "healthy"
 
 
@@ -333,7 +250,7 @@ def test_no_webhook_hides_a_token_plaid_refuses(bridge: Bridge) -> None:
         store.close()
     login = webhook_body(item_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED"})
     for body in (webhook_body(item_id, "LOGIN_REPAIRED"), login):
-        assert bridge.send(body).status_code == 200
+        assert bridge.send_webhook(body).status_code == 200
         assert bridge.health(item_id) == "INVALID_ACCESS_TOKEN"  # only a new token fixes it
     [item] = list_items(bridge.settings, lookup=False)
     assert item["last_webhook"] == "ITEM ERROR"  # still recorded
@@ -370,7 +287,7 @@ def test_kore_plaid_items_json_lists_every_item_masked(
     healthy_id, healthy_token = bridge.new_item()
     broken_id, broken_token = bridge.new_item()
     login = webhook_body(broken_id, "ERROR", error={"error_code": "ITEM_LOGIN_REQUIRED"})
-    assert bridge.send(login).status_code == 200
+    assert bridge.send_webhook(login).status_code == 200
     capsys.readouterr()
     assert cli.main(["items", "--json"]) == 0
     out = capsys.readouterr().out
@@ -415,8 +332,8 @@ def test_repair_urls_use_the_public_url_and_need_a_user_only(
     monkeypatch.setenv("BRIDGE_PUBLIC_URL", "https://bridge.example")
     expiring, _ = bridge.new_item()
     revoked, _ = bridge.new_item()
-    bridge.send(webhook_body(expiring, "PENDING_EXPIRATION"))
-    bridge.send(webhook_body(revoked, "USER_PERMISSION_REVOKED"))
+    bridge.send_webhook(webhook_body(expiring, "PENDING_EXPIRATION"))
+    bridge.send_webhook(webhook_body(revoked, "USER_PERMISSION_REVOKED"))
     first, second = list_items(settings_module.load(), lookup=False)
     assert first["repair_url"].startswith("https://bridge.example/repair/")
     token = first["repair_url"].rsplit("/", 1)[1]
@@ -432,7 +349,7 @@ def test_listing_without_repair_links_mints_none_and_repair_link_mints_one(
 ) -> None:
     expiring, _ = bridge.new_item()
     healthy, _ = bridge.new_item()
-    bridge.send(webhook_body(expiring, "PENDING_EXPIRATION"))
+    bridge.send_webhook(webhook_body(expiring, "PENDING_EXPIRATION"))
     for _ in range(3):
         listed = list_items(bridge.settings, lookup=False, repair_links=False)
         assert [i["repair_url"] for i in listed] == [None, None]
@@ -458,10 +375,11 @@ def test_a_repair_link_is_single_use_expires_and_unknown_ones_are_refused(
     bridge: Bridge,
 ) -> None:
     item_id, access_token = bridge.new_item()
-    bridge.send(webhook_body(item_id, "PENDING_DISCONNECT", reason="INSTITUTION_MIGRATION"))
+    bridge.send_webhook(webhook_body(item_id, "PENDING_DISCONNECT", reason="INSTITUTION_MIGRATION"))
     [item] = list_items(bridge.settings, lookup=False)
     token = item["repair_url"].rsplit("/", 1)[1]
-    store = open_store(bridge.settings.bridge_store, pool_size=1)
+    clock = FakeClock()
+    store = open_store(bridge.settings.bridge_store, pool_size=1, clock=clock)
     try:
         # Link never ran from this link: nothing can have been repaired, nothing is spent
         assert store.complete_repair(token).problem == "not_started"
@@ -486,8 +404,7 @@ def test_a_repair_link_is_single_use_expires_and_unknown_ones_are_refused(
         # expiry: 24 h
         late = store.create_repair_link(item["item_ref"])
         assert late and len(late) >= 43 and late != token
-        change(bridge.settings, "UPDATE repair_links SET expires_at = ? WHERE used_at IS NULL",
-               (time.time() - 1,))  # fmt: skip
+        clock.advance(86400 + 1)
         assert store.complete_repair(late).problem == "expired"
         assert store.start_repair(late, 5).problem == "expired"
         ttl = one(bridge.settings, "SELECT MAX(expires_at - created_at) FROM repair_links")
@@ -502,12 +419,13 @@ def test_a_repair_link_is_single_use_expires_and_unknown_ones_are_refused(
         # a removed Item cannot be repaired
         removed = store.create_repair_link(item["item_ref"])
         store.start_repair(removed, 5)
-        change(bridge.settings, "UPDATE items SET removed_at = ?", (time.time(),))
+        change(bridge.settings, "UPDATE items SET removed_at = ?", (clock(),))  # at Plaid
         assert store.complete_repair(removed).problem == "removed"
         assert store.start_repair(removed, 5).problem == "removed"
         # expired links are swept a week after their expiry
         week = bridge_store_module.REPAIR_LINK_RETENTION_SECONDS
-        assert store.purge_expired_repair_links(now=time.time() + 86400 + week + 1) >= 5
+        clock.advance(86400 + week + 1)  # past the expiry of the links made after 24 h too
+        assert store.purge_expired_repair_links() >= 5
         assert store.complete_repair(late).problem == "unknown"
     finally:
         store.close()
@@ -697,7 +615,7 @@ def test_a_flood_of_new_keys_is_503_with_retry_after_not_401(bridge: Bridge) -> 
     for n in range(wv.KEY_LOOKUPS_PER_MINUTE + 2):
         other, _ = new_key(f"forged-{n}")
         body = b'{"webhook_type": "ITEM", "webhook_code": "ERROR", "item_id": "x"}'
-        response = bridge.post(body, sign(body, other, kid=f"forged-{n}"))
+        response = bridge.post_webhook(body, sign(body, other, kid=f"forged-{n}"))
         statuses.append((response.status_code, response.headers.get("retry-after")))
 
     assert statuses[: wv.KEY_LOOKUPS_PER_MINUTE] == [(401, None)] * wv.KEY_LOOKUPS_PER_MINUTE

@@ -5,9 +5,20 @@ exiting; a replayed page or reload after success."""
 from __future__ import annotations
 
 import secrets
-from urllib.parse import parse_qs, urlsplit
 
-from browser_support import DESKTOP, PHONE, Stack, browser, open_tab, origin, pkce_pair, stack
+from browser_support import (
+    DESKTOP,
+    PHONE,
+    Stack,
+    at_callback,
+    browser,
+    callback_query,
+    open_tab,
+    origin,
+    pkce_pair,
+    stack,
+    wait_for_link,
+)
 from plaid.model.accounts_get_request import AccountsGetRequest
 
 from kore_plaid_nb import plaid_client
@@ -15,18 +26,6 @@ from kore_plaid_nb import plaid_client
 __all__ = ["browser", "open_tab", "stack"]  # fixtures used by name
 
 OAUTH_BANK = "ins_127287"
-
-
-def at_callback(stack: Stack):
-    return lambda url: url.startswith(stack.callback_url)
-
-
-def callback_query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def wait_for_link(page) -> None:
-    page.locator("#plaid-standin-dialog").wait_for(state="visible")
 
 
 def test_full_flow_reaches_kore_callback_and_token_works(stack: Stack, open_tab) -> None:

@@ -16,13 +16,15 @@ from browser_support import (
     DESKTOP,
     PHONE,
     Stack,
+    at_callback,
     browser,
+    callback_query,
     callback_standin,
     open_tab,
     pkce_pair,
+    wait_for_link,
 )
 from round_robin import Balancer, running_round_robin
-from test_browser_flow import at_callback, callback_query, wait_for_link
 
 from kore_plaid_nb.bridge import running_bridge
 from kore_plaid_nb.bridge.store import postgres

@@ -20,14 +20,14 @@ import yaml
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
-from kore_plaid_nb.emulator import api, create_app, ensure_emulator, stop_emulator
+from kore_plaid_nb.emulator import create_app, endpoints, ensure_emulator, stop_emulator
 from kore_plaid_nb.emulator.body import MAX_BODY_BYTES
 from kore_plaid_nb.settings import Settings
 
 SPEC = Path(__file__).resolve().parent / "openapi" / "emulator.yaml"
 STAND_IN = ("/link/_standin/session", "/link/_standin/complete")
 FAULTS = "/_emulator/faults"
-EVERY_POST = (*api.ENDPOINTS, *STAND_IN, FAULTS)
+EVERY_POST = (*endpoints.ENDPOINTS, *STAND_IN, FAULTS)
 PLAID_ERROR_FIELDS = {"error_type", "error_code", "error_message", "display_message", "request_id"}
 FIFTY_MB = 50 * 1024 * 1024
 CLIENT: httpx.Client

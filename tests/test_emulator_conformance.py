@@ -3,8 +3,6 @@ the real client, which type-checks) AND validates against Plaid's OpenAPI spec."
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,8 +12,6 @@ from typing import Any
 import httpx
 import plaid
 import pytest
-import yaml
-from openapi_schema_validator import OAS30Validator
 from plaid.api import plaid_api
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -56,14 +52,12 @@ from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.webhook_type import WebhookType
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
+from plaid_spec import SPEC_PATH, Spec, load_spec
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb.emulator import data, faults, running_emulator
 from kore_plaid_nb.settings import Settings
 
-# A pinned copy of Plaid's spec (source, version and licence: tests/data/plaid-openapi/SOURCE.md)
-SPEC_PATH = Path(__file__).with_name("data") / "plaid-openapi" / "2020-09-14_1.697.4.yml.gz"
-SPEC_SHA256 = "fb8c3f188d8b1c917f2b184b720a96361f2ee72f5d595d189e8b4513a1d62930"
 ALL_PATHS = (
     "/link/token/create",
     "/sandbox/public_token/create",
@@ -128,46 +122,9 @@ DEAD_WEBHOOK = "http://127.0.0.1:9/plaid-webhook"
 # ---------------------------------------------------------------------------- spec
 
 
-class Spec:
-    """The OpenAPI document, loaded once, with one cached validator per schema."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        self._validators: dict[str, OAS30Validator] = {}
-
-    def validator(self, schema_name: str) -> OAS30Validator:
-        if schema_name not in self._validators:
-            schema = {
-                "$ref": f"#/components/schemas/{schema_name}",
-                "components": self.document["components"],
-            }
-            self._validators[schema_name] = OAS30Validator(schema)
-        return self._validators[schema_name]
-
-    def success_schema(self, path: str) -> str:
-        response = self.document["paths"][path]["post"]["responses"]["200"]
-        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-
-    def error_schema(self, path: str) -> str:
-        response = self.document["paths"][path]["post"]["responses"]["default"]
-        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-
-    def check(self, schema_name: str, body: dict[str, Any]) -> None:
-        problems = sorted(
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in self.validator(schema_name).iter_errors(body)
-        )
-        assert not problems, f"{schema_name} does not match the spec:\n" + "\n".join(problems)
-
-
 @pytest.fixture(scope="module")
 def spec() -> Spec:
-    text = gzip.decompress(SPEC_PATH.read_bytes())
-    assert hashlib.sha256(text).hexdigest() == SPEC_SHA256, (
-        f"{SPEC_PATH.name} is not the pinned spec; see tests/data/plaid-openapi/SOURCE.md"
-    )
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Spec(yaml.load(text, Loader=loader))  # noqa: S506 - a safe loader
+    return load_spec()
 
 
 def test_the_spec_is_pinned_inside_the_repository() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import hashlib
 import json
 import logging
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 import httpx
 import jwt
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from plaid.api import plaid_api
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -40,11 +38,11 @@ from plaid.model.sandbox_public_token_create_request_options import (
 )
 from plaid.model.webhook_type import WebhookType
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
+from plaid_spec import Spec, load_spec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from test_emulator_conformance import SPEC_PATH, SPEC_SHA256, Spec
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb.emulator import running_emulator
@@ -58,10 +56,7 @@ TIMEOUT = 10.0
 
 @pytest.fixture(scope="module")
 def spec() -> Spec:
-    text = gzip.decompress(SPEC_PATH.read_bytes())
-    assert hashlib.sha256(text).hexdigest() == SPEC_SHA256
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return Spec(yaml.load(text, Loader=loader))  # noqa: S506 - a safe loader
+    return load_spec()
 
 
 # ---------------------------------------------------------------------------- receiver

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_bridge_helpers import authorize_query, exchange, query_of, refresh, sandbox_public_token
+from bridge_support import authorize_query, exchange, query_of, refresh, sandbox_public_token
 
 from kore_plaid_nb import services, serving
 from kore_plaid_nb import settings as settings_module

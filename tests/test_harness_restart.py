@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bridge_support import BridgeProcess, authorize_query, sandbox_public_token
 from load_users import Seen, check_after, run_users
 from store_inspect import assert_consistent, one
-from test_bridge_helpers import BridgeProcess, authorize_query, sandbox_public_token
 
 from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module

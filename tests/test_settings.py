@@ -7,6 +7,7 @@ import pytest
 
 from kore_plaid_nb import plaid_client, settings
 from kore_plaid_nb.errors import SettingsError
+from kore_plaid_nb.settings import env_writer
 
 
 def test_defaults_are_embedded_with_demo_keys(home: Path) -> None:
@@ -120,7 +121,7 @@ def test_save_refuses_a_symlink_planted_at_its_own_temporary_name(
     victim.write_text("not yours\n")
     env_file = tmp_path / ".env"
     env_file.write_text("OTHER=keep me\n")
-    monkeypatch.setattr(settings.secrets, "token_hex", lambda _n: "guessed")
+    monkeypatch.setattr(env_writer.secrets, "token_hex", lambda _n: "guessed")
     (tmp_path / "..env.guessed.tmp").symlink_to(victim)  # the name save() would use
     with pytest.raises(SettingsError) as caught:
         settings.save({"PLAID_SECRET": "secret-0123456789abcdef"}, env_file)
@@ -267,3 +268,80 @@ def test_link_mode_is_page_or_hosted_and_a_wrong_one_names_both(tmp_path: Path) 
     with pytest.raises(SettingsError, match="not a Link mode") as caught:
         settings.load({"LINK_MODE": "popup"})
     assert "page" in caught.value.fix and "hosted" in caught.value.fix
+
+
+# A value for every declared variable, each different from its default (adding a field to
+# Settings without a sample here fails the first assertion below).
+SAMPLES = {
+    "PLAID_CLIENT_ID": "client-id-0123456789ab",
+    "PLAID_SECRET": "plaid-secret-0123456789abcdef",
+    "PLAID_ENV": "production",
+    "PLAID_PRODUCTS": "auth,identity",
+    "PLAID_COUNTRY_CODES": "US,CA",
+    "PLAID_REDIRECT_URI": "https://idp.kore.com/workflows/callback",
+    "APP_PORT": "8123",
+    "PLAID_API_URL": "http://127.0.0.1:5555",
+    "KORE_CALLBACK_URLS": "https://de-bots-idp.kore.ai/workflows/callback",
+    "LINK_REDIRECT_URI": "https://bridge.example.com/oauth-return",
+    "LINK_MODE": "hosted",
+    "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
+    "BRIDGE_SESSIONS_PER_ADDRESS": "7",
+    "BRIDGE_SESSIONS_PER_MINUTE": "0",
+    "BRIDGE_DB": "postgresql://kore:db-password-0123@db:5432/kp",
+    "FORWARDED_ALLOW_IPS": "127.0.0.1,10.0.0.1",
+    "NGROK_AUTHTOKEN": "ngrok-token-0123456789abcdef",
+    "NGROK_DOMAIN": "my-bot.ngrok.app",
+    "NGROK_REGION": "eu",
+    "KORE_SIMULATOR_PORT": "8766",
+    "KORE_PLAID_MODE": "embedded",
+    "KORE_PLAID_BOARD_URL": "http://board.example.com:8800",
+    "KORE_PLAID_BOARD_TOKEN": "board-token-0123456789abcdef",
+}
+
+
+def test_every_declared_variable_is_read_exported_and_shown(tmp_path: Path) -> None:
+    from kore_plaid_nb.settings.model import VARS
+
+    declared = [spec.name for spec in VARS.values()]
+    assert sorted(declared) == sorted(SAMPLES)
+    assert settings.ENV_NAMES == (*declared, "KORE_PLAID_TRAINEE")
+    environ = {**SAMPLES, "KORE_PLAID_HOME": str(tmp_path / "home")}
+    loaded = settings.load(environ, env_file=tmp_path / ".env")
+    exported = loaded.as_env()
+    text = repr(loaded)
+    for name, spec in VARS.items():
+        value = getattr(loaded, name)
+        assert value != spec.default, f"{spec.name} was not read into {name}"
+        assert exported[spec.name] == SAMPLES[spec.name]
+        assert f" {name}=" in text
+    assert settings.load(exported) == loaded  # load -> as_env -> load is the identity
+    assert loaded.auto_ports == ()
+
+
+def test_every_secret_is_masked_in_repr_and_listed_in_secret_values(tmp_path: Path) -> None:
+    from kore_plaid_nb.settings.model import VARS
+
+    loaded = settings.load(
+        {**SAMPLES, "KORE_PLAID_HOME": str(tmp_path / "home")}, env_file=tmp_path / ".env"
+    )
+    secrets_declared = [spec.name for spec in VARS.values() if spec.secret]
+    assert sorted(secrets_declared) == ["KORE_PLAID_BOARD_TOKEN", "NGROK_AUTHTOKEN", "PLAID_SECRET"]
+    hidden = [SAMPLES[name] for name in secrets_declared] + ["db-password-0123"]
+    assert sorted(loaded.secret_values) == sorted(hidden)
+    for text in (repr(loaded), str(loaded)):
+        for secret in hidden:
+            assert secret not in text
+        for name in secrets_declared:
+            assert settings.mask(SAMPLES[name]) in text
+        assert "postgresql://kore:…@db:5432/kp" in text
+        assert settings.mask(SAMPLES["PLAID_CLIENT_ID"]) in text
+        assert SAMPLES["PLAID_CLIENT_ID"] not in text
+
+
+def test_a_variable_set_to_nothing_takes_its_default(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PLAID_PRODUCTS= , \nPLAID_ENV=\nBRIDGE_PUBLIC_URL=/\nLINK_MODE=  \n")
+    loaded = settings.load({"KORE_PLAID_HOME": str(tmp_path / "home")}, env_file=env_file)
+    assert loaded.plaid_products == settings.DEFAULT_PRODUCTS
+    assert loaded.plaid_env == "sandbox" and loaded.link_mode == "page"
+    assert loaded.bridge_public_url is None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_tunnel_helpers import KORE_REDIRECT, target_app, tunnel_processes
+from tunnel_support import KORE_REDIRECT, target_app, tunnel_processes
 
 from kore_plaid_nb import cli, services
 from kore_plaid_nb.errors import RunbookError

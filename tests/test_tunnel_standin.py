@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pyngrok import conf, ngrok, process
 from pyngrok.exception import PyngrokNgrokError
-from test_tunnel_helpers import KORE_REDIRECT, processes_mentioning, target_app
+from tunnel_support import KORE_REDIRECT, processes_mentioning, target_app
 
 from kore_plaid_nb.errors import RunbookError
 from kore_plaid_nb.serving import serve_in_thread

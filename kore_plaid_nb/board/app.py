@@ -31,14 +31,13 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..bridge.http import BadContentLength, BodyTooLarge, SecurityHeaders, read_limited
 from ..progress.events import Event, EventError, from_dict
 from . import page
 from .progress import board_progress, progress_json
@@ -67,42 +66,14 @@ def error_json(status: int, error: str, description: str, **headers: str) -> JSO
     return JSONResponse(body, status, headers={**page.NO_STORE, **headers})
 
 
-class SecurityHeaders:
-    """Adds :data:`page.SECURITY_HEADERS` to every response (pure ASGI: no body buffering)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in page.SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refusing more than ``limit`` bytes (413) without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise RequestProblem(400, "invalid_request", "Content-Length is not a number.")
-        if int(declared) > limit:
-            raise RequestProblem(413, "request_too_large", _too_large(limit))
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestProblem(413, "request_too_large", _too_large(limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BadContentLength:
+        raise RequestProblem(400, "invalid_request", "Content-Length is not a number.") from None
+    except BodyTooLarge:
+        raise RequestProblem(413, "request_too_large", _too_large(limit)) from None
 
 
 def _too_large(limit: int) -> str:
@@ -166,48 +137,37 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def build_app(
-    store: BoardStore,
-    token: str,
-    stuck_after_seconds: float = 600,
-    prefix: str = "/",
-) -> Starlette:
-    """The board as an ASGI app over ``store``; ``token`` is what trainees and the trainer use."""
-    if not token:
-        raise ValueError("the board needs a token")
-    secret = token.encode("utf-8")
+class BoardEndpoints:
+    """The board's endpoints over one store and its token (each a method, routed by
+    :func:`build_app`)."""
 
-    def token_matches(given: str) -> bool:
-        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret)
+    def __init__(self, store: BoardStore, token: str, stuck_after_seconds: float) -> None:
+        if not token:
+            raise ValueError("the board needs a token")
+        self.store = store
+        self.secret = token.encode("utf-8")
+        self.stuck_after_seconds = stuck_after_seconds
 
-    def bearer_ok(request: Request) -> bool:
+    def token_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret)
+
+    def bearer_ok(self, request: Request) -> bool:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and token_matches(value.strip())
+        return scheme.lower() == "bearer" and self.token_matches(value.strip())
 
-    def session_digest(session_id: str) -> str:
-        return hmac.new(secret, session_id.encode("utf-8", "replace"), hashlib.sha256).hexdigest()
+    def session_digest(self, session_id: str) -> str:
+        data = session_id.encode("utf-8", "replace")
+        return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
 
-    async def session_ok(request: Request) -> bool:
+    async def session_ok(self, request: Request) -> bool:
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             return False
-        digest = session_digest(session_id)
-        return await run_in_threadpool(store.has_session, digest, time.time())
+        digest = self.session_digest(session_id)
+        return await run_in_threadpool(self.store.has_session, digest, time.time())
 
-    def base_path(request: Request) -> str:
-        """This board's own path (``/`` or ``/services/board/``), for redirects and cookies."""
-        return request.scope.get("root_path", "").rstrip("/") + "/"
-
-    def unauthorized() -> JSONResponse:
-        return error_json(
-            401,
-            "invalid_token",
-            "Send the board's token as 'Authorization: Bearer <KORE_PLAID_BOARD_TOKEN>'.",
-            **{"WWW-Authenticate": 'Bearer realm="kore-plaid board"'},
-        )
-
-    async def post_events(request: Request) -> Response:
-        if not bearer_ok(request):
+    async def post_events(self, request: Request) -> Response:
+        if not self.bearer_ok(request):
             return unauthorized()
         if not _is_json(request.headers.get("content-type", "")):
             return error_json(
@@ -217,29 +177,29 @@ def build_app(
             events = parse_events(await read_body(request, MAX_BODY_BYTES))
         except RequestProblem as problem:
             return error_json(problem.status, problem.error, problem.description)
-        stored = await run_in_threadpool(store.add, events)
+        stored = await run_in_threadpool(self.store.add, events)
         body = {"stored": stored, "duplicates": len(events) - stored}
         return JSONResponse(body, headers=page.NO_STORE)
 
-    async def get_progress(request: Request) -> Response:
-        if not (bearer_ok(request) or await session_ok(request)):
+    async def get_progress(self, request: Request) -> Response:
+        if not (self.bearer_ok(request) or await self.session_ok(request)):
             return unauthorized()
-        rows = await run_in_threadpool(store.by_trainee)
-        trainees = board_progress(rows, time.time(), stuck_after_seconds)
+        rows = await run_in_threadpool(self.store.by_trainee)
+        trainees = board_progress(rows, time.time(), self.stuck_after_seconds)
         return JSONResponse(progress_json(trainees), headers=page.NO_STORE)
 
-    async def board(request: Request) -> Response:
-        if await session_ok(request):
-            return page.board_page(stuck_after_seconds)
+    async def board(self, request: Request) -> Response:
+        if await self.session_ok(request):
+            return page.board_page(self.stuck_after_seconds)
         return page.login_page()
 
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
         try:
             body = await read_body(request, MAX_FORM_BYTES)
         except RequestProblem:
             return page.login_page("That is not a board token (far too long).", 400)
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if not token_matches(form.get("token", "").strip()):
+        if not self.token_matches(form.get("token", "").strip()):
             return page.login_page(
                 "That token is not this board's token. Check for a missing or extra character, "
                 "or copy it again from where the board was started.",
@@ -248,7 +208,7 @@ def build_app(
         session_id = secrets.token_urlsafe(32)
         now = time.time()
         await run_in_threadpool(
-            store.add_session, session_digest(session_id), now + SESSION_SECONDS, now
+            self.store.add_session, self.session_digest(session_id), now + SESSION_SECONDS, now
         )
         response = RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
         response.set_cookie(
@@ -262,54 +222,86 @@ def build_app(
         )
         return response
 
-    async def login_form(request: Request) -> Response:
-        return RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
-
-    async def logout(request: Request) -> Response:
+    async def logout(self, request: Request) -> Response:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
-            await run_in_threadpool(store.drop_session, session_digest(session_id))
+            await run_in_threadpool(self.store.drop_session, self.session_digest(session_id))
         response = RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
         response.delete_cookie(
             SESSION_COOKIE, path=base_path(request), httponly=True, samesite="strict"
         )
         return response
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "service": "board"}, headers=page.NO_STORE)
 
-    async def store_error(request: Request, exc: Exception) -> Response:
-        return error_json(
-            503,
-            "temporarily_unavailable",
-            "The board's database cannot answer right now; nothing was half-stored.",
-            **{"Retry-After": "5"},
-        )
+def base_path(request: Request) -> str:
+    """This board's own path (``/`` or ``/services/board/``), for redirects and cookies."""
+    root_path: str = request.scope.get("root_path", "")
+    return root_path.rstrip("/") + "/"
 
-    routes = [
-        Route("/", board, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
+
+def unauthorized() -> JSONResponse:
+    return error_json(
+        401,
+        "invalid_token",
+        "Send the board's token as 'Authorization: Bearer <KORE_PLAID_BOARD_TOKEN>'.",
+        **{"WWW-Authenticate": 'Bearer realm="kore-plaid board"'},
+    )
+
+
+async def login_form(request: Request) -> Response:
+    return RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "service": "board"}, headers=page.NO_STORE)
+
+
+async def store_error(request: Request, exc: Exception) -> Response:
+    return error_json(
+        503,
+        "temporarily_unavailable",
+        "The board's database cannot answer right now; nothing was half-stored.",
+        **{"Retry-After": "5"},
+    )
+
+
+def mounted_at(prefix: str, routes: list[BaseRoute]) -> list[BaseRoute]:
+    """``routes`` under ``prefix`` (``/`` and ``/healthz`` answer at the top too)."""
+    mount_at = "/" + prefix.strip("/")
+    if mount_at == "/":
+        return routes
+
+    async def to_prefix(request: Request) -> Response:
+        return RedirectResponse(mount_at + "/", status_code=303)
+
+    return [
+        Route("/", to_prefix, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount(mount_at, routes=routes),
+    ]
+
+
+def build_app(
+    store: BoardStore,
+    token: str,
+    stuck_after_seconds: float = 600,
+    prefix: str = "/",
+) -> Starlette:
+    """The board as an ASGI app over ``store``; ``token`` is what trainees and the trainer use."""
+    board = BoardEndpoints(store, token, stuck_after_seconds)
+    routes: list[BaseRoute] = [
+        Route("/", board.board, methods=["GET"]),
+        Route("/login", board.login, methods=["POST"]),
         Route("/login", login_form, methods=["GET"]),
-        Route("/logout", logout, methods=["GET", "POST"]),
-        Route("/api/events", post_events, methods=["POST"]),
-        Route("/api/progress", get_progress, methods=["GET"]),
+        Route("/logout", board.logout, methods=["GET", "POST"]),
+        Route("/api/events", board.post_events, methods=["POST"]),
+        Route("/api/progress", board.get_progress, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
     ]
-    mount_at = "/" + prefix.strip("/")
-    if mount_at != "/":
-
-        async def to_prefix(request: Request) -> Response:
-            return RedirectResponse(mount_at + "/", status_code=303)
-
-        routes = [
-            Route("/", to_prefix, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Mount(mount_at, routes=routes),
-        ]
     app = Starlette(
-        routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        routes=mounted_at(prefix, routes),
+        middleware=[Middleware(SecurityHeaders, every_response=page.SECURITY_HEADERS)],
         exception_handlers={BoardStoreError: store_error},
     )
     app.state.store = store

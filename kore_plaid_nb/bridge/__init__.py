@@ -9,7 +9,7 @@ Public API::
     running_bridge(settings, port=0) -> ContextManager[str]    # in-thread, yields base URL
     ensure_bridge(settings) -> services.ServiceRecord          # background, idempotent
     stop_bridge(settings) -> bool
-    list_authorizations(settings) -> list[dict]                # masked, for notebooks
+    list_authorizations(settings) -> list[...]                 # masked, for notebooks
     remove_items(settings) -> int                              # /item/remove, at teardown
 
 Each end user's Item health (Plaid's webhooks at ``POST /plaid/webhook``) and repair links:
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import TypedDict
 
 from .. import services, serving
 from ..settings import Settings, mask
@@ -34,6 +35,7 @@ from .store import AuthorizationRow, open_existing_store
 SERVICE_NAME = "bridge"
 
 __all__ = [
+    "AuthorizationEntry",
     "create_app",
     "ensure_bridge",
     "list_authorizations",
@@ -75,7 +77,20 @@ def stop_bridge(settings: Settings) -> bool:
     return services.stop(settings.home, SERVICE_NAME)
 
 
-def list_authorizations(settings: Settings) -> list[dict]:
+class AuthorizationEntry(TypedDict):
+    """One authorization as :func:`list_authorizations` shows it (tokens and ids masked)."""
+
+    when: str | None
+    client: str
+    redirect_uri: str | None
+    institution: str | None
+    item_id: str
+    access_token: str
+    status: str
+    last_refresh: str | None
+
+
+def list_authorizations(settings: Settings) -> list[AuthorizationEntry]:
     """Every authorization in the store, newest first, with tokens and ids masked.
 
     ``status``: ``code issued`` (not yet exchanged), ``code expired``, ``active`` (refresh
@@ -84,16 +99,14 @@ def list_authorizations(settings: Settings) -> list[dict]:
     store = open_existing_store(settings)
     if store is None:
         return []
-    try:
+    with store:
         fill_institutions(settings, store)
         rows = store.authorizations()
-    finally:
-        store.close()
     now = time.time()
     return [_describe(row, now) for row in rows]
 
 
-def _describe(row: AuthorizationRow, now: float) -> dict:
+def _describe(row: AuthorizationRow, now: float) -> AuthorizationEntry:
     if row.removed_at:
         status = "Item removed"
     elif row.revoked:
@@ -106,16 +119,16 @@ def _describe(row: AuthorizationRow, now: float) -> dict:
         status = "code expired"
     else:
         status = "code used, nothing issued"
-    return {
-        "when": utc_time(row.created_at),
-        "client": mask(row.client_id),
-        "redirect_uri": row.redirect_uri,
-        "institution": row.institution,
-        "item_id": mask(row.item_id),
-        "access_token": mask(row.access_token),
-        "status": status,
-        "last_refresh": utc_time(row.last_refresh),
-    }
+    return AuthorizationEntry(
+        when=utc_time(row.created_at),
+        client=mask(row.client_id),
+        redirect_uri=row.redirect_uri,
+        institution=row.institution,
+        item_id=mask(row.item_id),
+        access_token=mask(row.access_token),
+        status=status,
+        last_refresh=utc_time(row.last_refresh),
+    )
 
 
 def remove_items(settings: Settings) -> int:
@@ -126,11 +139,9 @@ def remove_items(settings: Settings) -> int:
         return 0
     link = PlaidLink(settings, spent=store, item_errors=ItemHealth(store).plaid_error)
     removed = 0
-    try:
+    with store:
         for item_ref, access_token in store.live_items():
             if link.remove_item(access_token) or not link.item_exists(access_token):
                 store.mark_item_removed(item_ref)
                 removed += 1
-    finally:
-        store.close()
     return removed

@@ -3,12 +3,13 @@ last webhook, and a repair link for each Item that needs its user.
 
 Public API::
 
-    list_items(settings, lookup=True, repair_links=True) -> list[dict]
+    list_items(settings, lookup=True, repair_links=True) -> list[ItemEntry]
                                                        # masked; mints repair links
     repair_link(settings, item_ref) -> str | None      # a fresh repair link for one Item
     item_health(settings, item_ref) -> str | None      # one Item's health; mints nothing
     mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
-    rotate_access_token(settings, item_ref) -> dict    # new access token; the masked entry
+    rotate_access_token(settings, item_ref) -> ItemEntry
+                                                       # new access token; the masked entry
     repair_url(settings, token) -> str                 # <bridge public URL>/repair/<token>
 
 An Item is named by its ``item_ref`` (``itm_`` + 12 hex digits), never by Plaid's item_id
@@ -19,6 +20,9 @@ is random (``BridgeStore.create_repair_link``), stored as a digest only, single 
 
 from __future__ import annotations
 
+import time
+from typing import TypedDict
+
 from ..errors import RunbookError
 from ..settings import Settings, mask
 from ..tables import utc_time
@@ -26,10 +30,24 @@ from . import rotation
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
-from .store import BridgeStore, ItemStatus, StoreUnavailable, open_existing_store
+from .store import BridgeStore, Clock, ItemStatus, StoreUnavailable, open_existing_store
 
 REPAIR_PATH = "/repair/"
 REMOVED = "removed"
+
+
+class ItemEntry(TypedDict):
+    """One Item as :func:`list_items` shows it (access token masked)."""
+
+    item_ref: str
+    institution: str | None
+    health: str
+    health_detail: str | None
+    last_webhook: str | None
+    last_webhook_at: str | None
+    authorized_at: str | None
+    access_token: str
+    repair_url: str | None
 
 
 def bridge_base_url(settings: Settings) -> str:
@@ -64,23 +82,23 @@ def fill_institutions(settings: Settings, store: BridgeStore) -> None:
             store.set_institution(item_ref, institution)
 
 
-def list_items(settings: Settings, lookup: bool = True, repair_links: bool = True) -> list[dict]:
+def list_items(
+    settings: Settings, lookup: bool = True, repair_links: bool = True, clock: Clock = time.time
+) -> list[ItemEntry]:
     """Every Item of the bridge's store, oldest first: ``item_ref``, ``institution``,
     ``health`` (``removed`` for an Item removed at Plaid), ``health_detail``,
     ``last_webhook`` (``"ITEM ERROR"``), ``last_webhook_at``, ``authorized_at``,
     ``access_token`` (masked) and ``repair_url``: with ``repair_links``, a fresh single-use
     link for an Item whose user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION,
     PENDING_DISCONNECT), else None (without, None: nothing is minted). ``lookup``: ask
-    Plaid for institutions not known yet."""
-    store = open_existing_store(settings)
+    Plaid for institutions not known yet. ``clock``: the store's (the bridge's) time."""
+    store = open_existing_store(settings, clock=clock)
     if store is None:
         return []
-    try:
+    with store:
         if lookup:
             fill_institutions(settings, store)
         return [_describe(settings, store, item, repair_links) for item in store.item_statuses()]
-    finally:
-        store.close()
 
 
 def repair_link(settings: Settings, item_ref: str) -> str | None:
@@ -89,20 +107,14 @@ def repair_link(settings: Settings, item_ref: str) -> str | None:
     store = open_existing_store(settings)
     if store is None:
         return None
-    try:
-        item = _status(store, item_ref)
+    with store:
+        item = store.find_item(item_ref)
         return None if item is None else _describe(settings, store, item)["repair_url"]
-    finally:
-        store.close()
-
-
-def _status(store: BridgeStore, item_ref: str) -> ItemStatus | None:
-    return next((item for item in store.item_statuses() if item.ref == item_ref), None)
 
 
 def _describe(
     settings: Settings, store: BridgeStore, item: ItemStatus, repair_links: bool = True
-) -> dict:
+) -> ItemEntry:
     health = REMOVED if item.removed_at is not None else item.health
     link = None
     if repair_links and health in NEEDS_REPAIR:
@@ -128,10 +140,8 @@ def item_health(settings: Settings, item_ref: str) -> str | None:
     store = open_existing_store(settings)
     if store is None:
         return None
-    try:
-        item = _status(store, item_ref)
-    finally:
-        store.close()
+    with store:
+        item = store.find_item(item_ref)
     if item is None:
         return None
     return REMOVED if item.removed_at is not None else item.health
@@ -142,13 +152,11 @@ def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
     store = open_existing_store(settings)
     if store is None:
         return False
-    try:
+    with store:
         return store.mark_item_healthy(item_ref)
-    finally:
-        store.close()
 
 
-def rotate_access_token(settings: Settings, item_ref: str) -> dict:
+def rotate_access_token(settings: Settings, item_ref: str) -> ItemEntry:
     """Rotate the Item's access token at Plaid (``/item/access_token/invalidate``) and store
     the new one: the old token stops working, Kore gets the new one on its next refresh.
     Returns the Item's :func:`list_items` entry afterwards (token masked). An unknown or
@@ -161,7 +169,7 @@ def rotate_access_token(settings: Settings, item_ref: str) -> dict:
             "holds none yet.",
             fix="Authorize an end user first (notebook 06, or Kore), then run `kore-plaid items`.",
         )
-    try:
+    with store:
         rotation.rotate(settings, store, item_ref)
         try:
             item = rotation.find_live_item(settings, store, item_ref)
@@ -172,5 +180,3 @@ def rotate_access_token(settings: Settings, item_ref: str) -> dict:
                 f"Item back failed: {exc.message}",
                 fix="Nothing to redo: run `kore-plaid items` later to see it.",
             ) from None
-    finally:
-        store.close()

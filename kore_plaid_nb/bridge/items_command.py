@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from .. import settings as settings_module
 from ..tables import format_table
+
+if TYPE_CHECKING:
+    from .items import ItemEntry
 
 HEADERS = ("item", "institution", "health", "last webhook", "authorized at", "access token")
 
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _last_webhook(item: dict) -> str:
+def _last_webhook(item: ItemEntry) -> str:
     if not item["last_webhook"]:
         return "none"
     return f"{item['last_webhook']} at {item['last_webhook_at']}"

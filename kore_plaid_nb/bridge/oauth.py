@@ -70,7 +70,7 @@ from oauthlib.oauth2 import RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749 import errors
 
 from ..settings import Settings
-from .store import BridgeStore, ItemRecord
+from .store import BridgeStore, CodeRecord, ItemRecord
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
@@ -169,10 +169,12 @@ class BridgeValidator(RequestValidator):
 
     # Clients.
 
-    def client_authentication_required(self, request: Request, *args, **kwargs) -> bool:
+    def client_authentication_required(
+        self, request: Request, *args: object, **kwargs: object
+    ) -> bool:
         return True
 
-    def authenticate_client(self, request: Request, *args, **kwargs) -> bool:
+    def authenticate_client(self, request: Request, *args: object, **kwargs: object) -> bool:
         basic = basic_credentials(request.headers.get("Authorization"))
         if basic is not None:
             _one_authentication_method(basic, request)
@@ -185,10 +187,14 @@ class BridgeValidator(RequestValidator):
         request.client = BridgeClient(client_id)
         return True
 
-    def authenticate_client_id(self, client_id: str, request: Request, *args, **kwargs) -> bool:
+    def authenticate_client_id(
+        self, client_id: str, request: Request, *args: object, **kwargs: object
+    ) -> bool:
         return False  # no public clients
 
-    def validate_client_id(self, client_id: str, request: Request, *args, **kwargs) -> bool:
+    def validate_client_id(
+        self, client_id: str, request: Request, *args: object, **kwargs: object
+    ) -> bool:
         if equal_secrets(client_id, self.settings.client_id):
             request.client = BridgeClient(client_id)
             return True
@@ -200,8 +206,8 @@ class BridgeValidator(RequestValidator):
         grant_type: str,
         client: BridgeClient,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         return grant_type in TOKEN_GRANT_TYPES
 
@@ -211,8 +217,8 @@ class BridgeValidator(RequestValidator):
         response_type: str,
         client: BridgeClient,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         if response_type != "code":  # oauthlib would call it unauthorized_client
             raise errors.UnsupportedResponseTypeError(request=request)
@@ -221,14 +227,14 @@ class BridgeValidator(RequestValidator):
     # Redirect URIs.
 
     def validate_redirect_uri(
-        self, client_id: str, redirect_uri: str, request: Request, *args, **kwargs
+        self, client_id: str, redirect_uri: str, request: Request, *args: object, **kwargs: object
     ) -> bool:
         return any(equal_secrets(redirect_uri, url) for url in self.settings.registered_callbacks)
 
     def get_default_redirect_uri(
-        self, client_id: str, request: Request, *args, **kwargs
+        self, client_id: str, request: Request, *args: object, **kwargs: object
     ) -> str | None:
-        record = getattr(request, "code_record", None)
+        record: CodeRecord | None = getattr(request, "code_record", None)
         if record is not None:
             return record.redirect_uri
         kore_callbacks = {self.settings.plaid_redirect_uri, *self.settings.kore_callback_urls}
@@ -241,8 +247,8 @@ class BridgeValidator(RequestValidator):
         redirect_uri: str,
         client: BridgeClient,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         record = getattr(request, "code_record", None)
         if record is None or not equal_secrets(redirect_uri, record.redirect_uri):
@@ -261,16 +267,18 @@ class BridgeValidator(RequestValidator):
         scopes: list[str],
         client: BridgeClient,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         return True
 
-    def get_default_scopes(self, client_id: str, request: Request, *args, **kwargs) -> list[str]:
+    def get_default_scopes(
+        self, client_id: str, request: Request, *args: object, **kwargs: object
+    ) -> list[str]:
         return []
 
     def get_original_scopes(
-        self, refresh_token: str, request: Request, *args, **kwargs
+        self, refresh_token: str, request: Request, *args: object, **kwargs: object
     ) -> list[str]:
         return []
 
@@ -279,8 +287,8 @@ class BridgeValidator(RequestValidator):
         request_scopes: list[str],
         refresh_token: str,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         return True
 
@@ -299,7 +307,12 @@ class BridgeValidator(RequestValidator):
         return False
 
     def save_authorization_code(
-        self, client_id: str, code: dict[str, str], request: Request, *args, **kwargs
+        self,
+        client_id: str,
+        code: dict[str, str],
+        request: Request,
+        *args: object,
+        **kwargs: object,
     ) -> None:
         self.store.save_authorization(
             session_id=request.session_id,
@@ -318,8 +331,8 @@ class BridgeValidator(RequestValidator):
         code: str,
         client: BridgeClient,
         request: Request,
-        *args,
-        **kwargs,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         record = self.store.find_code(code)
         if record is None or not equal_secrets(client_id, record.client_id):
@@ -352,18 +365,25 @@ class BridgeValidator(RequestValidator):
         return record.code_challenge_method if record else None
 
     def invalidate_authorization_code(
-        self, client_id: str, code: str, request: Request, *args, **kwargs
+        self, client_id: str, code: str, request: Request, *args: object, **kwargs: object
     ) -> None:
         """Nothing to do: :meth:`validate_code` consumed the code atomically."""
 
     # Tokens.
 
-    def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
+    def save_bearer_token(
+        self, token: dict[str, Any], request: Request, *args: object, **kwargs: object
+    ) -> None:
         """Nothing left to store: the code's refresh token was stored when the code was
         redeemed, and a refresh recorded its use when it was validated."""
 
     def validate_refresh_token(
-        self, refresh_token: str, client: BridgeClient, request: Request, *args, **kwargs
+        self,
+        refresh_token: str,
+        client: BridgeClient,
+        request: Request,
+        *args: object,
+        **kwargs: object,
     ) -> bool:
         record = self.store.use_refresh_token(refresh_token)
         if record is None:
@@ -405,7 +425,7 @@ def _redeemed_refresh_token_of(request: Request) -> str:
     return token
 
 
-def _require_s256(request: Request) -> dict:
+def _require_s256(request: Request) -> dict[str, str]:
     """Post-authorization check: a PKCE challenge must use S256 (oauthlib would allow plain)
     and look like one (RFC 7636 4.2); the code always travels in the query (Kore reads it
     there), whatever ``response_mode`` asks."""
@@ -429,7 +449,7 @@ class TokenResponse:
     """What the token endpoint answers: status, headers and a JSON object."""
 
     status: int
-    body: dict
+    body: dict[str, object]
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -508,7 +528,8 @@ class BridgeOAuth:
         headers, _body, _status = self.server.create_authorization_response(
             uri, http_method="GET", scopes=[], credentials={"session_id": session_id, "item": item}
         )
-        return headers["Location"]
+        location: str = headers["Location"]
+        return location
 
     def denial_location(self, auth: AuthorizationRequest) -> str:
         """Where the page sends the user who exits Link: ``error=access_denied`` + state."""

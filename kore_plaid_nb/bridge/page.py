@@ -1,32 +1,35 @@
 """The HTML pages: the authorization page (Plaid Link), ``/oauth-return``, the repair page
 (``/repair/<token>``, Link in update mode), the Hosted Link "finishing" page and the error
-page.
+page, all on one layout (``templates/layout.html``, Jinja2 with ``{% extends %}``).
 
 The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
-enforced with a Content-Security-Policy header. Values are HTML-escaped; the error page never
-contains a secret, a code or a token and never redirects.
+enforced with a Content-Security-Policy header that :func:`security_headers` gives every page
+(the app adds them in one middleware). Values are HTML-escaped (autoescape); the error page
+never contains a secret, a code or a token and never redirects.
 """
 
 from __future__ import annotations
 
-import html
-from functools import cache
 from pathlib import Path
-from string import Template
 from urllib.parse import urlsplit
 
+import jinja2
 from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
 
 from .. import plaid_client
 from ..settings import Settings
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-
-
-@cache
-def _template(name: str) -> Template:
-    return Template((HERE / "templates" / name).read_text(encoding="utf-8"))
+TEMPLATES = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a value left out is an error, not an empty text
+        auto_reload=False,
+    )
+)
 
 
 def _origin(url: str) -> str:
@@ -35,6 +38,7 @@ def _origin(url: str) -> str:
 
 
 def security_headers(settings: Settings) -> dict[str, str]:
+    """The headers of every page of this bridge."""
     link_origin = _origin(plaid_client.link_script_url(settings))
     api_origin = _origin(plaid_client.api_host(settings))
     policy = "; ".join(
@@ -58,8 +62,8 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-def _render(name: str, **values: str) -> str:
-    return _template(name).substitute({k: html.escape(v, quote=True) for k, v in values.items()})
+def render(name: str, **values: str) -> str:
+    return TEMPLATES.get_template(name).render(values)
 
 
 def authorize_page(
@@ -67,7 +71,7 @@ def authorize_page(
 ) -> HTMLResponse:
     """The page behind the Authorization URL; asks the bridge for a Link token
     (``POST /api/link_token``) and opens Plaid Link at once."""
-    body = _render(
+    body = render(
         "authorize.html",
         title="Connect your bank - Kore.ai",
         heading="Kore.ai bot wants to connect to your bank through Plaid",
@@ -81,12 +85,12 @@ def authorize_page(
         callback_host=urlsplit(redirect_uri).netloc or redirect_uri,
         link_script_url=plaid_client.link_script_url(settings),
     )
-    return HTMLResponse(body, headers=security_headers(settings))
+    return HTMLResponse(body)
 
 
 def oauth_return_page(settings: Settings) -> HTMLResponse:
     """Where OAuth banks send the browser back; the script re-opens Link from localStorage."""
-    body = _render(
+    body = render(
         "authorize.html",
         title="Finishing the bank connection - Kore.ai",
         heading="Finishing the connection to your bank",
@@ -100,13 +104,13 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         callback_host="Kore.ai",
         link_script_url=plaid_client.link_script_url(settings),
     )
-    return HTMLResponse(body, headers=security_headers(settings))
+    return HTMLResponse(body)
 
 
 def repair_page(settings: Settings, token: str) -> HTMLResponse:
     """The page behind a repair link (``/repair/<token>``): asks the bridge for a Link token
     in update mode and opens Plaid Link, which logs the user in to the bank again."""
-    body = _render(
+    body = render(
         "repair.html",
         title="Repair your bank connection - Kore.ai",
         heading="Reconnect your bank to the Kore.ai bot",
@@ -115,13 +119,13 @@ def repair_page(settings: Settings, token: str) -> HTMLResponse:
         token=token,
         link_script_url=plaid_client.link_script_url(settings),
     )
-    return HTMLResponse(body, headers=security_headers(settings))
+    return HTMLResponse(body)
 
 
-def finishing_page(settings: Settings, retry_url: str, seconds: int) -> HTMLResponse:
+def finishing_page(retry_url: str, seconds: int) -> HTMLResponse:
     """The Hosted Link return while Plaid has not finished the session yet: reloads itself
     (``retry_url``, a bridge path) every ``seconds``."""
-    body = _render(
+    body = render(
         "finishing.html",
         title="Finishing your bank connection…",
         message="Plaid is still finishing the connection to your bank. This page checks "
@@ -129,11 +133,10 @@ def finishing_page(settings: Settings, retry_url: str, seconds: int) -> HTMLResp
         retry_url=retry_url,
         seconds=str(seconds),
     )
-    headers = {**security_headers(settings), "Retry-After": str(seconds)}
-    return HTMLResponse(body, status_code=202, headers=headers)
+    return HTMLResponse(body, status_code=202, headers={"Retry-After": str(seconds)})
 
 
-def error_page(settings: Settings, status: int, title: str, message: str, fix: str) -> HTMLResponse:
+def error_page(status: int, title: str, message: str, fix: str) -> HTMLResponse:
     """A readable error page. Never redirects; callers pass no secret."""
-    body = _render("error.html", title=title, message=message, fix=fix)
-    return HTMLResponse(body, status_code=status, headers=security_headers(settings))
+    body = render("error.html", title=title, message=message, fix=fix)
+    return HTMLResponse(body, status_code=status)

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import plaid_client
+from ..plaid_errors import Caller, PlaidError, Problem, advice, problem_of
 from ..settings import Settings
+from .refusal import Refusal, Refused
 from .store import ItemRecord, digest
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Backoff before retry number ``attempt`` (1-based), with up to 50 % jitter (not a
         secret: the standard PRNG is fine)."""
-        base = min(self.max_delay, self.first_delay * 2 ** (attempt - 1))
+        base = min(self.max_delay, self.first_delay * 2.0 ** (attempt - 1))
         return base * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311
 
 
@@ -81,111 +83,66 @@ def is_rate_limit(err: plaid_client.PlaidError) -> bool:
     return err.status == 429 or err.error_type == "RATE_LIMIT_EXCEEDED"
 
 
-class LinkStepError(Exception):
-    """A Plaid call failed; safe to show (no token, no secret)."""
+class LinkStepError(Refused):
+    """A Plaid call failed; safe to show (no token, no secret). Carries its frozen
+    :class:`.refusal.Refusal` (``plaid_error`` with ``plaid_error_code``); :meth:`with_fix`
+    and :meth:`with_step` return a new error."""
 
     def __init__(self, status: int, code: str, message: str, fix: str, step: str | None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(
+            Refusal(
+                status,
+                "plaid_error",
+                message,
+                fix,
+                step,
+                details={"plaid_error_code": code},
+                title="Plaid is not available",
+            )
+        )
         self.code = code
-        self.message = message
-        self.fix = fix
-        self.step = step
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "error": "plaid_error",
-            "plaid_error_code": self.code,
-            "message": self.message,
-            "fix": self.fix,
-            "step": self.step,
-        }
+    @property
+    def status(self) -> int:
+        return self.refusal.status
+
+    @property
+    def message(self) -> str:
+        return self.refusal.message
+
+    @property
+    def fix(self) -> str:
+        return self.refusal.fix
+
+    @property
+    def step(self) -> str | None:
+        return self.refusal.step
+
+    def with_fix(self, fix: str) -> LinkStepError:
+        return LinkStepError(self.status, self.code, self.message, fix, self.step)
+
+    def with_step(self, step: str | None) -> LinkStepError:
+        return LinkStepError(self.status, self.code, self.message, self.fix, step)
 
 
 def explain(
     exc: BaseException, settings: Settings, during: str, redirect_uri: str | None = None
 ) -> LinkStepError:
-    """Turn a plaid-python failure into a :class:`LinkStepError` that says what to check."""
+    """Turn a Plaid failure into a :class:`LinkStepError` that says what to check (the
+    bridge's words in :data:`.plaid_errors.ADVICE`)."""
     err = plaid_client.error_from_exception(exc)
+    problem = problem_of(err)
+    if problem is Problem.FIELD and not redirect_uri:
+        problem = Problem.OTHER  # only a redirect URI is the bridge's to fix
     host = plaid_client.api_host(settings)
-    code = err.error_code
-    if err.error_type == "CONNECTION_ERROR" and "Timeout" in code:
-        return LinkStepError(
-            504,
-            code,
-            f"Plaid at {host} did not answer in time while {during}.",
-            "Wait a minute and try again; if it keeps happening, check status.plaid.com "
-            "(or the emulator's log when PLAID_API_URL points at it).",
-            None,
-        )
-    if err.error_type == "CONNECTION_ERROR":
-        return LinkStepError(
-            502,
-            code,
-            f"The bridge could not reach Plaid at {host} while {during}.",
-            "Check the internet connection, or start the emulator when PLAID_API_URL points "
-            "at it (`kore-plaid sandbox`).",
-            "4.vii-x",
-        )
-    if code == "INVALID_API_KEYS":
-        return LinkStepError(
-            502,
-            code,
-            f"Plaid refused the bridge's client id / secret while {during}.",
-            "Copy the client_id and the secret of the PLAID_ENV environment from "
-            "dashboard.plaid.com > Developers > Keys into .env, then restart the bridge.",
-            "4.iii-iv",
-        )
-    if code in ("INVALID_PUBLIC_TOKEN", "INVALID_LINK_TOKEN"):
-        return LinkStepError(
-            400,
-            code,
-            f"Plaid did not accept this Link session while {during} (it expired or was "
-            "already used).",
-            "Close this page and start the authorization again from the Kore conversation.",
-            None,
-        )
-    if code == "INVALID_FIELD" and redirect_uri:
-        return LinkStepError(
-            502,
-            code,
-            f"Plaid refused a field while {during}: {err.error_message}",
-            f"Add {redirect_uri} to dashboard.plaid.com > Developers > API > "
-            "Allowed redirect URIs (or set LINK_REDIRECT_URI to one that is there).",
-            "4.v-vi",
-        )
-    if code == "ITEM_LOGIN_REQUIRED":
-        return LinkStepError(
-            400,
-            code,
-            f"The bank asks for its login again while {during}.",
-            "Open Plaid Link again (the Connect button) and log in to the bank.",
-            None,
-        )
-    if err.error_type == "RATE_LIMIT_EXCEEDED" or err.status == 429:
-        return LinkStepError(
-            503,
-            code,
-            f"Plaid is rate limiting the bridge while {during}.",
-            "Wait a minute and try again.",
-            None,
-        )
-    if err.error_type in ("API_ERROR", "INSTITUTION_ERROR") or err.status >= 500:
-        return LinkStepError(
-            502,
-            code,
-            f"Plaid had a temporary problem ({err.error_type}/{code}) while {during}.",
-            "Wait a minute and try again; if it keeps happening, check status.plaid.com.",
-            None,
-        )
-    return LinkStepError(
-        502,
-        code,
-        f"Plaid answered {err.error_type}/{code} while {during}: {err.error_message}",
-        "Read the message; check PLAID_PRODUCTS / PLAID_COUNTRY_CODES in .env, then start "
-        "again from Kore.",
-        "4.x",
-    )
+    return _told(problem, err, during=during, host=host, redirect_uri=redirect_uri or "")
+
+
+def _told(problem: Problem, err: PlaidError, **fields: str) -> LinkStepError:
+    said = advice(problem, Caller.BRIDGE)
+    fields.update(code=err.error_code, error_type=err.error_type, message=err.error_message)
+    message, fix = said.says(**fields), said.advises(**fields)
+    return LinkStepError(said.status, err.error_code, message, fix, said.step)
 
 
 GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
@@ -193,13 +150,7 @@ GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
 
 def item_gone(exc: BaseException) -> LinkStepError:
     """Plaid no longer knows the Item (removed): nothing left to repair."""
-    return LinkStepError(
-        410,
-        plaid_client.error_from_exception(exc).error_code,
-        "Plaid no longer knows this bank connection: it was removed.",
-        "Connect the bank again from the Kore conversation (authorize again).",
-        None,
-    )
+    return _told(Problem.ITEM_GONE, plaid_client.error_from_exception(exc))
 
 
 class PlaidLink:
@@ -238,7 +189,7 @@ class PlaidLink:
         while True:
             try:
                 return call()
-            except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+            except plaid_client.PLAID_FAILURES as exc:
                 if attempt >= self.retry.attempts or not retry_if(
                     plaid_client.error_from_exception(exc)
                 ):
@@ -283,7 +234,7 @@ class PlaidLink:
                 ),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
 
     def link_token_get(self, link_token: str) -> dict[str, Any]:
@@ -293,7 +244,7 @@ class PlaidLink:
                 lambda: plaid_client.link_token_get(self.api, link_token, self.timeout),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             raise explain(exc, self.settings, "reading the Hosted Link session") from None
 
     def create_update_link_token(
@@ -320,7 +271,7 @@ class PlaidLink:
                 ),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             during = "creating the Link token to repair the bank connection"
             if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
                 raise item_gone(exc) from None
@@ -331,7 +282,7 @@ class PlaidLink:
         works; :class:`LinkStepError` when Plaid cannot say."""
         try:
             error = self._item_get(access_token)["item"].get("error")
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
                 raise item_gone(exc) from None
             raise explain(exc, self.settings, "checking the bank connection") from None
@@ -360,17 +311,15 @@ class PlaidLink:
                 ),
                 is_rate_limit,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             err = plaid_client.error_from_exception(exc)
             if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
                 self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
                 failure = explain(exc, self.settings, "exchanging the public token")
-                failure.fix = (
+                raise failure.with_fix(
                     "Open Plaid Link again (the Connect button) and log in to the bank once "
                     "more; if it keeps failing, wait a minute."
-                )
-                failure.step = "10-12"  # the user logs in through Link again
-                raise failure from None
+                ).with_step("10-12") from None  # the user logs in through Link again
             raise explain(exc, self.settings, "exchanging the public token") from None
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)
@@ -385,7 +334,7 @@ class PlaidLink:
                 ),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             self._report(access_token, exc)
             raise
         error = (answer.get("item") or {}).get("error")
@@ -402,15 +351,16 @@ class PlaidLink:
     def institution(self, access_token: str) -> str | None:
         """The Item's institution id (``/item/get``), None when Plaid cannot say."""
         try:
-            return self._item_get(access_token)["item"].get("institution_id")
-        except Exception:  # the institution is only for display
+            institution = self._item_get(access_token)["item"].get("institution_id")
+        except plaid_client.PLAID_FAILURES:  # the institution is only for display
             return None
+        return str(institution) if institution else None
 
     def item_exists(self, access_token: str) -> bool:
         """False when Plaid no longer knows the access token (already removed)."""
         try:
             self._item_get(access_token)
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             return plaid_client.error_from_exception(exc).error_code != "INVALID_ACCESS_TOKEN"
         return True
 
@@ -423,7 +373,7 @@ class PlaidLink:
                 ),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             self._report(access_token, exc)
             return False
         return True
@@ -437,7 +387,7 @@ class PlaidLink:
                 lambda: plaid_client.webhook_verification_key(self.api, key_id, self.timeout),
                 is_transient,
             )
-        except Exception as exc:
+        except plaid_client.PLAID_FAILURES as exc:
             err = plaid_client.error_from_exception(exc)
             if 400 <= err.status < 500 and not is_rate_limit(err) and err.status != 401:
                 if err.error_code != "INVALID_API_KEYS":

@@ -44,20 +44,20 @@ def rotate(settings: Settings, store: BridgeStore, ref: str, timeout: float = 30
         return
     try:
         new_token = plaid_client.invalidate_access_token(settings, item.access_token, timeout)
-    except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+    except plaid_client.PLAID_FAILURES as exc:
         raise _plaid_failed(settings, store, item, exc) from None
     _store_new_token(store, item, new_token, pending)
 
 
 def find_live_item(settings: Settings, store: BridgeStore, ref: str) -> ItemStatus:
-    for item in store.item_statuses():
-        if item.ref == ref:
-            if item.removed_at is not None:
-                raise RunbookError(
-                    f"Item {ref} was removed at Plaid: it has no access token to rotate.",
-                    fix="Nothing to rotate; its user authorizes again in Kore to connect a bank.",
-                )
-            return item
+    item = store.find_item(ref)
+    if item is not None:
+        if item.removed_at is not None:
+            raise RunbookError(
+                f"Item {ref} was removed at Plaid: it has no access token to rotate.",
+                fix="Nothing to rotate; its user authorizes again in Kore to connect a bank.",
+            )
+        return item
     # Echo only what looks like a reference: a pasted access token is never shown.
     named = f"No Item {ref!r}" if ITEM_REF.fullmatch(ref) else "No Item with the reference given"
     raise RunbookError(
@@ -106,9 +106,8 @@ def _store_new_token(store: BridgeStore, item: ItemStatus, new_token: str, pendi
 
 def _current_token(store: BridgeStore, ref: str) -> str | None:
     with contextlib.suppress(StoreUnavailable):
-        for item in store.item_statuses():
-            if item.ref == ref:
-                return item.access_token
+        item = store.find_item(ref)
+        return None if item is None else item.access_token
     return None
 
 
@@ -207,7 +206,7 @@ def _after_lost_answer(
             {"access_token": item.access_token},
             timeout,
         )
-    except Exception as exc:
+    except plaid_client.PLAID_FAILURES as exc:
         code = plaid_client.error_from_exception(exc).error_code
         if code == INVALID_TOKEN:
             health.plaid_error(item.access_token, code)

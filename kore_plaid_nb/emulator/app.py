@@ -23,8 +23,10 @@ from starlette.routing import Route
 
 from ..settings import Settings
 from ..settings import load as load_settings
-from . import api, fields, hosted_link, link
+from . import fields, hosted_link, link
 from .body import read_json
+from .core import Emulator, OriginHandler
+from .endpoints import ENDPOINTS, NO_CREDENTIALS
 from .errors import PlaidAPIError, request_id
 from .faults import FaultPlan, parse_fault
 from .store import Store
@@ -77,9 +79,7 @@ def check_credentials(request: Request, body: dict[str, object], settings: Setti
         raise PlaidAPIError("INVALID_API_KEYS")
 
 
-def _plaid_route(
-    path: str, handler: api.Handler, emulator: api.Emulator, faults: FaultPlan
-) -> Route:
+def _plaid_route(path: str, handler: OriginHandler, emulator: Emulator, faults: FaultPlan) -> Route:
     async def endpoint(request: Request) -> Response:
         rid = request_id()
         try:
@@ -91,10 +91,9 @@ def _plaid_route(
                         fault.error_code, error_type=fault.error_type, status=fault.status
                     )
             body = await read_json(request)
-            if path not in api.NO_CREDENTIALS:
+            if path not in NO_CREDENTIALS:
                 check_credentials(request, body, emulator.settings)
-            api.REQUEST_ORIGIN.set(str(request.base_url).rstrip("/"))
-            result = handler(emulator, body)
+            result = handler(emulator, body, str(request.base_url).rstrip("/"))
         except PlaidAPIError as error:
             return error_response(error, rid)
         except Exception:  # a bug here must still answer in Plaid's shape
@@ -106,7 +105,7 @@ def _plaid_route(
     return Route(path, endpoint, methods=["POST"], name=path)
 
 
-def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
+def _fault_routes(emulator: Emulator, faults: FaultPlan) -> list[Route]:
     async def control(request: Request) -> Response:
         try:
             body: dict[str, object] = {}
@@ -117,7 +116,7 @@ def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
             if request.method == "DELETE":
                 faults.clear()
             elif request.method == "POST":
-                faults.add(parse_fault(body, frozenset(api.ENDPOINTS)))
+                faults.add(parse_fault(body, frozenset(ENDPOINTS)))
         except PlaidAPIError as error:
             return error_response(error)
         except Exception:  # a bug here must still answer in Plaid's shape
@@ -128,7 +127,7 @@ def _fault_routes(emulator: api.Emulator, faults: FaultPlan) -> list[Route]:
     return [Route("/_emulator/faults", control, methods=["GET", "POST", "DELETE"])]
 
 
-def _webhook_routes(emulator: api.Emulator) -> list[Route]:
+def _webhook_routes(emulator: Emulator) -> list[Route]:
     """``GET /_emulator/webhooks?wait=<s>``: waits (at most 30 s) until every queued webhook
     was attempted, then lists the attempts (no bodies)."""
 
@@ -198,10 +197,10 @@ def create_app(
     store = Store(Path(state_path) if state_path else default_state_path(settings))
     uris = redirect_uris if redirect_uris is not None else allowed_redirect_uris(settings)
     sender = WebhookSender(store)
-    emulator = api.Emulator(settings, store, uris, sender)
+    emulator = Emulator(settings, store, uris, sender)
     faults = FaultPlan()
     routes = [Route("/healthz", healthz, methods=["GET"])]
-    routes += [_plaid_route(p, h, emulator, faults) for p, h in api.ENDPOINTS.items()]
+    routes += [_plaid_route(p, h, emulator, faults) for p, h in ENDPOINTS.items()]
     routes += _fault_routes(emulator, faults)
     routes += _webhook_routes(emulator)
     routes += link.routes(emulator)

@@ -11,15 +11,11 @@ import base64
 import struct
 import zlib
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from . import data, fields
+from .core import Body, Emulator
+from .data import Institution
 from .errors import PlaidAPIError
-
-if TYPE_CHECKING:
-    from .api import Emulator
-
-Body = dict[str, object]
 
 COUNTRY_CODES = frozenset({"US", "GB", "ES", "NL", "FR", "IE", "CA", "DE", "IT", "PL", "DK",
                            "NO", "SE", "EE", "LT", "LV", "PT", "BE", "AT", "FI"})  # fmt: skip
@@ -42,12 +38,12 @@ def logo(color: str) -> str:
     return base64.b64encode(png).decode()
 
 
-def institution_json(institution_id: str, include_optional_metadata: bool) -> Body | None:
+def institution_json(institution_id: str, include_optional_metadata: bool) -> Institution | None:
     """The ``Institution`` object, with the optional metadata when asked for."""
     institution = data.institution(institution_id)
     if institution is not None and include_optional_metadata:
-        url, color = data.BRANDS[institution_id]
-        institution |= {"url": url, "primary_color": color, "logo": logo(color)}
+        brand = data.BRANDS[institution_id]
+        institution |= {"url": brand.url, "primary_color": brand.color, "logo": logo(brand.color)}
     return institution
 
 
@@ -77,12 +73,14 @@ def _required_integer(body: Body, name: str, minimum: int, maximum: int | None =
 
 def _matching(
     country_codes: list[str], products: list[str] | None, oauth: bool | None
-) -> list[Body]:
+) -> list[Institution]:
     """The Sandbox institutions in one of ``country_codes`` that support every product (and
     have or lack OAuth when ``oauth`` is not None), in catalogue order."""
     result = []
     for institution_id in data.INSTITUTION_IDS:
-        institution = data.institution(institution_id) or {}
+        institution = data.institution(institution_id)
+        if institution is None:
+            continue
         countries = set(institution["country_codes"])
         supported = set(institution["products"])
         if (

@@ -23,8 +23,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import link, webhooks
-from .api import Emulator
+from .core import Body, Emulator
 from .errors import PlaidAPIError, request_id
+from .store import LinkConfig
 
 log = logging.getLogger("kore_plaid_nb.emulator")
 
@@ -58,7 +59,7 @@ def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(page, status_code=status, headers=HEADERS)
 
 
-def _login_form(info: dict, link_session_id: str, error: PlaidAPIError | None) -> str:
+def _login_form(info: link.Offer, link_session_id: str, error: PlaidAPIError | None) -> str:
     options = "".join(
         f'<option value="{html.escape(i["institution_id"])}">{html.escape(i["name"])}</option>'
         for i in info["institutions"]
@@ -97,58 +98,56 @@ def _gone() -> HTMLResponse:
     )
 
 
-def routes(emulator: Emulator) -> list[Route]:
-    def link_token_of(request: Request) -> tuple[str, dict, dict] | None:
-        token = emulator.store.hosted_link_token(request.path_params["hosted_id"])
-        if token is None:
-            return None
-        try:
-            info = link.session(emulator, {"link_token": token})
-        except PlaidAPIError:  # expired since
-            return None
-        return token, emulator.store.link_token(token) or {}, info
+class HostedLinkPage:
+    """``/hosted-link/<id>``: GET shows the login, POST logs in (or exits, ``action=exit``)."""
 
-    async def page(request: Request) -> Response:
-        found = link_token_of(request)
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def _link_token_of(self, request: Request) -> tuple[str, LinkConfig, link.Offer] | None:
+        token = self.emulator.store.hosted_link_token(request.path_params["hosted_id"])
+        config = self.emulator.store.link_token(token) if token is not None else None
+        if token is None or config is None:  # unknown, or expired since
+            return None
+        return token, config, link.offer(self.emulator, config)
+
+    async def endpoint(self, request: Request) -> Response:
+        found = self._link_token_of(request)
         if found is None:
             return _gone()
-        token, _, info = found
+        token, config, info = found
         if request.method == "GET":
             link_session_id = str(uuid.uuid4())
-            emulator.store.start_link_session(token, link_session_id)
+            self.emulator.store.start_link_session(token, link_session_id)
             return _page("Connect your bank", _login_form(info, link_session_id, None))
         raw = await request.body()
         form = {k: v[0] for k, v in parse_qs(raw[:MAX_FORM_BYTES].decode(errors="replace")).items()}
         link_session_id = form.get("link_session_id") or str(uuid.uuid4())
         if form.get("action") == "exit":
-            return leave(token, link_session_id)
+            return self._leave(token, config, link_session_id)
+        login: Body = {
+            "link_token": token,
+            "institution_id": form.get("institution_id", ""),
+            "username": form.get("username", ""),
+            "password": form.get("password", ""),
+            "link_session_id": link_session_id,
+        }
         try:
-            result = link.complete(
-                emulator,
-                {
-                    "link_token": token,
-                    "institution_id": form.get("institution_id", ""),
-                    "username": form.get("username", ""),
-                    "password": form.get("password", ""),
-                    "link_session_id": link_session_id,
-                },
-                oauth_redirect=False,
-            )
+            result = link.complete(self.emulator, login, oauth_redirect=False)
         except PlaidAPIError as error:
             return _page("Connect your bank", _login_form(info, link_session_id, error), 400)
-        return finish(token, link_session_id, str(result["public_token"]))
+        return self._finish(token, config, link_session_id, str(result["public_token"]))
 
-    def finish(token: str, link_session_id: str, public_token: str) -> Response:
-        config = emulator.store.link_token(token) or {}
-        webhook = config.get("webhook")
+    def _finish(
+        self, token: str, config: LinkConfig, link_session_id: str, public_token: str
+    ) -> Response:
         for body in webhooks.link_webhooks(token, link_session_id, [public_token]):
-            emulator.webhooks.send(str(webhook) if webhook else None, body)
-        return done(config, "Connected", "You are connected")
+            self.emulator.webhooks.send(config.get("webhook"), body)
+        return _done(config, "Connected", "You are connected")
 
-    def leave(token: str, link_session_id: str) -> Response:
+    def _leave(self, token: str, config: LinkConfig, link_session_id: str) -> Response:
         """The user closed Hosted Link before connecting a bank (once per session)."""
-        config = emulator.store.link_token(token) or {}
-        exit_ = {
+        exit_: Body = {
             "error": None,
             "metadata": {
                 "institution": None,
@@ -157,20 +156,23 @@ def routes(emulator: Emulator) -> list[Route]:
                 "request_id": request_id(),
             },
         }
-        if emulator.store.exit_link_session(token, link_session_id, exit_):
-            webhook = config.get("webhook")
+        if self.emulator.store.exit_link_session(token, link_session_id, exit_):
             body = webhooks.link_exit_webhook(token, link_session_id)
-            emulator.webhooks.send(str(webhook) if webhook else None, body)
-        return done(config, "Link closed", "You left without connecting a bank")
+            self.emulator.webhooks.send(config.get("webhook"), body)
+        return _done(config, "Link closed", "You left without connecting a bank")
 
-    def done(config: dict, title: str, heading: str) -> Response:
-        target = config.get("completion_redirect_uri")
-        if target:
-            return RedirectResponse(str(target), status_code=303, headers=HEADERS)
-        return _page(
-            title,
-            f'<h1 id="plaid-standin-title">{heading}</h1>'
-            "<p>You can close this window and return to the app.</p>",
-        )
 
-    return [Route("/hosted-link/{hosted_id}", page, methods=["GET", "POST"])]
+def _done(config: LinkConfig, title: str, heading: str) -> Response:
+    target = config.get("completion_redirect_uri")
+    if target:
+        return RedirectResponse(str(target), status_code=303, headers=HEADERS)
+    return _page(
+        title,
+        f'<h1 id="plaid-standin-title">{heading}</h1>'
+        "<p>You can close this window and return to the app.</p>",
+    )
+
+
+def routes(emulator: Emulator) -> list[Route]:
+    page = HostedLinkPage(emulator)
+    return [Route("/hosted-link/{hosted_id}", page.endpoint, methods=["GET", "POST"])]

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
+from typing import TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
@@ -30,9 +31,9 @@ from starlette.routing import Route
 
 from . import body as request_body
 from . import data, fields
-from .api import Emulator, Handler, check_credentials
+from .core import Body, Emulator, Handler, check_credentials
 from .errors import PlaidAPIError, request_id
-from .store import Item
+from .store import Item, LinkConfig
 
 log = logging.getLogger("kore_plaid_nb.emulator")
 
@@ -51,13 +52,11 @@ def script_text() -> str:
     return resources.files(__package__).joinpath("link-initialize.js").read_text()
 
 
-def _json(
-    body: dict[str, object], status: int = 200, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def _json(body: Body, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={**CORS_HEADERS, **(headers or {})})
 
 
-def _link_config(emulator: Emulator, body: dict[str, object]) -> tuple[str, dict[str, object]]:
+def _link_config(emulator: Emulator, body: Body) -> tuple[str, LinkConfig]:
     token = fields.text(body, "link_token") or ""
     config = emulator.store.link_token(token) if token.startswith("link-sandbox-") else None
     if config is None:
@@ -67,9 +66,9 @@ def _link_config(emulator: Emulator, body: dict[str, object]) -> tuple[str, dict
     return token, config
 
 
-def metadata(item_id: str, institution_id: str, link_session_id: str) -> dict[str, object]:
+def metadata(item_id: str, institution_id: str, link_session_id: str) -> Body:
     """Link's onSuccess metadata for a user_good Item."""
-    institution = data.institution(institution_id) or {}
+    institution = data.institution(institution_id)
     accounts = [
         {
             "id": account["account_id"],
@@ -83,7 +82,10 @@ def metadata(item_id: str, institution_id: str, link_session_id: str) -> dict[st
         for account in data.accounts(item_id)
     ]
     return {
-        "institution": {"name": institution.get("name"), "institution_id": institution_id},
+        "institution": {
+            "name": institution["name"] if institution else None,
+            "institution_id": institution_id,
+        },
         "accounts": accounts,
         "account": accounts[0],
         "account_id": accounts[0]["id"],
@@ -92,14 +94,29 @@ def metadata(item_id: str, institution_id: str, link_session_id: str) -> dict[st
     }
 
 
-def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
-    _, config = _link_config(emulator, body)
+class OfferedInstitution(TypedDict):
+    institution_id: str
+    name: str
+    oauth: bool
+
+
+class Offer(TypedDict):
+    """What the dialog offers for a link token."""
+
+    institutions: list[OfferedInstitution]
+    update_mode: bool
+    oauth_redirect: bool
+
+
+def offer(emulator: Emulator, config: LinkConfig) -> Offer:
+    """The banks to offer (in update mode: the Item's own), and whether the login ends with
+    an OAuth redirect."""
     update_item_id = config.get("update_item_id")
     update_institution = None
     if update_item_id:
         item = emulator.store.item(str(update_item_id))
         update_institution = item.institution_id if item else None
-    institutions = [data.institution(i) for i in data.INSTITUTION_IDS]
+    institutions = [i for i in map(data.institution, data.INSTITUTION_IDS) if i is not None]
     # as Plaid Link: only banks in the token's countries that support all its products
     countries = set(config.get("country_codes") or ["US"])
     products = set(config.get("products") or [])
@@ -107,8 +124,7 @@ def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
         "institutions": [
             {"institution_id": i["institution_id"], "name": i["name"], "oauth": i["oauth"]}
             for i in institutions
-            if i
-            and (
+            if (
                 i["institution_id"] == update_institution
                 if update_institution is not None
                 else countries & set(i["country_codes"]) and products <= set(i["products"])
@@ -119,7 +135,12 @@ def session(emulator: Emulator, body: dict[str, object]) -> dict[str, object]:
     }
 
 
-def _return_from_oauth(emulator: Emulator, token: str, config: dict, received: str) -> Item:
+def session(emulator: Emulator, body: Body) -> Body:
+    _, config = _link_config(emulator, body)
+    return {**offer(emulator, config)}
+
+
+def _return_from_oauth(emulator: Emulator, token: str, config: LinkConfig, received: str) -> Item:
     """The second half of an OAuth login: the page came back with ``oauth_state_id``."""
     state_id = (parse_qs(urlsplit(received).query).get("oauth_state_id") or [""])[0]
     institution_id = emulator.store.take_oauth_state(state_id, token) if state_id else None
@@ -132,9 +153,9 @@ def _return_from_oauth(emulator: Emulator, token: str, config: dict, received: s
                           data.SANDBOX_PASSWORD, config.get("webhook"))  # fmt: skip
 
 
-def _update_mode(emulator: Emulator, config: dict, institution_id: str, body: dict) -> Item:
+def _update_mode(emulator: Emulator, config: LinkConfig, institution_id: str, body: Body) -> Item:
     """Update mode: the user logs in again; the Item's error is cleared."""
-    item = emulator.store.item(str(config["update_item_id"]))
+    item = emulator.store.item(str(config.get("update_item_id")))
     if item is None or item.removed or item.institution_id != institution_id:
         raise PlaidAPIError("INVALID_INSTITUTION", "update mode: pick the Item's own bank")
     check_credentials(fields.text(body, "username", required=False),
@@ -145,9 +166,7 @@ def _update_mode(emulator: Emulator, config: dict, institution_id: str, body: di
     return item
 
 
-def complete(
-    emulator: Emulator, body: dict[str, object], *, oauth_redirect: bool = True
-) -> dict[str, object]:
+def complete(emulator: Emulator, body: Body, *, oauth_redirect: bool = True) -> Body:
     """Log in with the dialog's values; a public token + metadata, or an OAuth redirect
     (never with ``oauth_redirect=False``: Hosted Link plays the bank's page itself)."""
     token, config = _link_config(emulator, body)
@@ -167,7 +186,7 @@ def complete(
         elif institution["oauth"] and config.get("redirect_uri") and oauth_redirect:
             check_credentials(username, password)
             state_id = emulator.store.create_oauth_state(token, institution_id)
-            redirect_uri = str(config["redirect_uri"])
+            redirect_uri = str(config.get("redirect_uri"))
             joiner = "&" if urlsplit(redirect_uri).query else "?"
             return {"oauth_redirect_uri": f"{redirect_uri}{joiner}oauth_state_id={state_id}"}
         else:
@@ -202,8 +221,8 @@ def routes(emulator: Emulator) -> list[Route]:
                 return _json(error.body(request_id()), error.status, error.headers)
             except Exception:  # a bug here must still answer in Plaid's shape
                 log.exception("emulator: Link stand-in failed")
-                error = PlaidAPIError("INTERNAL_SERVER_ERROR")
-                return _json(error.body(request_id()), error.status)
+                failure = PlaidAPIError("INTERNAL_SERVER_ERROR")
+                return _json(failure.body(request_id()), failure.status)
 
         return endpoint
 

@@ -47,7 +47,8 @@ def accepts_keys(url: str, settings: Settings) -> bool:
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (urllib.error.URLError, OSError):
         return False
 

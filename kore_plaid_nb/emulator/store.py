@@ -13,8 +13,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple, TypedDict
 
 from .data import derived_id
 
@@ -75,6 +77,40 @@ def new_token(kind: str) -> str:
     return f"{kind}-{ENVIRONMENT}-{uuid.uuid4()}"
 
 
+class LinkConfig(TypedDict, total=False):
+    """What a link token was created with (stored as JSON; older files may lack keys)."""
+
+    language: str | None
+    country_codes: list[str] | None
+    client_user_id: str | None
+    products: list[str]
+    redirect_uri: str | None
+    webhook: str | None
+    update_item_id: str | None  # update mode: the Item to log in to again
+    client_name: str | None
+    created_at: float
+    hosted_link: bool
+    completion_redirect_uri: str | None
+
+
+class LinkSession(TypedDict):
+    """A Link session of a link token, as ``/link/token/get`` reports it."""
+
+    link_session_id: str
+    started_at: float
+    finished_at: float | None
+    item_add_results: list[dict[str, object]]
+    exit: dict[str, object] | None
+
+
+class SigningKey(NamedTuple):
+    """A webhook signing key (P-256)."""
+
+    kid: str
+    private_key_pem: str
+    created_at: int
+
+
 @dataclass(frozen=True)
 class Item:
     item_id: str
@@ -111,9 +147,7 @@ class Store:
 
     # ------------------------------------------------------------------ link tokens
 
-    def create_link_token(
-        self, config: dict[str, object], now: float | None = None
-    ) -> tuple[str, float]:
+    def create_link_token(self, config: LinkConfig, now: float | None = None) -> tuple[str, float]:
         token = new_token("link")
         expires_at = (now or time.time()) + LINK_TOKEN_TTL
         with self._lock:
@@ -122,7 +156,7 @@ class Store:
             )
         return token, expires_at
 
-    def link_token(self, token: str, now: float | None = None) -> dict[str, object] | None:
+    def link_token(self, token: str, now: float | None = None) -> LinkConfig | None:
         """The configuration a link token was created with; None if unknown or expired."""
         with self._lock:
             row = self._db.execute(
@@ -130,7 +164,8 @@ class Store:
             ).fetchone()
         if row is None or row[0] < (now or time.time()):
             return None
-        return json.loads(row[1])
+        config: LinkConfig = json.loads(row[1])
+        return config
 
     # ------------------------------------------------------------------ OAuth states
 
@@ -159,22 +194,21 @@ class Store:
 
     # ------------------------------------------------------------------ webhook signing keys
 
-    def signing_key(self, kid: str | None = None) -> tuple[str, str, int] | None:
-        """``(kid, private key PEM, created_at)``: that key, or the newest; None if none."""
+    def signing_key(self, kid: str | None = None) -> SigningKey | None:
+        """That key, or the newest; None if none."""
         sql = "SELECT kid, private_key, created_at FROM signing_keys"
+        args: tuple[str, ...] = ()
         if kid is None:
-            sql, args = sql + " ORDER BY created_at DESC, kid LIMIT 1", ()
+            sql += " ORDER BY created_at DESC, kid LIMIT 1"
         else:
             sql, args = sql + " WHERE kid = ?", (kid,)
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
-        return (str(row[0]), str(row[1]), int(row[2])) if row else None
+        return SigningKey(str(row[0]), str(row[1]), int(row[2])) if row else None
 
-    def add_signing_key(self, kid: str, private_key_pem: str, created_at: int) -> None:
+    def add_signing_key(self, key: SigningKey) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO signing_keys VALUES (?, ?, ?)", (kid, private_key_pem, created_at)
-            )
+            self._db.execute("INSERT INTO signing_keys VALUES (?, ?, ?)", tuple(key))
 
     # ------------------------------------------------------------------ Link sessions
 
@@ -220,7 +254,7 @@ class Store:
             )
         return cursor.rowcount == 1
 
-    def link_sessions(self, link_token: str) -> list[dict[str, object]]:
+    def link_sessions(self, link_token: str) -> list[LinkSession]:
         """The sessions of a link token, oldest first."""
         with self._lock:
             rows = self._db.execute(
@@ -330,7 +364,7 @@ class Store:
             self._db.execute(sql, (value, item_id))
 
 
-def _item(row: tuple | None) -> Item | None:
+def _item(row: Sequence[Any] | None) -> Item | None:
     if row is None:
         return None
     item_id, access_token, institution_id, products, webhook, error_code, removed, created = row

@@ -33,7 +33,7 @@ from jwt.algorithms import ECAlgorithm
 
 from . import data
 from .errors import PlaidAPIError, item_error
-from .store import ENVIRONMENT, Item, Store
+from .store import ENVIRONMENT, Item, SigningKey, Store
 
 log = logging.getLogger("kore_plaid_nb.emulator")
 
@@ -133,7 +133,7 @@ def _fire_fields(item: Item, code: str, kind: str) -> Body:
     account_ids = [a["account_id"] for a in data.accounts(item.item_id)]
     now = datetime.now(UTC)
     if code == "DEFAULT_UPDATE":
-        return {
+        by_kind: dict[str, Body] = {
             "TRANSACTIONS": {"error": None, "new_transactions": 0},
             "AUTH": {"error": None, "account_ids_with_new_auth": [],
                      "account_ids_with_updated_auth": {}},
@@ -143,8 +143,9 @@ def _fire_fields(item: Item, code: str, kind: str) -> Body:
                                          "cancelled_investments_transactions": 0},
             "LIABILITIES": {"error": None, "account_ids_with_new_liabilities": [],
                             "account_ids_with_updated_liabilities": {}},
-        }[kind]  # fmt: skip
-    return {
+        }  # fmt: skip
+        return by_kind[kind]
+    by_code: dict[str, Body] = {
         "NEW_ACCOUNTS_AVAILABLE": {"error": None},
         "ERROR": {"error": error_object("ITEM_LOGIN_REQUIRED")},
         "PENDING_DISCONNECT": {"reason": "INSTITUTION_TOKEN_EXPIRATION",
@@ -155,7 +156,8 @@ def _fire_fields(item: Item, code: str, kind: str) -> Body:
         "SYNC_UPDATES_AVAILABLE": {"initial_update_complete": True,
                                    "historical_update_complete": True},
         "RECURRING_TRANSACTIONS_UPDATE": {"account_ids": account_ids},
-    }[code]  # fmt: skip
+    }  # fmt: skip
+    return by_code[code]
 
 
 def link_webhooks(link_token: str, link_session_id: str, public_tokens: list[str]) -> list[Body]:
@@ -194,6 +196,13 @@ def _safe_url(url: str) -> str:
 # ---------------------------------------------------------------------------- sending
 
 
+def _private_key(stored: SigningKey) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(stored.private_key_pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError("the stored webhook signing key is not an EC key")
+    return key
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One attempt to deliver a webhook (no body: it may carry public tokens)."""
@@ -227,19 +236,18 @@ class WebhookSender:
     def _load_or_create_key(self) -> tuple[str, ec.EllipticCurvePrivateKey, int]:
         stored = self.store.signing_key()
         if stored is None:
-            key = ec.generate_private_key(ec.SECP256R1())
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ).decode()
-            stored = (str(uuid.uuid4()), pem, int(time.time()))
-            self.store.add_signing_key(*stored)
-        kid, pem, created_at = stored
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise TypeError("the stored webhook signing key is not an EC key")
-        return kid, key, created_at
+            pem = (
+                ec.generate_private_key(ec.SECP256R1())
+                .private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                .decode()
+            )
+            stored = SigningKey(str(uuid.uuid4()), pem, int(time.time()))
+            self.store.add_signing_key(stored)
+        return stored.kid, _private_key(stored), stored.created_at
 
     def jwk(self, kid: str) -> Body | None:
         """The public JWK of ``kid`` as ``/webhook_verification_key/get`` answers; None if
@@ -247,17 +255,16 @@ class WebhookSender:
         stored = self.store.signing_key(kid)
         if stored is None:
             return None
-        key = serialization.load_pem_private_key(stored[1].encode(), password=None)
-        public = ECAlgorithm.to_jwk(key.public_key(), as_dict=True)  # type: ignore[arg-type]
+        public = ECAlgorithm.to_jwk(_private_key(stored).public_key(), as_dict=True)
         return {
             "alg": "ES256",
             "crv": public["crv"],
-            "kid": stored[0],
+            "kid": stored.kid,
             "kty": public["kty"],
             "use": "sig",
             "x": public["x"],
             "y": public["y"],
-            "created_at": stored[2],
+            "created_at": stored.created_at,
             "expired_at": None,
         }
 
@@ -357,4 +364,5 @@ def wait_for_deliveries(
         timeout=timeout + 5,
     )
     response.raise_for_status()
-    return response.json()
+    report: Body = response.json()
+    return report

@@ -7,6 +7,7 @@ per-user link would make them; then each user's token must reach that user's Ite
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -69,7 +70,7 @@ def authorize_end_users(
     return [r.row(distinct) for r in results]
 
 
-def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, dict]:
+def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, dict[str, Any]]:
     """POST ``{"access_token": ...}`` to Plaid as Kore's actions do: (status, JSON body)."""
     response = httpx.post(
         sim.plaid_base_url(access_token) + path,
@@ -84,7 +85,7 @@ def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, d
     return response.status_code, body if isinstance(body, dict) else {}
 
 
-def _post(sim: KoreSimulator, path: str, access_token: str) -> dict:
+def _post(sim: KoreSimulator, path: str, access_token: str) -> dict[str, Any]:
     status, body = plaid_call(sim, path, access_token)
     if status != 200:
         raise KoreFlowError(
@@ -94,8 +95,8 @@ def _post(sim: KoreSimulator, path: str, access_token: str) -> dict:
     return body
 
 
-def item_of(sim: KoreSimulator, access_token: str) -> dict:
-    return _post(sim, "/item/get", access_token)["item"]
+def item_of(sim: KoreSimulator, access_token: str) -> dict[str, Any]:
+    return dict(_post(sim, "/item/get", access_token)["item"])
 
 
 def _account_count(sim: KoreSimulator, access_token: str) -> int:

@@ -111,7 +111,7 @@ def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str
     with httpx.Client(timeout=30) as http:
         link_token = _json(http.post(repair_url + "/link_token", json={}), "link_token")
         login = http.post(
-            settings.plaid_api_url.rstrip("/") + "/link/_standin/complete",
+            (settings.plaid_api_url or "").rstrip("/") + "/link/_standin/complete",
             json={
                 "link_token": link_token,
                 "institution_id": institution_id,

@@ -237,7 +237,7 @@ class ProfileView(widgets.VBox):
         return self.profile.to_text(secret_hint=view_hint(self.profile))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] = super()._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)  # whole (a widget's would be cut at 110 characters)
         bundle["text/html"] = profile_html(self.profile)
         return bundle

@@ -8,7 +8,7 @@ import json
 from .. import settings as settings_module
 from ..settings import Settings
 from ..tables import format_table
-from . import checklist, delivery_note, last_seen, standing
+from . import NotebookStatus, checklist, delivery_note, last_seen, standing
 from .journal import read
 
 SHOWN = {"pass": "done", "fail": "FAILED", "pending": "not yet"}  # words  # nosec B105
@@ -43,7 +43,7 @@ def _when(at: str | None) -> str:
     return at.replace("T", " ")[:19] if at else "-"
 
 
-def _as_json(current: Settings, statuses: list) -> dict[str, object]:
+def _as_json(current: Settings, statuses: list[NotebookStatus]) -> dict[str, object]:
     return {
         "trainee": current.trainee,
         "last_seen": last_seen(read(current.home)),

@@ -137,32 +137,35 @@ def redact(nb: nbformat.NotebookNode, secrets: Iterable[str]) -> int:
     """Replace any configured secret that reached an output by its mask; returns the count."""
     secrets = [s for s in secrets if s and len(s) >= 8]
     found = 0
+
+    def masked(value: str) -> str:
+        nonlocal found
+        for secret in secrets:
+            if secret in value:
+                found += value.count(secret)
+                value = value.replace(secret, mask(secret))
+        return value
+
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            for holder, key in _text_slots(output):
-                value = holder[key]
-                for secret in secrets:
-                    if secret in value:
-                        found += value.count(secret)
-                        value = value.replace(secret, mask(secret))
-                holder[key] = value
+            _rewrite_texts(output, masked)
     return found
 
 
-def _text_slots(output: nbformat.NotebookNode) -> list[tuple[dict | list, str | int]]:
-    """Every text of an output, as (container, key) so that it can be rewritten in place."""
-    slots: list[tuple[dict | list, str | int]] = []
-    if isinstance(output.get("text"), str):
-        slots.append((output, "text"))
-    for mime, value in output.get("data", {}).items():
+def _rewrite_texts(output: nbformat.NotebookNode, rewrite: Callable[[str], str]) -> None:
+    """Rewrite every text of an output in place: stream text, rich data, error value and
+    traceback lines."""
+    for key in ("text", "evalue"):
+        if isinstance(output.get(key), str):
+            output[key] = rewrite(output[key])
+    data = output.get("data", {})
+    for mime, value in data.items():
         if isinstance(value, str):
-            slots.append((output["data"], mime))
-    if isinstance(output.get("evalue"), str):
-        slots.append((output, "evalue"))
-    for index, line in enumerate(output.get("traceback") or []):
+            data[mime] = rewrite(value)
+    traceback = output.get("traceback") or []
+    for index, line in enumerate(traceback):
         if isinstance(line, str):
-            slots.append((output["traceback"], index))
-    return slots
+            traceback[index] = rewrite(line)
 
 
 def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> None:
@@ -176,8 +179,7 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
         for output in cell.get("outputs", []):
             # a widget view names a random model that is never stored: keep its text form
             output.get("data", {}).pop(WIDGET_VIEW, None)
-            for holder, key in _text_slots(output):
-                holder[key] = sanitize_text(holder[key], patterns)
+            _rewrite_texts(output, lambda text: sanitize_text(text, patterns))
 
 
 def kernel_log(settings: Settings) -> Path:

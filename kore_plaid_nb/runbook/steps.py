@@ -301,7 +301,7 @@ def explain_environment(env: str) -> None:
 def _link_token(current: Settings, redirect_uri: str | None = None) -> str:
     try:
         return plaid_client.create_link_token(current, "kore-plaid-runbook-check", redirect_uri)
-    except Exception as exc:  # plaid-python raises ApiException, urllib3 errors, ...
+    except plaid_client.PLAID_FAILURES as exc:
         error = plaid_client.error_from_exception(exc)
         raise plaid_client.explain(error, plaid_client.api_host(current)) from None
 
@@ -310,7 +310,7 @@ def _plaid_error(current: Settings) -> plaid_client.PlaidError | None:
     """Plaid's error for ``/link/token/create`` with these settings (None: it succeeded)."""
     try:
         plaid_client.create_link_token(current, "kore-plaid-runbook-check")
-    except Exception as exc:  # noqa: BLE001 - plaid-python or transport failure
+    except plaid_client.PLAID_FAILURES as exc:
         return plaid_client.error_from_exception(exc)
     return None
 
@@ -431,8 +431,8 @@ def verify(current: Settings) -> None:
     report = verification.verify(running.settings, url=running.public_url)
     print(report.to_text())
     notebook = _running["notebook"]
-    for check in report.results if isinstance(notebook, str) else ():
-        if check.result != "skip":
+    for check in report.results:
+        if isinstance(notebook, str) and check.result != "skip":
             status = "pass" if check.ok else "fail"
             message = check.detail if not check.ok else ""
             progress.record(current, notebook, f"check: {check.name}", status, message, check.fix)
@@ -541,5 +541,7 @@ def go_live(current: Settings) -> None:
     from .ending import closing_text
 
     before = {s.notebook: s.status for s in progress.checklist(current)}
-    before.pop(_running["notebook"], None)  # this notebook is still running
+    notebook = _running["notebook"]
+    if isinstance(notebook, str):
+        before.pop(notebook, None)  # this notebook is still running
     print(closing_text(current, before))

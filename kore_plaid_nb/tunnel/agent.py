@@ -66,7 +66,8 @@ def write_agent_config(path: Path, token: str | None) -> None:
         data = {}
     data = data if isinstance(data, dict) else {}
     data["version"] = "3"
-    agent_section = data.get("agent") if isinstance(data.get("agent"), dict) else {}
+    agent = data.get("agent")
+    agent_section: dict[str, object] = agent if isinstance(agent, dict) else {}
     if token:
         agent_section["authtoken"] = token
     else:
@@ -218,7 +219,7 @@ def _api_message(exc: PyngrokNgrokHTTPError, secret: str) -> str:
 def home_agents(home: Path) -> list[int]:
     """Pids of agent processes started for this state folder (launcher or config path)."""
     markers = (str(home / "bin" / "ngrok"), str(tunnel_dir(home) / "ngrok.yml"))
-    found = []
+    found: list[int] = []
     proc = Path("/proc")
     if not proc.is_dir():
         return found

@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
         if not tunnels:
             print("No tunnel is open.")
     elif args.action == "close":
-        closed = control.close_tunnel(settings)
-        print("Tunnel closed." if closed else "No tunnel was open.")
+        print("Tunnel closed." if control.close_tunnel(settings) else "No tunnel was open.")
     elif args.action == "close-all":
-        closed = control.close_all(settings)
-        print("Closed: " + (", ".join(closed) if closed else "nothing was open"))
+        names = control.close_all(settings)
+        print("Closed: " + (", ".join(names) if names else "nothing was open"))
     elif args.action == "check":
         info = control.check_tunnel(settings, args.expected_url)
         print(f"Tunnel OK: {info.describe()}")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -153,7 +154,7 @@ class Forwarder:
 class ThreadedServer:
     """A uvicorn server on a bound loopback socket, in a daemon thread (no signal handlers)."""
 
-    def __init__(self, app: object, sock: socket.socket, name: str, forwarding: bool) -> None:
+    def __init__(self, app: ASGIApp, sock: socket.socket, name: str, forwarding: bool) -> None:
         self.sock = sock
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(

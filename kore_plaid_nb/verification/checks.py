@@ -6,6 +6,7 @@ wrong) or is skipped because a check it needs did not pass.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from ..kore.simulator import (
     STEP_PRODUCTS,
     AuthorizationRequest,
     KoreSimulator,
+    PlaidAction,
     StepSkipped,
     TokenResult,
     plaid_actions,
@@ -244,16 +246,21 @@ def run_checks(
             lambda: _refresh(sim, tokens),
             needs=("token_form",),
         )
-        access_token = (refreshed or tokens).access_token if (refreshed or tokens) else ""
+        latest = refreshed or tokens
+        access_token = latest.access_token if latest else ""
         for action in plaid_actions(settings.plaid_products):
             kind = "Kore action" if action.kore_action else "product"
             run.check(
                 f"plaid:{action.path}",
                 f"Plaid {action.path} ({kind}: {action.name})",
-                lambda action=action: sim.call_plaid(action, access_token).summary,
+                functools.partial(_plaid_summary, sim, action, access_token),
                 needs=("token_form", "tenant"),
             )
     return report
+
+
+def _plaid_summary(sim: KoreSimulator, action: PlaidAction, access_token: str) -> str:
+    return sim.call_plaid(action, access_token).summary
 
 
 def _kore_callback(sim: KoreSimulator, settings: Settings) -> str:

@@ -12,11 +12,15 @@ import calendar
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import plaid_client
 from ..errors import RunbookError
+from ..plaid_errors import REDIRECT_URIS_PAGE
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..bridge import AuthorizationEntry
 
 KORE_TOKEN_STATUSES = frozenset({"active", "revoked"})
 
@@ -25,7 +29,7 @@ KORE_TOKEN_STATUSES = frozenset({"active", "revoked"})
 class KoreTokenSeen:
     """An authorization whose code Kore exchanged at the Token Request URL (masked)."""
 
-    authorization: dict[str, Any]
+    authorization: AuthorizationEntry
     waited_seconds: float
 
     def __str__(self) -> str:
@@ -46,7 +50,7 @@ def _epoch(when: str | None) -> float | None:
         return None
 
 
-def _list_authorizations(settings: Settings) -> list[dict[str, Any]]:
+def _list_authorizations(settings: Settings) -> list[AuthorizationEntry]:
     try:
         from ..bridge import list_authorizations
     except ImportError as exc:
@@ -124,13 +128,13 @@ def check_redirect_uri_registered(
     for uri in uris:
         try:
             plaid_client.create_link_token(settings, "kore-plaid-redirect-check", redirect_uri=uri)
-        except Exception as exc:  # noqa: BLE001 - plaid-python or transport failure
+        except plaid_client.PLAID_FAILURES as exc:
             error = plaid_client.error_from_exception(exc)
             if error.error_code == "INVALID_FIELD":
                 raise RunbookError(
                     f"Plaid does not allow the redirect URI {uri} ({error.error_message}).",
-                    fix="In dashboard.plaid.com > Developers > API > Allowed redirect URIs, add "
-                    f"{uri} exactly (copy Kore's Callback URL), save, and run this check again.",
+                    fix=f"In {REDIRECT_URIS_PAGE}, add {uri} exactly (copy Kore's "
+                    "Callback URL), save, and run this check again.",
                     step="4.v-vi",
                 ) from None
             raise plaid_client.explain(error, plaid_client.api_host(settings)) from None

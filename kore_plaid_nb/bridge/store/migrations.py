@@ -9,8 +9,8 @@ SQLite: ``BEGIN IMMEDIATE``). A store written by a newer bridge is refused, not 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
+from .database import Transaction
 from .errors import StoreVersionError
 from .records import public_ref
 
@@ -31,8 +31,7 @@ TYPES = {
 }
 
 
-class Executor(Protocol):
-    def execute(self, sql: str, args: tuple = ()) -> object: ...
+Executor = Transaction
 
 
 Step = str | Callable[[Executor, str], None]

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...settings import mask_url_password
 from .errors import StoreConfigError, StoreUnavailable
+from .placeholders import to_pyformat
 
 POOL_TIMEOUT_SECONDS = 3.0
 # A reconnection chain gives up this soon, so that once the database is back the next
@@ -56,13 +57,14 @@ def _reason(exc: BaseException, url: str) -> str:
 
 
 class PostgresTransaction:
-    """Statements of one transaction; ``?`` placeholders become psycopg's ``%s``."""
+    """Statements of one transaction, written with ``?`` placeholders (see
+    :func:`.placeholders.to_pyformat`)."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor:
-        return self._conn.execute(sql.replace("?", "%s"), args)
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self._conn.execute(to_pyformat(sql), tuple(args))
 
 
 class PostgresBackend:

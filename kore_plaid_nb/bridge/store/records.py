@@ -1,9 +1,18 @@
-"""What the store hands out: plain frozen records, and the digest that stands for a secret."""
+"""What the store hands out: plain frozen records, the one mapping from a row to a record,
+and the digest that stands for a secret."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .database import Row
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def digest(secret: str) -> str:
@@ -15,6 +24,13 @@ def public_ref(item_id: str) -> str:
     """An Item's reference for people and notebooks: ``itm_`` + 12 hex digits of a digest
     of its Plaid item_id (neither the item_id nor the store's row number)."""
     return "itm_" + hashlib.sha256(f"kore-plaid item {item_id}".encode()).hexdigest()[:12]
+
+
+def from_row(record: type[R], row: Row, **given: Any) -> R:
+    """The ``record`` whose fields are the row's columns of the same names (the query says
+    ``AS`` where a column is named otherwise); ``given``: fields that do not come from the row."""
+    values = {f.name: row[f.name] for f in fields(record) if f.name not in given}
+    return record(**values, **given)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Shared pieces of the tunnel tests: a target app and a check that no agent outlives them."""
+"""Shared pieces of the tunnel tests (no tests here): a target app and a check that no agent
+outlives them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,138 @@
+"""Why an authorization session or a repair link cannot be used: :class:`Problem`, one table.
+
+The store names a problem with a short code (``"unknown"``, ``"expired"``, ...);
+:meth:`Problem.of_session` and :meth:`Problem.of_repair_link` map a code to its row and refuse
+a code they do not know (a programming error, never a guess).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+from .refusal import Refusal
+
+LINK_TOKENS_PER_SESSION = 5  # Link opened again after an error, a reload, an OAuth bank
+LINK_TOKENS_PER_REPAIR_LINK = 5  # Link opened again after an error, a reload
+CANNOT_FINISH = "Cannot finish the authorization"
+START_AGAIN = "Go back to the Kore conversation and start the authorization again."
+LOG_IN_AGAIN = "Press \u201cLog in to your bank again\u201d"
+NEW_LINK = "ask for a new repair link: run `kore-plaid items` (or ask the bot's administrator to)"
+
+
+class Row(NamedTuple):
+    status: int
+    error: str
+    title: str
+    message: str
+    fix: str
+
+
+class Problem(Enum):
+    SESSION_UNKNOWN = Row(
+        400,
+        "invalid_session",
+        CANNOT_FINISH,
+        "The bridge does not know this authorization session.",
+        START_AGAIN,
+    )
+    SESSION_EXPIRED = Row(
+        400,
+        "session_expired",
+        CANNOT_FINISH,
+        "This authorization page has expired (it is valid for 30 minutes).",
+        START_AGAIN,
+    )
+    SESSION_EXHAUSTED = Row(
+        429,
+        "too_many_link_tokens",
+        CANNOT_FINISH,
+        f"This authorization page already opened Plaid Link {LINK_TOKENS_PER_SESSION} times.",
+        START_AGAIN,
+    )
+    SESSION_USED = Row(
+        409,
+        "session_used",
+        CANNOT_FINISH,
+        "This authorization was already completed or is being completed.",
+        "Go back to the Kore conversation; start again there if it did not finish.",
+    )
+    REPAIR_UNKNOWN = Row(
+        404,
+        "repair_link_unknown",
+        "Unknown repair link",
+        "This repair link is not one this bridge made: it may be mistyped or cut short.",
+        f"Check that you opened the whole link; else {NEW_LINK}, then open the new link.",
+    )
+    REPAIR_EXPIRED = Row(
+        410,
+        "repair_link_expired",
+        "This repair link has expired",
+        "This repair link has expired: a repair link works for 24 hours.",
+        f"To repair the connection, {NEW_LINK}, then open the new link.",
+    )
+    REPAIR_USED = Row(
+        410,
+        "repair_link_used",
+        "This repair link was already used",
+        "This repair link was already used: a repair link works once.",
+        f"If the bot still cannot read your accounts, {NEW_LINK}.",
+    )
+    ITEM_REMOVED = Row(
+        410,
+        "item_removed",
+        "This bank connection was removed",
+        "This bank connection was removed, so there is nothing left to repair.",
+        "Connect the bank again from the Kore conversation (authorize the bot again).",
+    )
+    REPAIR_EXHAUSTED = Row(
+        429,
+        "too_many_link_tokens",
+        "Plaid was opened too many times",
+        f"This repair link already opened Plaid Link {LINK_TOKENS_PER_REPAIR_LINK} times.",
+        f"To try again, {NEW_LINK}, then open the new link.",
+    )
+    REPAIR_NOT_STARTED = Row(
+        409,
+        "repair_not_started",
+        "The bank login was not done yet",
+        "Nothing was repaired: Plaid was not opened from this repair link yet, so you have "
+        "not logged in to your bank again.",
+        f"{LOG_IN_AGAIN} to log in to your bank first, then finish the login in Plaid.",
+    )
+
+    def refusal(self) -> Refusal:
+        row = self.value
+        return Refusal(row.status, row.error, row.message, row.fix, title=row.title)
+
+    @classmethod
+    def of_session(cls, code: str | None) -> Problem:
+        """The problem of a session the store would not hand out."""
+        return _lookup(SESSION_CODES, code, "session")
+
+    @classmethod
+    def of_repair_link(cls, code: str | None) -> Problem:
+        """The problem of a repair link the store would not hand out."""
+        return _lookup(REPAIR_CODES, code, "repair link")
+
+
+SESSION_CODES = {
+    "unknown": Problem.SESSION_UNKNOWN,
+    "expired": Problem.SESSION_EXPIRED,
+    "exhausted": Problem.SESSION_EXHAUSTED,
+    "used": Problem.SESSION_USED,
+}
+REPAIR_CODES = {
+    "unknown": Problem.REPAIR_UNKNOWN,
+    "expired": Problem.REPAIR_EXPIRED,
+    "used": Problem.REPAIR_USED,
+    "removed": Problem.ITEM_REMOVED,
+    "exhausted": Problem.REPAIR_EXHAUSTED,
+    "not_started": Problem.REPAIR_NOT_STARTED,
+}
+
+
+def _lookup(codes: dict[str, Problem], code: str | None, what: str) -> Problem:
+    if code is None or code not in codes:
+        raise ValueError(f"no {what} problem is called {code!r}")
+    return codes[code]

@@ -1,0 +1,120 @@
+"""The bridge's HTTP routes (Starlette), one module per concept over one
+:class:`.context.BridgeContext`; :func:`create_app` only assembles them.
+
+==============================================  ============================================
+``GET /``                                       Authorization URL: HTML page, or JSON
+                                                ``{"session", "link_token"}``
+``POST /api/link_token``                        ``{"session"}`` -> ``{"link_token"}`` (the
+                                                page asks right before it opens Link)
+``POST /api/set_access_token``                  ``{"session", "public_token"}`` ->
+                                                ``{"redirect_to": callback?code&state}``
+``GET /oauth-return``                           OAuth institutions come back here
+                                                (all four: :mod:`.authorize`)
+``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``,
+                                                :mod:`.token`)
+``GET /hosted-link/return?return_id=``          LINK_MODE=hosted: Plaid's Hosted Link sends
+                                                the browser back here (:mod:`.hosted_return`)
+``POST /plaid/webhook``                         Plaid's webhooks, verified (:mod:`.webhook`)
+``GET /repair/{token}`` (+ ``/link_token``,     a repair link: Link in update mode
+``/done``)                                      (:mod:`.repair`)
+``GET /healthz``, ``GET /readyz``,              liveness, readiness (the store answers, else
+``GET /openapi.yaml``                           503), this contract (:mod:`.housekeeping`)
+==============================================  ============================================
+
+Errors are one model (:mod:`..refusal`): the browser API answers JSON
+``{"error", "message", "fix"}`` (plus ``step``, ``plaid_error_code`` for Plaid failures);
+only the token endpoint answers RFC 6749's ``error`` / ``error_description``. The browser's
+API takes JSON only (415 otherwise: a cross-site form cannot send it). Bodies above
+:data:`..http.MAX_BODY_BYTES` get 413; unreadable bodies (not UTF-8, nested too deep) get
+400; a client that leaves mid-body is one log line; Plaid failures get a readable error
+(4xx/502/503/504); a store that cannot answer (database down or restarting) gets 503 with
+``Retry-After``: JSON for API calls, the readable page for the browser; anything unexpected is
+logged once and answered 500 with a request id. Blocking work (the store, Plaid) runs in the
+thread pool. The pages' security headers come from one middleware.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from ...settings import Settings
+from .. import page
+from ..http import (
+    MAX_BODY_BYTES,
+    SecurityHeaders,
+    UnexpectedErrors,
+    client_disconnected,
+    parse_params,
+    read_body,
+    store_unavailable,
+)
+from ..plaid_link import PlaidLink
+from ..store import BridgeStore, StoreUnavailable
+from ..webhook_verification import KeySource
+from .authorize import LINK_TOKENS_PER_SESSION, authorize_routes, explain_fatal
+from .context import BridgeContext
+from .hosted_return import hosted_return_routes
+from .housekeeping import housekeeping_routes, lifespan, sweep
+from .plaid_urls import WEBHOOK_PATH, link_redirect_uri, reachable_base_url, webhook_url
+from .repair import repair_routes
+from .token import token_routes
+from .webhook import MAX_WEBHOOK_BYTES, webhook_routes
+
+__all__ = [
+    "LINK_TOKENS_PER_SESSION",
+    "MAX_BODY_BYTES",
+    "MAX_WEBHOOK_BYTES",
+    "WEBHOOK_PATH",
+    "BridgeContext",
+    "create_app",
+    "explain_fatal",
+    "link_redirect_uri",
+    "parse_params",
+    "reachable_base_url",
+    "read_body",
+    "webhook_url",
+]
+
+
+def create_app(
+    settings: Settings,
+    store: BridgeStore | None = None,
+    link: PlaidLink | None = None,
+    webhook_keys: KeySource | None = None,
+) -> Starlette:
+    """The bridge as an ASGI app, with its store at ``settings.bridge_store``; ``link``
+    replaces the default Plaid caller (e.g. a shorter timeout or another retry policy);
+    ``webhook_keys`` where webhook verification keys come from (default: Plaid's
+    ``/webhook_verification_key/get``)."""
+    ctx = BridgeContext.build(settings, store, link, webhook_keys)
+    routes: list[BaseRoute] = [
+        *authorize_routes(ctx),
+        *token_routes(ctx),
+        *hosted_return_routes(ctx),
+        *webhook_routes(ctx),
+        *repair_routes(ctx),
+        *housekeeping_routes(ctx),
+        Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders, pages=page.security_headers(settings)),
+            Middleware(UnexpectedErrors),
+        ],
+        lifespan=lifespan(ctx),
+        exception_handlers={
+            StoreUnavailable: store_unavailable,
+            ClientDisconnect: client_disconnected,
+        },
+    )
+    app.state.context = ctx
+    app.state.store = ctx.store
+    app.state.oauth = ctx.oauth
+    app.state.sweep = lambda: sweep(ctx)
+    app.state.webhook_verifier = ctx.verifier
+    return app

@@ -1,0 +1,332 @@
+"""The authorization: ``GET /`` starts a session (the page, JSON, or Hosted Link),
+``POST /api/link_token`` gives the page its Link token, ``POST /api/set_access_token``
+exchanges Link's public token once and mints the code, ``GET /oauth-return`` re-opens Link
+for OAuth banks.
+
+New sessions are rate limited per client address and overall (:mod:`..ratelimit`: 429 with
+``Retry-After``); a session gets at most :data:`LINK_TOKENS_PER_SESSION` Link tokens. The
+flows (:func:`start_session`, :func:`start_hosted`, :func:`issue_link_token`,
+:func:`complete`) run in the thread pool and return what happened, a value or a
+:class:`..refusal.Refusal`, which the endpoints render as JSON or as a page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+from oauthlib.oauth2.rfc6749 import errors
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import page
+from ..hosted_link import hosted_link_url, new_hosted_session
+from ..http import NO_STORE, Redirect, read_json_params, wants_json
+from ..oauth import (
+    SESSION_TTL,
+    AuthorizationRedirect,
+    AuthorizationRequest,
+    FatalClientError,
+    OAuth2Error,
+)
+from ..plaid_link import LinkStepError
+from ..problems import LINK_TOKENS_PER_SESSION, Problem
+from ..public_url import public_base_url
+from ..refusal import Refusal, Refused
+from ..store import StoreUnavailable
+from .context import BridgeContext
+from .plaid_urls import OAUTH_RETURN_PATH, link_redirect_uri, webhook_url
+
+__all__ = [
+    "LINK_TOKENS_PER_SESSION",
+    "SESSION_TTL",
+    "Started",
+    "authorize_routes",
+    "complete",
+    "explain_fatal",
+    "start_hosted",
+    "start_session",
+    "too_many_sessions",
+]
+
+T = TypeVar("T")
+MISSING_SESSION = Refusal(
+    400,
+    "invalid_request",
+    "The request needs 'session'.",
+    "Let the authorization page send it (it does so before it opens Plaid Link).",
+)
+MISSING_TOKEN = Refusal(
+    400,
+    "invalid_request",
+    "The request needs both 'session' and 'public_token'.",
+    "Let the authorization page send it (it does so when Plaid Link succeeds).",
+)
+
+
+def explain_fatal(exc: FatalClientError) -> Refusal:
+    """The answer to an authorization request that must not redirect (400)."""
+    error, message, fix = _fatal_reason(exc)
+    return Refusal(400, error, message, fix, title="Cannot start the authorization")
+
+
+def _fatal_reason(exc: FatalClientError) -> tuple[str, str, str]:
+    if isinstance(exc, errors.InvalidClientIdError):
+        return (
+            "invalid_client",
+            "This authorization link was not made for this bridge: its client_id is not the "
+            "Plaid client id configured here.",
+            "In Kore's authorization profile, set Client ID to the PLAID_CLIENT_ID in the "
+            "bridge's .env (procedure step 4.iii), save, and authorize again.",
+        )
+    if isinstance(exc, errors.MissingClientIdError):
+        return (
+            "invalid_request",
+            "This page is the Authorization URL of Kore's authorization profile; it was "
+            "opened without a client_id.",
+            "Start the authorization from Kore (Authorize button, or the link in the "
+            "conversation).",
+        )
+    if isinstance(exc, errors.MissingRedirectURIError):
+        return (
+            "invalid_request",
+            "The authorization link names no callback URL, and the bridge accepts several.",
+            "Let Kore send redirect_uri, or keep a single callback in PLAID_REDIRECT_URI / "
+            "KORE_CALLBACK_URLS.",
+        )
+    if isinstance(exc, errors.MismatchingRedirectURIError | errors.InvalidRedirectURIError):
+        return (
+            "invalid_request",
+            "The callback URL in this authorization link is not one the bridge accepts.",
+            "Set PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env to the Callback URL shown "
+            "in Kore's authorization profile, exactly as shown, then restart the bridge "
+            "(procedure step 4.v-vi).",
+        )
+    return (
+        "invalid_request",
+        f"The authorization request is not valid: {exc.description}",
+        "Start the authorization again from Kore; if it keeps failing, compare the profile "
+        "with `kore-plaid profile`.",
+    )
+
+
+def too_many_sessions(retry_after: int) -> Refusal:
+    """The session limiter's refusal: retry after ``retry_after`` seconds."""
+    return Refusal(
+        429,
+        "too_many_requests",
+        "Too many authorizations were started from this network (or on this bridge) in "
+        "the last minute.",
+        f"Wait {retry_after} seconds, then start the authorization again from Kore.",
+        headers={"Retry-After": str(retry_after)},
+        title="Please wait a moment",
+    )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new session; ``link_token`` only for JSON callers (the page asks when it opens
+    Link)."""
+
+    auth: AuthorizationRequest
+    session_id: str
+    link_token: str | None
+
+
+def admit(ctx: BridgeContext, query: str, address: str) -> AuthorizationRequest:
+    """Validate the request and take a place in the limiter."""
+    auth: AuthorizationRequest = ctx.oauth.validate_authorization(query)
+    retry_after = ctx.limiter.acquire(address)
+    if retry_after is not None:
+        raise Refused(too_many_sessions(retry_after))
+    return auth
+
+
+def admitted(start: Callable[[], T]) -> T | Redirect | Refusal:
+    """Run a session start; an invalid request, too many sessions or a Plaid failure becomes
+    its answer."""
+    try:
+        return start()
+    except AuthorizationRedirect as redirect:
+        return Redirect(redirect.location, 302)
+    except FatalClientError as exc:
+        return explain_fatal(exc)
+    except Refused as refused:
+        return refused.refusal
+
+
+def start_session(
+    ctx: BridgeContext,
+    query: str,
+    address: str,
+    with_link_token: bool,
+    redirect_uri: str | None,
+    webhook: str | None,
+) -> Started:
+    """Admit the request, get a Link token (JSON callers only), open the session: one
+    thread-pool hop."""
+    auth = admit(ctx, query, address)
+    session_id = secrets.token_urlsafe(32)
+    link_token = None
+    if with_link_token:
+        link_token = ctx.link.create_link_token(session_id, redirect_uri, webhook)
+    ctx.store.create_session(
+        session_id,
+        auth.client_id,
+        auth.redirect_uri,
+        query,
+        SESSION_TTL,
+        link_tokens=0 if link_token is None else 1,
+    )
+    return Started(auth, session_id, link_token)
+
+
+def start_hosted(
+    ctx: BridgeContext, query: str, address: str, base: str, webhook: str | None
+) -> Redirect:
+    """LINK_MODE=hosted: admit the request, get a Hosted Link from Plaid, open the session;
+    then on to Plaid's hosted_link_url."""
+    auth = admit(ctx, query, address)
+    new = new_hosted_session()
+    options: dict[str, object] = {"completion_redirect_uri": new.completion_uri(base)}
+    answer = ctx.link.create_link(new.session_id, None, webhook, options)
+    url = hosted_link_url(answer)
+    ctx.store.create_hosted_session(
+        new.session_id,
+        auth.client_id,
+        auth.redirect_uri,
+        query,
+        SESSION_TTL,
+        str(answer["link_token"]),
+        new.return_id,
+        new.salt,
+    )
+    return Redirect(url)
+
+
+def client_address(request: Request) -> str:
+    """The client as uvicorn reports it (X-Forwarded-For only from FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else ""
+
+
+async def authorize(ctx: BridgeContext, request: Request) -> Response:
+    query, address = request.url.query, client_address(request)
+    as_json = wants_json(request)
+    hosted_base = None
+    if ctx.settings.link_mode == "hosted" and not as_json:
+        hosted_base = public_base_url(ctx.settings, request)
+    outcome: Started | Redirect | Refusal
+    if hosted_base:
+        webhook = webhook_url(ctx.settings, request)
+        start = partial(start_hosted, ctx, query, address, hosted_base, webhook)
+        outcome = await run_in_threadpool(admitted, start)
+    else:
+        redirect_uri = link_redirect_uri(ctx.settings, request) if as_json else None
+        webhook = webhook_url(ctx.settings, request) if as_json else None
+        begin = partial(start_session, ctx, query, address, as_json, redirect_uri, webhook)
+        outcome = await run_in_threadpool(admitted, begin)
+    if isinstance(outcome, Refusal):
+        return outcome.json() if as_json else outcome.page()
+    if isinstance(outcome, Redirect):
+        return outcome.response()
+    if as_json:
+        body = {"session": outcome.session_id, "link_token": outcome.link_token}
+        return JSONResponse(body, headers=NO_STORE)
+    auth = outcome.auth
+    deny_url = ctx.oauth.denial_location(auth)
+    return page.authorize_page(ctx.settings, outcome.session_id, deny_url, auth.redirect_uri)
+
+
+def issue_link_token(
+    ctx: BridgeContext, session_id: str, redirect_uri: str | None, webhook: str | None
+) -> str | Refusal:
+    """A Link token for an open session (at most :data:`LINK_TOKENS_PER_SESSION`)."""
+    problem = ctx.store.count_link_token(session_id, LINK_TOKENS_PER_SESSION)
+    if problem is not None:
+        return Problem.of_session(problem).refusal()
+    try:
+        return ctx.link.create_link_token(session_id, redirect_uri, webhook)
+    except LinkStepError as exc:
+        return exc.refusal
+
+
+async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
+    try:
+        params = await read_json_params(request)
+    except Refused as refused:
+        return refused.refusal.json()
+    session_id = params.get("session") or ""
+    if not session_id:
+        return MISSING_SESSION.json()
+    redirect_uri = link_redirect_uri(ctx.settings, request)
+    webhook = webhook_url(ctx.settings, request)
+    issued = await run_in_threadpool(issue_link_token, ctx, session_id, redirect_uri, webhook)
+    if isinstance(issued, Refusal):
+        return issued.json()
+    return JSONResponse({"link_token": issued}, headers=NO_STORE)
+
+
+def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect | Refusal:
+    """Link succeeded: claim the session (single use), exchange the public token, mint the
+    code; on to Kore's callback with it. A Plaid failure releases the session (the user may
+    retry); an Item that cannot be stored is removed at Plaid."""
+    claim = ctx.store.claim_session(session_id)
+    if claim.problem is not None or claim.record is None:
+        return Problem.of_session(claim.problem).refusal()
+    try:
+        item = ctx.link.exchange(public_token, session_id)
+    except LinkStepError as exc:
+        ctx.store.release_session(session_id)
+        return exc.refusal
+    except BaseException:
+        with contextlib.suppress(StoreUnavailable):  # the first failure is the one to tell
+            ctx.store.release_session(session_id)  # nothing was issued: the user may retry
+        raise
+    try:
+        location: str = ctx.oauth.issue_code(session_id, claim.record.auth_query, item)
+    except StoreUnavailable:
+        ctx.link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
+        raise
+    except OAuth2Error as exc:
+        ctx.link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
+        return Refusal(
+            400,
+            exc.error,
+            "The authorization request is no longer valid for this bridge's settings.",
+            "Start the authorization again from Kore.",
+        )
+    return Redirect(location)
+
+
+async def set_access_token(ctx: BridgeContext, request: Request) -> Response:
+    try:
+        params = await read_json_params(request)
+    except Refused as refused:
+        return refused.refusal.json()
+    session_id = params.get("session") or ""
+    public_token = params.get("public_token") or ""
+    if not session_id or not public_token:
+        return MISSING_TOKEN.json()
+    outcome = await run_in_threadpool(complete, ctx, session_id, public_token)
+    if isinstance(outcome, Refusal):
+        return outcome.json()
+    return JSONResponse({"redirect_to": outcome.location}, headers=NO_STORE)
+
+
+async def oauth_return(ctx: BridgeContext, request: Request) -> Response:
+    return page.oauth_return_page(ctx.settings)
+
+
+def authorize_routes(ctx: BridgeContext) -> list[Route]:
+    return [
+        Route("/", partial(authorize, ctx), methods=["GET"]),
+        Route("/api/link_token", partial(new_link_token, ctx), methods=["POST"]),
+        Route("/api/set_access_token", partial(set_access_token, ctx), methods=["POST"]),
+        Route(OAUTH_RETURN_PATH, partial(oauth_return, ctx), methods=["GET"]),
+    ]

@@ -1,0 +1,92 @@
+"""``GET /hosted-link/return?return_id=``: Plaid's Hosted Link sends the browser back here
+(LINK_MODE=hosted, :mod:`..hosted_link`). The session's public token is exchanged once and the
+browser goes on to Kore with the code; with ``access_denied`` when Plaid says the user left
+without a bank; a self-reloading page while Plaid has not finished the session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import page
+from ..hosted_link import FINISHING_RELOAD_SECONDS, RETURN_PARAM, RETURN_PATH, session_id_for
+from ..http import Redirect
+from ..oauth import AuthorizationRequest
+from ..plaid_link import LinkStepError
+from ..problems import CANNOT_FINISH, Problem
+from ..refusal import Refusal
+from ..store import HostedSession
+from .authorize import complete
+from .context import BridgeContext
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """Plaid has not finished the session yet: the browser asks again at ``retry_url``."""
+
+    retry_url: str
+
+
+def finish_hosted(ctx: BridgeContext, return_id: str) -> Redirect | Finishing | Refusal:
+    """Where the browser that came back from Hosted Link goes next."""
+    session = ctx.store.find_hosted_session(return_id) if return_id else None
+    if session is None:
+        return Problem.SESSION_UNKNOWN.refusal()
+    if session.expires_at <= ctx.store.clock():
+        return Problem.SESSION_EXPIRED.refusal()
+    if session.status == "completed":
+        return Problem.SESSION_USED.refusal()
+    try:
+        result = ctx.hosted.result(session)
+    except LinkStepError as exc:
+        return exc.refusal
+    session_id = session_id_for(return_id, session.salt)
+    if result.denied:
+        return _denied(ctx, session_id, session)
+    if result.public_token is None:
+        return Finishing(f"{RETURN_PATH}?{urlencode({RETURN_PARAM: return_id})}")
+    try:
+        outcome = complete(ctx, session_id, result.public_token)
+    finally:
+        ctx.store.forget_hosted_public_token(return_id)
+    return _cannot_finish(outcome)
+
+
+def _denied(ctx: BridgeContext, session_id: str, session: HostedSession) -> Redirect | Refusal:
+    """The user left Hosted Link without a bank: close the session (nothing completes it
+    afterwards), then on to Kore with access_denied."""
+    claim = ctx.store.claim_session(session_id)
+    if claim.problem is not None:
+        return _cannot_finish(Problem.of_session(claim.problem).refusal())
+    ctx.store.close_claimed_session(session_id)
+    state = dict(parse_qsl(session.auth_query)).get("state")
+    auth = AuthorizationRequest(session.client_id, session.redirect_uri, state, session.auth_query)
+    return Redirect(ctx.oauth.denial_location(auth))
+
+
+def _cannot_finish(outcome: Redirect | Refusal) -> Redirect | Refusal:
+    """A completion's refusal as the return page tells it (no procedure step: the user at
+    the bank is not running the procedure)."""
+    if isinstance(outcome, Refusal):
+        return replace(outcome, title=CANNOT_FINISH, step=None)
+    return outcome
+
+
+async def hosted_return(ctx: BridgeContext, request: Request) -> Response:
+    return_id = request.query_params.get(RETURN_PARAM, "")
+    outcome = await run_in_threadpool(finish_hosted, ctx, return_id)
+    if isinstance(outcome, Refusal):
+        return outcome.page()
+    if isinstance(outcome, Finishing):
+        return page.finishing_page(outcome.retry_url, FINISHING_RELOAD_SECONDS)
+    return outcome.response()
+
+
+def hosted_return_routes(ctx: BridgeContext) -> list[Route]:
+    return [Route(RETURN_PATH, partial(hosted_return, ctx), methods=["GET"])]

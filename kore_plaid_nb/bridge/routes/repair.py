@@ -1,0 +1,143 @@
+"""Repair links: the Item's user logs in to the bank again (Plaid Link in update mode), and
+Kore's access token works again; no new Item, no new code, nothing issued to Kore.
+
+=========================================  ================================================
+``GET /repair/{token}``                    the repair page (a read: the link stays unused,
+                                           so a link preview cannot spend it)
+``POST /repair/{token}/link_token``        ``{}`` -> ``{"link_token"}`` in update mode (the
+                                           page asks right before it opens Link); at most
+                                           :data:`LINK_TOKENS_PER_REPAIR_LINK` (then 429)
+``POST /repair/{token}/done``              ``{}`` -> ``{"repaired": true}``: Link succeeded;
+                                           the link is spent, the Item is healthy again
+=========================================  ================================================
+
+``done`` needs a Link token issued for this link (else 409: Link never ran, and Plaid reports
+no error for PENDING_EXPIRATION / PENDING_DISCONNECT), then asks Plaid (``/item/get``)
+whether the Item still reports an error: if so nothing is spent (409) and the user may open
+Link again. Spending the link and making the Item healthy is one store transaction. A link
+that cannot be used gets a readable 4xx: a page for ``GET``, JSON for the page's calls. The
+token never reaches a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import partial
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import page
+from ..http import NO_STORE, NOT_JSON, is_json_body, read_body
+from ..plaid_link import LinkStepError
+from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
+from ..refusal import Refusal, Refused
+from ..store import RepairClaim
+from .context import BridgeContext
+from .plaid_urls import webhook_url
+
+__all__ = ["LINK_TOKENS_PER_REPAIR_LINK", "REPAIR_PREFIX", "TOKEN_SHAPE", "repair_routes"]
+
+log = logging.getLogger("kore_plaid_nb.bridge")
+REPAIR_PREFIX = "/repair/"
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")  # secrets.token_urlsafe(32): 43 characters
+
+
+def valid(ctx: BridgeContext, token: str) -> RepairClaim:
+    """The Item of a usable link, or the problem (read only)."""
+    if not TOKEN_SHAPE.fullmatch(token):
+        return RepairClaim(None, "unknown")
+    return ctx.store.peek_repair_link(token)
+
+
+async def refused_call(request: Request) -> Refusal | None:
+    """None for a JSON request (the page's); else its 415 / 413 / 400. The body is read
+    (within the limit), not parsed."""
+    if not is_json_body(request):
+        return NOT_JSON
+    try:
+        await read_body(request)
+    except Refused as refused:
+        return refused.refusal
+    return None
+
+
+async def show(ctx: BridgeContext, request: Request) -> Response:
+    token = request.path_params["token"]
+    claim = await run_in_threadpool(valid, ctx, token)
+    if claim.problem is not None:
+        return Problem.of_repair_link(claim.problem).refusal().page()
+    return page.repair_page(ctx.settings, token)
+
+
+def issue_link_token(ctx: BridgeContext, token: str, webhook: str | None) -> str | Refusal:
+    """A Link token in update mode for the link's Item (counted before Plaid is asked)."""
+    if not TOKEN_SHAPE.fullmatch(token):
+        return Problem.REPAIR_UNKNOWN.refusal()
+    claim = ctx.store.start_repair(token, LINK_TOKENS_PER_REPAIR_LINK)
+    if claim.item is None:
+        return Problem.of_repair_link(claim.problem).refusal()
+    item = claim.item
+    try:
+        return ctx.link.create_update_link_token(
+            item.access_token, item.client_user_id, webhook=webhook
+        )
+    except LinkStepError as exc:
+        return exc.refusal
+
+
+async def link_token(ctx: BridgeContext, request: Request) -> Response:
+    refused = await refused_call(request)
+    if refused is not None:
+        return refused.json()
+    token = request.path_params["token"]
+    webhook = webhook_url(ctx.settings, request)
+    issued = await run_in_threadpool(issue_link_token, ctx, token, webhook)
+    if isinstance(issued, Refusal):
+        return issued.json()
+    return JSONResponse({"link_token": issued}, headers=NO_STORE)
+
+
+def finish_repair(ctx: BridgeContext, token: str) -> Refusal | None:
+    """Spend the link when Plaid no longer reports the Item's error; None when repaired."""
+    peeked = valid(ctx, token)
+    if peeked.item is None:
+        return Problem.of_repair_link(peeked.problem).refusal()
+    if peeked.link_tokens == 0:  # Link never ran: nothing can have been repaired
+        return Problem.REPAIR_NOT_STARTED.refusal()
+    try:
+        still = ctx.link.item_error(peeked.item.access_token)
+    except LinkStepError as exc:
+        return exc.refusal
+    if still is not None:
+        return Refusal(
+            409,
+            "not_repaired",
+            f"Plaid still reports this bank connection as broken ({still}).",
+            f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+        )
+    claim = ctx.store.complete_repair(token)  # single use: exactly one caller gets here
+    if claim.item is None:
+        return Problem.of_repair_link(claim.problem).refusal()
+    log.info("item %s repaired through its repair link", claim.item.ref)
+    return None
+
+
+async def done(ctx: BridgeContext, request: Request) -> Response:
+    refused = await refused_call(request)
+    if refused is None:
+        refused = await run_in_threadpool(finish_repair, ctx, request.path_params["token"])
+    if refused is not None:
+        return refused.json()
+    return JSONResponse({"repaired": True}, headers=NO_STORE)
+
+
+def repair_routes(ctx: BridgeContext) -> list[Route]:
+    return [
+        Route(REPAIR_PREFIX + "{token}", partial(show, ctx), methods=["GET"]),
+        Route(REPAIR_PREFIX + "{token}/link_token", partial(link_token, ctx), methods=["POST"]),
+        Route(REPAIR_PREFIX + "{token}/done", partial(done, ctx), methods=["POST"]),
+    ]

@@ -1,0 +1,124 @@
+"""Grants: the authorization (Item + code + session completion in one transaction), the
+single-use codes and the refresh tokens they grant."""
+
+from __future__ import annotations
+
+from .database import Database
+from .records import CodeRecord, ItemRecord, RefreshRecord, digest, from_row, public_ref
+
+
+class Grants:
+    """The ``codes`` and ``refresh_tokens`` tables (and the Item an authorization saves)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def save_authorization(
+        self,
+        session_id: str,
+        item: ItemRecord,
+        code: str,
+        client_id: str,
+        redirect_uri: str,
+        code_challenge: str | None,
+        code_challenge_method: str | None,
+        code_ttl: float,
+    ) -> None:
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            item_ref = tx.execute(
+                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
+                " created_at, client_id, redirect_uri, public_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
+                (item.item_id, item.access_token, item.institution, item.client_user_id, now,
+                 client_id, redirect_uri, public_ref(item.item_id)),
+            ).fetchall()[0]["id"]  # fmt: skip
+            tx.execute(
+                "INSERT INTO codes (digest, client_id, redirect_uri, code_challenge,"
+                " code_challenge_method, item_ref, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (digest(code), client_id, redirect_uri, code_challenge, code_challenge_method,
+                 item_ref, now, now + code_ttl),
+            )  # fmt: skip
+            tx.execute(
+                "UPDATE sessions SET status = 'completed' WHERE digest = ?",
+                (digest(session_id),),
+            )
+
+    def find_code(self, code: str) -> CodeRecord | None:
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT codes.digest, codes.client_id, codes.redirect_uri, codes.code_challenge,"
+                " codes.code_challenge_method, codes.item_ref, codes.expires_at, codes.used_at,"
+                " items.access_token FROM codes JOIN items ON items.id = codes.item_ref"
+                " WHERE codes.digest = ?",
+                (digest(code),),
+            ).fetchone()
+        return None if row is None else from_row(CodeRecord, row)
+
+    def redeem_code(self, code: str, refresh_token: str) -> bool:
+        """Honour the code and store the refresh token it grants, in one transaction; True
+        only for the one caller, on any replica, that redeemed it first and in time."""
+        now = self.db.now()
+        key = digest(code)
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+                " AND expires_at > ? RETURNING client_id, item_ref",
+                (now, key, now),
+            ).fetchall()
+            if not rows:
+                return False
+            row = rows[0]
+            tx.execute(
+                "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (digest(refresh_token), row["client_id"], row["item_ref"], key, now),
+            )
+        return True
+
+    def revoke_code_grant(self, code: str) -> int:
+        """Revoke every refresh token issued from this code (a replay). Returns how many."""
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE codes SET replayed_at = ? WHERE digest = ?", (now, digest(code)))
+            cursor = tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE code_digest = ?"
+                " AND revoked_at IS NULL",
+                (now, digest(code)),
+            )
+            return cursor.rowcount
+
+    def find_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT refresh_tokens.client_id, refresh_tokens.item_ref,"
+                " refresh_tokens.revoked_at, items.access_token FROM refresh_tokens"
+                " JOIN items ON items.id = refresh_tokens.item_ref"
+                " WHERE refresh_tokens.digest = ?",
+                (digest(refresh_token),),
+            ).fetchone()
+        return None if row is None else from_row(RefreshRecord, row)
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ? WHERE digest = ? AND revoked_at IS NULL",
+                (self.db.now(), digest(refresh_token)),
+            )
+
+    def use_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        """A refresh: the live (not revoked) token's record, its use recorded in the same
+        transaction; None for an unknown or revoked token."""
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE refresh_tokens SET last_used_at = ? WHERE digest = ?"
+                " AND revoked_at IS NULL RETURNING client_id, item_ref",
+                (self.db.now(), digest(refresh_token)),
+            ).fetchall()
+            if not rows:
+                return None
+            item = tx.execute(
+                "SELECT access_token FROM items WHERE id = ?", (rows[0]["item_ref"],)
+            ).fetchone()
+        return from_row(RefreshRecord, rows[0], access_token=item["access_token"], revoked_at=None)

@@ -1,0 +1,138 @@
+"""Repair links: single use, stored as digests, for the user of an Item that needs them."""
+
+from __future__ import annotations
+
+import secrets
+
+from .database import Database, Row, Transaction
+from .items import HEALTHY
+from .records import RepairClaim, RepairItem, digest, from_row
+
+REPAIR_LINK_TTL_SECONDS = 86400.0
+
+# Why a repair link cannot be used: the columns read, and the item's columns for the link
+# that can (``ref`` is the Item's public reference).
+LINK_STATE = (
+    "SELECT repair_links.expires_at, repair_links.used_at, repair_links.link_tokens,"
+    " items.removed_at, items.public_ref AS ref, items.item_id, items.access_token,"
+    " items.institution, items.client_user_id"
+    " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
+    " WHERE repair_links.digest = ?"
+)
+
+
+class RepairLinks:
+    """The ``repair_links`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, ref: str, ttl: float = REPAIR_LINK_TTL_SECONDS) -> str | None:
+        """A fresh repair link token (``secrets.token_urlsafe(32)``, stored as a digest
+        only, single use, valid ``ttl`` seconds) for the live Item ``ref``; None when there
+        is no such Item."""
+        token = secrets.token_urlsafe(32)
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            row = tx.execute(
+                "SELECT id FROM items WHERE public_ref = ? AND removed_at IS NULL", (ref,)
+            ).fetchone()
+            if row is None:
+                return None
+            tx.execute(
+                "INSERT INTO repair_links (digest, item_ref, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (digest(token), row["id"], now, now + ttl),
+            )
+        return token
+
+    def start(self, token: str, limit: int) -> RepairClaim:
+        """Count one more Link token for a usable repair link, at most ``limit`` in all: its
+        Item, or why not (``"exhausted"`` past the limit)."""
+        key = digest(token)
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE repair_links SET link_tokens = link_tokens + 1 WHERE digest = ?"
+                " AND used_at IS NULL AND expires_at > ? AND link_tokens < ?"
+                " AND item_ref IN (SELECT id FROM items WHERE removed_at IS NULL)"
+                " RETURNING item_ref, link_tokens",
+                (key, now, limit),
+            ).fetchall()
+            if not rows:
+                return _refusal(tx, key, now)
+            item = _repair_item(tx, rows[0]["item_ref"])
+        return RepairClaim(item, None, rows[0]["link_tokens"])
+
+    def complete(self, token: str) -> RepairClaim:
+        """The repair link's Link run succeeded: in one transaction, spend the link (exactly
+        one caller, on any replica, wins), make its Item healthy again and spend the Item's
+        other repair links. A link never given a Link token is refused (``"not_started"``)."""
+        key = digest(token)
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+                " AND expires_at > ? AND link_tokens > 0"
+                " AND item_ref IN (SELECT id FROM items WHERE removed_at IS NULL)"
+                " RETURNING item_ref, link_tokens",
+                (now, key, now),
+            ).fetchall()
+            if not rows:
+                return _refusal(tx, key, now)
+            item_ref = rows[0]["item_ref"]
+            tx.execute(
+                "UPDATE items SET health = ?, health_detail = NULL, health_at = ? WHERE id = ?",
+                (HEALTHY, now, item_ref),
+            )
+            tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
+                (now, item_ref),
+            )
+            item = _repair_item(tx, item_ref)
+        return RepairClaim(item, None, rows[0]["link_tokens"])
+
+    def peek(self, token: str) -> RepairClaim:
+        """Whether the repair link can be used now, without using it (a page view, a link
+        preview): read only."""
+        now = self.db.now()
+        with self.db.read() as tx:
+            row = tx.execute(LINK_STATE, (digest(token),)).fetchone()
+        refused = _why_not(row, now)
+        if refused is not None:
+            return refused
+        return RepairClaim(from_row(RepairItem, row), None, row["link_tokens"])
+
+
+def _repair_item(tx: Transaction, item_ref: int) -> RepairItem:
+    row = tx.execute(
+        "SELECT public_ref AS ref, item_id, access_token, institution, client_user_id"
+        " FROM items WHERE id = ?",
+        (item_ref,),
+    ).fetchone()
+    return from_row(RepairItem, row)
+
+
+def _refusal(tx: Transaction, key: str, now: float) -> RepairClaim:
+    """Why the repair link ``key`` cannot be used now."""
+    row = tx.execute(LINK_STATE, (key,)).fetchone()
+    refused = _why_not(row, now)
+    if refused is not None:
+        return refused
+    count = row["link_tokens"]
+    return RepairClaim(None, "not_started" if count == 0 else "exhausted", count)
+
+
+def _why_not(row: Row | None, now: float) -> RepairClaim | None:
+    """The refusal for a link that is unknown, used, of a removed Item or expired; None for
+    a link that is none of these."""
+    if row is None:
+        return RepairClaim(None, "unknown")
+    count = row["link_tokens"]
+    if row["used_at"] is not None:
+        return RepairClaim(None, "used", count)
+    if row["removed_at"] is not None:
+        return RepairClaim(None, "removed", count)
+    if row["expires_at"] <= now:
+        return RepairClaim(None, "expired", count)
+    return None

@@ -1,0 +1,155 @@
+"""Sessions: one per authorization request, between the page and set_access_token.
+
+Hosted Link sessions (LINK_MODE=hosted) are sessions too: the browser comes back with a
+return id, not the session id, and Plaid's SESSION_FINISHED webhook names the Link token.
+"""
+
+from __future__ import annotations
+
+from .database import Database, Transaction
+from .records import HostedSession, SessionClaim, SessionRecord, digest, from_row
+
+# A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
+STALE_CLAIM_SECONDS = 60.0
+
+
+class Sessions:
+    """The ``sessions`` table."""
+
+    def __init__(self, db: Database, stale_claim_seconds: float = STALE_CLAIM_SECONDS) -> None:
+        self.db = db
+        self.stale_claim_seconds = stale_claim_seconds
+
+    def create(
+        self,
+        session_id: str,
+        client_id: str,
+        redirect_uri: str,
+        auth_query: str,
+        ttl: float,
+        link_tokens: int = 0,
+    ) -> None:
+        """Open a session; ``link_tokens``: how many Link tokens it was already given."""
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
+                " expires_at, link_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl,
+                 link_tokens),
+            )  # fmt: skip
+
+    def count_link_token(self, session_id: str, limit: int) -> str | None:
+        """Count one more Link token for a live session, at most ``limit`` in all; None when
+        granted, else why not: ``"unknown"``, ``"expired"`` or ``"exhausted"``. A completed
+        session still gets one (a restored page then learns from set_access_token that it
+        is finished)."""
+        key = digest(session_id)
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sessions SET link_tokens = link_tokens + 1"
+                " WHERE digest = ? AND expires_at > ? AND link_tokens < ? RETURNING link_tokens",
+                (key, now, limit),
+            ).fetchall()
+            if rows:
+                return None
+            expires_at = _expires_at(tx, key)
+        if expires_at is None:
+            return "unknown"
+        return "expired" if expires_at <= now else "exhausted"
+
+    def claim(self, session_id: str) -> SessionClaim:
+        """Move an open session to "exchanging": exactly one caller wins, on any replica."""
+        key = digest(session_id)
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE sessions SET status = 'exchanging', claimed_at = ?"
+                " WHERE digest = ? AND expires_at > ?"
+                " AND (status = 'open' OR (status = 'exchanging' AND claimed_at < ?))"
+                " RETURNING client_id, redirect_uri, auth_query, expires_at",
+                (now, key, now, now - self.stale_claim_seconds),
+            ).fetchall()
+            if rows:
+                return SessionClaim(from_row(SessionRecord, rows[0], status="open"), None)
+            expires_at = _expires_at(tx, key)
+        if expires_at is None:
+            return SessionClaim(None, "unknown")
+        return SessionClaim(None, "expired" if expires_at <= now else "used")
+
+    def release(self, session_id: str) -> None:
+        """Give a claimed session back (the Plaid exchange failed; the user may retry)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET status = 'open', claimed_at = NULL"
+                " WHERE digest = ? AND status = 'exchanging'",
+                (digest(session_id),),
+            )
+
+    def create_hosted(
+        self,
+        session_id: str,
+        client_id: str,
+        redirect_uri: str,
+        auth_query: str,
+        ttl: float,
+        link_token: str,
+        return_id: str,
+        salt: str,
+    ) -> None:
+        """Open a session that Plaid's Hosted Link completes (it was given one Link token)."""
+        now = self.db.now()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
+                " expires_at, link_tokens, link_token, hosted_return, hosted_salt)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl,
+                 link_token, digest(return_id), salt),
+            )  # fmt: skip
+
+    def find_hosted(self, return_id: str) -> HostedSession | None:
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT hosted_salt AS salt, link_token, auth_query, client_id, redirect_uri,"
+                " expires_at, status, hosted_status, hosted_public_token AS public_token"
+                " FROM sessions WHERE hosted_return = ?",
+                (digest(return_id),),
+            ).fetchone()
+        return None if row is None else from_row(HostedSession, row)
+
+    def record_hosted_result(self, link_token: str, status: str, public_token: str | None) -> bool:
+        """What SESSION_FINISHED reported for an open, live Hosted Link session: only the
+        first report counts. False when no such session waits for one."""
+        with self.db.transaction() as tx:
+            cursor = tx.execute(
+                "UPDATE sessions SET hosted_status = ?, hosted_public_token = ?"
+                " WHERE link_token = ? AND hosted_return IS NOT NULL AND status = 'open'"
+                " AND hosted_status IS NULL AND expires_at > ?",
+                (status, public_token, link_token, self.db.now()),
+            )
+            return cursor.rowcount > 0
+
+    def close_claimed(self, session_id: str) -> None:
+        """End a claimed session without an Item (the user left Hosted Link without a bank):
+        nothing completes it afterwards, and a later SESSION_FINISHED is not recorded."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET status = 'completed', hosted_public_token = NULL"
+                " WHERE digest = ? AND status = 'exchanging'",
+                (digest(session_id),),
+            )
+
+    def forget_hosted_public_token(self, return_id: str) -> None:
+        """The public token was sent to Plaid (or cannot be): it is not kept."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE sessions SET hosted_public_token = NULL WHERE hosted_return = ?",
+                (digest(return_id),),
+            )
+
+
+def _expires_at(tx: Transaction, key: str) -> float | None:
+    row = tx.execute("SELECT expires_at FROM sessions WHERE digest = ?", (key,)).fetchone()
+    return None if row is None else float(row["expires_at"])

@@ -1,0 +1,375 @@
+"""Plaid failures: which exceptions are one (:data:`PLAID_FAILURES`), their safe form
+(:class:`PlaidError`), and what each kind means and what to do, for each caller (:data:`ADVICE`,
+the one table the runbook, the bridge and the Kore simulator explain Plaid's errors from)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from string import Template
+
+import httpx
+import plaid
+import urllib3
+
+from .errors import plain_reason
+
+# No answer from Plaid: urllib3 (plaid-python's transport), httpx (the runbook's own calls to
+# Plaid's hosts) and the socket, DNS and TLS errors under them.
+TRANSPORT_FAILURES: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,
+    httpx.TransportError,
+    OSError,
+)
+# What a Plaid call raises when Plaid refused it or could not be reached; anything else is a
+# bug in the caller (plaid-python's own argument checks included: ApiTypeError, ApiValueError,
+# ApiAttributeError) and propagates.
+PLAID_FAILURES: tuple[type[BaseException], ...] = (plaid.ApiException, *TRANSPORT_FAILURES)
+
+
+@dataclass(frozen=True)
+class PlaidError:
+    """A Plaid error body (or a transport failure) in a form that is safe to show."""
+
+    status: int
+    error_type: str
+    error_code: str
+    error_message: str
+    display_message: str | None = None
+    request_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.error_type == "CONNECTION_ERROR":
+            return f"Plaid could not be reached: {self.error_message}"
+        return f"{self.error_type}/{self.error_code} (HTTP {self.status}): {self.error_message}"
+
+
+def error_from_exception(exc: BaseException) -> PlaidError:
+    """Turn one of the :data:`PLAID_FAILURES` into a :class:`PlaidError`; any other exception
+    is a bug, not a Plaid failure: :class:`TypeError`.
+
+    A connection failure keeps the exception's class name as ``error_code`` (for logs and
+    the bridge's retry rules); its ``error_message`` says what happened in words."""
+    if isinstance(exc, plaid.ApiException):
+        try:
+            body = json.loads(exc.body or "{}")
+        except (TypeError, ValueError):
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        return PlaidError(
+            status=int(exc.status or 0),
+            error_type=str(body.get("error_type") or "API_ERROR"),
+            error_code=str(body.get("error_code") or "UNKNOWN"),
+            error_message=str(body.get("error_message") or exc.reason or "no message"),
+            display_message=body.get("display_message"),
+            request_id=body.get("request_id"),
+        )
+    if isinstance(exc, TRANSPORT_FAILURES):
+        return PlaidError(
+            status=0,
+            error_type="CONNECTION_ERROR",
+            error_code=type(exc).__name__,
+            error_message=plain_reason(exc),
+        )
+    raise TypeError(f"{type(exc).__name__} is not a Plaid failure") from exc
+
+
+# -- What a Plaid failure means, and what to do: one table for every caller -----------------
+
+
+class Problem(enum.Enum):
+    """A kind of Plaid failure (:func:`classify`)."""
+
+    UNREACHABLE = enum.auto()
+    TIMEOUT = enum.auto()
+    EMULATOR_UNREACHABLE = enum.auto()  # PLAID_API_URL points at no emulator
+    KEYS = enum.auto()
+    LINK_SESSION = enum.auto()
+    FIELD = enum.auto()
+    LOGIN_REQUIRED = enum.auto()
+    ACCESS_TOKEN = enum.auto()
+    ITEM_GONE = enum.auto()  # told by the bridge's repair only (:func:`.plaid_link.item_gone`)
+    MISSING_FIELDS = enum.auto()
+    PRODUCTS = enum.auto()
+    RATE_LIMIT = enum.auto()
+    OUTAGE = enum.auto()
+    OTHER = enum.auto()
+
+
+class Caller(enum.Enum):
+    """Who called Plaid, so who is told what to do."""
+
+    RUNBOOK = enum.auto()  # a notebook cell or the CLI, for the developer
+    BRIDGE = enum.auto()  # the bridge, for the end user in the browser
+    KORE = enum.auto()  # Kore's actions (the profile's fields), or the simulator playing Kore
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One caller's words for one :class:`Problem`. ``message`` and ``fix`` are
+    :class:`string.Template` texts; the caller names their ``$fields``."""
+
+    message: str
+    fix: str
+    step: str | None = None
+    status: int = 502  # what the bridge answers the browser with
+
+    def says(self, **fields: object) -> str:
+        return Template(self.message).substitute(fields)
+
+    def advises(self, **fields: object) -> str:
+        return Template(self.fix).substitute(fields)
+
+
+KEYS_ADVICE = (
+    "Copy the client_id and the secret of the chosen environment again from "
+    "dashboard.plaid.com > Developers > Keys"
+)
+REDIRECT_URIS_PAGE = "dashboard.plaid.com > Developers > API > Allowed redirect URIs"
+REFUSED = "Plaid refused the call: $error"  # the runbook shows Plaid's own words
+
+# Fields: RUNBOOK: $error, $host, $reason; BRIDGE: $during, $host, $code, $error_type, $message,
+# $redirect_uri; KORE: $where, $detail, $linked_without. A caller without a row for a problem
+# uses its OTHER row.
+ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
+    Problem.UNREACHABLE: {
+        Caller.RUNBOOK: Advice(
+            "Plaid could not be reached$at ($reason).",
+            "Check the internet connection (and HTTPS_PROXY, if this network needs a proxy), "
+            "then try again; status.plaid.com shows whether Plaid is down.",
+        ),
+        Caller.BRIDGE: Advice(
+            "The bridge could not reach Plaid at $host while $during.",
+            "Check the internet connection, or start the emulator when PLAID_API_URL points "
+            "at it (`kore-plaid sandbox`).",
+            "4.vii-x",
+        ),
+    },
+    Problem.EMULATOR_UNREACHABLE: {
+        Caller.RUNBOOK: Advice(
+            "Plaid could not be reached$at ($reason).",
+            "PLAID_API_URL points at $host: start the emulator there (embedded mode: rerun the "
+            "notebook from the top, or `kore-plaid sandbox`), or unset PLAID_API_URL to use "
+            "Plaid itself.",
+        ),
+    },
+    Problem.TIMEOUT: {
+        Caller.BRIDGE: Advice(
+            "Plaid at $host did not answer in time while $during.",
+            "Wait a minute and try again; if it keeps happening, check status.plaid.com "
+            "(or the emulator's log when PLAID_API_URL points at it).",
+            status=504,
+        ),
+    },
+    Problem.KEYS: {
+        Caller.RUNBOOK: Advice(
+            REFUSED,
+            f"{KEYS_ADVICE} (a Sandbox secret does not work in Production), and check PLAID_ENV.",
+            "4.iii-iv",
+        ),
+        Caller.BRIDGE: Advice(
+            "Plaid refused the bridge's client id / secret while $during.",
+            f"{KEYS_ADVICE} into .env (PLAID_ENV names the environment), then restart the bridge.",
+            "4.iii-iv",
+        ),
+        Caller.KORE: Advice(
+            "Plaid refused the client id / secret in $where ($detail).",
+            f"{KEYS_ADVICE} into .env, the profile's Client ID / Client Secret and the "
+            "PLAID-CLIENT-ID / PLAID-SECRET headers.",
+            "4.iii-iv / 9",
+        ),
+    },
+    Problem.LINK_SESSION: {
+        Caller.BRIDGE: Advice(
+            "Plaid did not accept this Link session while $during (it expired or was already "
+            "used).",
+            "Close this page and start the authorization again from the Kore conversation.",
+            status=400,
+        ),
+    },
+    Problem.FIELD: {
+        Caller.RUNBOOK: Advice(
+            REFUSED,
+            f"If the message names redirect_uri: add that exact URI in {REDIRECT_URIS_PAGE}. "
+            "Otherwise check the field it names.",
+            "4.v-vi",
+        ),
+        Caller.BRIDGE: Advice(  # told only when the call sent a redirect URI
+            "Plaid refused a field while $during: $message",
+            f"Add $redirect_uri to {REDIRECT_URIS_PAGE} (or set LINK_REDIRECT_URI to one that "
+            "is there).",
+            "4.v-vi",
+        ),
+    },
+    Problem.LOGIN_REQUIRED: {
+        Caller.RUNBOOK: Advice(
+            REFUSED, "The bank login expired: authorize again in Kore.", "10-12"
+        ),
+        Caller.BRIDGE: Advice(
+            "The bank asks for its login again while $during.",
+            "Open Plaid Link again (the Connect button) and log in to the bank.",
+            status=400,
+        ),
+        Caller.KORE: Advice(
+            "$where failed: the bank login expired ($detail).",
+            "The user must authorize again (Kore: Authorize; end users get a new link).",
+            "10-12",
+        ),
+    },
+    Problem.ACCESS_TOKEN: {
+        Caller.RUNBOOK: Advice(
+            REFUSED, "Authorize again; check the payload field access_token = {{accessToken}}.", "8"
+        ),
+        Caller.KORE: Advice(
+            "Plaid refused the access token in $where ($detail).",
+            "Authorization field: payload | access_token | {{accessToken}} (step 8), and the "
+            "tenant must be the token's environment (step 6).",
+            "8 / 6",
+        ),
+    },
+    Problem.ITEM_GONE: {
+        Caller.BRIDGE: Advice(
+            "Plaid no longer knows this bank connection: it was removed.",
+            "Connect the bank again from the Kore conversation (authorize again).",
+            status=410,
+        ),
+    },
+    Problem.MISSING_FIELDS: {
+        Caller.KORE: Advice(
+            "Plaid says a field is missing in $where ($detail).",
+            "Authorization fields: payload access_token = {{accessToken}}; headers "
+            "PLAID-CLIENT-ID and PLAID-SECRET.",
+            "8 / 9",
+        ),
+    },
+    Problem.PRODUCTS: {
+        Caller.RUNBOOK: Advice(
+            REFUSED,
+            "Set PLAID_PRODUCTS to products your Plaid account has and the bank supports "
+            "(or pick a bank that supports them).",
+            "4.x",
+        ),
+        Caller.KORE: Advice(
+            "$where failed with $detail$linked_without",
+            "Set PLAID_PRODUCTS=auth,transactions,identity,investments,liabilities in .env, "
+            "restart the bridge and authorize again.",
+            "4.x",
+        ),
+    },
+    Problem.RATE_LIMIT: {
+        Caller.RUNBOOK: Advice(REFUSED, "Plaid rate-limited the calls: wait a minute and retry."),
+        Caller.BRIDGE: Advice(
+            "Plaid is rate limiting the bridge while $during.",
+            "Wait a minute and try again.",
+            status=503,
+        ),
+        Caller.KORE: Advice(
+            "$where was rate-limited by Plaid ($detail).",
+            "Wait a minute and run the check again; nothing is misconfigured.",
+        ),
+    },
+    Problem.OUTAGE: {
+        Caller.BRIDGE: Advice(
+            "Plaid had a temporary problem ($error_type/$code) while $during.",
+            "Wait a minute and try again; if it keeps happening, check status.plaid.com.",
+        ),
+        Caller.KORE: Advice(
+            "$where failed on Plaid's side ($detail).",
+            "Plaid (or the emulator) had an internal error: run the check again; "
+            "https://status.plaid.com says whether Plaid is down.",
+        ),
+    },
+    Problem.OTHER: {
+        Caller.RUNBOOK: Advice(
+            REFUSED,
+            "Read Plaid's message above; https://plaid.com/docs/errors/ explains each code.",
+        ),
+        Caller.BRIDGE: Advice(
+            "Plaid answered $error_type/$code while $during: $message",
+            "Read the message; check PLAID_PRODUCTS / PLAID_COUNTRY_CODES in .env, then start "
+            "again from Kore.",
+            "4.x",
+        ),
+        Caller.KORE: Advice(
+            "$where failed: $detail",
+            "Read the message; the bridge's log may say more.",
+            "6 / 8 / 9",  # a Kore action's tenant, payload or headers
+        ),
+    },
+}
+
+# Plaid's error codes (and error types) by the problem they show.
+PROBLEM_CODES: Mapping[Problem, frozenset[str]] = {
+    Problem.KEYS: frozenset({"INVALID_API_KEYS"}),
+    Problem.LINK_SESSION: frozenset({"INVALID_PUBLIC_TOKEN", "INVALID_LINK_TOKEN"}),
+    Problem.FIELD: frozenset({"INVALID_FIELD"}),
+    Problem.LOGIN_REQUIRED: frozenset({"ITEM_LOGIN_REQUIRED"}),
+    Problem.ACCESS_TOKEN: frozenset({"INVALID_ACCESS_TOKEN"}),
+    Problem.MISSING_FIELDS: frozenset({"MISSING_FIELDS"}),
+    Problem.PRODUCTS: frozenset(
+        {
+            "PRODUCTS_NOT_SUPPORTED",
+            "INVALID_PRODUCT",
+            "INVALID_PRODUCTS",
+            "PRODUCT_NOT_ENABLED",
+            "ADDITIONAL_CONSENT_REQUIRED",
+            "NO_INVESTMENT_ACCOUNTS",
+            "NO_INVESTMENT_AUTH_ACCOUNTS",
+            "NO_LIABILITY_ACCOUNTS",
+            "NO_AUTH_ACCOUNTS",
+        }
+    ),
+    Problem.RATE_LIMIT: frozenset(
+        {
+            "RATE_LIMIT_EXCEEDED",  # the error type of all of them
+            "RATE_LIMIT",
+            "ACCOUNTS_LIMIT",
+            "AUTH_LIMIT",
+            "BALANCE_LIMIT",
+            "IDENTITY_LIMIT",
+            "ITEM_GET_LIMIT",
+            "TRANSACTIONS_LIMIT",
+            "INVESTMENTS_LIMIT",
+            "LIABILITIES_LIMIT",
+        }
+    ),
+    Problem.OUTAGE: frozenset(
+        {
+            "API_ERROR",  # error types
+            "INSTITUTION_ERROR",
+            "INTERNAL_SERVER_ERROR",
+            "PLANNED_MAINTENANCE",
+            "INSTITUTION_DOWN",
+            "INSTITUTION_NOT_RESPONDING",
+        }
+    ),
+}
+
+
+def classify(code: str, error_type: str = "", status: int = 0) -> Problem:
+    """The :class:`Problem` of a Plaid error: by its code, then its type, then its HTTP
+    ``status`` (0: not known). Connection failures: :func:`problem_of`."""
+    for key in (code, error_type):
+        for problem, codes in PROBLEM_CODES.items():
+            if key in codes:
+                return problem
+    if status == 429:
+        return Problem.RATE_LIMIT
+    if status >= 500:
+        return Problem.OUTAGE
+    return Problem.OTHER
+
+
+def problem_of(error: PlaidError) -> Problem:
+    """The :class:`Problem` of a :class:`PlaidError` (a connection failure included)."""
+    if error.error_type == "CONNECTION_ERROR":
+        return Problem.TIMEOUT if "Timeout" in error.error_code else Problem.UNREACHABLE
+    return classify(error.error_code, error.error_type, error.status)
+
+
+def advice(problem: Problem, caller: Caller) -> Advice:
+    """What ``caller`` tells about ``problem`` (its OTHER row when it has none)."""
+    return ADVICE[problem].get(caller) or ADVICE[Problem.OTHER][caller]

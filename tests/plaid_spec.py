@@ -1,0 +1,57 @@
+"""Plaid's OpenAPI spec, pinned inside the repository (source, version and licence:
+tests/data/plaid-openapi/SOURCE.md), with a validator per schema for the tests' answers."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_schema_validator import OAS30Validator
+
+SPEC_PATH = Path(__file__).with_name("data") / "plaid-openapi" / "2020-09-14_1.697.4.yml.gz"
+SPEC_SHA256 = "fb8c3f188d8b1c917f2b184b720a96361f2ee72f5d595d189e8b4513a1d62930"
+
+
+class Spec:
+    """The OpenAPI document, loaded once, with one cached validator per schema."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self._validators: dict[str, OAS30Validator] = {}
+
+    def validator(self, schema_name: str) -> OAS30Validator:
+        if schema_name not in self._validators:
+            schema = {
+                "$ref": f"#/components/schemas/{schema_name}",
+                "components": self.document["components"],
+            }
+            self._validators[schema_name] = OAS30Validator(schema)
+        return self._validators[schema_name]
+
+    def success_schema(self, path: str) -> str:
+        response = self.document["paths"][path]["post"]["responses"]["200"]
+        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+    def error_schema(self, path: str) -> str:
+        response = self.document["paths"][path]["post"]["responses"]["default"]
+        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+    def check(self, schema_name: str, body: dict[str, Any]) -> None:
+        problems = sorted(
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in self.validator(schema_name).iter_errors(body)
+        )
+        assert not problems, f"{schema_name} does not match the spec:\n" + "\n".join(problems)
+
+
+def load_spec() -> Spec:
+    """The pinned spec, after checking it is the pinned one."""
+    text = gzip.decompress(SPEC_PATH.read_bytes())
+    assert hashlib.sha256(text).hexdigest() == SPEC_SHA256, (
+        f"{SPEC_PATH.name} is not the pinned spec; see tests/data/plaid-openapi/SOURCE.md"
+    )
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return Spec(yaml.load(text, Loader=loader))  # noqa: S506 - a safe loader
