@@ -33,10 +33,10 @@ run: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
-## make test-fast: the inner loop (under a minute): ruff, mypy, then the unit and contract tests
+## make test-fast: the inner loop (about 1.5 minutes): ruff, mypy, then the unit and contract tests
 ## (no notebooks, no browser, no PostgreSQL, no service processes; make test runs those too)
 test-fast: lint typecheck
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} -p no:cacheprovider --fast tests
+	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist load -p no:cacheprovider --fast tests
 
 ## make typecheck: mypy --strict over the package (settings in pyproject.toml)
 typecheck: $(STAMP)

@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # -- make test-fast (`--fast`): units and contract tests only, for the inner loop. Left out: the
 # notebooks, browsers, JupyterHub, whole runs, PostgreSQL, the harness' slow suites, and every
 # test that starts the project's services as processes (they all run in `make test`).
-SLOW_FILES = (
+SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_browser_",
     "tests/test_emulator_link_browser.py",
     "tests/test_jupyterhub.py",
@@ -48,6 +48,7 @@ SLOW_FILES = (
     "tests/test_verify_e2e.py",
     "tests/test_kernels.py",
     "tests/test_cli.py",
+    "tests/test_kore_profile.py::test_a_click_in_a_kernel",  # a real kernel
 )
 SERVER_FIXTURES = {"postgres_cluster", "bridge_database"}
 SERVER_BACKENDS = ("postgresql", "replicas")
@@ -62,8 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def is_slow(item: pytest.Item) -> bool:
-    path = item.nodeid.split("::", 1)[0]
-    if path.startswith("notebooks/") or path.startswith(SLOW_FILES):
+    if item.nodeid.startswith(("notebooks/", *SLOW_FILES)):
         return True
     if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
         return True

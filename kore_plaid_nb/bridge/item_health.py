@@ -28,20 +28,21 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
+from typing import Final
 
-from .store import BridgeStore, StoreUnavailable
+from .store import BridgeStore, Health, StoreUnavailable
 
-HEALTHY = "healthy"
-LOGIN_REQUIRED = "ITEM_LOGIN_REQUIRED"
-PENDING_EXPIRATION = "PENDING_EXPIRATION"
-PENDING_DISCONNECT = "PENDING_DISCONNECT"
-PERMISSION_REVOKED = "USER_PERMISSION_REVOKED"
-NEW_ACCOUNTS = "NEW_ACCOUNTS_AVAILABLE"
-INVALID_TOKEN = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
+HEALTHY: Final = "healthy"
+LOGIN_REQUIRED: Final = "ITEM_LOGIN_REQUIRED"
+PENDING_EXPIRATION: Final = "PENDING_EXPIRATION"
+PENDING_DISCONNECT: Final = "PENDING_DISCONNECT"
+PERMISSION_REVOKED: Final = "USER_PERMISSION_REVOKED"
+NEW_ACCOUNTS: Final = "NEW_ACCOUNTS_AVAILABLE"
+INVALID_TOKEN: Final = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
 # The states the Item's user fixes through Link in update mode (a repair link).
 NEEDS_REPAIR = (LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT)
 
-ITEM_WEBHOOKS = {
+ITEM_WEBHOOKS: dict[str, Health] = {
     "PENDING_EXPIRATION": PENDING_EXPIRATION,
     "PENDING_DISCONNECT": PENDING_DISCONNECT,
     "USER_PERMISSION_REVOKED": PERMISSION_REVOKED,
@@ -49,13 +50,13 @@ ITEM_WEBHOOKS = {
     "NEW_ACCOUNTS_AVAILABLE": NEW_ACCOUNTS,
 }
 # Plaid error codes (webhook ``ITEM ERROR`` or an answer to the bridge's call) -> health.
-ITEM_ERRORS = {
+ITEM_ERRORS: dict[str, Health] = {
     "ITEM_LOGIN_REQUIRED": LOGIN_REQUIRED,
     "USER_PERMISSION_REVOKED": PERMISSION_REVOKED,
     "INVALID_ACCESS_TOKEN": INVALID_TOKEN,
 }
 # What to do, for a health a code alone does not explain (else the detail is the error code).
-HEALTH_DETAILS = {
+HEALTH_DETAILS: dict[Health, str] = {
     INVALID_TOKEN: "Plaid no longer accepts the access token the bridge holds (rotated or "
     "removed elsewhere). If `kore-plaid items --rotate ITEM_REF` did not finish, run it again; "
     "otherwise the user must authorize again in Kore.",
@@ -133,7 +134,7 @@ def _text(value: object) -> str | None:
     return value[:DETAIL_LENGTH] if isinstance(value, str) and value else None
 
 
-def health_of(webhook: Webhook) -> str | None:
+def health_of(webhook: Webhook) -> Health | None:
     """The health a webhook puts its Item in; None: the webhook says nothing of it."""
     if webhook.webhook_type != "ITEM":
         return None
@@ -153,7 +154,9 @@ class ItemHealth:
         if webhook.item_id is None:
             return False
         health = health_of(webhook)
-        only_over = HEALTHY if health == NEW_ACCOUNTS else None  # never hides a repair
+        only_over: Health | None = (
+            HEALTHY if health == NEW_ACCOUNTS else None
+        )  # never hides a repair
         detail = webhook.detail if health not in (None, HEALTHY) else None
         return self.store.record_webhook(webhook.item_id, webhook.label, health, detail, only_over)
 

@@ -21,7 +21,7 @@ is random (``BridgeStore.create_repair_link``), stored as a digest only, single 
 from __future__ import annotations
 
 import time
-from typing import TypedDict
+from typing import Final, Literal, TypedDict
 
 from ..errors import RunbookError
 from ..settings import Settings, mask
@@ -30,10 +30,18 @@ from . import rotation
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
-from .store import BridgeStore, Clock, ItemStatus, StoreUnavailable, open_existing_store
+from .store import (
+    BridgeStore,
+    Clock,
+    Health,
+    ItemStatus,
+    StoreUnavailable,
+    open_existing_store,
+)
 
 REPAIR_PATH = "/repair/"
-REMOVED = "removed"
+REMOVED: Final = "removed"
+ShownHealth = Health | Literal["removed"]  # an Item removed at Plaid shows "removed"
 
 
 class ItemEntry(TypedDict):
@@ -41,7 +49,7 @@ class ItemEntry(TypedDict):
 
     item_ref: str
     institution: str | None
-    health: str
+    health: ShownHealth
     health_detail: str | None
     last_webhook: str | None
     last_webhook_at: str | None
@@ -115,7 +123,7 @@ def repair_link(settings: Settings, item_ref: str) -> str | None:
 def _describe(
     settings: Settings, store: BridgeStore, item: ItemStatus, repair_links: bool = True
 ) -> ItemEntry:
-    health = REMOVED if item.removed_at is not None else item.health
+    health: ShownHealth = REMOVED if item.removed_at is not None else item.health
     link = None
     if repair_links and health in NEEDS_REPAIR:
         token = store.create_repair_link(item.ref)
@@ -134,7 +142,7 @@ def _describe(
     }
 
 
-def item_health(settings: Settings, item_ref: str) -> str | None:
+def item_health(settings: Settings, item_ref: str) -> ShownHealth | None:
     """The health of one Item (``removed`` for a removed one), None for an unknown one;
     mints no repair link (safe to poll)."""
     store = open_existing_store(settings)

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from .refusal import Refusal
+from .store import StoreProblem
 
 LINK_TOKENS_PER_SESSION = 5  # Link opened again after an error, a reload, an OAuth bank
 LINK_TOKENS_PER_REPAIR_LINK = 5  # Link opened again after an error, a reload
@@ -106,33 +107,34 @@ class Problem(Enum):
         return Refusal(row.status, row.error, row.message, row.fix, title=row.title)
 
     @classmethod
-    def of_session(cls, code: str | None) -> Problem:
+    def of_session(cls, code: StoreProblem | None) -> Problem:
         """The problem of a session the store would not hand out."""
         return _lookup(SESSION_CODES, code, "session")
 
     @classmethod
-    def of_repair_link(cls, code: str | None) -> Problem:
+    def of_repair_link(cls, code: StoreProblem | None) -> Problem:
         """The problem of a repair link the store would not hand out."""
         return _lookup(REPAIR_CODES, code, "repair link")
 
 
 SESSION_CODES = {
-    "unknown": Problem.SESSION_UNKNOWN,
-    "expired": Problem.SESSION_EXPIRED,
-    "exhausted": Problem.SESSION_EXHAUSTED,
-    "used": Problem.SESSION_USED,
+    StoreProblem.UNKNOWN: Problem.SESSION_UNKNOWN,
+    StoreProblem.EXPIRED: Problem.SESSION_EXPIRED,
+    StoreProblem.EXHAUSTED: Problem.SESSION_EXHAUSTED,
+    StoreProblem.USED: Problem.SESSION_USED,
 }
 REPAIR_CODES = {
-    "unknown": Problem.REPAIR_UNKNOWN,
-    "expired": Problem.REPAIR_EXPIRED,
-    "used": Problem.REPAIR_USED,
-    "removed": Problem.ITEM_REMOVED,
-    "exhausted": Problem.REPAIR_EXHAUSTED,
-    "not_started": Problem.REPAIR_NOT_STARTED,
+    StoreProblem.UNKNOWN: Problem.REPAIR_UNKNOWN,
+    StoreProblem.EXPIRED: Problem.REPAIR_EXPIRED,
+    StoreProblem.USED: Problem.REPAIR_USED,
+    StoreProblem.REMOVED: Problem.ITEM_REMOVED,
+    StoreProblem.EXHAUSTED: Problem.REPAIR_EXHAUSTED,
+    StoreProblem.NOT_STARTED: Problem.REPAIR_NOT_STARTED,
 }
 
 
-def _lookup(codes: dict[str, Problem], code: str | None, what: str) -> Problem:
+def _lookup(codes: dict[StoreProblem, Problem], code: StoreProblem | None, what: str) -> Problem:
+    """No default: a problem without a row here is a bug (500), never another problem."""
     if code is None or code not in codes:
         raise ValueError(f"no {what} problem is called {code!r}")
     return codes[code]

@@ -35,7 +35,7 @@ from ..http import NO_STORE, NOT_JSON, is_json_body, read_body
 from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
 from ..refusal import Refusal, Refused
-from ..store import RepairClaim
+from ..store import RepairClaim, StoreProblem
 from .context import BridgeContext
 from .plaid_urls import webhook_url
 
@@ -49,7 +49,7 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")  # secrets.token_urlsafe(32):
 def valid(ctx: BridgeContext, token: str) -> RepairClaim:
     """The Item of a usable link, or the problem (read only)."""
     if not TOKEN_SHAPE.fullmatch(token):
-        return RepairClaim(None, "unknown")
+        return RepairClaim(None, StoreProblem.UNKNOWN)
     return ctx.store.peek_repair_link(token)
 
 

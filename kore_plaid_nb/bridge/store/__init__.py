@@ -17,6 +17,7 @@ from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .records import (
     AuthorizationRow,
     CodeRecord,
+    Health,
     HostedSession,
     ItemRecord,
     ItemStatus,
@@ -25,6 +26,7 @@ from .records import (
     RepairItem,
     SessionClaim,
     SessionRecord,
+    StoreProblem,
     digest,
     public_ref,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "AuthorizationRow",
     "BridgeStore",
     "Clock",
+    "Health",
+    "StoreProblem",
     "CodeRecord",
     "HostedSession",
     "ItemRecord",

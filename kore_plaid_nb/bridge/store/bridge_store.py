@@ -35,12 +35,14 @@ from .purge import (
 from .records import (
     AuthorizationRow,
     CodeRecord,
+    Health,
     HostedSession,
     ItemRecord,
     ItemStatus,
     RefreshRecord,
     RepairClaim,
     SessionClaim,
+    StoreProblem,
     digest,
     public_ref,
 )
@@ -155,7 +157,7 @@ class BridgeStore:
     ) -> None:
         self.sessions.create(session_id, client_id, redirect_uri, auth_query, ttl, link_tokens)
 
-    def count_link_token(self, session_id: str, limit: int) -> str | None:
+    def count_link_token(self, session_id: str, limit: int) -> StoreProblem | None:
         return self.sessions.count_link_token(session_id, limit)
 
     def claim_session(self, session_id: str) -> SessionClaim:
@@ -256,13 +258,13 @@ class BridgeStore:
         self,
         item_id: str,
         webhook: str,
-        health: str | None,
+        health: Health | None,
         detail: str | None,
-        only_over: str | None = None,
+        only_over: Health | None = None,
     ) -> bool:
         return self.items.record_webhook(item_id, webhook, health, detail, only_over)
 
-    def record_item_health(self, access_token: str, health: str, detail: str | None) -> bool:
+    def record_item_health(self, access_token: str, health: Health, detail: str | None) -> bool:
         return self.items.record_health(access_token, health, detail)
 
     def replace_access_token(

@@ -4,7 +4,7 @@ webhooks and the errors the bridge's own calls get) and their removal at teardow
 from __future__ import annotations
 
 from .database import Database
-from .records import AuthorizationRow, ItemStatus, from_row, public_ref
+from .records import AuthorizationRow, Health, ItemStatus, from_row, public_ref
 
 HEALTHY = "healthy"
 # The health of an Item whose stored access token Plaid refuses (item_health.INVALID_TOKEN).
@@ -75,9 +75,9 @@ class Items:
         self,
         item_id: str,
         webhook: str,
-        health: str | None,
+        health: Health | None,
         detail: str | None,
-        only_over: str | None = None,
+        only_over: Health | None = None,
     ) -> bool:
         """Record a verified webhook (``"ITEM ERROR"``) for the Item Plaid calls ``item_id``
         and, when ``health`` is given, its new health; with ``only_over``, only an Item in
@@ -104,7 +104,7 @@ class Items:
                 )
             return cursor.rowcount > 0
 
-    def record_health(self, access_token: str, health: str, detail: str | None) -> bool:
+    def record_health(self, access_token: str, health: Health, detail: str | None) -> bool:
         """The health a Plaid answer to the bridge's own call revealed (``/item/get``
         answering ITEM_LOGIN_REQUIRED, say); False when no live Item has this token."""
         with self.db.transaction() as tx:

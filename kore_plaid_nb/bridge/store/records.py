@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .database import Row
 
@@ -33,6 +34,29 @@ def from_row(record: type[R], row: Row, **given: Any) -> R:
     return record(**values, **given)
 
 
+# An Item's health, stored as this text (see :mod:`..item_health` for what sets each).
+Health = Literal[
+    "healthy",
+    "ITEM_LOGIN_REQUIRED",
+    "PENDING_EXPIRATION",
+    "PENDING_DISCONNECT",
+    "USER_PERMISSION_REVOKED",
+    "NEW_ACCOUNTS_AVAILABLE",
+    "INVALID_ACCESS_TOKEN",
+]
+
+
+class StoreProblem(StrEnum):
+    """Why the store would not hand out a session or a repair link."""
+
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    USED = "used"
+    EXHAUSTED = "exhausted"  # no more Link tokens
+    REMOVED = "removed"  # the Item is gone at Plaid
+    NOT_STARTED = "not_started"  # a repair link never given a Link token
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     client_id: str
@@ -48,7 +72,7 @@ class SessionClaim:
     (``"unknown"``, ``"expired"`` or ``"used"``)."""
 
     record: SessionRecord | None
-    problem: str | None
+    problem: StoreProblem | None
 
 
 @dataclass(frozen=True)
@@ -104,7 +128,7 @@ class ItemStatus:
 
     ref: str
     institution: str | None
-    health: str
+    health: Health
     health_detail: str | None
     health_at: float | None
     last_webhook: str | None
@@ -133,7 +157,7 @@ class RepairClaim:
     tokens the link was given."""
 
     item: RepairItem | None
-    problem: str | None
+    problem: StoreProblem | None
     link_tokens: int = 0
 
 

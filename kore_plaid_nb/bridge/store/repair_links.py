@@ -6,7 +6,7 @@ import secrets
 
 from .database import Database, Row, Transaction
 from .items import HEALTHY
-from .records import RepairClaim, RepairItem, digest, from_row
+from .records import RepairClaim, RepairItem, StoreProblem, digest, from_row
 
 REPAIR_LINK_TTL_SECONDS = 86400.0
 
@@ -120,19 +120,20 @@ def _refusal(tx: Transaction, key: str, now: float) -> RepairClaim:
     if refused is not None:
         return refused
     count = row["link_tokens"]
-    return RepairClaim(None, "not_started" if count == 0 else "exhausted", count)
+    problem = StoreProblem.NOT_STARTED if count == 0 else StoreProblem.EXHAUSTED
+    return RepairClaim(None, problem, count)
 
 
 def _why_not(row: Row | None, now: float) -> RepairClaim | None:
     """The refusal for a link that is unknown, used, of a removed Item or expired; None for
     a link that is none of these."""
     if row is None:
-        return RepairClaim(None, "unknown")
+        return RepairClaim(None, StoreProblem.UNKNOWN)
     count = row["link_tokens"]
     if row["used_at"] is not None:
-        return RepairClaim(None, "used", count)
+        return RepairClaim(None, StoreProblem.USED, count)
     if row["removed_at"] is not None:
-        return RepairClaim(None, "removed", count)
+        return RepairClaim(None, StoreProblem.REMOVED, count)
     if row["expires_at"] <= now:
-        return RepairClaim(None, "expired", count)
+        return RepairClaim(None, StoreProblem.EXPIRED, count)
     return None

@@ -7,7 +7,14 @@ return id, not the session id, and Plaid's SESSION_FINISHED webhook names the Li
 from __future__ import annotations
 
 from .database import Database, Transaction
-from .records import HostedSession, SessionClaim, SessionRecord, digest, from_row
+from .records import (
+    HostedSession,
+    SessionClaim,
+    SessionRecord,
+    StoreProblem,
+    digest,
+    from_row,
+)
 
 # A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
 STALE_CLAIM_SECONDS = 60.0
@@ -39,7 +46,7 @@ class Sessions:
                  link_tokens),
             )  # fmt: skip
 
-    def count_link_token(self, session_id: str, limit: int) -> str | None:
+    def count_link_token(self, session_id: str, limit: int) -> StoreProblem | None:
         """Count one more Link token for a live session, at most ``limit`` in all; None when
         granted, else why not: ``"unknown"``, ``"expired"`` or ``"exhausted"``. A completed
         session still gets one (a restored page then learns from set_access_token that it
@@ -56,8 +63,8 @@ class Sessions:
                 return None
             expires_at = _expires_at(tx, key)
         if expires_at is None:
-            return "unknown"
-        return "expired" if expires_at <= now else "exhausted"
+            return StoreProblem.UNKNOWN
+        return StoreProblem.EXPIRED if expires_at <= now else StoreProblem.EXHAUSTED
 
     def claim(self, session_id: str) -> SessionClaim:
         """Move an open session to "exchanging": exactly one caller wins, on any replica."""
@@ -75,8 +82,8 @@ class Sessions:
                 return SessionClaim(from_row(SessionRecord, rows[0], status="open"), None)
             expires_at = _expires_at(tx, key)
         if expires_at is None:
-            return SessionClaim(None, "unknown")
-        return SessionClaim(None, "expired" if expires_at <= now else "used")
+            return SessionClaim(None, StoreProblem.UNKNOWN)
+        return SessionClaim(None, StoreProblem.EXPIRED if expires_at <= now else StoreProblem.USED)
 
     def release(self, session_id: str) -> None:
         """Give a claimed session back (the Plaid exchange failed; the user may retry)."""
