@@ -74,10 +74,12 @@ def is_slow(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--fast"):
         return
-    slow = [item for item in items if is_slow(item)]
+    fast, slow = [], []
+    for item in items:
+        (slow if is_slow(item) else fast).append(item)
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not is_slow(item)]
+        items[:] = fast
 
 
 def session_port(exclude: set[int]) -> int:

@@ -17,7 +17,7 @@ from plaid.api import plaid_api
 from .errors import PlaidUnreachable, RunbookError
 from .plaid_errors import PLAID_FAILURES as PLAID_FAILURES
 from .plaid_errors import TRANSPORT_FAILURES as TRANSPORT_FAILURES
-from .plaid_errors import Caller, Problem, advice, problem_of
+from .plaid_errors import Caller, PlaidProblem, advice, problem_of
 from .plaid_errors import PlaidError as PlaidError
 from .plaid_errors import error_from_exception as error_from_exception
 from .settings import Settings
@@ -213,9 +213,9 @@ def explain(error: PlaidError, host: str | None = None) -> RunbookError:
     """A :class:`RunbookError` for a Plaid error, naming the procedure step to check
     (a :class:`PlaidUnreachable` one when Plaid was not reached)."""
     problem = problem_of(error)
-    if problem in (Problem.UNREACHABLE, Problem.TIMEOUT):
+    if problem in (PlaidProblem.UNREACHABLE, PlaidProblem.TIMEOUT):
         emulator = host is not None and host not in PLAID_HOSTS.values()
-        problem = Problem.EMULATOR_UNREACHABLE if emulator else Problem.UNREACHABLE
+        problem = PlaidProblem.EMULATOR_UNREACHABLE if emulator else PlaidProblem.UNREACHABLE
         said = advice(problem, Caller.RUNBOOK)
         return PlaidUnreachable(
             said.says(at=f" at {host}" if host else "", reason=error.error_message),

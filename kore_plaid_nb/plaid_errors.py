@@ -80,7 +80,7 @@ def error_from_exception(exc: BaseException) -> PlaidError:
 # -- What a Plaid failure means, and what to do: one table for every caller -----------------
 
 
-class Problem(enum.Enum):
+class PlaidProblem(enum.Enum):
     """A kind of Plaid failure (:func:`classify`)."""
 
     UNREACHABLE = enum.auto()
@@ -109,7 +109,7 @@ class Caller(enum.Enum):
 
 @dataclass(frozen=True)
 class Advice:
-    """One caller's words for one :class:`Problem`. ``message`` and ``fix`` are
+    """One caller's words for one :class:`PlaidProblem`. ``message`` and ``fix`` are
     :class:`string.Template` texts; the caller names their ``$fields``."""
 
     message: str
@@ -131,11 +131,13 @@ KEYS_ADVICE = (
 REDIRECT_URIS_PAGE = "dashboard.plaid.com > Developers > API > Allowed redirect URIs"
 REFUSED = "Plaid refused the call: $error"  # the runbook shows Plaid's own words
 
-# Fields: RUNBOOK: $error, $host, $reason; BRIDGE: $during, $host, $code, $error_type, $message,
-# $redirect_uri; KORE: $where, $detail, $linked_without. A caller without a row for a problem
-# uses its OTHER row.
-ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
-    Problem.UNREACHABLE: {
+# The $fields each caller fills (tests/test_plaid_failures.py renders every row with them):
+# RUNBOOK: $error, or $at and $reason when Plaid was not reached (its fix: $host then, else
+# none); BRIDGE: $code, $error_type, $message and, but for ITEM_GONE, $during, $host,
+# $redirect_uri; KORE: $where, $detail, $linked_without (its fix: none). A caller without a
+# row for a problem uses its OTHER row.
+ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
+    PlaidProblem.UNREACHABLE: {
         Caller.RUNBOOK: Advice(
             "Plaid could not be reached$at ($reason).",
             "Check the internet connection (and HTTPS_PROXY, if this network needs a proxy), "
@@ -148,7 +150,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "4.vii-x",
         ),
     },
-    Problem.EMULATOR_UNREACHABLE: {
+    PlaidProblem.EMULATOR_UNREACHABLE: {
         Caller.RUNBOOK: Advice(
             "Plaid could not be reached$at ($reason).",
             "PLAID_API_URL points at $host: start the emulator there (embedded mode: rerun the "
@@ -156,7 +158,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "Plaid itself.",
         ),
     },
-    Problem.TIMEOUT: {
+    PlaidProblem.TIMEOUT: {
         Caller.BRIDGE: Advice(
             "Plaid at $host did not answer in time while $during.",
             "Wait a minute and try again; if it keeps happening, check status.plaid.com "
@@ -164,7 +166,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             status=504,
         ),
     },
-    Problem.KEYS: {
+    PlaidProblem.KEYS: {
         Caller.RUNBOOK: Advice(
             REFUSED,
             f"{KEYS_ADVICE} (a Sandbox secret does not work in Production), and check PLAID_ENV.",
@@ -182,7 +184,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "4.iii-iv / 9",
         ),
     },
-    Problem.LINK_SESSION: {
+    PlaidProblem.LINK_SESSION: {
         Caller.BRIDGE: Advice(
             "Plaid did not accept this Link session while $during (it expired or was already "
             "used).",
@@ -190,7 +192,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             status=400,
         ),
     },
-    Problem.FIELD: {
+    PlaidProblem.FIELD: {
         Caller.RUNBOOK: Advice(
             REFUSED,
             f"If the message names redirect_uri: add that exact URI in {REDIRECT_URIS_PAGE}. "
@@ -204,7 +206,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "4.v-vi",
         ),
     },
-    Problem.LOGIN_REQUIRED: {
+    PlaidProblem.LOGIN_REQUIRED: {
         Caller.RUNBOOK: Advice(
             REFUSED, "The bank login expired: authorize again in Kore.", "10-12"
         ),
@@ -219,7 +221,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "10-12",
         ),
     },
-    Problem.ACCESS_TOKEN: {
+    PlaidProblem.ACCESS_TOKEN: {
         Caller.RUNBOOK: Advice(
             REFUSED, "Authorize again; check the payload field access_token = {{accessToken}}.", "8"
         ),
@@ -230,14 +232,14 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "8 / 6",
         ),
     },
-    Problem.ITEM_GONE: {
+    PlaidProblem.ITEM_GONE: {
         Caller.BRIDGE: Advice(
             "Plaid no longer knows this bank connection: it was removed.",
             "Connect the bank again from the Kore conversation (authorize again).",
             status=410,
         ),
     },
-    Problem.MISSING_FIELDS: {
+    PlaidProblem.MISSING_FIELDS: {
         Caller.KORE: Advice(
             "Plaid says a field is missing in $where ($detail).",
             "Authorization fields: payload access_token = {{accessToken}}; headers "
@@ -245,7 +247,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "8 / 9",
         ),
     },
-    Problem.PRODUCTS: {
+    PlaidProblem.PRODUCTS: {
         Caller.RUNBOOK: Advice(
             REFUSED,
             "Set PLAID_PRODUCTS to products your Plaid account has and the bank supports "
@@ -259,7 +261,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "4.x",
         ),
     },
-    Problem.RATE_LIMIT: {
+    PlaidProblem.RATE_LIMIT: {
         Caller.RUNBOOK: Advice(REFUSED, "Plaid rate-limited the calls: wait a minute and retry."),
         Caller.BRIDGE: Advice(
             "Plaid is rate limiting the bridge while $during.",
@@ -271,7 +273,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "Wait a minute and run the check again; nothing is misconfigured.",
         ),
     },
-    Problem.OUTAGE: {
+    PlaidProblem.OUTAGE: {
         Caller.BRIDGE: Advice(
             "Plaid had a temporary problem ($error_type/$code) while $during.",
             "Wait a minute and try again; if it keeps happening, check status.plaid.com.",
@@ -282,7 +284,7 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
             "https://status.plaid.com says whether Plaid is down.",
         ),
     },
-    Problem.OTHER: {
+    PlaidProblem.OTHER: {
         Caller.RUNBOOK: Advice(
             REFUSED,
             "Read Plaid's message above; https://plaid.com/docs/errors/ explains each code.",
@@ -302,14 +304,14 @@ ADVICE: Mapping[Problem, Mapping[Caller, Advice]] = {
 }
 
 # Plaid's error codes (and error types) by the problem they show.
-PROBLEM_CODES: Mapping[Problem, frozenset[str]] = {
-    Problem.KEYS: frozenset({"INVALID_API_KEYS"}),
-    Problem.LINK_SESSION: frozenset({"INVALID_PUBLIC_TOKEN", "INVALID_LINK_TOKEN"}),
-    Problem.FIELD: frozenset({"INVALID_FIELD"}),
-    Problem.LOGIN_REQUIRED: frozenset({"ITEM_LOGIN_REQUIRED"}),
-    Problem.ACCESS_TOKEN: frozenset({"INVALID_ACCESS_TOKEN"}),
-    Problem.MISSING_FIELDS: frozenset({"MISSING_FIELDS"}),
-    Problem.PRODUCTS: frozenset(
+PROBLEM_CODES: Mapping[PlaidProblem, frozenset[str]] = {
+    PlaidProblem.KEYS: frozenset({"INVALID_API_KEYS"}),
+    PlaidProblem.LINK_SESSION: frozenset({"INVALID_PUBLIC_TOKEN", "INVALID_LINK_TOKEN"}),
+    PlaidProblem.FIELD: frozenset({"INVALID_FIELD"}),
+    PlaidProblem.LOGIN_REQUIRED: frozenset({"ITEM_LOGIN_REQUIRED"}),
+    PlaidProblem.ACCESS_TOKEN: frozenset({"INVALID_ACCESS_TOKEN"}),
+    PlaidProblem.MISSING_FIELDS: frozenset({"MISSING_FIELDS"}),
+    PlaidProblem.PRODUCTS: frozenset(
         {
             "PRODUCTS_NOT_SUPPORTED",
             "INVALID_PRODUCT",
@@ -322,7 +324,7 @@ PROBLEM_CODES: Mapping[Problem, frozenset[str]] = {
             "NO_AUTH_ACCOUNTS",
         }
     ),
-    Problem.RATE_LIMIT: frozenset(
+    PlaidProblem.RATE_LIMIT: frozenset(
         {
             "RATE_LIMIT_EXCEEDED",  # the error type of all of them
             "RATE_LIMIT",
@@ -336,7 +338,7 @@ PROBLEM_CODES: Mapping[Problem, frozenset[str]] = {
             "LIABILITIES_LIMIT",
         }
     ),
-    Problem.OUTAGE: frozenset(
+    PlaidProblem.OUTAGE: frozenset(
         {
             "API_ERROR",  # error types
             "INSTITUTION_ERROR",
@@ -349,27 +351,27 @@ PROBLEM_CODES: Mapping[Problem, frozenset[str]] = {
 }
 
 
-def classify(code: str, error_type: str = "", status: int = 0) -> Problem:
-    """The :class:`Problem` of a Plaid error: by its code, then its type, then its HTTP
+def classify(code: str, error_type: str = "", status: int = 0) -> PlaidProblem:
+    """The :class:`PlaidProblem` of a Plaid error: by its code, then its type, then its HTTP
     ``status`` (0: not known). Connection failures: :func:`problem_of`."""
     for key in (code, error_type):
         for problem, codes in PROBLEM_CODES.items():
             if key in codes:
                 return problem
     if status == 429:
-        return Problem.RATE_LIMIT
+        return PlaidProblem.RATE_LIMIT
     if status >= 500:
-        return Problem.OUTAGE
-    return Problem.OTHER
+        return PlaidProblem.OUTAGE
+    return PlaidProblem.OTHER
 
 
-def problem_of(error: PlaidError) -> Problem:
-    """The :class:`Problem` of a :class:`PlaidError` (a connection failure included)."""
+def problem_of(error: PlaidError) -> PlaidProblem:
+    """The :class:`PlaidProblem` of a :class:`PlaidError` (a connection failure included)."""
     if error.error_type == "CONNECTION_ERROR":
-        return Problem.TIMEOUT if "Timeout" in error.error_code else Problem.UNREACHABLE
+        return PlaidProblem.TIMEOUT if "Timeout" in error.error_code else PlaidProblem.UNREACHABLE
     return classify(error.error_code, error.error_type, error.status)
 
 
-def advice(problem: Problem, caller: Caller) -> Advice:
+def advice(problem: PlaidProblem, caller: Caller) -> Advice:
     """What ``caller`` tells about ``problem`` (its OTHER row when it has none)."""
-    return ADVICE[problem].get(caller) or ADVICE[Problem.OTHER][caller]
+    return ADVICE[problem].get(caller) or ADVICE[PlaidProblem.OTHER][caller]

@@ -279,11 +279,7 @@ class Bridge:
         """The bank asks for its login again (Plaid's signed ITEM ERROR webhook reaches the
         bridge); the repair token ``kore-plaid items`` hands out."""
         assert self.emulator_url and self.options.item_webhooks, "mark.bridge(item_webhooks=True)"
-        plaid_client.call_json(
-            plaid_client.create(self.settings),
-            "sandbox_item_reset_login",
-            {"access_token": access_token},
-        )
+        plaid_client.sandbox_reset_login(self.settings, access_token)
         delivered = wait_for_deliveries(
             self.emulator_url, self.settings.client_id, self.settings.secret
         )

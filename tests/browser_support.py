@@ -7,20 +7,19 @@ Import the fixtures into a test module (``from browser_support import ...``). Wi
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
+from bridge_support import pkce_pair as pkce_pair
+from bridge_support import query_of as query_of
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -51,13 +50,6 @@ TIMEOUT_MS = 10_000
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def pkce_pair() -> tuple[str, str]:
-    """``(code_verifier, S256 code_challenge)`` per RFC 7636."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 @dataclass
@@ -108,10 +100,6 @@ class Stack:
 def at_callback(stack: Stack):
     """A predicate for ``page.wait_for_url``: the browser reached Kore's callback."""
     return lambda url: url.startswith(stack.callback_url)
-
-
-def callback_query(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
 def wait_for_link(page) -> None:

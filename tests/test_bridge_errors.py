@@ -9,16 +9,17 @@ import dataclasses
 import logging
 import warnings
 from collections.abc import Iterator
-from urllib.parse import urlencode
 
 import httpx
 import pytest
+from bridge_support import TOKEN_PATH, authorize_query
 
 from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.bridge.http import MAX_BODY_BYTES
 from kore_plaid_nb.bridge.plaid_link import LinkStepError, PlaidLink
-from kore_plaid_nb.bridge.problems import REPAIR_CODES, SESSION_CODES, Problem
+from kore_plaid_nb.bridge.problems import CANNOT_FINISH, REPAIR_CODES, SESSION_CODES, Problem
 from kore_plaid_nb.bridge.refusal import Refusal, Refused
-from kore_plaid_nb.bridge.routes import MAX_BODY_BYTES, create_app
+from kore_plaid_nb.bridge.routes import create_app
 from kore_plaid_nb.bridge.store import SessionClaim, StoreUnavailable
 from kore_plaid_nb.settings import Settings
 
@@ -29,7 +30,6 @@ with warnings.catch_warnings():
 
 JSON = {"Accept": "application/json"}
 SET_ACCESS_TOKEN = "/api/set_access_token"
-TOKEN_PATH = "/api/send_the_access_token_AUTH"
 REPAIR_TOKEN = "r" * 43  # the shape of a repair link's secret
 
 
@@ -62,17 +62,6 @@ def app(settings: Settings) -> Iterator[Starlette]:
 def client(app: Starlette) -> TestClient:
     # raise_server_exceptions: an exception that escaped the bridge's own handler fails the test
     return TestClient(app, raise_server_exceptions=True)
-
-
-def authorize_query(settings: Settings, **changes: str) -> str:
-    params = {
-        "response_type": "code",
-        "client_id": settings.client_id,
-        "redirect_uri": settings.simulator_callback,
-        "state": "st-1",
-        **changes,
-    }
-    return urlencode(params)
 
 
 def new_session(client: TestClient, settings: Settings) -> str:
@@ -215,7 +204,14 @@ def test_every_problem_code_of_the_store_has_its_own_row() -> None:
         "exhausted": "too_many_link_tokens",
         "not_started": "repair_not_started",
     }
-    assert len({problem.value for problem in Problem}) == len(Problem)
+    assert len(Problem.__members__) == len(Problem)  # no row is an alias of another
+
+
+def test_a_session_problem_is_told_as_the_hosted_return_page_tells_it() -> None:
+    """The Hosted Link return page shows a session's problem as it is (no re-titling)."""
+    for problem in SESSION_CODES.values():
+        refusal = problem.refusal()
+        assert (refusal.title, refusal.step) == (CANNOT_FINISH, None)
 
 
 @pytest.mark.parametrize("code", ["bogus", "", None, "removed", "not_started"])
@@ -285,8 +281,8 @@ def test_an_unexpected_error_on_a_page_shows_the_request_id_and_logs_the_route_t
 
 
 def test_a_plaid_failure_is_a_frozen_refusal() -> None:
-    failure = LinkStepError(502, "INTERNAL_SERVER_ERROR", "Plaid had a problem.", "Wait.", None)
-    again = failure.with_step("10-12").with_fix("Open Link again.")
+    failure = LinkStepError.of(502, "INTERNAL_SERVER_ERROR", "Plaid had a problem.", "Wait.", None)
+    again = LinkStepError(failure.refusal.with_step("10-12").with_fix("Open Link again."))
     assert isinstance(failure, Refused) and isinstance(again, LinkStepError)
     assert (failure.step, failure.fix) == (None, "Wait.")
     assert (again.status, again.code, again.step, again.fix) == (
@@ -318,3 +314,53 @@ def test_a_refusal_renders_as_json_as_rfc_6749_and_as_a_page() -> None:
     assert page.status_code == 409 and page.headers["cache-control"] == "no-store"
     assert "<h1>Cannot go on</h1>" in text and "It was used &lt;once&gt;." in text
     assert "Start again. (procedure step 4.x)" in text
+
+
+# The repair page's calls: repair.js shows body.message, so their 415 / 413 carry one too.
+
+
+@pytest.mark.parametrize("call", ["link_token", "done"])
+def test_a_repair_call_refused_for_its_body_has_a_message(client: TestClient, call: str) -> None:
+    path = f"/repair/{REPAIR_TOKEN}/{call}"
+    as_text = client.post(path, content=b"{}", headers={"Content-Type": "text/plain"})
+    assert "JSON" in str(assert_readable(as_text, 415, "unsupported_media_type")["message"])
+    big = client.post(path, json={"pad": "x" * (MAX_BODY_BYTES + 1)})
+    assert "too large" in str(assert_readable(big, 413, "invalid_request")["message"])
+
+
+# The fix of an unreadable body says what applies to that request.
+
+JSON_ADVICE = "one flat JSON object of texts"
+
+
+def test_the_json_api_advises_a_flat_json_object(client: TestClient) -> None:
+    answer = client.post(SET_ACCESS_TOKEN, json={"session": ["s"]})
+    assert JSON_ADVICE in str(assert_readable(answer, 400, "invalid_request")["fix"])
+
+
+def test_a_token_request_form_that_is_not_utf8_is_told_to_send_a_form(
+    client: TestClient,
+) -> None:
+    answer = client.post(
+        TOKEN_PATH,
+        content=b"grant_type=authorization_code&code=%FF",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+    fix = answer.json()["fix"]
+    assert (
+        "form" in fix
+        and "RFC 6749 4.1.3" in fix
+        and not fix.startswith("Send the parameters as one")
+    )
+
+
+@pytest.mark.parametrize("path", [TOKEN_PATH, SET_ACCESS_TOKEN, f"/repair/{REPAIR_TOKEN}/done"])
+def test_a_content_length_that_is_not_a_number_is_told_as_such(
+    client: TestClient, path: str
+) -> None:
+    answer = client.post(
+        path, content=b"{}", headers={"Content-Type": "application/json", "Content-Length": "x1"}
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+    assert "Content-Length" in answer.json()["fix"] and JSON_ADVICE not in answer.json()["fix"]

@@ -20,7 +20,7 @@ from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.items import list_items
-from kore_plaid_nb.bridge.repair import LINK_TOKENS_PER_REPAIR_LINK
+from kore_plaid_nb.bridge.problems import LINK_TOKENS_PER_REPAIR_LINK
 from kore_plaid_nb.bridge.store import StoreUnavailable, open_store
 from kore_plaid_nb.bridge.store.repair_links import REPAIR_LINK_TTL_SECONDS
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries

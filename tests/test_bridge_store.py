@@ -29,8 +29,8 @@ from kore_plaid_nb.bridge.store import (
     digest,
     open_store,
 )
-from kore_plaid_nb.bridge.store import bridge_store as bridge_store_module
 from kore_plaid_nb.bridge.store.migrations import LATEST
+from kore_plaid_nb.bridge.store.purge import SESSION_RETENTION_SECONDS, USED_CODE_RETENTION_SECONDS
 from kore_plaid_nb.services import free_port
 
 pytestmark = pytest.mark.usefixtures("store_backend")
@@ -198,13 +198,13 @@ def test_expired_sessions_and_codes_are_deleted(settings, open_replica) -> None:
     assert store.purge_expired() == {"sessions": 0, "codes": 0, "spent_public_tokens": 0}
 
     # The sessions of authorize() live 30 minutes; the codes 60 s here.
-    clock.advance(1800 + bridge_store_module.SESSION_RETENTION_SECONDS + 1)
+    clock.advance(1800 + SESSION_RETENTION_SECONDS + 1)
     purged = store.purge_expired()
     assert purged == {"sessions": 3, "codes": 1, "spent_public_tokens": 1}
     assert store.find_code(unused) is None
     assert store.find_code(used) is not None  # kept a day: a replay still revokes its grant
     assert store.claim_session("open-session").problem == "unknown"
-    clock.advance(bridge_store_module.USED_CODE_RETENTION_SECONDS)
+    clock.advance(USED_CODE_RETENTION_SECONDS)
     assert store.purge_expired()["codes"] == 1
     assert store.find_refresh_token("refresh-1") is not None  # the grant outlives its code
     assert [row.issued for row in store.authorizations()] == [1, 0]

@@ -32,6 +32,5 @@ def test_question_marks_outside_text_become_placeholders(sql: str, rendered: str
 
 
 def test_a_name_ending_in_e_is_not_an_escape_string() -> None:
-    assert to_pyformat("SELECT * FROM t WHERE type='a?' AND b = ?") == (
-        "SELECT * FROM t WHERE type='a?' AND b = %s"
-    )
+    # Read as E'...', the backslash would escape the quote and swallow the placeholder.
+    assert to_pyformat("SELECT name'a\\', ?, 'z'") == "SELECT name'a\\', %s, 'z'"

@@ -27,7 +27,8 @@ from kore_plaid_nb.bridge.item_health import ItemHealth
 from kore_plaid_nb.bridge.items import list_items, mark_item_healthy, repair_link
 from kore_plaid_nb.bridge.plaid_link import PlaidLink
 from kore_plaid_nb.bridge.store import ItemRecord, migrations, open_store
-from kore_plaid_nb.bridge.store import bridge_store as bridge_store_module
+from kore_plaid_nb.bridge.store.purge import REPAIR_LINK_RETENTION_SECONDS
+from kore_plaid_nb.bridge.store.records import public_ref
 from kore_plaid_nb.runbook import steps
 from kore_plaid_nb.serving import serve_in_thread
 
@@ -261,11 +262,7 @@ def test_plaid_errors_the_bridge_sees_with_an_access_token_set_the_health(
     bridge: Bridge,
 ) -> None:
     item_id, access_token = bridge.new_item()
-    plaid_client.call_json(
-        plaid_client.create(bridge.settings),
-        "sandbox_item_reset_login",
-        {"access_token": access_token},
-    )
+    plaid_client.sandbox_reset_login(bridge.settings, access_token)
     store = open_store(bridge.settings.bridge_store, pool_size=1)
     try:
         link = PlaidLink(bridge.settings, spent=store, item_errors=ItemHealth(store).plaid_error)
@@ -423,7 +420,7 @@ def test_a_repair_link_is_single_use_expires_and_unknown_ones_are_refused(
         assert store.complete_repair(removed).problem == "removed"
         assert store.start_repair(removed, 5).problem == "removed"
         # expired links are swept a week after their expiry
-        week = bridge_store_module.REPAIR_LINK_RETENTION_SECONDS
+        week = REPAIR_LINK_RETENTION_SECONDS
         clock.advance(86400 + week + 1)  # past the expiry of the links made after 24 h too
         assert store.purge_expired_repair_links() >= 5
         assert store.complete_repair(late).problem == "unknown"
@@ -531,7 +528,7 @@ def test_a_version_3_store_is_migrated_to_version_4(
         assert store.schema_versions == (3, migrations.LATEST)  # 5: Hosted Link
         [status] = store.item_statuses()
         assert status.health == "healthy" and status.last_webhook is None
-        assert status.ref == bridge_store_module.public_ref("item-old")
+        assert status.ref == public_ref("item-old")
         assert store.record_webhook("item-old", "ITEM PENDING_EXPIRATION", "PENDING_EXPIRATION",
                                     None)  # fmt: skip
         token = store.create_repair_link(status.ref)
@@ -541,7 +538,7 @@ def test_a_version_3_store_is_migrated_to_version_4(
         callback = "http://127.0.0.1/cb"
         store.save_authorization(session, new_item, "code-1", "client", callback, None, None, 60)
         refs = [s.ref for s in store.item_statuses()]
-        assert refs[1] == bridge_store_module.public_ref("item-new")
+        assert refs[1] == public_ref("item-new")
     finally:
         store.close()
 
@@ -560,7 +557,7 @@ def test_items_a_version_3_bridge_saves_during_an_upgrade_get_a_ref(
                  "client", "http://127.0.0.1/cb"),
             )  # fmt: skip
         [status] = store.item_statuses()
-        assert status.ref == bridge_store_module.public_ref("item-late")
+        assert status.ref == public_ref("item-late")
         assert store.record_webhook("item-late", "ITEM PENDING_EXPIRATION", "PENDING_EXPIRATION",
                                     None)  # fmt: skip
         assert store.create_repair_link(status.ref) is not None  # repairable by its ref

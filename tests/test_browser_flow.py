@@ -12,10 +12,10 @@ from browser_support import (
     Stack,
     at_callback,
     browser,
-    callback_query,
     open_tab,
     origin,
     pkce_pair,
+    query_of,
     stack,
     wait_for_link,
 )
@@ -43,7 +43,7 @@ def test_full_flow_reaches_kore_callback_and_token_works(stack: Stack, open_tab)
     page.wait_for_url(at_callback(stack))
     tab.shot("02-kore-callback-with-code")
 
-    query = callback_query(page.url)
+    query = query_of(page.url)
     assert query["state"] == state
     assert query["code"] and "error" not in query
     assert len(stack.callbacks_for(state)) == 1
@@ -93,7 +93,7 @@ def test_oauth_bank_returns_through_oauth_return_then_kore(stack: Stack, open_ta
     held[0].continue_()
     page.wait_for_url(at_callback(stack))
 
-    query = callback_query(page.url)
+    query = query_of(page.url)
     assert query["state"] == state and query["code"]
     navigations = [r.url for r in tab.requests if r.is_navigation_request()]
     assert [origin(u) for u in navigations] == [
@@ -115,7 +115,7 @@ def test_exit_link_sends_access_denied_with_state(stack: Stack, open_tab) -> Non
     page.keyboard.press("Escape")
     page.wait_for_url(at_callback(stack))
     tab.shot("05-kore-callback-access-denied")
-    query = callback_query(page.url)
+    query = query_of(page.url)
     assert query["error"] == "access_denied"
     assert query["state"] == state
     assert "code" not in query

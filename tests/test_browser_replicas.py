@@ -18,10 +18,10 @@ from browser_support import (
     Stack,
     at_callback,
     browser,
-    callback_query,
     callback_standin,
     open_tab,
     pkce_pair,
+    query_of,
     wait_for_link,
 )
 from round_robin import Balancer, running_round_robin
@@ -71,7 +71,7 @@ def test_one_authorization_split_between_two_replicas(replicas, open_tab) -> Non
     wait_for_link(tab.page)
     tab.page.click("#plaid-standin-continue")
     tab.page.wait_for_url(at_callback(stack))
-    query = callback_query(tab.page.url)
+    query = query_of(tab.page.url)
     assert query["state"] == state and query["code"]
 
     served = {url: balancer.served[url] - before.get(url, 0) for url in balancer.served}

@@ -89,3 +89,22 @@ def test_the_walk_mints_a_repair_link_for_its_own_item_only(embedded: settings.S
     assert one(embedded, "SELECT COUNT(*) FROM repair_links") == 1
     assert one(embedded, "SELECT public_ref FROM items WHERE id = (SELECT item_ref FROM"
                          " repair_links)") == "itm_000000000001"  # fmt: skip
+
+
+def test_a_refused_repair_step_says_the_bridges_message() -> None:
+    """The repair routes answer the bridge's ``{"error", "message", "fix"}``: the walk tells
+    that message, not the raw body."""
+    import httpx
+
+    refused = httpx.Response(
+        410,
+        json={"error": "repair_used", "message": "This repair link was used.", "fix": "f"},
+    )
+    with pytest.raises(KoreFlowError) as told:
+        item_repair._json(refused, "link_token")
+    assert told.value.message == (
+        "The repair did not complete: HTTP 410: repair_used: This repair link was used."
+    )
+    assert item_repair._json(httpx.Response(200, json={"link_token": "lt"}), "link_token") == "lt"
+    with pytest.raises(KoreFlowError, match="HTTP 200: Sign in to the Wi-Fi"):
+        item_repair._json(httpx.Response(200, text="<p>Sign in to the Wi-Fi</p>"), "link_token")

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bridge_support import sandbox_public_token
 
 from kore_plaid_nb import plaid_client, services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge.plaid_link import LinkStepError, PlaidLink, RetryPolicy
 from kore_plaid_nb.errors import PlaidUnreachable, RunbookError
+from kore_plaid_nb.plaid_errors import ADVICE, Advice, Caller, PlaidProblem
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.001, max_delay=0.001)
-SANDBOX_INSTITUTION = "ins_109508"
 
 
 def counting(
@@ -33,14 +34,6 @@ def counting(
         return target(*args, **kwargs)
 
     return wrapped, calls
-
-
-def public_token(settings: settings_module.Settings) -> str:
-    body = {"institution_id": SANDBOX_INSTITUTION, "initial_products": ["auth"]}
-    answer = plaid_client.call_json(
-        plaid_client.create(settings), "sandbox_public_token_create", body
-    )
-    return str(answer["public_token"])
 
 
 def closed_plaid(embedded: settings_module.Settings) -> settings_module.Settings:
@@ -69,7 +62,7 @@ def test_a_bug_in_the_exchange_is_not_retried_and_leaves_the_public_token_unspen
     embedded: settings_module.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     link = PlaidLink(embedded, FAST_RETRY)
-    token = public_token(embedded)
+    token = sandbox_public_token(embedded)
     real_call_json = plaid_client.call_json
     buggy, calls = counting(real_call_json, lambda op: op == "item_public_token_exchange")
     monkeypatch.setattr(plaid_client, "call_json", buggy)
@@ -111,7 +104,7 @@ def test_a_refused_connection_is_still_retried_and_explained(
 def test_a_refused_connection_during_the_exchange_spends_the_public_token(
     embedded: settings_module.Settings,
 ) -> None:
-    token = public_token(embedded)
+    token = sandbox_public_token(embedded)
     link = PlaidLink(closed_plaid(embedded), FAST_RETRY)
     with pytest.raises(LinkStepError) as lost:
         link.exchange(token, "session-1")
@@ -193,3 +186,54 @@ def test_the_runbook_the_bridge_and_kore_explain_from_one_table(
         assert told.step is not None and told.step.startswith("4.iii-iv")
     assert bridge.status == 502 and "client id / secret" in bridge.message
     assert kore.step == "4.iii-iv / 9"  # Kore's actions also send the keys as headers
+
+
+# What each call site fills (the note above plaid_errors.ADVICE): (message's, fix's) fields.
+UNREACHED = (PlaidProblem.UNREACHABLE, PlaidProblem.EMULATOR_UNREACHABLE)
+BRIDGE_FIELDS = {"code", "error_type", "message"}
+KORE_FIELDS = {"where", "detail", "linked_without"}
+
+
+def fields_filled(problem: PlaidProblem, caller: Caller) -> tuple[set[str], set[str]]:
+    if caller is Caller.RUNBOOK:  # plaid_client.explain: a fix without fields but one
+        return ({"at", "reason"}, {"host"}) if problem in UNREACHED else ({"error"}, set())
+    if caller is Caller.BRIDGE:  # plaid_link._told; item_gone() names no call nor host
+        if problem is PlaidProblem.ITEM_GONE:
+            return BRIDGE_FIELDS, BRIDGE_FIELDS
+        called = BRIDGE_FIELDS | {"during", "host", "redirect_uri"}
+        return called, called
+    return KORE_FIELDS, set()  # diagnosis.plaid_error: a fix without fields
+
+
+ROWS = [
+    pytest.param(problem, caller, said, id=f"{problem.name}-{caller.name}")
+    for problem, row in ADVICE.items()
+    for caller, said in row.items()
+]
+
+
+@pytest.mark.parametrize(("problem", "caller", "said"), ROWS)
+def test_every_advice_row_renders_with_the_fields_its_caller_fills(
+    problem: PlaidProblem, caller: Caller, said: Advice
+) -> None:
+    """A misspelt ``$field`` would be a KeyError (in the bridge: a 500) only when Plaid sends
+    that rare error: every row is rendered here with exactly what its call site passes."""
+    message_fields, fix_fields = fields_filled(problem, caller)
+    message = said.says(**{name: f"<{name}>" for name in message_fields})
+    fix = said.advises(**{name: f"<{name}>" for name in fix_fields})
+    assert message and fix and "$" not in message + fix, (message, fix)
+
+
+def test_every_caller_has_an_other_row_to_fall_back_on() -> None:
+    from kore_plaid_nb.kore import diagnosis
+
+    for caller in Caller:
+        assert caller in ADVICE[PlaidProblem.OTHER], caller
+    # Kore has no LINK_SESSION row: its OTHER row, and the bridge's step unless one of the
+    # simulator's calls as Kore's actions make them failed.
+    told = diagnosis.plaid_error("INVALID_LINK_TOKEN", "INVALID_LINK_TOKEN: x", "Kore")
+    assert told.message == "Kore failed: INVALID_LINK_TOKEN: x" and told.step == "4.vii-x / 5"
+    told = diagnosis.plaid_error("INVALID_LINK_TOKEN", "x", "Kore", 400, from_action=True)
+    assert told.step == "6 / 8 / 9"
+    told = diagnosis.plaid_error("PRODUCT_NOT_READY", "x", "Kore", 400, True, "investments")
+    assert told.message == "Kore failed with x: the Item was linked without 'investments'."

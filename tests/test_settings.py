@@ -345,3 +345,7 @@ def test_a_variable_set_to_nothing_takes_its_default(tmp_path: Path) -> None:
     assert loaded.plaid_products == settings.DEFAULT_PRODUCTS
     assert loaded.plaid_env == "sandbox" and loaded.link_mode == "page"
     assert loaded.bridge_public_url is None
+    for nothing in ("", " ,"):
+        env_file.write_text(f"PLAID_COUNTRY_CODES={nothing}\n")
+        loaded = settings.load({"KORE_PLAID_HOME": str(tmp_path / "home")}, env_file=env_file)
+        assert loaded.plaid_country_codes == ("US",), nothing

@@ -164,17 +164,23 @@ TESTS = Path(__file__).resolve().parent
 
 
 def imported_test_modules(source: str) -> set[str]:
-    """The ``test_*`` modules that ``source`` imports, at the top or inside functions."""
+    """The ``test_*`` modules (or names) that ``source`` imports, at the top or inside
+    functions, whichever part of the dotted name is one: ``tests.test_x`` for
+    ``from tests.test_x import y`` and for ``from tests import test_x``."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            names = [base] if base else [alias.name for alias in node.names]
+            base = f"{node.module}." if node.module else ""
+            names = [base + alias.name for alias in node.names]
         else:
             continue
-        found.update(name for name in names if name.split(".")[0].startswith("test_"))
+        for name in names:
+            parts = name.split(".")
+            tested = [i for i, part in enumerate(parts) if part.startswith("test_")]
+            if tested:
+                found.add(".".join(parts[: tested[0] + 1]))
     return found
 
 
@@ -194,6 +200,12 @@ def test_no_test_module_imports_another_test_module() -> None:
         ("import os, test_tunnel_helpers\n", {"test_tunnel_helpers"}),
         ("def f():\n    from test_browser_flow import at_callback\n", {"test_browser_flow"}),
         ("from . import test_x\n", {"test_x"}),
+        ("from tests.test_x import y\n", {"tests.test_x"}),
+        ("from tests import helpers, test_x as x\n", {"tests.test_x"}),
+        ("import tests.test_x.inner\n", {"tests.test_x"}),
+        ("from .sub.test_y import z\n", {"sub.test_y"}),
+        ("from helpers import test_thing\n", {"helpers.test_thing"}),
+        ("from unittest import mock\nfrom tests.latest import x\n", set()),
         ("import pytest\nfrom bridge_support import Bridge\nfrom tests import testing\n", set()),
     ],
 )

@@ -37,7 +37,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..bridge.http import BadContentLength, BodyTooLarge, SecurityHeaders, read_limited
+from ..http_plumbing import (
+    NO_STORE,
+    BadContentLength,
+    BodyTooLarge,
+    SecurityHeaders,
+    read_limited,
+)
 from ..progress.events import Event, EventError, from_dict
 from . import page
 from .progress import board_progress, progress_json
@@ -63,7 +69,7 @@ class RequestProblem(Exception):
 
 def error_json(status: int, error: str, description: str, **headers: str) -> JSONResponse:
     body = {"error": error, "error_description": description}
-    return JSONResponse(body, status, headers={**page.NO_STORE, **headers})
+    return JSONResponse(body, status, headers={**NO_STORE, **headers})
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -179,14 +185,14 @@ class BoardEndpoints:
             return error_json(problem.status, problem.error, problem.description)
         stored = await run_in_threadpool(self.store.add, events)
         body = {"stored": stored, "duplicates": len(events) - stored}
-        return JSONResponse(body, headers=page.NO_STORE)
+        return JSONResponse(body, headers=NO_STORE)
 
     async def get_progress(self, request: Request) -> Response:
         if not (self.bearer_ok(request) or await self.session_ok(request)):
             return unauthorized()
         rows = await run_in_threadpool(self.store.by_trainee)
         trainees = board_progress(rows, time.time(), self.stuck_after_seconds)
-        return JSONResponse(progress_json(trainees), headers=page.NO_STORE)
+        return JSONResponse(progress_json(trainees), headers=NO_STORE)
 
     async def board(self, request: Request) -> Response:
         if await self.session_ok(request):
@@ -210,7 +216,7 @@ class BoardEndpoints:
         await run_in_threadpool(
             self.store.add_session, self.session_digest(session_id), now + SESSION_SECONDS, now
         )
-        response = RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
+        response = RedirectResponse(base_path(request), status_code=303, headers=NO_STORE)
         response.set_cookie(
             SESSION_COOKIE,
             session_id,
@@ -226,7 +232,7 @@ class BoardEndpoints:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             await run_in_threadpool(self.store.drop_session, self.session_digest(session_id))
-        response = RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
+        response = RedirectResponse(base_path(request), status_code=303, headers=NO_STORE)
         response.delete_cookie(
             SESSION_COOKIE, path=base_path(request), httponly=True, samesite="strict"
         )
@@ -249,11 +255,11 @@ def unauthorized() -> JSONResponse:
 
 
 async def login_form(request: Request) -> Response:
-    return RedirectResponse(base_path(request), status_code=303, headers=page.NO_STORE)
+    return RedirectResponse(base_path(request), status_code=303, headers=NO_STORE)
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "service": "board"}, headers=page.NO_STORE)
+    return JSONResponse({"status": "ok", "service": "board"}, headers=NO_STORE)
 
 
 async def store_error(request: Request, exc: Exception) -> Response:

@@ -15,9 +15,10 @@ from string import Template
 
 from starlette.responses import HTMLResponse
 
+from ..http_plumbing import NO_STORE
+
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",

@@ -163,7 +163,7 @@ def hosted_link_url(answer: dict[str, Any]) -> str:
     url = answer.get("hosted_link_url")
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         return url
-    raise LinkStepError(
+    raise LinkStepError.of(
         502,
         "NO_HOSTED_LINK_URL",
         "Plaid answered no hosted_link_url: Hosted Link is not enabled for these Plaid keys.",

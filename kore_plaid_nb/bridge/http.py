@@ -1,10 +1,10 @@
-"""The bridge's request and response plumbing, shared by its route modules (and the board's
-body limit and security headers):
+"""The bridge's request and response plumbing, shared by its route modules:
 
-* bodies: :func:`read_limited` / :func:`read_body` (413 above a limit, without reading it
-  all), :func:`parse_params` (a flat JSON object or a form, UTF-8 only), the JSON
-  content-type check of the browser API (:func:`read_json_params`: 415 otherwise);
-* headers: :data:`NO_STORE`, and :class:`SecurityHeaders` (pure ASGI, no body buffering);
+* bodies: :func:`read_body` (413 above a limit, without reading it all; on
+  :func:`..http_plumbing.read_limited`), :func:`parse_params` (a flat JSON object or a form,
+  UTF-8 only), the JSON content-type check of the browser API (:func:`read_json_body`,
+  :func:`read_json_params`: 415 otherwise);
+* headers: :data:`NO_STORE` (from :mod:`..http_plumbing`, with :class:`SecurityHeaders`);
 * failures: a client that leaves mid-body (:func:`client_disconnected`), a store that cannot
   answer (:func:`store_unavailable`: 503 with ``Retry-After``), and a programming error
   (:class:`UnexpectedErrors`: logged once, 500 with a request id).
@@ -17,16 +17,21 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .refusal import NO_STORE, Refusal, Refused
+from ..http_plumbing import (
+    NO_STORE,
+    BadContentLength,
+    BodyTooLarge,
+    SecurityHeaders,
+    read_limited,
+)
+from .refusal import Refusal, Refused
 from .store import StoreUnavailable
 
 __all__ = [
@@ -41,6 +46,7 @@ __all__ = [
     "is_json_body",
     "parse_params",
     "read_body",
+    "read_json_body",
     "read_json_params",
     "read_limited",
     "store_unavailable",
@@ -51,7 +57,12 @@ MAX_BODY_BYTES = 16 * 1024
 JSON_MEDIA_TYPE = "application/json"
 API_PATHS = ("/api/", "/oauth/", "/plaid/")
 NOT_UTF8 = "The body is not UTF-8 text: send every parameter as UTF-8 (no lone surrogates)."
-SEND_PARAMETERS = "Send the parameters as one flat JSON object of texts, in UTF-8."
+SEND_JSON_PARAMETERS = "Send the parameters as one flat JSON object of texts, in UTF-8."
+SEND_FORM_PARAMETERS = (
+    "Send the parameters as a UTF-8 form (application/x-www-form-urlencoded), as RFC 6749 "
+    "4.1.3 describes, or as one flat JSON object of texts."
+)
+SEND_CONTENT_LENGTH = "Send a Content-Length that is the body's size in bytes, or none."
 log = logging.getLogger("kore_plaid_nb.bridge")
 
 
@@ -67,34 +78,7 @@ class Redirect:
         return RedirectResponse(self.location, self.status_code, headers=NO_STORE)
 
 
-class BodyTooLarge(Exception):
-    """The body is above the limit (declared, or counted while read)."""
-
-
-class BadContentLength(Exception):
-    """A Content-Length that is not a number."""
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        declared = declared.strip()
-        if not (declared.isascii() and declared.isdigit()):
-            raise BadContentLength(declared)
-        if int(declared) > limit:
-            raise BodyTooLarge(limit)
-    size = 0
-    chunks = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def invalid_request(message: str, fix: str = SEND_PARAMETERS) -> Refusal:
+def invalid_request(message: str, fix: str) -> Refusal:
     return Refusal(400, "invalid_request", message, fix)
 
 
@@ -104,7 +88,8 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     try:
         return await read_limited(request, limit)
     except BadContentLength:
-        raise Refused(invalid_request("Content-Length is not a number.")) from None
+        refusal = invalid_request("Content-Length is not a number.", SEND_CONTENT_LENGTH)
+        raise Refused(refusal) from None
     except BodyTooLarge:
         too_large = Refusal(
             413,
@@ -125,20 +110,20 @@ def parse_params(body: bytes, content_type: str) -> list[tuple[str, str]]:
         text = body.decode("utf-8")
         return parse_qsl(text, keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
-        raise Refused(invalid_request(NOT_UTF8)) from None
+        raise Refused(invalid_request(NOT_UTF8, SEND_FORM_PARAMETERS)) from None
 
 
 def _json_params(body: bytes) -> list[tuple[str, str]]:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise Refused(invalid_request("The JSON body is nested too deeply.")) from None
+        raise Refused(_not_json_params("The JSON body is nested too deeply.")) from None
     except UnicodeDecodeError:
-        raise Refused(invalid_request(NOT_UTF8)) from None
+        raise Refused(_not_json_params(NOT_UTF8)) from None
     except ValueError:
-        raise Refused(invalid_request("The body is not valid JSON.")) from None
+        raise Refused(_not_json_params("The body is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise Refused(invalid_request("The JSON body must be an object."))
+        raise Refused(_not_json_params("The JSON body must be an object."))
     pairs = []
     for name, value in data.items():
         if value is None:
@@ -147,11 +132,15 @@ def _json_params(body: bytes) -> list[tuple[str, str]]:
             value = "true" if value else "false"
         if not isinstance(value, str | int | float):
             message = f"Parameter {name!r} must be a string." if _is_utf8(name) else NOT_UTF8
-            raise Refused(invalid_request(message))
+            raise Refused(_not_json_params(message))
         pairs.append((name, str(value)))
     if not all(_is_utf8(name) and _is_utf8(value) for name, value in pairs):
-        raise Refused(invalid_request(NOT_UTF8))
+        raise Refused(_not_json_params(NOT_UTF8))
     return pairs
+
+
+def _not_json_params(message: str) -> Refusal:
+    return invalid_request(message, SEND_JSON_PARAMETERS)
 
 
 def _is_utf8(text: str) -> bool:
@@ -176,12 +165,17 @@ def is_json_body(request: Request) -> bool:
     return media_type.strip().lower() == JSON_MEDIA_TYPE
 
 
-async def read_json_params(request: Request) -> dict[str, str]:
-    """The parameters of a browser API call: a JSON body (else 415), read within
-    :data:`MAX_BODY_BYTES` (else 413), parsed (else 400); refusals raised as :class:`Refused`."""
+async def read_json_body(request: Request) -> bytes:
+    """The body of a browser API call: a JSON body (else 415), read within
+    :data:`MAX_BODY_BYTES` (else 413 / 400), not parsed; refusals raised as :class:`Refused`."""
     if not is_json_body(request):
         raise Refused(NOT_JSON)
-    return dict(parse_params(await read_body(request), JSON_MEDIA_TYPE))
+    return await read_body(request)
+
+
+async def read_json_params(request: Request) -> dict[str, str]:
+    """The parameters of a browser API call: :func:`read_json_body`, parsed (else 400)."""
+    return dict(parse_params(await read_json_body(request), JSON_MEDIA_TYPE))
 
 
 def wants_json(connection: HTTPConnection) -> bool:
@@ -224,16 +218,14 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     if answers_json(request):
         return refusal.json()
     retry_after = refusal.headers["Retry-After"]
-    return Refusal(
-        503,
-        refusal.error,
-        "This sign-in service is briefly unavailable: its database cannot answer, and "
+    for_the_browser = replace(
+        refusal,
+        message="This sign-in service is briefly unavailable: its database cannot answer, and "
         "nothing was saved half-way.",
-        f"Wait {retry_after} seconds, then reload this page (or start again from the "
+        fix=f"Wait {retry_after} seconds, then reload this page (or start again from the "
         "Kore conversation).",
-        headers=refusal.headers,
-        title=refusal.title,
-    ).page()
+    )
+    return for_the_browser.page()
 
 
 def route_template(scope: Scope) -> str:
@@ -289,38 +281,3 @@ class UnexpectedErrors:
             connection = HTTPConnection(scope)
             response = refusal.json() if answers_json(connection) else refusal.page()
             await response(scope, receive, send)
-
-
-class SecurityHeaders:
-    """Adds ``every_response`` headers to every response, and ``pages`` headers to the HTML
-    ones, unless the response sets them itself (pure ASGI: no body buffering)."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        every_response: Mapping[str, str] | None = None,
-        pages: Mapping[str, str] | None = None,
-    ) -> None:
-        self.app = app
-        self.every_response = dict(every_response or {})
-        self.pages = dict(pages or {})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                self._add(headers, self.every_response)
-                if headers.get("content-type", "").startswith("text/html"):
-                    self._add(headers, self.pages)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    @staticmethod
-    def _add(headers: MutableHeaders, values: Mapping[str, str]) -> None:
-        for name, value in values.items():
-            headers.setdefault(name, value)

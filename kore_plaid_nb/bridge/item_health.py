@@ -31,14 +31,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from .store import BridgeStore, Health, StoreUnavailable
+from .store import items as stored_items
 
-HEALTHY: Final = "healthy"
+HEALTHY: Final = stored_items.HEALTHY
 LOGIN_REQUIRED: Final = "ITEM_LOGIN_REQUIRED"
 PENDING_EXPIRATION: Final = "PENDING_EXPIRATION"
 PENDING_DISCONNECT: Final = "PENDING_DISCONNECT"
 PERMISSION_REVOKED: Final = "USER_PERMISSION_REVOKED"
 NEW_ACCOUNTS: Final = "NEW_ACCOUNTS_AVAILABLE"
-INVALID_TOKEN: Final = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
+INVALID_TOKEN: Final = stored_items.INVALID_ACCESS_TOKEN
 # The states the Item's user fixes through Link in update mode (a repair link).
 NEEDS_REPAIR = (LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT)
 

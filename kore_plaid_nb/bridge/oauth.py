@@ -69,6 +69,7 @@ from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749 import errors
 
+from ..http_plumbing import NO_STORE
 from ..settings import Settings
 from .store import BridgeStore, CodeRecord, ItemRecord
 
@@ -87,20 +88,9 @@ _redeemed_refresh_token: contextvars.ContextVar[str | None] = contextvars.Contex
     "redeemed_refresh_token", default=None
 )
 
-# oauthlib's error classes, re-exported under their RFC names for routes and tests.
+# oauthlib's error classes the routes and tests catch.
 OAuth2Error = errors.OAuth2Error
 FatalClientError = errors.FatalClientError
-InvalidRequestError = errors.InvalidRequestError
-InvalidClientError = errors.InvalidClientError
-InvalidGrantError = errors.InvalidGrantError
-UnsupportedGrantTypeError = errors.UnsupportedGrantTypeError
-
-
-class RequestTooLargeError(errors.InvalidRequestError):
-    """A body above the size limit: ``invalid_request`` with HTTP 413."""
-
-    status_code = 413
-    description = "The request body is too large."
 
 
 def equal_secrets(given: str | None, expected: str) -> bool:
@@ -550,8 +540,7 @@ class BridgeOAuth:
         if "grant_type" not in names:
             if "code" not in names:
                 return self._error(
-                    errors.InvalidRequestError(description="Missing grant_type parameter."),
-                    authorization,
+                    errors.InvalidRequestError(description="Missing grant_type parameter.")
                 )
             pairs.append(("grant_type", "authorization_code"))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -573,7 +562,7 @@ class BridgeOAuth:
             # the code stays used, and the refresh token stored with it was never handed out.
             self.store.revoke_refresh_token(redeemed)
         payload = json.loads(body) if body else {}
-        out_headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        out_headers = dict(NO_STORE)
         if status == 200:
             payload["token_type"] = "bearer"  # noqa: S105 - a type name  # nosec B105
             payload.pop("expires_in", None)
@@ -583,11 +572,8 @@ class BridgeOAuth:
             out_headers["WWW-Authenticate"] = BASIC_REALM
         return TokenResponse(status, payload, out_headers)
 
-    def _error(self, exc: errors.OAuth2Error, authorization: str | None) -> TokenResponse:
-        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    def _error(self, exc: errors.OAuth2Error) -> TokenResponse:
+        headers = dict(NO_STORE)
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = BASIC_REALM
         return TokenResponse(exc.status_code, json.loads(exc.json), headers)
-
-    def error_response(self, exc: errors.OAuth2Error, authorization: str | None) -> TokenResponse:
-        return self._error(exc, authorization)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import plaid_client
-from ..plaid_errors import Caller, PlaidError, Problem, advice, problem_of
+from ..plaid_errors import Caller, PlaidError, PlaidProblem, advice, problem_of
 from ..settings import Settings
 from .refusal import Refusal, Refused
 from .store import ItemRecord, digest
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 CLIENT_NAME = "Kore.ai bot"
 DEFAULT_TIMEOUT = 30.0
+FAILURE_TITLE = "Plaid is not available"
 T = TypeVar("T")
 
 
@@ -85,22 +86,19 @@ def is_rate_limit(err: plaid_client.PlaidError) -> bool:
 
 class LinkStepError(Refused):
     """A Plaid call failed; safe to show (no token, no secret). Carries its frozen
-    :class:`.refusal.Refusal` (``plaid_error`` with ``plaid_error_code``); :meth:`with_fix`
-    and :meth:`with_step` return a new error."""
+    :class:`.refusal.Refusal` (``plaid_error`` with ``plaid_error_code``), made by :meth:`of`;
+    a changed copy is ``LinkStepError(error.refusal.with_fix(...))``."""
 
-    def __init__(self, status: int, code: str, message: str, fix: str, step: str | None) -> None:
-        super().__init__(
-            Refusal(
-                status,
-                "plaid_error",
-                message,
-                fix,
-                step,
-                details={"plaid_error_code": code},
-                title="Plaid is not available",
-            )
+    @classmethod
+    def of(cls, status: int, code: str, message: str, fix: str, step: str | None) -> LinkStepError:
+        details = {"plaid_error_code": code}
+        return cls(
+            Refusal(status, "plaid_error", message, fix, step, details=details, title=FAILURE_TITLE)
         )
-        self.code = code
+
+    @property
+    def code(self) -> str:
+        return str(self.refusal.details["plaid_error_code"])
 
     @property
     def status(self) -> int:
@@ -118,12 +116,6 @@ class LinkStepError(Refused):
     def step(self) -> str | None:
         return self.refusal.step
 
-    def with_fix(self, fix: str) -> LinkStepError:
-        return LinkStepError(self.status, self.code, self.message, fix, self.step)
-
-    def with_step(self, step: str | None) -> LinkStepError:
-        return LinkStepError(self.status, self.code, self.message, self.fix, step)
-
 
 def explain(
     exc: BaseException, settings: Settings, during: str, redirect_uri: str | None = None
@@ -132,17 +124,17 @@ def explain(
     bridge's words in :data:`.plaid_errors.ADVICE`)."""
     err = plaid_client.error_from_exception(exc)
     problem = problem_of(err)
-    if problem is Problem.FIELD and not redirect_uri:
-        problem = Problem.OTHER  # only a redirect URI is the bridge's to fix
+    if problem is PlaidProblem.FIELD and not redirect_uri:
+        problem = PlaidProblem.OTHER  # only a redirect URI is the bridge's to fix
     host = plaid_client.api_host(settings)
     return _told(problem, err, during=during, host=host, redirect_uri=redirect_uri or "")
 
 
-def _told(problem: Problem, err: PlaidError, **fields: str) -> LinkStepError:
+def _told(problem: PlaidProblem, err: PlaidError, **fields: str) -> LinkStepError:
     said = advice(problem, Caller.BRIDGE)
     fields.update(code=err.error_code, error_type=err.error_type, message=err.error_message)
     message, fix = said.says(**fields), said.advises(**fields)
-    return LinkStepError(said.status, err.error_code, message, fix, said.step)
+    return LinkStepError.of(said.status, err.error_code, message, fix, said.step)
 
 
 GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
@@ -150,7 +142,7 @@ GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
 
 def item_gone(exc: BaseException) -> LinkStepError:
     """Plaid no longer knows the Item (removed): nothing left to repair."""
-    return _told(Problem.ITEM_GONE, plaid_client.error_from_exception(exc))
+    return _told(PlaidProblem.ITEM_GONE, plaid_client.error_from_exception(exc))
 
 
 class PlaidLink:
@@ -293,7 +285,7 @@ class PlaidLink:
         is left for :meth:`institution` (only notebooks show it; Kore's flow does not need
         a second Plaid call)."""
         if self.spent.is_public_token_spent(public_token):
-            raise LinkStepError(
+            raise LinkStepError.of(
                 409,
                 "PUBLIC_TOKEN_ALREADY_SENT",
                 "This bank login was already sent to Plaid once and Plaid's answer was lost; "
@@ -315,11 +307,12 @@ class PlaidLink:
             err = plaid_client.error_from_exception(exc)
             if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
                 self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
-                failure = explain(exc, self.settings, "exchanging the public token")
-                raise failure.with_fix(
+                failure = explain(exc, self.settings, "exchanging the public token").refusal
+                told = failure.with_fix(
                     "Open Plaid Link again (the Connect button) and log in to the bank once "
                     "more; if it keeps failing, wait a minute."
-                ).with_step("10-12") from None  # the user logs in through Link again
+                ).with_step("10-12")  # the user logs in through Link again
+                raise LinkStepError(told) from None
             raise explain(exc, self.settings, "exchanging the public token") from None
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)

@@ -7,7 +7,7 @@ a code they do not know (a programming error, never a guess).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, unique
 from typing import NamedTuple
 
 from .refusal import Refusal
@@ -29,6 +29,7 @@ class Row(NamedTuple):
     fix: str
 
 
+@unique  # two equal rows would make one problem an alias of the other
 class Problem(Enum):
     SESSION_UNKNOWN = Row(
         400,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 
 from starlette.responses import HTMLResponse, JSONResponse
 
+from ..http_plumbing import NO_STORE
 from . import page
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 DEFAULT_TITLE = "Something went wrong"
 
 

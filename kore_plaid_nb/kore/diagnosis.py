@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from ..plaid_errors import ADVICE, Caller, Problem, advice, classify
+from ..plaid_errors import ADVICE, Caller, PlaidProblem, classify
 from .procedure import STEP_BRIDGE, KoreFlowError
 
 # What error answers say, in this order: RFC 6749 (the token endpoint), Plaid, the bridge's
@@ -20,14 +20,10 @@ KEYS_TOLD = ("error", "error_code", "error_description", "error_message", "messa
 
 def error_text(response: httpx.Response) -> str:
     """A short readable reason from an error response (JSON or HTML)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        parts = [str(body[key]) for key in KEYS_TOLD if body.get(key)]
-        if parts:
-            return ": ".join(parts)
+    body = json_object(response)
+    parts = [str(body[key]) for key in KEYS_TOLD if body.get(key)]
+    if parts:
+        return ": ".join(parts)
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", response.text, flags=re.S | re.I)
     text = html.unescape(re.sub(r"<[^>]+>", " ", text))
     text = " ".join(text.split())
@@ -64,19 +60,20 @@ def plaid_error(
     detail: str,
     where: str,
     status: int = 0,
-    kore_action: bool = False,
+    from_action: bool = False,
     product: str | None = None,
 ) -> KoreFlowError:
     """Map a Plaid error code (and Plaid's HTTP ``status``, 0 when not known) to the procedure
-    step that most likely caused it. ``kore_action``: one of Kore's actions made the call
-    (``product``: the PLAID_PRODUCTS product it needs); else the simulator or the bridge."""
+    step that most likely caused it. ``from_action``: one of the simulator's calls as Kore's
+    actions make them (:class:`.plaid_actions.PlaidAction`; ``product``: the PLAID_PRODUCTS
+    product it needs); else the Link stand-in or the bridge."""
     problem = classify(code, status=status)
-    if kore_action and code == "PRODUCT_NOT_READY":
-        problem = Problem.PRODUCTS
+    if from_action and code == "PRODUCT_NOT_READY":
+        problem = PlaidProblem.PRODUCTS
     if Caller.KORE not in ADVICE[problem]:
-        problem = Problem.OTHER
-    said = advice(problem, Caller.KORE)
-    step = STEP_BRIDGE if problem is Problem.OTHER and not kore_action else said.step
+        problem = PlaidProblem.OTHER
+    said = ADVICE[problem][Caller.KORE]
+    step = STEP_BRIDGE if problem is PlaidProblem.OTHER and not from_action else said.step
     linked_without = f": the Item was linked without '{product}'." if product else "."
     message = said.says(where=where, detail=detail, linked_without=linked_without)
     return KoreFlowError(message, fix=said.advises(), step=step)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ..settings import Settings
+from .diagnosis import json_object
 from .simulator import KoreFlowError, KoreSimulator
 
 SANDBOX_BANKS = (
@@ -78,11 +79,7 @@ def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, d
         headers={"PLAID-CLIENT-ID": sim.client_id, "PLAID-SECRET": sim.client_secret},
         timeout=30,
     )
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    return response.status_code, body if isinstance(body, dict) else {}
+    return response.status_code, json_object(response)
 
 
 def _post(sim: KoreSimulator, path: str, access_token: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from ..bridge import items
 from ..bridge.item_health import HEALTHY, LOGIN_REQUIRED
 from ..bridge.store import public_ref
 from ..settings import Settings
+from .diagnosis import error_text, json_object
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
 from .simulator import KoreFlowError, KoreSimulator, StepSkipped
 
@@ -124,14 +125,11 @@ def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str
 
 
 def _json(response: httpx.Response, field: str) -> object:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
+    body = json_object(response)
     if response.status_code != 200 or field not in body:
-        reason = body.get("error_description") or body.get("error_message") or response.text
         raise KoreFlowError(
-            f"The repair did not complete: HTTP {response.status_code}: {str(reason)[:200]}",
+            f"The repair did not complete: HTTP {response.status_code}: "
+            f"{error_text(response)[:200]}",
             fix="Read the bridge's log (kore-plaid status), then run this cell again.",
         )
     return body[field]

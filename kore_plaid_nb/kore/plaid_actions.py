@@ -133,7 +133,12 @@ class KorePlaidActions:
             message = str(body.get("error_message") or error_text(response))
             where = f"Kore's {action.name} call"
             raise plaid_error(
-                code, f"{code}: {message}", where, response.status_code, True, action.product
+                code,
+                f"{code}: {message}",
+                where,
+                response.status_code,
+                from_action=True,
+                product=action.product,
             )
         return PlaidCallResult(action, response.status_code, _summary(body))
 

@@ -10,8 +10,6 @@ STEP_BRIDGE = "4.vii-x / 5"
 STEP_PRODUCTS = "4.x"
 STEP_TENANT = "6"
 STEP_TOKEN_URL = "7"  # noqa: S105 - a procedure step  # nosec B105
-STEP_PAYLOAD = "8"
-STEP_HEADERS = "9"
 
 
 class KoreFlowError(RunbookError):

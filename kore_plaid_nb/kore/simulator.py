@@ -31,47 +31,24 @@ from .link_user import SANDBOX_INSTITUTION, product_names
 from .oauth_client import AuthorizationRequest, ClientCredentials, KoreOAuthClient, TokenResult
 from .plaid_actions import (
     KORE_ACTIONS,
-    PRODUCT_ACTIONS,
     KorePlaidActions,
     PlaidAction,
     PlaidCallResult,
     plaid_actions,
     token_environment,
 )
-from .procedure import (
-    STEP_BRIDGE,
-    STEP_CALLBACK,
-    STEP_HEADERS,
-    STEP_PAYLOAD,
-    STEP_PRODUCTS,
-    STEP_SECRET,
-    STEP_TENANT,
-    STEP_TOKEN_URL,
-    KoreFlowError,
-    StepSkipped,
-)
+from .procedure import STEP_BRIDGE, STEP_PRODUCTS, KoreFlowError, StepSkipped
 
+# What callers import through the façade.
 __all__ = [
     "KORE_ACTIONS",
-    "PRODUCT_ACTIONS",
-    "SANDBOX_INSTITUTION",
     "STEP_BRIDGE",
-    "STEP_CALLBACK",
-    "STEP_HEADERS",
-    "STEP_PAYLOAD",
     "STEP_PRODUCTS",
-    "STEP_SECRET",
-    "STEP_TENANT",
-    "STEP_TOKEN_URL",
     "AuthorizationRequest",
-    "CallbackReceiver",
-    "CallbackResult",
     "KoreFlowError",
     "KoreSimulator",
     "LinkResult",
-    "LinkSession",
     "PlaidAction",
-    "PlaidCallResult",
     "StepSkipped",
     "TokenResult",
     "plaid_actions",

@@ -41,43 +41,24 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from ...http_plumbing import SecurityHeaders
 from ...settings import Settings
 from .. import page
-from ..http import (
-    MAX_BODY_BYTES,
-    SecurityHeaders,
-    UnexpectedErrors,
-    client_disconnected,
-    parse_params,
-    read_body,
-    store_unavailable,
-)
+from ..http import UnexpectedErrors, client_disconnected, store_unavailable
 from ..plaid_link import PlaidLink
 from ..store import BridgeStore, StoreUnavailable
 from ..webhook_verification import KeySource
-from .authorize import LINK_TOKENS_PER_SESSION, authorize_routes, explain_fatal
+from .authorize import LINK_TOKENS_PER_SESSION, authorize_routes
 from .context import BridgeContext
 from .hosted_return import hosted_return_routes
 from .housekeeping import housekeeping_routes, lifespan, sweep
-from .plaid_urls import WEBHOOK_PATH, link_redirect_uri, reachable_base_url, webhook_url
+from .plaid_urls import link_redirect_uri
 from .repair import repair_routes
 from .token import token_routes
-from .webhook import MAX_WEBHOOK_BYTES, webhook_routes
+from .webhook import webhook_routes
 
-__all__ = [
-    "LINK_TOKENS_PER_SESSION",
-    "MAX_BODY_BYTES",
-    "MAX_WEBHOOK_BYTES",
-    "WEBHOOK_PATH",
-    "BridgeContext",
-    "create_app",
-    "explain_fatal",
-    "link_redirect_uri",
-    "parse_params",
-    "reachable_base_url",
-    "read_body",
-    "webhook_url",
-]
+# create_app, and the two names the tests reach through ``routes``.
+__all__ = ["LINK_TOKENS_PER_SESSION", "create_app", "link_redirect_uri"]
 
 
 def create_app(
@@ -112,7 +93,6 @@ def create_app(
             ClientDisconnect: client_disconnected,
         },
     )
-    app.state.context = ctx
     app.state.store = ctx.store
     app.state.oauth = ctx.oauth
     app.state.sweep = lambda: sweep(ctx)

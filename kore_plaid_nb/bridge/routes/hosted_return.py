@@ -5,7 +5,7 @@ without a bank; a self-reloading page while Plaid has not finished the session."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
@@ -63,7 +63,7 @@ def _denied(ctx: BridgeContext, session_id: str, session: HostedSession) -> Redi
     afterwards), then on to Kore with access_denied."""
     claim = ctx.store.claim_session(session_id)
     if claim.problem is not None:
-        return _cannot_finish(Problem.of_session(claim.problem).refusal())
+        return Problem.of_session(claim.problem).refusal()
     ctx.store.close_claimed_session(session_id)
     state = dict(parse_qsl(session.auth_query)).get("state")
     auth = AuthorizationRequest(session.client_id, session.redirect_uri, state, session.auth_query)
@@ -74,7 +74,7 @@ def _cannot_finish(outcome: Redirect | Refusal) -> Redirect | Refusal:
     """A completion's refusal as the return page tells it (no procedure step: the user at
     the bank is not running the procedure)."""
     if isinstance(outcome, Refusal):
-        return replace(outcome, title=CANNOT_FINISH, step=None)
+        return outcome.with_title(CANNOT_FINISH).with_step(None)
     return outcome
 
 

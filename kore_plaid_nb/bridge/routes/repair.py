@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import page
-from ..http import NO_STORE, NOT_JSON, is_json_body, read_body
+from ..http import NO_STORE, read_json_body
 from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
 from ..refusal import Refusal, Refused
@@ -39,7 +39,7 @@ from ..store import RepairClaim, StoreProblem
 from .context import BridgeContext
 from .plaid_urls import webhook_url
 
-__all__ = ["LINK_TOKENS_PER_REPAIR_LINK", "REPAIR_PREFIX", "TOKEN_SHAPE", "repair_routes"]
+__all__ = ["repair_routes"]
 
 log = logging.getLogger("kore_plaid_nb.bridge")
 REPAIR_PREFIX = "/repair/"
@@ -56,10 +56,8 @@ def valid(ctx: BridgeContext, token: str) -> RepairClaim:
 async def refused_call(request: Request) -> Refusal | None:
     """None for a JSON request (the page's); else its 415 / 413 / 400. The body is read
     (within the limit), not parsed."""
-    if not is_json_body(request):
-        return NOT_JSON
     try:
-        await read_body(request)
+        await read_json_body(request)
     except Refused as refused:
         return refused.refusal
     return None

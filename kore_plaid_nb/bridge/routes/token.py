@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +12,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..http import parse_params, read_body, store_unavailable_refusal
-from ..oauth import TokenResponse
 from ..refusal import Refused
 from ..store import StoreUnavailable
 from .context import BridgeContext
@@ -30,18 +28,12 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
         return refused.refusal.oauth_json()
     try:
         if ctx.inline_refresh and ("grant_type", "refresh_token") in params:
-            answer = _answer(ctx, params, authorization)  # see BridgeContext.inline_refresh
+            answer = ctx.oauth.token_response(params, authorization)  # why: ctx.inline_refresh
         else:
-            answer = await run_in_threadpool(_answer, ctx, params, authorization)
+            answer = await run_in_threadpool(ctx.oauth.token_response, params, authorization)
     except StoreUnavailable as exc:
         return store_unavailable_refusal(exc).oauth_json()
     return JSONResponse(answer.body, answer.status, headers=answer.headers)
-
-
-def _answer(
-    ctx: BridgeContext, params: Iterable[tuple[str, str]], authorization: str | None
-) -> TokenResponse:
-    return ctx.oauth.token_response(params, authorization)
 
 
 def token_routes(ctx: BridgeContext) -> list[Route]:

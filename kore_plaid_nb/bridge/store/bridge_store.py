@@ -21,17 +21,11 @@ import time
 from types import TracebackType
 
 from . import migrations
-from .database import Backend, Clock, Database, Rows, Transaction
+from .database import Backend, Clock, Database
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .grants import Grants
-from .items import HEALTHY, INVALID_ACCESS_TOKEN, Items
-from .purge import (
-    REPAIR_LINK_RETENTION_SECONDS,
-    SESSION_RETENTION_SECONDS,
-    SPENT_TOKEN_RETENTION_SECONDS,
-    USED_CODE_RETENTION_SECONDS,
-    Purge,
-)
+from .items import Items
+from .purge import Purge
 from .records import (
     AuthorizationRow,
     CodeRecord,
@@ -43,29 +37,12 @@ from .records import (
     RepairClaim,
     SessionClaim,
     StoreProblem,
-    digest,
-    public_ref,
 )
 from .repair_links import REPAIR_LINK_TTL_SECONDS, RepairLinks
-from .sessions import STALE_CLAIM_SECONDS, Sessions
+from .sessions import Sessions
 from .spent_tokens import SpentPublicTokens
 
-__all__ = [
-    "HEALTHY",
-    "INVALID_ACCESS_TOKEN",
-    "REPAIR_LINK_RETENTION_SECONDS",
-    "REPAIR_LINK_TTL_SECONDS",
-    "SESSION_RETENTION_SECONDS",
-    "SPENT_TOKEN_RETENTION_SECONDS",
-    "STALE_CLAIM_SECONDS",
-    "USED_CODE_RETENTION_SECONDS",
-    "Backend",
-    "BridgeStore",
-    "Rows",
-    "Transaction",
-    "digest",
-    "public_ref",
-]
+__all__ = ["BridgeStore"]
 
 
 def _migrate(db: Database) -> tuple[int, int]:
@@ -93,12 +70,10 @@ class BridgeStore:
     ``clock``: seconds since the epoch (tests pass one they move). Closes itself at the end
     of a ``with`` block."""
 
-    STALE_CLAIM_SECONDS = STALE_CLAIM_SECONDS
-
     def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
         self.db = Database(backend, clock)
         self.schema_versions = _migrate(self.db)
-        self.sessions = Sessions(self.db, self.STALE_CLAIM_SECONDS)
+        self.sessions = Sessions(self.db)
         self.grants = Grants(self.db)
         self.spent_public_tokens = SpentPublicTokens(self.db)
         self.items = Items(self.db)
@@ -251,8 +226,8 @@ class BridgeStore:
     def mark_item_removed(self, item_ref: int) -> None:
         self.items.mark_removed(item_ref)
 
-    def abandoned_items(self, now: float | None = None) -> list[tuple[int, str]]:
-        return self.items.abandoned(now)
+    def abandoned_items(self) -> list[tuple[int, str]]:
+        return self.items.abandoned()
 
     def record_webhook(
         self,
@@ -303,8 +278,8 @@ class BridgeStore:
 
     # Housekeeping (see :class:`.purge.Purge`).
 
-    def purge_expired_repair_links(self, now: float | None = None) -> int:
-        return self.purge.expired_repair_links(now)
+    def purge_expired_repair_links(self) -> int:
+        return self.purge.expired_repair_links()
 
-    def purge_expired(self, now: float | None = None) -> dict[str, int]:
-        return self.purge.expired(now)
+    def purge_expired(self) -> dict[str, int]:
+        return self.purge.expired()

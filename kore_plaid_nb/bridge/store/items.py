@@ -3,12 +3,14 @@ webhooks and the errors the bridge's own calls get) and their removal at teardow
 
 from __future__ import annotations
 
+from typing import Final
+
 from .database import Database
 from .records import AuthorizationRow, Health, ItemStatus, from_row, public_ref
 
-HEALTHY = "healthy"
+HEALTHY: Final = "healthy"
 # The health of an Item whose stored access token Plaid refuses (item_health.INVALID_TOKEN).
-INVALID_ACCESS_TOKEN = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
+INVALID_ACCESS_TOKEN: Final = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  # nosec B105
 
 SELECT_STATUSES = (
     "SELECT public_ref AS ref, institution, health, health_detail, health_at, last_webhook,"
@@ -54,11 +56,11 @@ class Items:
                 (now, item_ref),
             )
 
-    def abandoned(self, now: float | None = None) -> list[tuple[int, str]]:
+    def abandoned(self) -> list[tuple[int, str]]:
         """(item ref, access token) of Items no one can use any more: not removed, no live
         refresh token, and no code that may still be redeemed (the user authorized, then Kore
         never came for the token, or the grant was revoked). They should go at Plaid."""
-        now = self.db.now() if now is None else now
+        now = self.db.now()
         with self.db.read() as tx:
             rows = tx.execute(
                 "SELECT id, access_token FROM items WHERE removed_at IS NULL"

@@ -31,13 +31,10 @@ TYPES = {
 }
 
 
-Executor = Transaction
+Step = str | Callable[[Transaction, str], None]
 
 
-Step = str | Callable[[Executor, str], None]
-
-
-def _add_removed_at_to_old_sqlite_items(tx: Executor, dialect: str) -> None:
+def _add_removed_at_to_old_sqlite_items(tx: Transaction, dialect: str) -> None:
     """Stores written before Items could be removed lack ``items.removed_at``."""
     if dialect != "sqlite":
         return
@@ -46,7 +43,7 @@ def _add_removed_at_to_old_sqlite_items(tx: Executor, dialect: str) -> None:
         tx.execute("ALTER TABLE items ADD COLUMN removed_at REAL")
 
 
-def _fill_public_refs(tx: Executor, dialect: str) -> None:
+def _fill_public_refs(tx: Transaction, dialect: str) -> None:
     """Give the Items stored before version 4 their public reference."""
     for row in tx.execute("SELECT id, item_id FROM items").fetchall():
         tx.execute(
@@ -168,12 +165,12 @@ VERSIONS: dict[int, list[Step]] = {
 LATEST = max(VERSIONS)
 
 
-def current_version(tx: Executor) -> int:
+def current_version(tx: Transaction) -> int:
     row = tx.execute("SELECT MAX(version) AS version FROM schema_version").fetchone()
     return int(row["version"] or 0)
 
 
-def migrate(tx: Executor, dialect: str, where: str, now: float) -> tuple[int, int]:
+def migrate(tx: Transaction, dialect: str, where: str, now: float) -> tuple[int, int]:
     """Bring the store to :data:`LATEST` inside the caller's transaction;
     returns ``(version before, version after)``."""
     types = TYPES[dialect]

@@ -16,11 +16,11 @@ class Purge:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def expired(self, now: float | None = None) -> dict[str, int]:
+    def expired(self) -> dict[str, int]:
         """Delete what can no longer be used: sessions and unused codes past their expiry
         (sessions after :data:`SESSION_RETENTION_SECONDS`), used codes a day after theirs,
         spent public tokens after an hour. Returns how many rows of each went."""
-        now = self.db.now() if now is None else now
+        now = self.db.now()
         with self.db.transaction() as tx:
             sessions = tx.execute(
                 "DELETE FROM sessions WHERE expires_at < ?", (now - SESSION_RETENTION_SECONDS,)
@@ -35,9 +35,9 @@ class Purge:
             ).rowcount
         return {"sessions": sessions, "codes": codes, "spent_public_tokens": spent}
 
-    def expired_repair_links(self, now: float | None = None) -> int:
+    def expired_repair_links(self) -> int:
         """Delete repair links a week past their expiry; returns how many went."""
-        now = self.db.now() if now is None else now
+        now = self.db.now()
         with self.db.transaction() as tx:
             return tx.execute(
                 "DELETE FROM repair_links WHERE expires_at < ?",

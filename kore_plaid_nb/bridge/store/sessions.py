@@ -23,9 +23,8 @@ STALE_CLAIM_SECONDS = 60.0
 class Sessions:
     """The ``sessions`` table."""
 
-    def __init__(self, db: Database, stale_claim_seconds: float = STALE_CLAIM_SECONDS) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.stale_claim_seconds = stale_claim_seconds
 
     def create(
         self,
@@ -76,7 +75,7 @@ class Sessions:
                 " WHERE digest = ? AND expires_at > ?"
                 " AND (status = 'open' OR (status = 'exchanging' AND claimed_at < ?))"
                 " RETURNING client_id, redirect_uri, auth_query, expires_at",
-                (now, key, now, now - self.stale_claim_seconds),
+                (now, key, now, now - STALE_CLAIM_SECONDS),
             ).fetchall()
             if rows:
                 return SessionClaim(from_row(SessionRecord, rows[0], status="open"), None)
