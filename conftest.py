@@ -46,6 +46,8 @@ SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_tunnel.py",
     "tests/test_tunnel_standin.py",
     "tests/test_verify_e2e.py",
+    "tests/test_verify_matrix.py",
+    "tests/test_kore_standin.py",
     "tests/test_kernels.py",
     "tests/test_cli.py",
     "tests/test_kore_profile.py::test_a_click_in_a_kernel",  # a real kernel

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "progress": ("kore_plaid_nb.progress.command", "show the trainee's checklist"),
     "reset": ("kore_plaid_nb.progress.command", "start over: stop services, remove Items"),
     "items": ("kore_plaid_nb.bridge.items_command", "list end users' Items, health, repair links"),
+    "kore-requests": ("kore_plaid_nb.bridge.kore_requests_command", "what Kore sent the bridge"),
 }
 
 

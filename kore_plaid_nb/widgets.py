@@ -7,11 +7,13 @@ compares and what a saved notebook keeps) is a fixed label, not the widgets' val
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
 
 from .errors import PlaidUnreachable, RunbookError, plain_reason
+from .kore.callbacks import COPY_YOURS, callback_warning, documented_callbacks
 from .settings import KNOWN_KORE_CALLBACKS, PLAID_ENVIRONMENTS, Settings, mask
 
 # Labels whole ("environment", not "environm..."), boxes wide enough for a key or a URL.
@@ -134,26 +136,37 @@ def plaid_keys_form(
 
 
 def callback_form(current: Settings, on_save: Callable[[str], str] | None = None) -> Form:
-    """The Kore callback URL (a known one, or typed), saved as PLAID_REDIRECT_URI."""
+    """The Kore callback URL (a documented one, or typed), saved as PLAID_REDIRECT_URI.
+
+    A URL that is none of those Kore documents is warned about as it is typed, not refused."""
     options = list(dict.fromkeys([current.plaid_redirect_uri, *KNOWN_KORE_CALLBACKS]))
     url = widgets.Combobox(
         value=current.plaid_redirect_uri,
         options=options,
         description="Kore callback URL",
-        placeholder="copy the Callback URL from Kore's authorization profile",
+        placeholder="copy the Callback Link from Kore's authorization profile",
         ensure_option=False,
         style=LABEL_STYLE,
         layout=widgets.Layout(width="40rem"),
     )
+    regions = "; ".join(f"{region}: <code>{link}</code>" for region, link in documented_callbacks())
+    hint = widgets.HTML(f"<small>Kore's docs show {regions}. {COPY_YOURS}</small>")
+    warning = widgets.HTML("")
     button = widgets.Button(description="Save", button_style="primary")
     output = widgets.Output()
+
+    def typed(_: object = None) -> None:
+        said = callback_warning(url.value.strip(), current) if url.value.strip() else ""
+        warning.value = f"<strong>{html.escape(said)}</strong>" if said else ""
 
     def clicked(_: widgets.Button) -> None:
         if on_save is not None:
             _report(output, lambda: on_save(url.value.strip()))
 
+    typed()
+    url.observe(typed, names="value")
     button.on_click(clicked)
-    return Form("the Kore callback URL", [url, button, output])
+    return Form("the Kore callback URL", [url, hint, warning, button, output])
 
 
 def ngrok_form(current: Settings, on_save: Callable[[str, str], str] | None = None) -> Form:

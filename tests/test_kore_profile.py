@@ -93,19 +93,23 @@ def test_profile_holds_every_value_of_the_seed(live_keys: settings.Settings) -> 
     assert profile.reachable_by_kore and profile.note == ""
 
 
-# Kore's "OAuth v2 - Custom" form, as the documented procedure fills it (steps 4.i-9)
+# Kore's "OAuth v2 - Custom" form in its own order and labels (Kore's docs: the OAuth v2 page's
+# labels, the HubSpot guide's order), each with the procedure step that fills it
 FORM_ORDER = [
     ("4.i", "Authorization Type"),
+    ("4.v-vi", "Callback Link"),
     ("4.ii", "Identity Provider Name"),
     ("4.iii", "Client ID"),
-    ("4.iv", "Client Secret"),
-    ("4.v-vi", "Callback URL"),
+    ("4.iv", "Client Secret Key"),
     ("5", "Authorization URL"),
-    ("6", "Subdomain (Tenancy URL)"),
-    ("6", "Base URL"),
+    ("-", "Access Using a Connector"),
     ("7", "Token Request URL"),
-    ("7", "Refresh Token URL"),
     ("-", "Scope"),
+    ("7", "Refresh Token URL"),
+    ("-", "Description"),
+    ("6", "Subdomain / Tenancy URL"),
+    ("6", "Base URL"),
+    ("-", "Additional Fields"),
     ("8", "Authorization Field 1 > Field Type"),
     ("8", "Authorization Field 1 > Field Key"),
     ("8", "Authorization Field 1 > Field Value"),
@@ -115,6 +119,7 @@ FORM_ORDER = [
     ("9", "Authorization Field 3 > Field Type"),
     ("9", "Authorization Field 3 > Field Key"),
     ("9", "Authorization Field 3 > Field Value"),
+    ("-", "Auth Error Status Code"),
 ]
 
 
@@ -140,12 +145,13 @@ def test_rows_follow_the_form_order(live_keys: settings.Settings) -> None:
         "0123…abcd",
     ]
     assert [r.label for r in form if r.secret] == [
-        "Client Secret",
+        "Client Secret Key",
         "Authorization Field 3 > Field Value",
     ]
     assert all("|" not in r.value for r in form)
-    callback = next(r for r in form if r.label == "Callback URL")
-    assert callback.action.startswith("leave as Kore fills it")
+    callback = next(r for r in form if r.label == "Callback Link")
+    assert callback.action == "read-only: check it shows exactly this"
+    assert callback.value == live_keys.plaid_redirect_uri
     elsewhere = [(r.label, r.value) for r in profile.elsewhere_rows()]
     assert elsewhere == [
         (
@@ -160,6 +166,111 @@ def test_rows_follow_the_form_order(live_keys: settings.Settings) -> None:
     markdown = profile.to_markdown()
     assert "| 8 | Authorization Field 1 > Field Value | paste | {{accessToken}} |" in markdown
     assert SECRET not in markdown
+
+
+# every key `kore-plaid profile --json` printed before Kore's form was matched input by input
+KEYS_BEFORE = EVERY_FIELD | {
+    "client_secret_revealed",
+    "public_url",
+    "public_url_source",
+    "reachable_by_kore",
+    "note",
+    "mode",
+    "form",
+    "elsewhere",
+    "reveal_command",
+}
+NEW_INPUTS = {
+    "access_using_connector": "No",
+    "description": "",
+    "additional_fields": [],
+    "auth_error_status_code": "",
+}
+
+
+def test_profile_json_keeps_its_keys_and_adds_the_forms_new_inputs(
+    live_keys: settings.Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert profile_command("--json", "--url", PUBLIC) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert KEYS_BEFORE <= set(data)
+    assert {key: data[key] for key in NEW_INPUTS} == NEW_INPUTS
+    assert data["callback_url"] == "https://idp.kore.com/workflows/callback"
+    assert [(row["step"], row["label"]) for row in data["form"]] == FORM_ORDER
+    for row in data["form"]:
+        assert {"step", "label", "action", "value", "secret"} <= set(row)  # as before
+        assert row["source"].startswith(("the seed procedure", "Kore's docs")), row
+        assert isinstance(row["shown"], str) and isinstance(row["note"], str)
+    shown = {row["label"]: row["shown"] for row in data["form"] if row["shown"] != "always"}
+    assert shown == {
+        "Access Using a Connector": "may not be shown",
+        "Auth Error Status Code": "only on the Agent Platform's form",
+    }
+    by_label = {row["label"]: row for row in data["form"]}
+    assert by_label["Auth Error Status Code"]["source"] == (
+        "Kore's docs, the Agent Platform's OAuth v2 page"
+    )
+    assert "PLAID_REDIRECT_URI" in by_label["Callback Link"]["note"]
+    assert [f["key"] for f in data["authorization_fields"]] == [
+        "access_token",
+        "PLAID-CLIENT-ID",
+        "PLAID-SECRET",
+    ]
+    assert set(data["authorization_fields"][0]) == {"type", "key", "value", "step"}
+
+
+def test_new_inputs_have_their_values_and_every_view_says_which_may_be_missing(
+    live_keys: settings.Settings,
+) -> None:
+    profile = build_profile(live_keys, PUBLIC)
+    rows = {r.label: r for r in profile.form_rows()}
+    assert [
+        (rows[label].action, rows[label].value)
+        for label in (
+            "Access Using a Connector",
+            "Scope",
+            "Description",
+            "Additional Fields",
+            "Auth Error Status Code",
+        )
+    ] == [
+        ("select", "No"),
+        ("leave empty", ""),
+        ("optional (any text)", ""),
+        ("add none", ""),
+        ("leave empty (if shown)", ""),
+    ]
+    assert (rows["Subdomain / Tenancy URL"].value, rows["Base URL"].value) == (
+        "Yes",
+        "https://{tenant}.plaid.com",
+    )
+    first_field = rows["Authorization Field 1 > Field Type"]
+    assert "Plaid guide" in first_field.source and "OAuth v2 page" in first_field.source
+    remarks = profile.remarks()
+    assert [said.split(":")[0] for said in remarks] == [
+        "Callback Link",
+        "Access Using a Connector",
+        "Scope",
+        "Authorization Field 1 > Field Type",
+        "Auth Error Status Code",
+    ]
+    assert "May not be shown." in remarks[1] and "(inference)" in remarks[1]
+    assert remarks[-1] == (
+        "Auth Error Status Code: Only on the Agent Platform's form. "
+        "Source: Kore's docs, the Agent Platform's OAuth v2 page."
+    )
+    view = _view(live_keys)
+    bundle = view._repr_mimebundle_()
+    html_page, state = bundle["text/html"], _widget_state(view)
+    for shown in (profile.to_text(), profile.to_markdown(), bundle["text/plain"]):
+        assert "About some rows" in shown
+        assert all(f"- {said}" in shown for said in remarks)
+    for shown in (html_page, state):
+        assert "About some rows" in shown
+        assert "Auth Error Status Code: Only on the Agent Platform&#x27;s form." in shown
+    text = profile.to_text()
+    assert text.index("Auth Error Status Code") < text.index("About some rows")
+    assert text.index("About some rows") < text.index("Outside the profile form")
 
 
 def test_the_note_says_what_the_url_is_not_given(live_keys: settings.Settings) -> None:
@@ -273,7 +384,7 @@ def test_profile_reveal_prints_one_aligned_row_per_kore_input(
     by_label = {
         label: line[value_column:] for (_, label), line in zip(FORM_ORDER, table, strict=True)
     }
-    assert by_label["Client Secret"] == SECRET
+    assert by_label["Client Secret Key"] == SECRET
     assert by_label["Authorization Field 3 > Field Value"] == SECRET
     assert by_label["Token Request URL"] == PUBLIC + "/api/send_the_access_token_AUTH"
     assert by_label["Scope"] == ""
@@ -358,7 +469,7 @@ def test_view_html_has_links_that_open_and_a_copy_button_per_value(
     assert len(view.copy_buttons) == len(with_value)
     assert {b.tooltip for b in view.copy_buttons} >= {
         "Copy Client ID",
-        "Copy the real Client Secret",
+        "Copy the real Client Secret Key",
         "Copy the real Authorization Field 3 > Field Value",
     }
 
@@ -371,12 +482,14 @@ def test_secret_copy_goes_to_the_clipboard_and_leaves_no_trace(
     view = _view(live_keys)
     cleared: list[bool] = []
     monkeypatch.setattr(view.clipboard, "clear_output", lambda: cleared.append(True))
-    secret_button = next(b for b in view.copy_buttons if b.tooltip == "Copy the real Client Secret")
+    secret_button = next(
+        b for b in view.copy_buttons if b.tooltip == "Copy the real Client Secret Key"
+    )
     secret_button.click()
     assert len(sent) == 1 and json.dumps(SECRET) in sent[0]  # the real value, to the browser
     assert "navigator.clipboard.writeText" in sent[0]
     assert cleared == [True]  # the script's output is cleared at once
-    assert view.status.value == "Copying Client Secret…"
+    assert view.status.value == "Copying Client Secret Key…"
     assert SECRET not in _widget_state(view)
     id_button = next(b for b in view.copy_buttons if b.tooltip == "Copy Client ID")
     id_button.click()

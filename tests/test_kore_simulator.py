@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterator
-from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from kore_plaid_nb import settings
+from kore_plaid_nb import serving, settings
 from kore_plaid_nb.bridge import running_bridge
+from kore_plaid_nb.bridge.request_shapes import STANDIN_USER_AGENT, VERIFY_USER_AGENT
 from kore_plaid_nb.kore.simulator import (
+    DEFAULT_BEHAVIOUR,
     KORE_ACTIONS,
+    KoreBehaviour,
     KoreFlowError,
     KoreSimulator,
     LinkResult,
@@ -29,7 +37,7 @@ def sim(embedded: settings.Settings) -> Iterator[KoreSimulator]:
 
 
 def test_authorization_request_carries_state_and_pkce_s256(embedded: settings.Settings) -> None:
-    with KoreSimulator(embedded, "https://bridge.example.com/") as sim:
+    with KoreSimulator(embedded, "https://bridge.example.com/", use_pkce=True) as sim:
         first, second = sim.authorization_request(), sim.authorization_request()
     query = {k: v[0] for k, v in parse_qs(urlsplit(first.url).query).items()}
 
@@ -202,3 +210,148 @@ def test_plaid_trouble_during_kore_calls_says_what_to_do(
         sim.call_plaid(action, token.access_token)
     assert needle in info.value.fix
     assert token.access_token not in str(info.value)
+
+
+# Each behaviour's requests on the wire, against a server that only records them.
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    basic: tuple[str, str] | None
+    body: dict[str, str]
+
+
+def seen_of(request: Request, raw: bytes) -> Seen:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    basic = None
+    if headers.get("authorization", "").startswith("Basic "):
+        user, _, password = base64.b64decode(headers["authorization"][6:]).decode().partition(":")
+        basic = (user, password)
+    kind = headers.get("content-type", "")
+    body = json.loads(raw) if kind == "application/json" else dict(parse_qsl(raw.decode()))
+    return Seen(request.method, request.url.path, dict(request.query_params), headers, basic, body)
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[tuple[str, list[Seen]]]:
+    """A stand-in bridge that answers like one and keeps every request it got."""
+    seen: list[Seen] = []
+
+    async def authorize(request: Request) -> JSONResponse:
+        seen.append(seen_of(request, await request.body()))
+        return JSONResponse({"session": "s-1", "link_token": "link-sandbox-1"})
+
+    async def token(request: Request) -> JSONResponse:
+        seen.append(seen_of(request, await request.body()))
+        answer = {
+            "access_token": "access-sandbox-1",
+            "refresh_token": "r-1",
+            "token_type": "Bearer",
+        }
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    app = Starlette(
+        routes=[
+            Route("/", authorize),
+            Route("/api/send_the_access_token_AUTH", token, methods=["POST"]),
+        ]
+    )
+    with serving.serve_in_thread(app, what="recorder") as url:
+        yield url, seen
+
+
+def play(
+    recorder: tuple[str, list[Seen]], behaviour: KoreBehaviour, **kwargs: str
+) -> tuple[Seen, Seen, Seen, str]:
+    """Authorize, exchange a code and refresh as ``behaviour``: the three requests the
+    recorder saw, and the code verifier (empty without PKCE)."""
+    url, seen = recorder
+    with KoreSimulator(settings.Settings(), url, behaviour=behaviour, **kwargs) as sim:
+        request = sim.authorization_request()
+        sim.get_link_token(request)
+        sim.exchange_code(request, "the-code")
+        sim.refresh("the-refresh-token")
+    authorize, token, refresh = seen[-3:]
+    return authorize, token, refresh, request.code_verifier or ""
+
+
+@pytest.mark.parametrize("behaviour", KoreBehaviour.every(), ids=str)
+def test_each_behaviour_on_the_wire(
+    recorder: tuple[str, list[Seen]], behaviour: KoreBehaviour
+) -> None:
+    authorize, token, refresh, verifier = play(recorder, behaviour)
+    client = settings.Settings()
+    credentials = (client.client_id, client.secret)
+
+    assert authorize.method == "GET" and authorize.path == "/"
+    assert {"response_type", "client_id", "redirect_uri"} <= authorize.query.keys()
+    assert ("state" in authorize.query) is behaviour.state
+    if behaviour.pkce:
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        assert authorize.query["code_challenge"] == challenge
+        assert authorize.query["code_challenge_method"] == "S256"
+    else:
+        assert "code_challenge" not in authorize.query and not verifier
+    assert "client_secret" not in authorize.query
+
+    media = "application/json" if behaviour.body == "json" else "application/x-www-form-urlencoded"
+    in_basic = behaviour.credentials in ("basic", "both")
+    in_body = behaviour.credentials in ("body", "both")
+    for call in (token, refresh):
+        assert call.method == "POST" and call.path == "/api/send_the_access_token_AUTH"
+        assert call.headers["content-type"] == media
+        assert call.basic == (credentials if in_basic else None)
+        assert ("client_id" in call.body, "client_secret" in call.body) == (in_body, in_body)
+        if in_body:
+            assert (call.body["client_id"], call.body["client_secret"]) == credentials
+    assert token.body["grant_type"] == "authorization_code"
+    assert token.body["code"] == "the-code"
+    assert token.body["redirect_uri"] == authorize.query["redirect_uri"]
+    assert token.body.get("code_verifier", "") == verifier
+    assert refresh.body["grant_type"] == "refresh_token"
+    assert refresh.body["refresh_token"] == "the-refresh-token"
+    assert "code" not in refresh.body
+    for call in (authorize, token, refresh):
+        assert call.headers["user-agent"] == VERIFY_USER_AGENT
+
+
+def test_the_user_agent_is_the_callers(recorder: tuple[str, list[Seen]]) -> None:
+    for call in play(recorder, DEFAULT_BEHAVIOUR, user_agent=STANDIN_USER_AGENT)[:3]:
+        assert call.headers["user-agent"] == STANDIN_USER_AGENT
+
+
+def test_the_default_kore_is_the_plainest(embedded: settings.Settings) -> None:
+    assert DEFAULT_BEHAVIOUR == KoreBehaviour("basic", "form", state=True, pkce=False)
+    with KoreSimulator(embedded, "https://bridge.example.com/") as sim:
+        assert sim.behaviour == DEFAULT_BEHAVIOUR and not sim.use_pkce
+        query = parse_qs(urlsplit(sim.authorization_request().url).query)
+    assert "state" in query and "code_challenge" not in query
+    with KoreSimulator(embedded, "https://bridge.example.com/", use_pkce=True) as sim:
+        assert sim.behaviour == KoreBehaviour(pkce=True)
+
+
+def test_without_state_the_code_alone_is_accepted(sim: KoreSimulator) -> None:
+    sim.behaviour = KoreBehaviour("body", "json", state=False, pkce=True)
+    request = sim.authorization_request()
+    assert request.state is None and "state=" not in request.url
+    link = sim.complete_link(sim.get_link_token(request), sim.create_public_token())
+    assert "state=" not in link.redirect_to
+    callback = sim.follow_redirect(link, request)
+    assert callback.code and not callback.state_matches
+    tokens = sim.exchange_code(request, callback.code)
+    assert tokens.style == "json + body credentials"
+    assert sim.refresh(tokens.refresh_token).access_token == tokens.access_token
+
+
+def test_a_state_the_request_did_not_send_is_caught(sim: KoreSimulator) -> None:
+    sim.behaviour = KoreBehaviour(state=False)
+    request = sim.authorization_request()
+    link = sim.complete_link(sim.get_link_token(request), sim.create_public_token())
+    added = LinkResult(link.redirect_to + "&state=invented")
+    with pytest.raises(KoreFlowError, match="sent no state, but the redirect carried one"):
+        sim.follow_redirect(added, request)

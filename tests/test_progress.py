@@ -75,6 +75,7 @@ def test_verification_checks_are_listed_after_the_cells() -> None:
         "start",
         "verify",
         "wait_for_kore",
+        "what_kore_sent",
         "check: Token URL",
     ]
 

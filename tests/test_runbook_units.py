@@ -95,10 +95,26 @@ def test_save_plaid_keys_validates_and_masks(tmp_path: Path) -> None:
 
 
 def test_wait_for_kore_never_blocks_a_headless_or_embedded_run(monkeypatch, capsys) -> None:
+    from types import SimpleNamespace
+
+    from kore_plaid_nb.kore.standin import STANDIN_BEHAVIOUR, StandinRun
     from kore_plaid_nb.runbook import steps
 
-    steps.wait_for_kore(settings.load({}))
-    assert "simulator above played Kore's part" in capsys.readouterr().out
+    embedded = settings.load({})
+    running = SimpleNamespace(settings=embedded, public_url="http://127.0.0.1:9/")
+    played: list[tuple[object, str]] = []
+
+    def play(current: settings.Settings, url: str) -> StandinRun:
+        played.append((current, url))
+        return StandinRun(STANDIN_BEHAVIOUR, 200)
+
+    monkeypatch.setattr(steps.stack, "ensure_stack", lambda current: running)
+    monkeypatch.setattr(steps, "play_kore", play)
+    steps.wait_for_kore(embedded)
+    out = capsys.readouterr().out
+    assert played == [(embedded, "http://127.0.0.1:9/")]
+    assert "a stand-in plays it" in out
+    assert "The stand-in Kore authorized once (both, json, no state, no PKCE)" in out
     live = settings.load({"PLAID_CLIENT_ID": "client-0123456789", "PLAID_SECRET": "s" * 20})
     monkeypatch.setenv(steps.HEADLESS_ENV, "1")
     steps.wait_for_kore(live)

@@ -220,3 +220,26 @@ def test_a_malformed_url_is_a_clear_error(
     err = capsys.readouterr().err
     assert "--url 'bridge.example.com' is not an http(s) URL" in err
     assert "Traceback" not in err
+
+
+def test_verify_plays_the_plainest_kore_and_says_who_it_is(
+    embedded: settings.Settings, bridge_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.bridge.kore_requests import latest_from_kore, recent_requests
+    from kore_plaid_nb.bridge.request_shapes import VERIFY_USER_AGENT
+
+    code, out = verify(capsys, "--url", bridge_url)
+
+    assert code == 0, out
+    assert re.search(r"^Authorization URL -> Link session \(state, no PKCE\)\s+pass", out, re.M)
+    assert re.search(r"^Token Request URL: form \+ Basic \(authorization_code\)\s+pass", out, re.M)
+    shapes = recent_requests(embedded)
+    assert {shape.endpoint for shape in shapes} == {"authorize", "token"}
+    assert {shape.user_agent for shape in shapes} == {VERIFY_USER_AGENT}
+    assert latest_from_kore(embedded) == (None, None)  # verify's requests are not Kore's
+    code_grants = [s for s in shapes if s.grant_type == "authorization_code"]
+    assert code_grants and all(
+        (s.client_auth, s.content_type, s.pkce)
+        == ("basic", "application/x-www-form-urlencoded", False)
+        for s in code_grants
+    )

@@ -141,11 +141,12 @@ BOOKS["02_redirect_uri"] = [
     md("""
 # 02 · Callback and redirect URIs (procedure steps 4.v-vi)
 
-**In Kore**, the authorization profile shows a **Callback URL**, such as
-`https://idp.kore.ai/workflows/callback/` (regional and `.com` hosts exist: copy yours exactly).
-After the user authorizes, the bridge sends the browser there with `?code=...&state=...`.
-The bridge redirects *only* to callback URLs it knows, compared character by character, so it
-must be the same string here as in Kore.
+**In Kore**, the authorization profile shows a read-only **Callback Link**. Kore's docs show one
+per region or host (the table below). **Copy yours from Kore's form; it must match exactly.**
+After the user authorizes, the bridge sends the browser there with `?code=...` (and Kore's
+`state`, when Kore sent one). The bridge redirects *only* to callback URLs it knows, compared
+character by character, so it must be the same string here as in Kore. A URL that is none of
+those Kore's docs show is saved anyway, with a warning: check it against Kore's form.
 
 **In the Plaid dashboard**: *Developers > API > Allowed redirect URIs > Configure*, add:
 
@@ -159,6 +160,15 @@ Plaid refuses `/link/token/create` with `INVALID_FIELD` for a redirect URI that 
 allowed list: the check below uses that to prove the dashboard step was done.
 """),
     code(SETUP.format(name="02_redirect_uri")),
+    md(
+        "### Kore's callback URLs\nThe ones Kore's docs show, by region or host; `yes` marks "
+        "the one in `.env` (PLAID_REDIRECT_URI)."
+    ),
+    code("steps.kore_callbacks(settings)"),
+    md(
+        "### Yours\nPick it from the list or paste it from Kore's form, then **Save** "
+        "(written to `.env` as PLAID_REDIRECT_URI)."
+    ),
     code("steps.callback_form(settings)"),
     code("steps.check_redirect_uris(settings)"),
 ]
@@ -253,29 +263,64 @@ BOOKS["06_authorize"] = [
 log in to a bank in Plaid Link (Sandbox: `user_good` / `pass_good`); the bridge sends the
 browser back to Kore, and Kore fetches the access token from the Token Request URL.
 
-Before you do that, this notebook plays Kore's part itself, the way Kore will: the
-authorization request with a fresh `state` and PKCE, the user in Link, the redirect to the
-callback, the token request (form + Basic, and Kore's sample JSON `{code}`), the refresh, and
-then every Plaid call that Kore's Plaid actions make, with the profile's fields (`access_token`
-in the payload, `PLAID-CLIENT-ID` / `PLAID-SECRET` headers, the tenant in the host).
+Before you do that, this notebook plays Kore's part itself: the authorization request with a
+fresh `state`, the user in Link, the redirect to the callback, the token request (a form with
+HTTP Basic, and Kore's sample JSON `{code}`), the refresh, and then every Plaid call that
+Kore's Plaid actions make, with the profile's fields (`access_token` in the payload,
+`PLAID-CLIENT-ID` / `PLAID-SECRET` headers, the tenant in the host).
+
+How Kore's OAuth client sends its credentials, its body, `state` or PKCE is not documented:
+the simulator plays the plainest client, and the bridge accepts every plausible shape
+(`kore-plaid verify --matrix` proves all 24). Each assumption and its source:
+`docs/kore-contract.md`.
 """),
     code(SETUP.format(name="06_authorize")),
     code("steps.verify(settings)", tags=("report-verification",)),
     md(
-        "### Kore's own token request (live mode)\nAfter you click *Authorize* in Kore, this "
-        "cell shows that Kore's token call reached the bridge (masked), or says what to check."
+        "### Kore's own requests\nAfter you click *Authorize* in Kore, this cell shows that "
+        "Kore's token call reached the bridge (masked), or says what to check. In the embedded "
+        "mode Kore cannot reach this machine, so a stand-in plays it, sending what a Kore other "
+        "than the simulator's default might send."
     ),
     code("steps.wait_for_kore(settings)"),
+    md(
+        "### What Kore sent\nThe bridge records the *shape* of every request to its "
+        "Authorization URL and Token URL: parameter and header names, how the client "
+        "authenticated, the body type, whether `state`, PKCE and `scope` were there, the "
+        "answer's status. Never a value. Below, the newest requests from Kore, compared with "
+        "each assumption of the simulator; every difference is named and explained. "
+        "`kore-plaid kore-requests` lists them all; `kore-plaid verify --as-recorded` plays "
+        "the whole chain the way Kore sent it."
+    ),
+    code("steps.what_kore_sent(settings)"),
 ]
 
 BOOKS["07_end_users"] = [
     md("""
 # 07 · End users (*Allow Users to Authorize the Integration*)
 
-With this choice, Kore sends each end user a link during the conversation; each user logs in
-to their own bank, and Kore keeps one access token per user. The profile values are the same
-as in notebook 05. The bridge keeps one Item per authorization, so users never see each
-other's accounts.
+With this choice, each end user authorizes their own bank during the conversation. The profile
+values are the same as in notebook 05.
+
+### What each end user sees
+1. **A link in the chat.** When a Plaid action needs an authorization the user has not given
+   yet, Kore posts a link in the conversation. It opens the Authorization URL: the bridge's
+   page with Plaid Link, where the user logs in to their bank. *(Kore's docs)*
+2. **The tenant prompt.** The profile's *Subdomain / Tenancy URL* is *Yes*, so Kore asks for
+   the tenant that fills `https://{tenant}.plaid.com`: the user types `sandbox` (test banks)
+   or `production` (real banks). *(Kore's docs: the prompt; the two values are Plaid's two
+   hosts, an inference.)* Tell your users which one to type.
+3. **One authorization per user.** Kore keeps one authorization per end user, and the bridge
+   one Plaid Item per authorization, so users never see each other's accounts. *(Kore's docs;
+   the bridge's side is checked below.)*
+
+### When a token stops working
+Kore emails the bot's developers, puts the integration in an error state, and the user sees
+"Something went wrong". *(Kore's docs)* Plaid access tokens do not expire, and the bridge's
+token answer has no `expires_in`, so Kore never refreshes on a timer: it can only use the
+Refresh Token URL when a call fails. *(Kore's docs say refresh is used "when the token
+expires"; that Kore reads no timer without `expires_in` is an inference.)* A bank that asks its
+user to log in again is repaired without a new authorization: see the end of this notebook.
 
 Below, three simulated end users authorize, each at a different bank, and each token only
 reaches that user's Item.

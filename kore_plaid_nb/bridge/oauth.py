@@ -6,12 +6,15 @@ oauthlib does the RFC 6749 / 7636 parsing and error handling; this module suppli
 Decisions (RFC 6749, 7636, 9700):
 
 * **The client** is the Plaid client id; its secret is the Plaid secret (procedure steps
-  4.iii-iv). Client authentication is required at the token endpoint, by HTTP Basic or by
-  ``client_id``/``client_secret`` in the body, never both (RFC 6749 2.3): with a Basic
-  header, a body ``client_secret``, or a body ``client_id`` other than the Basic user, is
-  ``invalid_request`` (the same ``client_id`` in the body is allowed: some clients send it).
-  A Basic header that cannot be decoded is ``invalid_request`` too, not a missing one. Both
-  values are compared with :func:`hmac.compare_digest`.
+  4.iii-iv). Client authentication is required at the token endpoint: by HTTP Basic, by
+  ``client_id``/``client_secret`` in the body, or by both when they name the same client
+  with the same secret - a deliberate deviation from RFC 6749 2.3.1 ("MUST NOT use more
+  than one authentication method"): that rule binds the client, the server still checks
+  that the two agree, and Kore's one OAuth v2 client is documented with providers needing
+  Basic (Pipedrive) and providers needing body credentials (HubSpot), so it may send both
+  (Kore's integration guides). Basic and body that disagree, more than one
+  ``Authorization`` header, or a Basic header that cannot be decoded are
+  ``invalid_request``. See :mod:`.client_auth`.
 * **Redirect URIs** are compared as exact strings against ``settings.registered_callbacks``. A
   missing ``redirect_uri`` means the single Kore callback (PLAID_REDIRECT_URI when
   KORE_CALLBACK_URLS adds no other one); with several, it is required.
@@ -25,6 +28,10 @@ Decisions (RFC 6749, 7636, 9700):
   (``/item/remove``), since a replayed code means it may have leaked.
   A code consumed by a request that then fails (wrong PKCE verifier, wrong redirect_uri) stays
   consumed: the client starts a new authorization.
+* **state** is optional (Kore's sample sends none): when sent, it goes back exactly as sent,
+  an empty one too (RFC 6749 4.1.2), on the code's redirect, an error's and a denial's.
+  Parameters the bridge does not know (``scope``, ``prompt``, ``nonce``...) are ignored and
+  never echoed.
 * **PKCE**: optional (Kore's sample sends none), but when a ``code_challenge`` is sent, the
   method must be ``S256``; ``plain`` (also oauthlib's default for a missing method) is refused
   with ``invalid_request``: it only protects against an attacker who cannot read the
@@ -52,25 +59,23 @@ Decisions (RFC 6749, 7636, 9700):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextvars
-import hmac
 import json
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import urlencode
 
-from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request
+from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request, add_params_to_uri
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
 from oauthlib.oauth2.rfc6749 import errors
 
 from ..http_plumbing import NO_STORE
 from ..settings import Settings
+from .client_auth import equal_secrets, presented_credentials, single_authorization
 from .store import BridgeStore, CodeRecord, ItemRecord
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
@@ -93,54 +98,11 @@ OAuth2Error = errors.OAuth2Error
 FatalClientError = errors.FatalClientError
 
 
-def equal_secrets(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of two strings (False for a missing value)."""
-    if given is None:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
 @dataclass(frozen=True)
 class BridgeClient:
     """The one OAuth client: Kore's authorization profile, known by the Plaid client id."""
 
     client_id: str
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """``(client_id, client_secret)`` from an HTTP Basic header (RFC 6749 2.3.1); None
-    without one (no header, another scheme). A Basic header that does not decode to
-    ``client_id:client_secret`` (base64, UTF-8, form-encoded) is ``invalid_request``."""
-    scheme, _, value = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            raise ValueError("no colon")
-        return (
-            unquote(client_id.replace("+", " "), errors="strict"),
-            unquote(secret.replace("+", " "), errors="strict"),
-        )
-    except (binascii.Error, UnicodeError, ValueError):
-        raise errors.InvalidRequestError(
-            description="The Authorization header is not valid HTTP Basic: send 'Basic ' and "
-            "the base64 of client_id:client_secret (UTF-8, each form-encoded)."
-        ) from None
-
-
-def _one_authentication_method(basic: tuple[str, str], request: Request) -> None:
-    """RFC 6749 2.3: with HTTP Basic, the body may repeat the same ``client_id`` but carry
-    no ``client_secret`` and no other ``client_id``; otherwise ``invalid_request``."""
-    if request.client_secret is not None or (
-        request.client_id is not None and request.client_id != basic[0]
-    ):
-        raise errors.InvalidRequestError(
-            description="Send the client credentials one way only: HTTP Basic or "
-            "client_id/client_secret in the body, not both (RFC 6749 2.3).",
-            request=request,
-        )
 
 
 class BridgeValidator(RequestValidator):
@@ -165,13 +127,10 @@ class BridgeValidator(RequestValidator):
         return True
 
     def authenticate_client(self, request: Request, *args: object, **kwargs: object) -> bool:
-        basic = basic_credentials(request.headers.get("Authorization"))
-        if basic is not None:
-            _one_authentication_method(basic, request)
-        client_id, secret = basic if basic else (request.client_id, request.client_secret)
+        client_id, secret = presented_credentials(request)
         id_ok = equal_secrets(client_id, self.settings.client_id)
         secret_ok = equal_secrets(secret, self.settings.secret)
-        if not (id_ok and secret_ok):
+        if client_id is None or not (id_ok and secret_ok):
             return False
         request.client_id = client_id
         request.client = BridgeClient(client_id)
@@ -403,7 +362,7 @@ def new_code(length: int = 30) -> str:
 def _mint_code(request: Request) -> dict[str, str]:
     """oauthlib's ``create_authorization_code``, with :func:`new_code`."""
     grant = {"code": new_code()}
-    if getattr(request, "state", None):
+    if getattr(request, "state", None) is not None:  # an empty state too: it was sent
         grant["state"] = request.state
     return grant
 
@@ -432,6 +391,16 @@ def _require_s256(request: Request) -> dict[str, str]:
             )
     request.response_mode = "query"
     return {}
+
+
+def _error_location(exc: errors.OAuth2Error) -> str:
+    """Where an authorization error sends the browser: the error and the ``state`` exactly
+    as sent (RFC 6749 4.1.2.1), an empty one too (oauthlib would drop it); nothing else."""
+    params: list[tuple[str, str]] = exc.twotuples
+    if exc.state == "":
+        params.append(("state", ""))
+    location: str = add_params_to_uri(exc.redirect_uri, params)
+    return location
 
 
 @dataclass
@@ -500,7 +469,7 @@ class BridgeOAuth:
         except errors.OAuth2Error as exc:
             if not exc.redirect_uri:
                 raise errors.InvalidRequestFatalError(description=exc.description) from None
-            raise AuthorizationRedirect(exc.in_uri(exc.redirect_uri), exc.error) from None
+            raise AuthorizationRedirect(_error_location(exc), exc.error) from None
         except ValueError:
             raise errors.InvalidRequestFatalError(
                 description="The authorization request could not be parsed."
@@ -532,9 +501,14 @@ class BridgeOAuth:
     # Token endpoint.
 
     def token_response(
-        self, params: Iterable[tuple[str, str]], authorization: str | None
+        self, params: Iterable[tuple[str, str]], authorization: str | Sequence[str] | None
     ) -> TokenResponse:
-        """Answer a token request given its body parameters and Authorization header."""
+        """Answer a token request given its body parameters and its Authorization header(s)
+        (one value, or every value as ``headers.getlist`` gives them)."""
+        try:
+            header = single_authorization(authorization)
+        except errors.OAuth2Error as exc:
+            return self._error(exc)
         pairs = list(params)
         names = {name for name, _ in pairs}
         if "grant_type" not in names:
@@ -544,8 +518,8 @@ class BridgeOAuth:
                 )
             pairs.append(("grant_type", "authorization_code"))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if authorization:
-            headers["Authorization"] = authorization
+        if header:
+            headers["Authorization"] = header
         reset = _redeemed_refresh_token.set(None)
         try:
             _headers, body, status = self.server.create_token_response(

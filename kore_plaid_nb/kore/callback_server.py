@@ -1,5 +1,10 @@
-"""Kore's callback, on a loopback server: it receives the bridge's redirect, and the state it
-carries is checked as Kore checks it (RFC 6749 4.1.2)."""
+"""Kore's callback, on a loopback server: it receives the bridge's redirect and checks it.
+
+With a ``state`` in the authorization request, the redirect must carry it unchanged (RFC 6749
+4.1.2: the server echoes it; 10.12: the client checks it). Without one, the redirect must
+carry none, and the code alone is accepted: Kore's Plaid sample (Plaid_Guide_Code,
+``index.tsx``) sends Kore ``?code=`` only, and Kore's guide says that works.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,12 @@ class CallbackResult:
     callback: str
 
 
+NO_STATE = ""  # the key of a redirect without a state
+
+
 class CallbackReceiver:
-    """What the loopback callback server received, keyed by state."""
+    """What the loopback callback server received, keyed by state (:data:`NO_STATE` when
+    none came)."""
 
     def __init__(self) -> None:
         self._received: dict[str, dict[str, str]] = {}
@@ -40,7 +49,7 @@ class CallbackReceiver:
         async def callback(request: Request) -> HTMLResponse:
             params = dict(request.query_params)
             with self._lock:
-                self._received[params.get("state", "")] = params
+                self._received[params.get("state", NO_STATE)] = params
             if "error" in params:
                 text = f"Authorization failed: {html.escape(params['error'])}."
             else:
@@ -122,15 +131,26 @@ class CallbackServer:
                 fix="Another program may hold KORE_SIMULATOR_PORT; pick a free one.",
                 step=STEP_CALLBACK,
             ) from None
-        received = self.receiver.pop(request.state)
+        received = self.receiver.pop(request.state or NO_STATE)
         if response.status_code != 200 or received is None:
-            raise KoreFlowError(
-                "The redirect reached the callback without the state Kore sent: Kore would "
-                "refuse it.",
-                fix="The bridge must echo the state unchanged (RFC 6749 4.1.2).",
-                step=STEP_BRIDGE,
-            )
+            raise _state_lost(request)
         return _checked(received, request)
+
+
+def _state_lost(request: AuthorizationRequest) -> KoreFlowError:
+    if request.state is None:
+        return KoreFlowError(
+            "The authorization request sent no state, but the redirect carried one.",
+            fix="The bridge must echo the state only when the request sent one (RFC 6749 4.1.2).",
+            step=STEP_BRIDGE,
+        )
+    return KoreFlowError(
+        "The redirect reached the callback without the state Kore sent. RFC 6749 4.1.2 "
+        "requires the state unchanged; a client that checks it (RFC 6749 10.12) refuses "
+        "this redirect.",
+        fix="The bridge must echo the state unchanged (RFC 6749 4.1.2).",
+        step=STEP_BRIDGE,
+    )
 
 
 def _checked(received: dict[str, str], request: AuthorizationRequest) -> CallbackResult:
@@ -143,7 +163,7 @@ def _checked(received: dict[str, str], request: AuthorizationRequest) -> Callbac
     if not received.get("code"):
         raise KoreFlowError(
             "The callback received no code.",
-            fix="The bridge must redirect with ?code=...&state=...",
+            fix="The bridge must redirect with ?code=... (and the state, when one was sent).",
             step=STEP_BRIDGE,
         )
-    return CallbackResult(received["code"], True, request.redirect_uri)
+    return CallbackResult(received["code"], request.state is not None, request.redirect_uri)

@@ -1,13 +1,20 @@
-"""Kore's OAuth 2.0 client: the authorization request (client_id, redirect_uri, a fresh state,
-optionally PKCE), then the Token Request URL and the Refresh Token URL, called the ways Kore
-calls them."""
+"""Kore's OAuth 2.0 client: the authorization request, then the Token Request URL and the
+Refresh Token URL, called the way a :class:`~.behaviour.KoreBehaviour` says.
+
+No public source says how Kore sends the client credentials, which body it posts, or whether
+it sends ``state`` or PKCE (``docs/kore-contract.md``), so each is a choice of the behaviour:
+credentials in HTTP Basic, in the body, or both (RFC 6749 2.3.1); a form or a JSON body; a
+fresh ``state`` or none (RFC 6749 4.1.1 recommends it; Kore's Plaid sample sends none);
+PKCE S256 or none (RFC 7636). Kore's sample style (JSON ``{code}``, no grant_type) stays a
+separate call, :meth:`KoreOAuthClient.exchange_code_json`.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,9 +22,12 @@ import httpx
 
 from ..plaid_errors import KEYS_ADVICE
 from ..settings import mask
+from .behaviour import DEFAULT_BEHAVIOUR, KoreBehaviour
 from .diagnosis import json_object
 from .procedure import STEP_BRIDGE, STEP_CALLBACK, STEP_SECRET, STEP_TOKEN_URL, KoreFlowError
 from .profile import TOKEN_PATH
+
+CREDENTIALS_TEXT = {"basic": "Basic", "body": "body credentials", "both": "Basic + body"}
 
 
 @dataclass
@@ -30,11 +40,14 @@ class ClientCredentials:
 
 @dataclass(frozen=True)
 class AuthorizationRequest:
+    """The URL Kore sends the user to, and what its callback and token call need later."""
+
     url: str
     redirect_uri: str
-    state: str = field(repr=False)
+    state: str | None = field(repr=False)
     code_verifier: str | None = field(default=None, repr=False)
     code_challenge: str | None = None
+    behaviour: KoreBehaviour = DEFAULT_BEHAVIOUR
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,11 @@ def pkce_pair() -> tuple[str, str]:
 
 
 class KoreOAuthClient:
-    """Kore's requests to the bridge's Authorization URL and Token Request URL."""
+    """Kore's requests to the bridge's Authorization URL and Token Request URL.
+
+    ``behaviour`` may change between authorizations (``kore-plaid verify --matrix``); a
+    code is exchanged the way its authorization request was made.
+    """
 
     def __init__(
         self,
@@ -68,44 +85,57 @@ class KoreOAuthClient:
         credentials: ClientCredentials,
         http: httpx.Client,
         callback: str,
-        use_pkce: bool = True,
+        behaviour: KoreBehaviour = DEFAULT_BEHAVIOUR,
     ) -> None:
         self.base_url = base_url
         self.credentials = credentials
         self.http = http
         self.callback = callback
-        self.use_pkce = use_pkce
+        self.behaviour = behaviour
         self.token_url = base_url + TOKEN_PATH
+
+    @property
+    def use_pkce(self) -> bool:
+        return self.behaviour.pkce
 
     def authorization_request(
         self, redirect_uri: str | None = None, use_pkce: bool | None = None
     ) -> AuthorizationRequest:
-        """The URL Kore sends the user to: client_id, redirect_uri, fresh state, PKCE."""
+        """The URL Kore sends the user to: client_id, redirect_uri, then a fresh state and
+        PKCE S256 when the behaviour (or ``use_pkce``) says so."""
+        behaviour = self.behaviour
+        if use_pkce is not None:
+            behaviour = replace(behaviour, pkce=use_pkce)
         redirect_uri = redirect_uri or self.callback
-        state = secrets.token_urlsafe(24)
         query = {
             "response_type": "code",
             "client_id": self.credentials.client_id,
             "redirect_uri": redirect_uri,
-            "state": state,
         }
+        state = secrets.token_urlsafe(24) if behaviour.state else None
+        if state is not None:
+            query["state"] = state
         verifier = challenge = None
-        if self.use_pkce if use_pkce is None else use_pkce:
+        if behaviour.pkce:
             verifier, challenge = pkce_pair()
             query.update(code_challenge=challenge, code_challenge_method="S256")
         url = f"{self.base_url}/?{urlencode(query)}"
-        return AuthorizationRequest(url, redirect_uri, state, verifier, challenge)
+        return AuthorizationRequest(url, redirect_uri, state, verifier, challenge, behaviour)
 
-    def exchange_code_form_basic(self, request: AuthorizationRequest, code: str) -> TokenResult:
-        """``grant_type=authorization_code`` as a form, client credentials in HTTP Basic."""
-        data = {
+    def exchange_code(self, request: AuthorizationRequest, code: str) -> TokenResult:
+        """``grant_type=authorization_code``, sent as ``request.behaviour`` says."""
+        params = {
             "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": request.redirect_uri,
         }
         if request.code_verifier:
-            data["code_verifier"] = request.code_verifier
-        return self._token_call("form + Basic", data=data, auth=self._basic())
+            params["code_verifier"] = request.code_verifier
+        return self._token_call(request.behaviour, params)
+
+    def exchange_code_form_basic(self, request: AuthorizationRequest, code: str) -> TokenResult:
+        """``grant_type=authorization_code`` as a form, client credentials in HTTP Basic."""
+        return self.exchange_code(_as_default(request), code)
 
     def exchange_code_json(
         self, code: str, request: AuthorizationRequest | None = None
@@ -118,20 +148,34 @@ class KoreOAuthClient:
         }
         if request is not None and request.code_verifier:
             body["code_verifier"] = request.code_verifier
-        return self._token_call("JSON {code}", json=body)
+        return self._post("JSON {code}", json=body)
 
     def refresh(self, refresh_token: str) -> TokenResult:
-        """``grant_type=refresh_token`` at the Refresh Token URL (form + Basic)."""
-        return self._token_call(
-            "refresh",
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-            auth=self._basic(),
-        )
+        """``grant_type=refresh_token`` at the Refresh Token URL, sent as the behaviour says."""
+        params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._token_call(self.behaviour, params, refresh=True)
+
+    def _token_call(
+        self, behaviour: KoreBehaviour, params: dict[str, str], refresh: bool = False
+    ) -> TokenResult:
+        """POST ``params`` with the credentials and the body ``behaviour`` names."""
+        kwargs: dict[str, Any] = {}
+        if behaviour.credentials in ("basic", "both"):
+            kwargs["auth"] = self._basic()
+        if behaviour.credentials in ("body", "both"):
+            params = {
+                **params,
+                "client_id": self.credentials.client_id,
+                "client_secret": self.credentials.client_secret,
+            }
+        kwargs["json" if behaviour.body == "json" else "data"] = params
+        style = token_style(behaviour)
+        return self._post(f"refresh, {style}" if refresh else style, **kwargs)
 
     def _basic(self) -> tuple[str, str]:
         return self.credentials.client_id, self.credentials.client_secret
 
-    def _token_call(self, style: str, **kwargs: Any) -> TokenResult:
+    def _post(self, style: str, **kwargs: Any) -> TokenResult:
         try:
             response = self.http.post(self.token_url, **kwargs)
         except httpx.HTTPError as exc:
@@ -155,10 +199,22 @@ class KoreOAuthClient:
         )
 
 
+def token_style(behaviour: KoreBehaviour) -> str:
+    """``form + Basic``, ``json + body credentials``, ``form + Basic + body``."""
+    return f"{behaviour.body} + {CREDENTIALS_TEXT[behaviour.credentials]}"
+
+
+def _as_default(request: AuthorizationRequest) -> AuthorizationRequest:
+    """The same request, exchanged as a form with HTTP Basic."""
+    return replace(request, behaviour=replace(request.behaviour, credentials="basic", body="form"))
+
+
 def _check_token_answer(
     response: httpx.Response, body: dict[str, Any], style: str, token_url: str
 ) -> None:
-    """Raise :class:`KoreFlowError` when Kore would not accept this token answer."""
+    """Raise :class:`KoreFlowError` unless the answer is what a token call must get: 200
+    with ``access_token`` (what Kore reads: Kore's Plaid sample) and ``Cache-Control:
+    no-store`` (RFC 6749 5.1)."""
     if response.status_code == 401 or body.get("error") == "invalid_client":
         raise KoreFlowError(
             f"The Token Request URL refused the client credentials ({style}): "
@@ -177,9 +233,16 @@ def _check_token_answer(
         error = body.get("error") or f"HTTP {response.status_code}"
         description = body.get("error_description") or ""
         step = STEP_CALLBACK if "redirect" in str(description).lower() else STEP_TOKEN_URL
+        fix = "Check the Token Request URL / Refresh Token URL and the callback."
+        if error == "invalid_request" and step == STEP_TOKEN_URL:
+            step = STEP_BRIDGE
+            fix = (
+                f"The bridge must accept a token request sent as {style} (docs/kore-contract.md): "
+                "update the bridge, then read its log if it still refuses."
+            )
         raise KoreFlowError(
             f"The Token Request URL answered {error} ({style}). {description}".strip(),
-            fix="Check the Token Request URL / Refresh Token URL and the callback.",
+            fix=fix,
             step=step,
         )
     if "no-store" not in response.headers.get("cache-control", ""):

@@ -1,8 +1,10 @@
 """Every value to type into Kore's "OAuth v2 - Custom" authorization profile, in form order.
 
 Build it with :func:`build_profile`. :meth:`KoreProfile.form_rows` lists the form's inputs in
-the order the documented procedure fills them (steps 4.i-9), one row per Kore input with the
-label Kore shows; :meth:`KoreProfile.elsewhere_rows` the values that go elsewhere (Plaid's
+the order Kore's form shows them, one row per input with Kore's own label, the procedure step
+that fills it, and where the row comes from (the seed procedure or Kore's docs: the OAuth v2
+page gives the labels, Kore's HubSpot guide the order). Rows that not every form shows say so
+(``shown``). :meth:`KoreProfile.elsewhere_rows` lists the values that go elsewhere (Plaid's
 dashboard, the tenant Kore asks for on *Authorize*). Render with :meth:`KoreProfile.to_text`
 (terminal), :meth:`KoreProfile.to_markdown` or :meth:`KoreProfile.to_json`; the notebook view
 is :mod:`.profile_view`. The client secret is masked unless ``reveal=True``.
@@ -11,7 +13,7 @@ is :mod:`.profile_view`. The client secret is masked unless ``reveal=True``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +36,13 @@ FORM_TITLE = (
     'Kore: Custom > Select Authorization > Create New, type "oAuth v2" (in the form\'s order)'
 )
 ELSEWHERE_TITLE = "Outside the profile form"
+REMARKS_TITLE = "About some rows"
+ALWAYS = "always"  # a row's ``shown`` when every variant of Kore's form has the input
+# where a row comes from (FACTS: the seed procedure; Kore's XO docs)
+SEED = "the seed procedure"
+KORE_OAUTH_PAGE = "Kore's docs, OAuth v2 page"
+KORE_AGENT_PLATFORM = "Kore's docs, the Agent Platform's OAuth v2 page"
+KORE_PLAID_GUIDE = "Kore's docs, Plaid guide"
 # what each public_url_source means, in a sentence
 SOURCE_PHRASES = {
     "tunnel": "the ngrok tunnel's URL",
@@ -59,7 +68,9 @@ class ProfileRow:
     """One input: the procedure step, the label Kore shows, what to do, the value.
 
     ``value`` is what may be shown: masked when ``secret`` (unless the profile was built
-    with ``reveal=True``). ``link`` marks a URL that can be opened as it is.
+    with ``reveal=True``). ``link`` marks a URL that can be opened as it is. ``shown`` says
+    when Kore's form has the input (:data:`ALWAYS`, or the condition); ``source`` where the
+    row comes from; ``note`` anything else to know about it.
     """
 
     step: str
@@ -68,6 +79,9 @@ class ProfileRow:
     value: str
     secret: bool = False
     link: bool = False
+    shown: str = ALWAYS
+    source: str = ""
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +90,19 @@ class ProfileRow:
             "action": self.action,
             "value": self.value,
             "secret": self.secret,
+            "shown": self.shown,
+            "source": self.source,
+            "note": self.note,
         }
+
+    def remark(self) -> str:
+        """When the form shows it and what to know, with the source; empty when nothing."""
+        parts = [f"{self.shown}." if self.shown != ALWAYS else "", self.note]
+        said = " ".join(part for part in parts if part)
+        if not said:
+            return ""
+        source = f" Source: {self.source}." if self.source else ""
+        return f"{self.label}: {said[0].upper()}{said[1:]}{source}"
 
 
 def _is_link(value: str) -> bool:
@@ -100,6 +126,10 @@ class KoreProfile:
     base_url: str
     tenant: str
     authorization_fields: tuple[AuthorizationField, ...]
+    access_using_connector: str
+    description: str
+    additional_fields: tuple[tuple[str, str], ...]
+    auth_error_status_code: str
     plaid_allowed_redirect_uris: tuple[str, ...]
     link_redirect_uri: str
     modes: tuple[str, ...]
@@ -111,40 +141,146 @@ class KoreProfile:
     mode: str
 
     def form_rows(self) -> list[ProfileRow]:
-        """Kore's form, one row per input, in the order of the procedure (steps 4.i-9)."""
+        """Kore's form, one row per input, in the form's order (the procedure's step each)."""
         table = [
-            ProfileRow("4.i", "Authorization Type", "select", self.authorization_type),
+            *self._client_rows(),
+            *self._url_rows(),
+            *self._authorization_field_rows(),
             ProfileRow(
-                "4.ii", "Identity Provider Name", "type (any name)", self.identity_provider_name
+                "-",
+                "Auth Error Status Code",
+                "leave empty (if shown)",
+                self.auth_error_status_code,
+                shown="only on the Agent Platform's form",
+                source=KORE_AGENT_PLATFORM,
             ),
-            ProfileRow("4.iii", "Client ID", "paste", self.client_id),
-            ProfileRow("4.iv", "Client Secret", "paste", self.client_secret, secret=True),
+        ]
+        return [replace(r, link=_is_link(r.value)) for r in table]
+
+    def _client_rows(self) -> list[ProfileRow]:
+        """Authorization Type to Client Secret Key."""
+        return [
+            ProfileRow(
+                "4.i",
+                "Authorization Type",
+                "select",
+                self.authorization_type,
+                source=f"{SEED}, step 4.i",
+            ),
             ProfileRow(
                 "4.v-vi",
-                "Callback URL",
-                "leave as Kore fills it; must be this",
+                "Callback Link",
+                "read-only: check it shows exactly this",
                 self.callback_url,
+                source=KORE_OAUTH_PAGE,
+                note="Kore fills it in. It must equal PLAID_REDIRECT_URI character for "
+                "character (notebook 02): the bridge sends the user back to that URL only.",
             ),
-            ProfileRow("5", "Authorization URL", "paste", self.authorization_url),
-            ProfileRow("6", "Subdomain (Tenancy URL)", "select", self.subdomain),
-            ProfileRow("6", "Base URL", "paste ({tenant} as is)", self.base_url),
-            ProfileRow("7", "Token Request URL", "paste", self.token_request_url),
-            ProfileRow("7", "Refresh Token URL", "paste", self.refresh_token_url),
-            ProfileRow("-", "Scope", "leave empty", self.scope),
+            ProfileRow(
+                "4.ii",
+                "Identity Provider Name",
+                "type (any name)",
+                self.identity_provider_name,
+                source=f"{SEED}, step 4.ii",
+            ),
+            ProfileRow("4.iii", "Client ID", "paste", self.client_id, source=f"{SEED}, step 4.iii"),
+            ProfileRow(
+                "4.iv",
+                "Client Secret Key",
+                "paste",
+                self.client_secret,
+                secret=True,
+                source=f"{SEED}, step 4.iv",
+            ),
         ]
-        for number, item in enumerate(self.authorization_fields, start=1):
-            where = "edit the existing field" if number == 1 else "Add Authorization Fields"
-            prefix = f"Authorization Field {number} > "
-            is_secret = item.field_type == "header" and item.key == "PLAID-SECRET"
-            table += [
-                ProfileRow(item.step, prefix + "Field Type", f"select ({where})", item.field_type),
-                ProfileRow(item.step, prefix + "Field Key", "type", item.key),
-                ProfileRow(item.step, prefix + "Field Value", "paste", item.value, is_secret),
-            ]
+
+    def _url_rows(self) -> list[ProfileRow]:
+        """Authorization URL to Additional Fields."""
         return [
-            ProfileRow(r.step, r.label, r.action, r.value, r.secret, _is_link(r.value))
-            for r in table
+            ProfileRow(
+                "5", "Authorization URL", "paste", self.authorization_url, source=f"{SEED}, step 5"
+            ),
+            ProfileRow(
+                "-",
+                "Access Using a Connector",
+                "select",
+                self.access_using_connector,
+                shown="may not be shown",
+                source=KORE_OAUTH_PAGE,
+                note="No: the tunnel makes the bridge public; a connector reaches servers "
+                "behind a firewall (inference).",
+            ),
+            ProfileRow(
+                "7", "Token Request URL", "paste", self.token_request_url, source=f"{SEED}, step 7"
+            ),
+            ProfileRow(
+                "-",
+                "Scope",
+                "leave empty",
+                self.scope,
+                source=KORE_OAUTH_PAGE,
+                note="Plaid has no OAuth scopes; the bridge ignores a scope.",
+            ),
+            ProfileRow(
+                "7", "Refresh Token URL", "paste", self.refresh_token_url, source=f"{SEED}, step 7"
+            ),
+            ProfileRow(
+                "-",
+                "Description",
+                "optional (any text)",
+                self.description,
+                source=KORE_OAUTH_PAGE,
+            ),
+            ProfileRow(
+                "6", "Subdomain / Tenancy URL", "select", self.subdomain, source=f"{SEED}, step 6"
+            ),
+            ProfileRow(
+                "6", "Base URL", "paste ({tenant} as is)", self.base_url, source=f"{SEED}, step 6"
+            ),
+            ProfileRow(
+                "-",
+                "Additional Fields",
+                "add none",
+                ", ".join(f"{key}={value}" for key, value in self.additional_fields),
+                source=KORE_OAUTH_PAGE,
+            ),
         ]
+
+    def _authorization_field_rows(self) -> list[ProfileRow]:
+        """Three rows (type, key, value) per Authorization Field (steps 8-9)."""
+        rows: list[ProfileRow] = []
+        for number, item in enumerate(self.authorization_fields, start=1):
+            prefix = f"Authorization Field {number} > "
+            source = f"{SEED}, step {item.step}"
+            is_secret = item.field_type == "header" and item.key == "PLAID-SECRET"
+            first = ProfileRow(
+                item.step,
+                prefix + "Field Type",
+                "select (Add Authorization Fields)",
+                item.field_type,
+                source=source,
+            )
+            if number == 1:
+                first = replace(
+                    first,
+                    action="select (edit the existing field, or add one)",
+                    source=f"{KORE_PLAID_GUIDE}; {KORE_OAUTH_PAGE}",
+                    note="Kore's docs disagree on whether the form starts with an "
+                    "Authorization field (the Plaid guide says edit it; the OAuth v2 page "
+                    "says none by default): edit it if it is there, else add it.",
+                )
+            rows += [
+                first,
+                ProfileRow(item.step, prefix + "Field Key", "type", item.key, source=source),
+                ProfileRow(
+                    item.step, prefix + "Field Value", "paste", item.value, is_secret, source=source
+                ),
+            ]
+        return rows
+
+    def remarks(self) -> list[str]:
+        """One line per form row that is not on every form or has something to know."""
+        return [said for said in (row.remark() for row in self.form_rows()) if said]
 
     def elsewhere_rows(self) -> list[ProfileRow]:
         """Values typed outside the profile form: Plaid's dashboard, Kore's Authorize step."""
@@ -175,7 +311,7 @@ class KoreProfile:
         if self.secret_revealed:
             return ""
         return (
-            "Client Secret and PLAID-SECRET are masked. In a terminal at the project's folder, "
+            "Client Secret Key and PLAID-SECRET are masked. In a terminal at the project's folder, "
             f"`{self.reveal_command}` prints them."
         )
 
@@ -198,6 +334,10 @@ class KoreProfile:
                 {"type": f.field_type, "key": f.key, "value": f.value, "step": f.step}
                 for f in self.authorization_fields
             ],
+            "access_using_connector": self.access_using_connector,
+            "description": self.description,
+            "additional_fields": [{"key": k, "value": v} for k, v in self.additional_fields],
+            "auth_error_status_code": self.auth_error_status_code,
             "plaid_allowed_redirect_uris": list(self.plaid_allowed_redirect_uris),
             "link_redirect_uri": self.link_redirect_uri,
             "modes": list(self.modes),
@@ -223,8 +363,9 @@ class KoreProfile:
         def table(rows: list[ProfileRow]) -> str:
             return format_table(headers, [(r.step, r.label, r.action, r.value) for r in rows])
 
-        parts = [FORM_TITLE, table(self.form_rows()), "", ELSEWHERE_TITLE]
-        parts.append(table(self.elsewhere_rows()))
+        parts = [FORM_TITLE, table(self.form_rows()), "", REMARKS_TITLE]
+        parts += [f"- {said}" for said in self.remarks()]
+        parts += ["", ELSEWHERE_TITLE, table(self.elsewhere_rows())]
         hint = self.secret_hint() if secret_hint is None else secret_hint
         notes = [n for n in (self.note, hint) if n]
         if notes:
@@ -237,6 +378,8 @@ class KoreProfile:
             lines.append(
                 f"| {row.step} | {_cell(row.label)} | {_cell(row.action)} | {_cell(row.value)} |"
             )
+        lines += ["", f"{REMARKS_TITLE}:", ""]
+        lines += [f"- {said}" for said in self.remarks()]
         for note in (self.note, self.secret_hint()):
             if note:
                 lines += ["", f"Note: {note}"]
@@ -345,6 +488,10 @@ def build_profile(
             AuthorizationField("header", "PLAID-CLIENT-ID", settings.client_id, "9"),
             AuthorizationField("header", "PLAID-SECRET", secret, "9"),
         ),
+        access_using_connector="No",
+        description="",
+        additional_fields=(),
+        auth_error_status_code="",
         plaid_allowed_redirect_uris=tuple(allowed),
         link_redirect_uri=link_redirect,
         modes=MODES,

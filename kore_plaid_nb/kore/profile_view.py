@@ -28,7 +28,7 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import Javascript, display
 
-from .profile import ELSEWHERE_TITLE, FORM_TITLE, KoreProfile, ProfileRow
+from .profile import ELSEWHERE_TITLE, FORM_TITLE, REMARKS_TITLE, KoreProfile, ProfileRow
 
 COPY_CLASS = "kore-plaid-copy"
 # Shows the HTML table's Copy buttons where scripts run (report, trusted notebook).
@@ -75,7 +75,7 @@ def view_hint(profile: KoreProfile) -> str:
     if profile.secret_revealed:
         return ""
     return (
-        "Client Secret and PLAID-SECRET are masked; their Copy button copies the real value "
+        "Client Secret Key and PLAID-SECRET are masked; their Copy button copies the real value "
         "without showing it. In a terminal at the project's folder, "
         f"`{profile.reveal_command}` prints them."
     )
@@ -89,6 +89,12 @@ def _note_html(note: str) -> str:
         + "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
         + "</p>"
     )
+
+
+def remarks_html(profile: KoreProfile) -> str:
+    """The form rows' remarks (not on every form, what to know, the source) as a list."""
+    items = "".join(f"<li>{html.escape(said)}</li>" for said in profile.remarks())
+    return f"<p><strong>{html.escape(REMARKS_TITLE)}</strong></p><ul>{items}</ul>"
 
 
 def _value_html(row: ProfileRow) -> str:
@@ -146,6 +152,7 @@ def profile_html(profile: KoreProfile) -> str:
     command = profile.reveal_command
     parts = [
         _table_html(FORM_TITLE, profile.form_rows(), command),
+        remarks_html(profile),
         _table_html(ELSEWHERE_TITLE, profile.elsewhere_rows(), command),
     ]
     parts += [_note_html(n) for n in (profile.note, view_hint(profile)) if n]
@@ -173,6 +180,7 @@ class ProfileView(widgets.VBox):
         children: list[widgets.Widget] = [
             widgets.HTML(f"<strong>{html.escape(FORM_TITLE)}</strong>"),
             self._grid(profile.form_rows()),
+            widgets.HTML(remarks_html(profile)),
             widgets.HTML(f"<strong>{html.escape(ELSEWHERE_TITLE)}</strong>"),
             self._grid(profile.elsewhere_rows()),
         ]

@@ -1,12 +1,17 @@
 """A Kore simulator: an OAuth 2.0 client that plays Kore's platform against the bridge.
 
 It does what Kore does with the profile from :mod:`.profile`: sends the user to the
-Authorization URL with client_id, redirect_uri, a fresh state (and optionally PKCE), receives
-the redirect on a loopback callback server, checks the state, calls the Token Request URL and
-the Refresh Token URL, and then calls Plaid the way Kore's Plaid actions do: raw HTTP to
+Authorization URL with client_id and redirect_uri, receives the redirect on a loopback
+callback server, calls the Token Request URL and the Refresh Token URL, and then calls Plaid
+the way Kore's Plaid actions do: raw HTTP to
 ``https://{tenant}.plaid.com`` with ``access_token`` in the JSON payload and the
 ``PLAID-CLIENT-ID`` / ``PLAID-SECRET`` headers. The user's part (Plaid Link) is played with
 ``/sandbox/public_token/create``, as Plaid's own tests do.
+
+How it sends the credentials, which body, and whether it sends ``state`` and PKCE is a
+:class:`~.behaviour.KoreBehaviour` (default: form, HTTP Basic, state, no PKCE). Every request
+carries ``User-Agent: <user_agent>`` so the bridge's record of "what Kore sent" can tell the
+runbook's own requests from Kore's.
 
 :class:`KoreSimulator` is a façade over the parts: :mod:`.oauth_client`, :mod:`.bridge_page`,
 :mod:`.link_user`, :mod:`.callback_server`, :mod:`.plaid_actions`, and :mod:`.diagnosis` for
@@ -19,16 +24,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
+from ..bridge.request_shapes import VERIFY_USER_AGENT
 from ..settings import Settings
 from . import link_user
+from .behaviour import DEFAULT_BEHAVIOUR, KoreBehaviour
 from .bridge_page import BridgePage, LinkResult, LinkSession
 from .callback_server import CallbackReceiver, CallbackResult, CallbackServer
 from .link_user import SANDBOX_INSTITUTION, product_names
-from .oauth_client import AuthorizationRequest, ClientCredentials, KoreOAuthClient, TokenResult
+from .oauth_client import (
+    AuthorizationRequest,
+    ClientCredentials,
+    KoreOAuthClient,
+    TokenResult,
+    token_style,
+)
 from .plaid_actions import (
     KORE_ACTIONS,
     KorePlaidActions,
@@ -45,6 +59,8 @@ __all__ = [
     "STEP_BRIDGE",
     "STEP_PRODUCTS",
     "AuthorizationRequest",
+    "DEFAULT_BEHAVIOUR",
+    "KoreBehaviour",
     "KoreFlowError",
     "KoreSimulator",
     "LinkResult",
@@ -55,6 +71,7 @@ __all__ = [
     "product_names",
     "simulator",
     "token_environment",
+    "token_style",
 ]
 
 
@@ -71,17 +88,25 @@ class KoreSimulator:
         base_url: str,
         tenant: str | None = None,
         callback: str | None = None,
-        use_pkce: bool = True,
+        behaviour: KoreBehaviour = DEFAULT_BEHAVIOUR,
         timeout: float = 30.0,
+        user_agent: str = VERIFY_USER_AGENT,
+        *,
+        use_pkce: bool | None = None,
     ) -> None:
+        """``use_pkce`` overrides ``behaviour.pkce`` (for callers that only care about PKCE)."""
         self.settings = settings
         self.base_url = base_url.rstrip("/")
         self.callback = callback or settings.simulator_callback
         # shared by the OAuth client and Kore's Plaid actions: a test may change them
         self.credentials = ClientCredentials(settings.client_id, settings.secret)
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.http = httpx.Client(
+            timeout=timeout, follow_redirects=False, headers={"User-Agent": user_agent}
+        )
+        if use_pkce is not None:
+            behaviour = replace(behaviour, pkce=use_pkce)
         self.oauth = KoreOAuthClient(
-            self.base_url, self.credentials, self.http, self.callback, use_pkce
+            self.base_url, self.credentials, self.http, self.callback, behaviour
         )
         self.page = BridgePage(self.base_url, self.http)
         self.callback_server = CallbackServer(self.callback)
@@ -111,8 +136,22 @@ class KoreSimulator:
         return self.plaid.tenant
 
     @property
+    def behaviour(self) -> KoreBehaviour:
+        """How this Kore calls the bridge; set it to play another (the next authorization
+        and refresh follow it)."""
+        return self.oauth.behaviour
+
+    @behaviour.setter
+    def behaviour(self, value: KoreBehaviour) -> None:
+        self.oauth.behaviour = value
+
+    @property
     def use_pkce(self) -> bool:
         return self.oauth.use_pkce
+
+    @property
+    def user_agent(self) -> str:
+        return str(self.http.headers.get("user-agent", ""))
 
     @property
     def token_url(self) -> str:
@@ -145,7 +184,8 @@ class KoreSimulator:
     def authorization_request(
         self, redirect_uri: str | None = None, use_pkce: bool | None = None
     ) -> AuthorizationRequest:
-        """The URL Kore sends the user to: client_id, redirect_uri, fresh state, PKCE."""
+        """The URL Kore sends the user to: client_id, redirect_uri, and a fresh state and
+        PKCE when the behaviour says so."""
         return self.oauth.authorization_request(redirect_uri, use_pkce)
 
     def check_bridge_up(self) -> str:
@@ -177,7 +217,8 @@ class KoreSimulator:
     # 4. The redirect back to Kore.
 
     def follow_redirect(self, link: LinkResult, request: AuthorizationRequest) -> CallbackResult:
-        """GET ``redirect_to`` on the loopback callback server; check code and state."""
+        """GET ``redirect_to`` on the loopback callback server; check code and state (none
+        when the request sent none)."""
         return self.callback_server.receive(self.http, link, request)
 
     def authorize(
@@ -192,6 +233,11 @@ class KoreSimulator:
 
     # 5. The Token Request URL and the Refresh Token URL.
 
+    def exchange_code(self, request: AuthorizationRequest, code: str) -> TokenResult:
+        """``grant_type=authorization_code``, with the credentials and body of the behaviour
+        the request was made with."""
+        return self.oauth.exchange_code(request, code)
+
     def exchange_code_form_basic(self, request: AuthorizationRequest, code: str) -> TokenResult:
         """``grant_type=authorization_code`` as a form, client credentials in HTTP Basic."""
         return self.oauth.exchange_code_form_basic(request, code)
@@ -203,7 +249,7 @@ class KoreSimulator:
         return self.oauth.exchange_code_json(code, request)
 
     def refresh(self, refresh_token: str) -> TokenResult:
-        """``grant_type=refresh_token`` at the Refresh Token URL (form + Basic)."""
+        """``grant_type=refresh_token`` at the Refresh Token URL, as the behaviour says."""
         return self.oauth.refresh(refresh_token)
 
     # 6. Plaid, as Kore's actions call it.

@@ -33,11 +33,15 @@ RUNBOOK: tuple[Notebook, ...] = (
             "explain_environment",
         ),
     ),
-    Notebook("02_redirect_uri", "Redirect URIs", ("start", "callback_form", "check_redirect_uris")),
+    Notebook(
+        "02_redirect_uri",
+        "Redirect URIs",
+        ("start", "kore_callbacks", "callback_form", "check_redirect_uris"),
+    ),
     Notebook("03_bridge", "The bridge", ("start", "show_settings", "start_bridge", "check_bridge")),
     Notebook("04_tunnel", "The tunnel", ("start", "ngrok_form", "open_tunnel", "check_tunnel")),
     Notebook("05_kore_profile", "Kore profile", ("start", "show_profile", "check_redirect_uris")),
-    Notebook("06_authorize", "Authorize", ("start", "verify", "wait_for_kore")),
+    Notebook("06_authorize", "Authorize", ("start", "verify", "wait_for_kore", "what_kore_sent")),
     Notebook(
         "07_end_users",
         "End users",

@@ -23,6 +23,7 @@ import plaid
 from .. import plaid_client, progress, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
+from ..bridge.kore_requests import latest_from_kore
 from ..errors import PlaidUnreachable, RunbookError, SettingsError, plain_reason
 from ..kore import (
     build_profile,
@@ -31,8 +32,11 @@ from ..kore import (
     remembered_public_url,
     resolve_public_url,
 )
+from ..kore.callbacks import callback_warning, describe_callbacks
+from ..kore.contract import WhatKoreSent
 from ..kore.profile import is_public
 from ..kore.profile_view import ProfileView
+from ..kore.standin import play_kore
 from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
@@ -319,11 +323,18 @@ def _plaid_error(current: Settings) -> plaid_client.PlaidError | None:
 
 
 @step
+def kore_callbacks(current: Settings) -> None:
+    """The Callback Links Kore documents, by region; a warning when ours is none of them."""
+    print(describe_callbacks(current))
+
+
+@step
 def callback_form(current: Settings) -> widgets.Form:
     def save(url: str) -> str:
         Settings().with_values(plaid_redirect_uri=url)
         path = settings_module.save({"PLAID_REDIRECT_URI": url})
-        return f"Saved to {path}: PLAID_REDIRECT_URI={url}"
+        warning = callback_warning(url, current)  # warns, never refuses
+        return f"Saved to {path}: PLAID_REDIRECT_URI={url}" + (f"\n{warning}" if warning else "")
 
     return widgets.callback_form(current, on_save=save)
 
@@ -343,6 +354,9 @@ def check_redirect_uris(current: Settings) -> None:
     else:
         rows.append(("Link return", "not checked yet", "open the tunnel (04), then rerun"))
     print(format_table(("redirect URI", "Plaid", "value"), rows))
+    warning = callback_warning(current.plaid_redirect_uri, current)
+    if warning:
+        print(warning)
 
 
 def _redirect_row(plaid_settings: Settings, role: str, uri: str) -> tuple[str, str, str]:
@@ -447,9 +461,10 @@ def verify(current: Settings) -> None:
 def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
     """Live mode: wait until Kore's own token request reaches the bridge (masked)."""
     if current.embedded:
-        print(
-            "Embedded mode: Kore cannot reach this machine; the simulator above played Kore's part."
-        )
+        running = stack.ensure_stack(current)
+        print("Embedded mode: Kore cannot reach this machine, so a stand-in plays it, the way a")
+        print("Kore other than the simulator's default might call the bridge.")
+        print(play_kore(running.settings, running.public_url))
         return
     if os.environ.get(HEADLESS_ENV):
         print(
@@ -459,6 +474,12 @@ def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
         return
     # the last 15 minutes: the user may click Authorize before running this cell
     print(wait_for_kore_token(current, since=time.time() - 900, timeout=timeout))
+
+
+@step
+def what_kore_sent(current: Settings) -> None:
+    """The newest requests from Kore, compared with each assumption of the simulator."""
+    print(WhatKoreSent(*latest_from_kore(current)).to_text())
 
 
 # -- 07 end users -------------------------------------------------------------------------

@@ -36,12 +36,14 @@ DEMO_SECRET = "kore0demo0secret000000000000b1"  # noqa: S105 (public demo value)
 
 DEFAULT_PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
 DEFAULT_KORE_CALLBACK = "https://idp.kore.ai/workflows/callback/"
-KNOWN_KORE_CALLBACKS = (
-    "https://idp.kore.ai/workflows/callback/",
-    "https://idp.kore.com/workflows/callback",
-    "https://jp-bots-idp.kore.ai/workflows/callback",
-    "https://de-bots-idp.kore.ai/workflows/callback",
-)
+# The Callback Links Kore's docs show (OAuth v2 page and integration guides), by region/host
+KORE_CALLBACK_REGIONS = {
+    "https://idp.kore.ai/workflows/callback/": "kore.ai",
+    "https://idp.kore.com/workflows/callback": "kore.com",
+    "https://jp-bots-idp.kore.ai/workflows/callback": "Japan",
+    "https://de-bots-idp.kore.ai/workflows/callback": "Germany",
+}
+KNOWN_KORE_CALLBACKS = tuple(KORE_CALLBACK_REGIONS)
 PLAID_ENVIRONMENTS = ("sandbox", "production")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MODE_CHOICES = ("auto", "embedded", "live")

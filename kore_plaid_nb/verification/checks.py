@@ -16,15 +16,18 @@ from typing import Any
 from ..errors import RunbookError
 from ..kore.profile import bridge_url, tunnel_public_url
 from ..kore.simulator import (
+    DEFAULT_BEHAVIOUR,
     STEP_BRIDGE,
     STEP_PRODUCTS,
     AuthorizationRequest,
+    KoreBehaviour,
     KoreSimulator,
     PlaidAction,
     StepSkipped,
     TokenResult,
     plaid_actions,
     product_names,
+    token_style,
 )
 from ..settings import Settings
 
@@ -112,30 +115,38 @@ def _failure_lines(report: VerificationReport) -> list[str]:
     return lines
 
 
-class _Runner:
-    """Runs checks in order, timing each; a check whose needs failed is skipped."""
+class Runner:
+    """Runs checks in order, timing each; a check whose needs failed is skipped.
+    ``passed``: the keys of checks already passed elsewhere (the matrix's common checks)."""
 
-    def __init__(self, report: VerificationReport, on_result: Callable[[CheckResult], None]):
+    def __init__(
+        self,
+        report: VerificationReport,
+        on_result: Callable[[CheckResult], None],
+        passed: set[str] | None = None,
+    ) -> None:
         self.report = report
         self.on_result = on_result
-        self.passed: set[str] = set()
+        self.passed: set[str] = set(passed or ())
+        self.by_key: dict[str, CheckResult] = {}
 
     def check(
         self, key: str, name: str, action: Callable[[], Any], needs: tuple[str, ...] = ()
     ) -> Any:
         missing = [n for n in needs if n not in self.passed]
         if missing:
-            return self._add(CheckResult(name, SKIP, 0.0, "needs: " + ", ".join(missing)))
+            return self._add(key, CheckResult(name, SKIP, 0.0, "needs: " + ", ".join(missing)))
         start = time.perf_counter()
         try:
             value = action()
         except StepSkipped as exc:
-            return self._add(CheckResult(name, SKIP, time.perf_counter() - start, exc.message))
+            skipped = CheckResult(name, SKIP, time.perf_counter() - start, exc.message)
+            return self._add(key, skipped)
         except RunbookError as exc:
             failed = CheckResult(
                 name, FAIL, time.perf_counter() - start, exc.message, exc.step, exc.fix
             )
-            return self._add(failed)
+            return self._add(key, failed)
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
             # Only the type: an exception's text can quote a URL that carries a code.
             failed = CheckResult(
@@ -146,13 +157,14 @@ class _Runner:
                 STEP_BRIDGE,
                 "Read the bridge's log (`kore-plaid status` shows where).",
             )
-            return self._add(failed)
+            return self._add(key, failed)
         self.passed.add(key)
         detail = str(value) if isinstance(value, str | TokenResult) else ""
-        self._add(CheckResult(name, PASS, time.perf_counter() - start, detail))
+        self._add(key, CheckResult(name, PASS, time.perf_counter() - start, detail))
         return value
 
-    def _add(self, result: CheckResult) -> None:
+    def _add(self, key: str, result: CheckResult) -> None:
+        self.by_key[key] = result
         self.report.results.append(result)
         self.on_result(result)
 
@@ -186,77 +198,101 @@ def run_checks(
     url: str,
     tenant: str | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    behaviour: KoreBehaviour = DEFAULT_BEHAVIOUR,
 ) -> VerificationReport:
-    """Play Kore against the bridge at ``url``; every check in order, timed."""
+    """Play Kore (as ``behaviour`` says) against the bridge at ``url``; every check in
+    order, timed."""
     report = VerificationReport(url=url.rstrip("/"))
-    run = _Runner(report, on_result or (lambda result: None))
-    with KoreSimulator(settings, url, tenant=tenant) as sim:
-        run.check(
-            "products", "PLAID_PRODUCTS covers Kore's actions", lambda: check_products(settings)
-        )
-        run.check("tenant", f"tenant {sim.tenant!r} -> Plaid host", lambda: sim.plaid_base_url())
-        run.check("bridge", "bridge answers (GET /healthz)", sim.check_bridge_up)
-        run.check(
-            "kore_callback",
-            "Kore's callback is registered at the bridge",
-            lambda: _kore_callback(sim, settings),
-            needs=("bridge",),
-        )
-        run.check("callback_server", "simulator callback server", sim.start_callback_server)
-        request: AuthorizationRequest = sim.authorization_request()
-        session = run.check(
-            "authorize",
-            "Authorization URL -> Link session (state, PKCE S256)",
-            lambda: sim.get_link_token(request),
-            needs=("bridge",),
-        )
-        public_token = run.check(
-            "public_token",
-            "user in Link: sandbox public token",
-            sim.create_public_token,
-            needs=("authorize",),
-        )
-        link = run.check(
-            "set_access_token",
-            "page -> /api/set_access_token -> redirect_to",
-            lambda: sim.complete_link(session, public_token),
-            needs=("public_token",),
-        )
-        callback = run.check(
-            "redirect",
-            "redirect to callback: code + unchanged state",
-            lambda: sim.follow_redirect(link, request),
-            needs=("set_access_token", "callback_server"),
-        )
-        tokens: TokenResult | None = run.check(
-            "token_form",
-            "Token Request URL: form + Basic (authorization_code)",
-            lambda: sim.exchange_code_form_basic(request, callback.code),
-            needs=("redirect",),
-        )
+    run = Runner(report, on_result or (lambda result: None))
+    with KoreSimulator(settings, url, tenant=tenant, behaviour=behaviour) as sim:
+        common_checks(run, sim, settings)
+        authorization_chain(run, sim, settings, with_sample=True)
+    return report
+
+
+def common_checks(run: Runner, sim: KoreSimulator, settings: Settings) -> None:
+    """What every authorization needs: products, tenant, bridge, callbacks."""
+    run.check("products", "PLAID_PRODUCTS covers Kore's actions", lambda: check_products(settings))
+    run.check("tenant", f"tenant {sim.tenant!r} -> Plaid host", lambda: sim.plaid_base_url())
+    run.check("bridge", "bridge answers (GET /healthz)", sim.check_bridge_up)
+    run.check(
+        "kore_callback",
+        "Kore's callback is registered at the bridge",
+        lambda: _kore_callback(sim, settings),
+        needs=("bridge",),
+    )
+    run.check("callback_server", "simulator callback server", sim.start_callback_server)
+
+
+def authorization_chain(
+    run: Runner, sim: KoreSimulator, settings: Settings, with_sample: bool = False
+) -> None:
+    """One authorization as ``sim.behaviour`` plays it: request, Link, redirect, code ->
+    token (then Kore's sample JSON ``{code}`` when ``with_sample``), refresh, every Plaid
+    action. Check keys: authorize, public_token, set_access_token, redirect, token,
+    token_json, refresh, plaid:<path>."""
+    behaviour = sim.behaviour
+    request: AuthorizationRequest = sim.authorization_request()
+    session = run.check(
+        "authorize",
+        f"Authorization URL -> Link session ({_authorize_text(behaviour)})",
+        lambda: sim.get_link_token(request),
+        needs=("bridge",),
+    )
+    public_token = run.check(
+        "public_token",
+        "user in Link: sandbox public token",
+        sim.create_public_token,
+        needs=("authorize",),
+    )
+    link = run.check(
+        "set_access_token",
+        "page -> /api/set_access_token -> redirect_to",
+        lambda: sim.complete_link(session, public_token),
+        needs=("public_token",),
+    )
+    callback = run.check(
+        "redirect",
+        "redirect to callback: "
+        + ("code + unchanged state" if behaviour.state else "code, no state"),
+        lambda: sim.follow_redirect(link, request),
+        needs=("set_access_token", "callback_server"),
+    )
+    tokens: TokenResult | None = run.check(
+        "token",
+        f"Token Request URL: {token_style(behaviour)} (authorization_code)",
+        lambda: sim.exchange_code(request, callback.code),
+        needs=("redirect",),
+    )
+    if with_sample:
         run.check(
             "token_json",
             "Token Request URL: Kore's JSON {code} (second authorization)",
             lambda: _json_style(sim),
-            needs=("token_form",),
+            needs=("token",),
         )
-        refreshed: TokenResult | None = run.check(
-            "refresh",
-            "Refresh Token URL: grant_type=refresh_token",
-            lambda: _refresh(sim, tokens),
-            needs=("token_form",),
+    refreshed: TokenResult | None = run.check(
+        "refresh",
+        "Refresh Token URL: grant_type=refresh_token",
+        lambda: _refresh(sim, tokens),
+        needs=("token",),
+    )
+    latest = refreshed or tokens
+    access_token = latest.access_token if latest else ""
+    for action in plaid_actions(settings.plaid_products):
+        kind = "Kore action" if action.kore_action else "product"
+        run.check(
+            f"plaid:{action.path}",
+            f"Plaid {action.path} ({kind}: {action.name})",
+            functools.partial(_plaid_summary, sim, action, access_token),
+            needs=("token", "tenant"),
         )
-        latest = refreshed or tokens
-        access_token = latest.access_token if latest else ""
-        for action in plaid_actions(settings.plaid_products):
-            kind = "Kore action" if action.kore_action else "product"
-            run.check(
-                f"plaid:{action.path}",
-                f"Plaid {action.path} ({kind}: {action.name})",
-                functools.partial(_plaid_summary, sim, action, access_token),
-                needs=("token_form", "tenant"),
-            )
-    return report
+
+
+def _authorize_text(behaviour: KoreBehaviour) -> str:
+    """``state, no PKCE`` / ``no state, PKCE S256``."""
+    state = "state" if behaviour.state else "no state"
+    return f"{state}, {'PKCE S256' if behaviour.pkce else 'no PKCE'}"
 
 
 def _plaid_summary(sim: KoreSimulator, action: PlaidAction, access_token: str) -> str:
@@ -284,8 +320,10 @@ def _refresh(sim: KoreSimulator, tokens: TokenResult | None) -> TokenResult:
     refreshed = sim.refresh(tokens.refresh_token)
     if refreshed.access_token != tokens.access_token:
         raise RunbookError(
-            "The refresh answered a different access token: Kore would lose the user's Item.",
-            fix="The refresh grant must return the same Item's access token.",
+            "The refresh answered a different access token: Kore's Plaid actions send the "
+            "token Kore holds, so a new one means another Item (or none).",
+            fix="The refresh grant must return the same Item's access token (the bridge's "
+            "contract, issue 3).",
             step=STEP_BRIDGE,
         )
     return refreshed
@@ -296,33 +334,44 @@ def target_url(settings: Settings, explicit: str | None = None) -> str | None:
     return explicit or tunnel_public_url(settings) or bridge_url(settings)
 
 
-def verify(
-    settings: Settings,
-    url: str | None = None,
-    tenant: str | None = None,
-    on_result: Callable[[CheckResult], None] | None = None,
-) -> VerificationReport:
-    """Run every check against the bridge (``url``, else :func:`target_url`); when no bridge
-    can be found, a report with that one failure."""
+def checked_url(settings: Settings, url: str | None = None) -> str | None:
+    """The bridge to check: ``url`` (which must be http(s)), else :func:`target_url`."""
     if url is not None and not re.match(r"^https?://[^\s/?#]+", url):
         raise RunbookError(
             f"--url {url!r} is not an http(s) URL.",
             fix="Pass the bridge's URL, e.g. https://<name>.ngrok.app or http://127.0.0.1:8000.",
             step="5",
         )
-    found = target_url(settings, url)
-    if found is None:
-        report = VerificationReport(url="(no bridge)")
-        report.results.append(
-            CheckResult(
-                "bridge answers (GET /healthz)",
-                FAIL,
-                0.0,
-                "No bridge is running (none recorded in the state folder) and no --url was "
-                "given: the bridge is down.",
-                STEP_BRIDGE,
-                "Start it (`kore-plaid bridge` or notebook 03_bridge), or pass --url with its URL.",
-            )
+    return target_url(settings, url)
+
+
+def no_bridge_report() -> VerificationReport:
+    """The report when no bridge can be found: that one failure."""
+    report = VerificationReport(url="(no bridge)")
+    report.results.append(
+        CheckResult(
+            "bridge answers (GET /healthz)",
+            FAIL,
+            0.0,
+            "No bridge is running (none recorded in the state folder) and no --url was "
+            "given: the bridge is down.",
+            STEP_BRIDGE,
+            "Start it (`kore-plaid bridge` or notebook 03_bridge), or pass --url with its URL.",
         )
-        return report
-    return run_checks(settings, found, tenant=tenant, on_result=on_result)
+    )
+    return report
+
+
+def verify(
+    settings: Settings,
+    url: str | None = None,
+    tenant: str | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    behaviour: KoreBehaviour = DEFAULT_BEHAVIOUR,
+) -> VerificationReport:
+    """Run every check against the bridge (``url``, else :func:`target_url`), playing Kore
+    as ``behaviour`` says; when no bridge can be found, a report with that one failure."""
+    found = checked_url(settings, url)
+    if found is None:
+        return no_bridge_report()
+    return run_checks(settings, found, tenant=tenant, on_result=on_result, behaviour=behaviour)

@@ -1,7 +1,7 @@
 """The authorization: ``GET /`` starts a session (the page, JSON, or Hosted Link),
 ``POST /api/link_token`` gives the page its Link token, ``POST /api/set_access_token``
 exchanges Link's public token once and mints the code, ``GET /oauth-return`` re-opens Link
-for OAuth banks.
+for OAuth banks. Every ``GET /`` records its shape, whatever its answer (:mod:`.recording`).
 
 New sessions are rate limited per client address and overall (:mod:`..ratelimit`: 429 with
 ``Retry-After``); a session gets at most :data:`LINK_TOKENS_PER_SESSION` Link tokens. The
@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from .. import page
 from ..hosted_link import hosted_link_url, new_hosted_session
-from ..http import NO_STORE, Redirect, read_json_params, wants_json
+from ..http import NO_STORE, Redirect, read_json_params, store_unavailable, wants_json
 from ..oauth import (
     SESSION_TTL,
     AuthorizationRedirect,
@@ -40,6 +40,7 @@ from ..problems import LINK_TOKENS_PER_SESSION, Problem
 from ..public_url import public_base_url
 from ..refusal import Refusal, Refused
 from ..store import StoreUnavailable
+from . import recording
 from .context import BridgeContext
 from .plaid_urls import OAUTH_RETURN_PATH, link_redirect_uri, webhook_url
 
@@ -161,6 +162,24 @@ def admitted(start: Callable[[], T]) -> T | Redirect | Refusal:
         return refused.refusal
 
 
+def status_of(outcome: Started | Redirect | Refusal) -> int:
+    """The status the answer to an authorization request will have."""
+    if isinstance(outcome, Refusal):
+        return outcome.status
+    if isinstance(outcome, Redirect):
+        return outcome.status_code
+    return 200
+
+
+def admitted_and_recorded(
+    seen: recording.SeenRequest, start: Callable[[], Started | Redirect]
+) -> Started | Redirect | Refusal:
+    """:func:`admitted`, then the request's shape recorded with its status (same hop)."""
+    outcome = admitted(start)
+    recording.record(seen, status_of(outcome))
+    return outcome
+
+
 def start_session(
     ctx: BridgeContext,
     query: str,
@@ -221,16 +240,19 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     hosted_base = None
     if ctx.settings.link_mode == "hosted" and not as_json:
         hosted_base = public_base_url(ctx.settings, request)
-    outcome: Started | Redirect | Refusal
+    start: Callable[[], Started | Redirect]
     if hosted_base:
         webhook = webhook_url(ctx.settings, request)
         start = partial(start_hosted, ctx, query, address, hosted_base, webhook)
-        outcome = await run_in_threadpool(admitted, start)
     else:
         redirect_uri = link_redirect_uri(ctx.settings, request) if as_json else None
         webhook = webhook_url(ctx.settings, request) if as_json else None
-        begin = partial(start_session, ctx, query, address, as_json, redirect_uri, webhook)
-        outcome = await run_in_threadpool(admitted, begin)
+        start = partial(start_session, ctx, query, address, as_json, redirect_uri, webhook)
+    seen = recording.seen_request(ctx, request, "authorize")
+    try:
+        outcome = await run_in_threadpool(admitted_and_recorded, seen, start)
+    except StoreUnavailable as exc:  # answered as the app's handler does, recorded after
+        return recording.record_after(await store_unavailable(request, exc), seen)
     if isinstance(outcome, Refusal):
         return outcome.json() if as_json else outcome.page()
     if isinstance(outcome, Redirect):

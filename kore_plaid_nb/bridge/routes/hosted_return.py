@@ -65,7 +65,7 @@ def _denied(ctx: BridgeContext, session_id: str, session: HostedSession) -> Redi
     if claim.problem is not None:
         return Problem.of_session(claim.problem).refusal()
     ctx.store.close_claimed_session(session_id)
-    state = dict(parse_qsl(session.auth_query)).get("state")
+    state = dict(parse_qsl(session.auth_query, keep_blank_values=True)).get("state")
     auth = AuthorizationRequest(session.client_id, session.redirect_uri, state, session.auth_query)
     return Redirect(ctx.oauth.denial_location(auth))
 

@@ -1,9 +1,11 @@
 """The token endpoint (``POST /api/send_the_access_token_AUTH``, alias ``/oauth/token``):
 :meth:`..oauth.BridgeOAuth.token_response`. The only route whose errors are RFC 6749's
-(``error`` / ``error_description``), its 503 included."""
+(``error`` / ``error_description``), its 503 included. Every request records its shape,
+whatever its answer (:mod:`.recording`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from starlette.concurrency import run_in_threadpool
@@ -12,27 +14,45 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..http import parse_params, read_body, store_unavailable_refusal
+from ..oauth import TokenResponse
 from ..refusal import Refused
 from ..store import StoreUnavailable
+from . import recording
 from .context import BridgeContext
 
 TOKEN_PATHS = ("/api/send_the_access_token_AUTH", "/oauth/token")
 
 
+def answer_and_record(
+    ctx: BridgeContext,
+    params: Sequence[tuple[str, str]],
+    authorizations: Sequence[str],
+    seen: recording.SeenRequest,
+) -> TokenResponse:
+    """The answer to a token request (``authorizations``: every Authorization header); its
+    shape recorded with the answer's status."""
+    answer = ctx.oauth.token_response(params, authorizations)
+    recording.record(seen, answer.status)
+    return answer
+
+
 async def token(ctx: BridgeContext, request: Request) -> Response:
-    authorization = request.headers.get("authorization")
+    authorization = request.headers.getlist("authorization")
     try:
         body = await read_body(request)
         params = parse_params(body, request.headers.get("content-type", ""))
-    except Refused as refused:
+    except Refused as refused:  # a body not read or not parsed: no parameter to describe
+        unread = recording.seen_request(ctx, request, "token", (), authorization)
+        await run_in_threadpool(recording.record, unread, refused.refusal.status)
         return refused.refusal.oauth_json()
+    seen = recording.seen_request(ctx, request, "token", params, authorization)
     try:
         if ctx.inline_refresh and ("grant_type", "refresh_token") in params:
-            answer = ctx.oauth.token_response(params, authorization)  # why: ctx.inline_refresh
+            answer = answer_and_record(ctx, params, authorization, seen)  # see inline_refresh
         else:
-            answer = await run_in_threadpool(ctx.oauth.token_response, params, authorization)
+            answer = await run_in_threadpool(answer_and_record, ctx, params, authorization, seen)
     except StoreUnavailable as exc:
-        return store_unavailable_refusal(exc).oauth_json()
+        return recording.record_after(store_unavailable_refusal(exc).oauth_json(), seen)
     return JSONResponse(answer.body, answer.status, headers=answer.headers)
 
 

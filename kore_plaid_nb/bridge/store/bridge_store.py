@@ -8,11 +8,13 @@ the public tokens already sent to Plaid.
   so a killed process or a lost database leaves the whole record or none of it.
 * Single use is decided by one conditional ``UPDATE`` whose row count (or returned row) says
   who won, whatever the number of threads, processes or hosts.
-* Expired sessions and codes are deleted by :meth:`BridgeStore.purge_expired`.
+* Expired sessions and codes are deleted by :meth:`BridgeStore.purge_expired`; the shapes
+  of Kore's requests keep the newest :data:`..request_shapes.KEPT_SHAPES` only.
 
 :class:`BridgeStore` is a façade over one part per record type (:mod:`.sessions`,
-:mod:`.grants`, :mod:`.spent_tokens`, :mod:`.items`, :mod:`.repair_links`, :mod:`.purge`),
-all on one :class:`.database.Database` (backend and clock).
+:mod:`.grants`, :mod:`.spent_tokens`, :mod:`.items`, :mod:`.repair_links`,
+:mod:`.kore_requests`, :mod:`.purge`), all on one :class:`.database.Database` (backend and
+clock).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
+from ..request_shapes import KEPT_SHAPES, RequestShape
 from . import migrations
 from .database import Backend, Clock, Database
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .grants import Grants
 from .items import Items
+from .kore_requests import KoreRequests
 from .purge import Purge
 from .records import (
     AuthorizationRow,
@@ -78,6 +82,7 @@ class BridgeStore:
         self.spent_public_tokens = SpentPublicTokens(self.db)
         self.items = Items(self.db)
         self.repair_links = RepairLinks(self.db)
+        self.kore_requests = KoreRequests(self.db)
         self.purge = Purge(self.db)
 
     @property
@@ -275,6 +280,14 @@ class BridgeStore:
 
     def peek_repair_link(self, token: str) -> RepairClaim:
         return self.repair_links.peek(token)
+
+    # The shapes of the requests Kore sends (see :class:`.kore_requests.KoreRequests`).
+
+    def record_request(self, shape: RequestShape) -> None:
+        self.kore_requests.record(shape)
+
+    def recent_requests(self, limit: int = KEPT_SHAPES) -> list[RequestShape]:
+        return self.kore_requests.recent(limit)
 
     # Housekeeping (see :class:`.purge.Purge`).
 

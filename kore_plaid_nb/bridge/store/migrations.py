@@ -161,6 +161,16 @@ VERSIONS: dict[int, list[Step]] = {
     6: [
         "ALTER TABLE repair_links ADD COLUMN link_tokens INTEGER NOT NULL DEFAULT 0",
     ],
+    # 7: the shapes (names and yes/no facts, never a value) of the latest requests to the
+    # Authorization URL and the Token URL: what Kore sends (issue 22).
+    7: [
+        """CREATE TABLE kore_requests (
+            id {id},
+            at {time} NOT NULL,
+            endpoint TEXT NOT NULL,
+            shape TEXT NOT NULL
+        )""",
+    ],
 }
 LATEST = max(VERSIONS)
 

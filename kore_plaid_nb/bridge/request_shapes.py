@@ -1,0 +1,198 @@
+"""The *shape* of a request to the Authorization URL or the Token URL: what Kore sends,
+without a single value (issue 22). The bridge records one shape per request (the newest
+:data:`KEPT_SHAPES`, in the store, shared by every replica); ``kore-plaid kore-requests``
+lists them and the simulator can replay the newest one (``kore-plaid verify --as-recorded``).
+
+A shape holds names and yes/no facts only: parameter and header names, the client
+authentication method, ``grant_type`` (one of a fixed list), the media type, the
+User-Agent (software, not a secret) and the answer's status. Never a secret, code, token,
+``state`` value or query string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Endpoint = Literal["authorize", "token"]
+ClientAuth = Literal["basic", "body", "both", "none"]
+ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token")
+CLIENT_AUTHS: tuple[ClientAuth, ...] = ("basic", "body", "both", "none")
+KEPT_SHAPES = 200
+# grant_type is free text from the client: a known name is kept, anything else is "other"
+KNOWN_GRANT_TYPES = frozenset(
+    {"authorization_code", "refresh_token", "client_credentials", "password", "implicit"}
+)
+OTHER = "(other)"
+MAX_NAMES = 40
+NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+# A parameter name as clients write them: snake_case / kebab-case / dotted (digits allowed,
+# an optional [index]) or camelCase. A random token sent where a name goes (a body without
+# "=", a query without it) almost never fits (mixed case, digits inside words): "(other)".
+PARAM_NAME = re.compile(
+    r"(?=.{1,40}$)(?:[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)*(?:\[[a-z0-9_]*\])?"
+    r"|[a-z]{2,}(?:[A-Z][a-z]+)+)"
+)
+MAX_TEXT = 200
+PKCE_PARAMS = {"authorize": "code_challenge", "token": "code_verifier"}  # nosec B105
+
+
+def _names(names: Iterable[str], lower: bool = False, pattern: re.Pattern[str] = NAME) -> list[str]:
+    """Unique names, sorted; a name that does not look like one (it could be a value
+    pasted in the wrong place) becomes ``(other)``."""
+    kept = {
+        (name.lower() if lower else name) if pattern.fullmatch(name) else OTHER for name in names
+    }
+    return sorted(kept)[:MAX_NAMES]
+
+
+def _text(value: str | None) -> str | None:
+    """A short printable header value (User-Agent, Content-Type), or None."""
+    if not value:
+        return None
+    printable = "".join(ch for ch in value if ch.isprintable()).strip()
+    return printable[:MAX_TEXT] or None
+
+
+def media_type(content_type: str | None) -> str | None:
+    """``application/json`` from ``application/json; charset=utf-8``; None when absent."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return _text(kind)
+
+
+def is_basic(header: str) -> bool:
+    """Whether an Authorization header uses the Basic scheme (decodable or not)."""
+    return header.strip().lower().startswith("basic ")
+
+
+def client_auth_of(authorizations: Sequence[str], params: Mapping[str, str]) -> ClientAuth:
+    """How the request authenticates the client: HTTP Basic, ``client_secret`` in the
+    parameters, both, or neither (a ``client_id`` alone authenticates nothing)."""
+    basic = any(is_basic(header) for header in authorizations)
+    body = "client_secret" in params
+    if basic and body:
+        return "both"
+    if basic:
+        return "basic"
+    return "body" if body else "none"
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """One request, as names and facts. ``at``: seconds since the epoch."""
+
+    endpoint: Endpoint
+    at: float
+    grant_type: str | None
+    client_auth: ClientAuth
+    content_type: str | None
+    params: tuple[str, ...]
+    headers: tuple[str, ...]
+    state: bool
+    pkce: bool
+    scope: bool
+    redirect_uri_matches: bool | None
+    user_agent: str | None
+    status: int
+
+    def as_json(self) -> dict[str, object]:
+        """The ``kore-plaid kore-requests --json`` object (the contract of issue 22)."""
+        return {
+            "endpoint": self.endpoint,
+            "at": iso8601(self.at),
+            "grant_type": self.grant_type,
+            "client_auth": self.client_auth,
+            "content_type": self.content_type,
+            "params": list(self.params),
+            "headers": list(self.headers),
+            "state": self.state,
+            "pkce": self.pkce,
+            "scope": self.scope,
+            "redirect_uri_matches": self.redirect_uri_matches,
+            "user_agent": self.user_agent,
+            "status": self.status,
+        }
+
+    def to_record(self) -> str:
+        """The JSON text the store keeps (``at`` as a number)."""
+        record = self.as_json()
+        record["at"] = self.at
+        return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_record(cls, text: str) -> RequestShape:
+        """The shape of a stored record (see :meth:`to_record`)."""
+        data = json.loads(text)
+        return cls(
+            endpoint=data["endpoint"],
+            at=float(data["at"]),
+            grant_type=data["grant_type"],
+            client_auth=data["client_auth"],
+            content_type=data["content_type"],
+            params=tuple(data["params"]),
+            headers=tuple(data["headers"]),
+            state=bool(data["state"]),
+            pkce=bool(data["pkce"]),
+            scope=bool(data["scope"]),
+            redirect_uri_matches=data["redirect_uri_matches"],
+            user_agent=data["user_agent"],
+            status=int(data["status"]),
+        )
+
+
+def iso8601(at: float) -> str:
+    """``2026-12-07T01:53:41Z`` (UTC, whole seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def shape_of(
+    endpoint: Endpoint,
+    *,
+    params: Sequence[tuple[str, str]],
+    header_names: Iterable[str],
+    authorizations: Sequence[str],
+    content_type: str | None,
+    user_agent: str | None,
+    callbacks: Iterable[str],
+    status: int,
+    at: float | None = None,
+) -> RequestShape:
+    """The shape of one request. ``params``: the query (authorize) or the body (token);
+    ``callbacks``: the redirect URIs the bridge accepts (``redirect_uri_matches`` says
+    whether the one sent is among them; None when none was sent)."""
+    values = dict(params)
+    redirect_uri = values.get("redirect_uri")
+    grant_type = values.get("grant_type")
+    if grant_type is not None and grant_type not in KNOWN_GRANT_TYPES:
+        grant_type = OTHER
+    return RequestShape(
+        endpoint=endpoint,
+        at=time.time() if at is None else at,
+        grant_type=grant_type,
+        client_auth=client_auth_of(authorizations, values),
+        content_type=media_type(content_type),
+        params=tuple(_names((name for name, _ in params), pattern=PARAM_NAME)),
+        headers=tuple(_names(header_names, lower=True)),
+        state="state" in values,
+        pkce=PKCE_PARAMS[endpoint] in values,
+        scope="scope" in values,
+        redirect_uri_matches=None if redirect_uri is None else redirect_uri in set(callbacks),
+        user_agent=_text(user_agent),
+        status=status,
+    )
+
+
+# The runbook's own checks (``kore-plaid verify``) say who they are, so that "what Kore
+# sent" never shows the simulator's requests as Kore's.
+VERIFY_USER_AGENT = "kore-plaid-verify (simulated Kore)"
+# Embedded mode's stand-in for Kore (notebook 06 plays Kore with it).
+STANDIN_USER_AGENT = "kore-plaid-standin (plays Kore, embedded mode)"
+
+
+def from_kore(shape: RequestShape) -> bool:
+    """Whether a request came from Kore (or its embedded stand-in), not from ``verify``."""
+    return not (shape.user_agent or "").startswith(VERIFY_USER_AGENT.split(" ")[0])
