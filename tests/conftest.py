@@ -176,3 +176,12 @@ def bridge(request: pytest.FixtureRequest, home: Path) -> Iterator[Bridge]:
     emulator = request.getfixturevalue("emulator_url") if options.plaid == "emulator" else None
     with serving_bridge(options, backend, emulator) as served:
         yield served
+
+
+@pytest.fixture
+def bridge_url(embedded: settings.Settings) -> Iterator[str]:
+    """A bridge in this process, in the embedded mode; its URL."""
+    from kore_plaid_nb.bridge import running_bridge
+
+    with running_bridge(embedded) as url:
+        yield url

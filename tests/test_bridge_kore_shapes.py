@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote_plus
 
@@ -294,3 +297,161 @@ def test_pkce_downgrade_and_plain_are_still_refused(bridge: Bridge) -> None:
         "error": "invalid_request",
         "error_description": "code_challenge_method must be S256 (plain is not accepted).",
     }
+
+
+# state at the token endpoint: it means nothing there (RFC 6749 4.1.3) and is never echoed.
+
+TOKEN_STATE = "SECRET-state-Zq81x"  # what Kore might send; must never come back
+ELSEWHERE = "https://elsewhere.example/workflows/callback"
+WRONG_SECRET = "wrong-secret-0123456789"
+
+
+def code_grant(bridge: Bridge) -> dict[str, str]:
+    return grant_params(bridge, "authorization_code")
+
+
+def refresh_grant(bridge: Bridge) -> dict[str, str]:
+    return grant_params(bridge, "refresh_token")
+
+
+def nothing(bridge: Bridge) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class TokenCase:
+    """A token request (its body, how it sends the credentials) and the answer it gets."""
+
+    params: Callable[[Bridge], dict[str, str]]
+    status: int
+    error: str | None
+    credentials: Credentials = "basic"
+    extra: dict[str, str] = field(default_factory=dict)
+    wrong: Literal["basic", "body", None] = None  # which side sends WRONG_SECRET
+    authorizations: tuple[str, ...] = ()  # raw Authorization headers instead of credentials
+
+
+TOKEN_CASES = {
+    "code grant (200)": TokenCase(code_grant, 200, None),
+    "refresh grant (200)": TokenCase(refresh_grant, 200, None, "both"),
+    "no grant_type, no code": TokenCase(nothing, 400, "invalid_request"),
+    "unsupported grant_type": TokenCase(
+        nothing, 400, "unsupported_grant_type", extra={"grant_type": "password"}
+    ),
+    "credentials disagree": TokenCase(code_grant, 400, "invalid_request", "both", wrong="body"),
+    "wrong secret (401)": TokenCase(code_grant, 401, "invalid_client", wrong="basic"),
+    "unknown code": TokenCase(
+        nothing, 400, "invalid_grant", extra={"grant_type": "authorization_code", "code": "x" * 30}
+    ),
+    "no code": TokenCase(
+        nothing, 400, "invalid_request", extra={"grant_type": "authorization_code"}
+    ),
+    "redirect_uri differs": TokenCase(
+        code_grant, 400, "invalid_grant", "body", extra={"redirect_uri": ELSEWHERE}
+    ),
+    "PKCE downgrade": TokenCase(
+        code_grant, 400, "invalid_grant", extra={"code_verifier": "v" * 43}
+    ),
+    "unknown refresh token": TokenCase(
+        nothing,
+        400,
+        "invalid_grant",
+        "body",
+        extra={"grant_type": "refresh_token", "refresh_token": "r" * 43},
+    ),  # fmt: skip
+    "no refresh token": TokenCase(
+        nothing, 400, "invalid_request", extra={"grant_type": "refresh_token"}
+    ),
+    "two Authorization headers": TokenCase(
+        code_grant, 400, "invalid_request", authorizations=("basic", "basic")
+    ),
+    "Basic that does not decode": TokenCase(
+        code_grant, 400, "invalid_request", authorizations=("Basic %%%",)
+    ),
+}
+
+
+def send(bridge: Bridge, case: TokenCase, body: Body, **more: str) -> httpx.Response:
+    """``case``'s token request, with ``more`` in its body."""
+    params = {**case.params(bridge), **case.extra, **more}
+    if case.authorizations:
+        right = basic_header(*bridge.basic())
+        headers = [("Authorization", right if a == "basic" else a) for a in case.authorizations]
+        payload = {"json": params} if body == "json" else {"data": params}
+        return bridge.http.post(bridge.url + TOKEN_PATH, headers=headers, **payload)
+    wrong = (bridge.settings.client_id, WRONG_SECRET)
+    sides = {"basic": {"basic": wrong}, "body": {"in_body": wrong}, None: {}}[case.wrong]
+    return post_token(bridge, params, case.credentials, body, **sides)
+
+
+@pytest.mark.parametrize("body", ["form", "json"])
+@pytest.mark.parametrize("name", list(TOKEN_CASES))
+def test_the_token_endpoint_never_echoes_state(bridge: Bridge, name: str, body: Body) -> None:
+    case = TOKEN_CASES[name]
+    response = send(bridge, case, body, state=TOKEN_STATE)
+    assert response.status_code == case.status, response.text
+    answer = response.json()
+    assert answer.get("error") == case.error, response.text
+    assert "state" not in answer
+    assert TOKEN_STATE not in response.text and TOKEN_STATE not in str(response.headers)
+    assert response.headers["cache-control"] == "no-store"
+    if case.status == 200:
+        assert answer["access_token"] == ACCESS_TOKEN
+    # An empty state is no different.
+    again = send(bridge, case, body, state="")
+    assert (again.status_code, again.json().get("error")) == (case.status, case.error)
+    assert "state" not in again.json()
+
+
+# Basic beside an empty client_id= or client_secret= in the body (RFC 6749 2.3.1 lets a client
+# omit an empty secret: an empty field says nothing).
+
+
+@pytest.mark.parametrize("body", ["form", "json"])
+@pytest.mark.parametrize(
+    "empty",
+    [
+        pytest.param({"client_secret": ""}, id="empty-secret"),
+        pytest.param({"client_id": ""}, id="empty-id"),
+        pytest.param({"client_id": "", "client_secret": ""}, id="both-empty"),
+        pytest.param({"client_id": "{client_id}", "client_secret": ""}, id="id-and-empty-secret"),
+    ],
+)
+@pytest.mark.parametrize("grant", GRANTS)
+def test_basic_with_empty_body_credentials_is_accepted(
+    bridge: Bridge, grant: Grant, empty: dict[str, str], body: Body
+) -> None:
+    fields = {k: v.format(client_id=bridge.settings.client_id) for k, v in empty.items()}
+    response = post_token(bridge, {**grant_params(bridge, grant), **fields}, "basic", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"] == ACCESS_TOKEN
+
+
+@pytest.mark.parametrize("grant", GRANTS)
+def test_an_empty_secret_without_basic_is_still_invalid_client(
+    bridge: Bridge, grant: Grant
+) -> None:
+    params = {**grant_params(bridge, grant), "client_id": bridge.settings.client_id}
+    response = bridge.http.post(bridge.url + TOKEN_PATH, data={**params, "client_secret": ""})
+    assert_refused(response, 401, "invalid_client", bridge.settings.secret)
+    # Beside Basic, a wrong non-empty secret still differs.
+    wrong = post_token(bridge, params, "both", in_body=(bridge.settings.client_id, "x"))
+    assert_refused(wrong, 400, "invalid_request", bridge.settings.secret)
+
+
+# JSON under another media type: the bridge reads any Content-Type naming JSON as JSON, and
+# a recorded shape with one replays as json (request_shapes.body_kind).
+
+
+@pytest.mark.parametrize("media", ["text/json", "application/vnd.api+json; charset=utf-8"])
+@pytest.mark.parametrize("grant", GRANTS)
+def test_json_under_other_media_types_is_read_as_json(
+    bridge: Bridge, grant: Grant, media: str
+) -> None:
+    params = {**grant_params(bridge, grant), "client_id": bridge.settings.client_id}
+    params["client_secret"] = bridge.settings.secret
+    response = bridge.http.post(
+        bridge.url + TOKEN_PATH, content=json.dumps(params), headers={"Content-Type": media}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"] == ACCESS_TOKEN

@@ -182,6 +182,36 @@ def test_pkce_plain_or_missing_method_is_refused_with_state(bridge: Bridge, meth
     assert params["state"] == "s&t=1 é"
 
 
+@pytest.mark.parametrize(
+    ("method", "description"),
+    [
+        (
+            None,
+            "code_challenge_method is missing, which means plain (RFC 7636 4.3): send "
+            "code_challenge_method=S256 with code_challenge.",
+        ),
+        ("plain", "code_challenge_method must be S256 (plain is not accepted)."),
+        ("S256", None),
+    ],
+)
+def test_a_challenge_without_a_method_is_told_the_method_is_missing(
+    bridge: Bridge, method: str | None, description: str | None
+) -> None:
+    _verifier, challenge = pkce_pair()
+    query = authorize_query(
+        bridge.settings, state=None, code_challenge=challenge, code_challenge_method=method
+    )
+    response = bridge.http.get(bridge.url + "/?" + query)
+    if description is None:  # S256: the page opens
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 302, response.text
+    assert query_of(response.headers["location"]) == {
+        "error": "invalid_request",
+        "error_description": description,
+    }
+
+
 def test_code_verifier_for_a_code_issued_without_challenge_is_a_pkce_downgrade(
     bridge: Bridge,
 ) -> None:

@@ -12,16 +12,9 @@ import pytest
 
 from kore_plaid_nb.bridge.request_shapes import RequestShape, shape_of
 from kore_plaid_nb.kore.behaviour import DEFAULT_BEHAVIOUR, KoreBehaviour
-from kore_plaid_nb.kore.contract import (
-    ANSWERS,
-    ASSUMPTIONS,
-    CONTRACT_DOC,
-    NOT_SEEN,
-    NOT_VISIBLE,
-    Finding,
-    WhatKoreSent,
-    compare,
-)
+from kore_plaid_nb.kore.compare import NOT_SEEN, NOT_VISIBLE, Finding, compare
+from kore_plaid_nb.kore.contract import ANSWERS, ASSUMPTIONS, CONTRACT_DOC
+from kore_plaid_nb.kore.what_kore_sent import WhatKoreSent
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACK = "https://idp.kore.ai/workflows/callback/"

@@ -3,6 +3,8 @@ simulator's default, and "What Kore sent" names every difference (issue 22)."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,9 +13,11 @@ from kore_plaid_nb import settings
 from kore_plaid_nb.bridge import running_bridge
 from kore_plaid_nb.bridge.kore_requests import latest_from_kore, recent_requests
 from kore_plaid_nb.bridge.request_shapes import STANDIN_USER_AGENT
+from kore_plaid_nb.kore import standin
 from kore_plaid_nb.kore.behaviour import DEFAULT_BEHAVIOUR
-from kore_plaid_nb.kore.contract import WhatKoreSent
+from kore_plaid_nb.kore.procedure import KoreFlowError
 from kore_plaid_nb.kore.standin import STANDIN_BEHAVIOUR, play_kore
+from kore_plaid_nb.kore.what_kore_sent import WhatKoreSent
 from kore_plaid_nb.runbook import steps
 from kore_plaid_nb.verification import verify
 
@@ -55,3 +59,34 @@ def test_the_standin_is_recorded_as_kore_and_what_kore_sent_flags_it(
     assert "3 differences." in out
     assert WhatKoreSent(authorize, token).to_text() in out
     assert embedded.secret not in out
+
+
+def test_a_standin_request_the_store_never_shows_says_what_to_do(
+    embedded: settings.Settings, bridge_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = []
+
+    def nothing_recorded(settings: settings.Settings) -> tuple[None, None]:
+        asked.append(settings)
+        return None, None
+
+    monkeypatch.setattr(standin, "latest_from_kore", nothing_recorded)
+    monkeypatch.setattr(standin, "RECORDED_WITHIN_SECONDS", 0.3)
+    with pytest.raises(KoreFlowError) as caught:
+        play_kore(embedded, bridge_url)
+    assert "did not show its token request" in caught.value.message
+    assert "kore-plaid status" in caught.value.fix and "log" in caught.value.fix
+    assert len(asked) > 1  # polled, not asked once
+
+
+def test_the_standin_waits_for_its_own_token_request_not_an_older_one(
+    embedded: settings.Settings, bridge_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    play_kore(embedded, bridge_url)
+    authorize, token = latest_from_kore(embedded)
+    assert token is not None
+    older = (authorize, dataclasses.replace(token, at=time.time() - 60))  # a past run's
+    monkeypatch.setattr(standin, "latest_from_kore", lambda settings: older)
+    monkeypatch.setattr(standin, "RECORDED_WITHIN_SECONDS", 0.3)
+    with pytest.raises(KoreFlowError):
+        play_kore(embedded, bridge_url)

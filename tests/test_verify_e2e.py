@@ -6,44 +6,18 @@ pointing at the procedure step to fix.
 
 from __future__ import annotations
 
-import argparse
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from verify_support import WRONG_SECRET, assert_nothing_secret, verify
 
 from kore_plaid_nb import cli, services, settings
 from kore_plaid_nb.bridge import ensure_bridge, running_bridge, stop_bridge
-from kore_plaid_nb.verification import command
-
-WRONG_SECRET = "wrong0secret0000000000000000000"
-
-
-@pytest.fixture
-def bridge_url(embedded: settings.Settings) -> Iterator[str]:
-    with running_bridge(embedded) as url:
-        yield url
-
-
-def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    """``kore-plaid verify ARGV`` through the command module cli.py dispatches to."""
-    assert cli.COMMANDS["verify"][0] == command.__name__
-    parser = argparse.ArgumentParser()
-    command.configure(parser)
-    code = command.run(parser.parse_args(argv))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def failed_rows(out: str) -> list[str]:
     return [line for line in out.splitlines() if re.search(r"\s+FAIL \(step ", line)]
-
-
-def assert_nothing_secret(out: str) -> None:
-    assert settings.DEMO_SECRET not in out
-    assert WRONG_SECRET not in out
-    assert not re.search(r"(access|public|link)-sandbox-[0-9a-f]{8}-", out)
 
 
 def test_verify_passes_end_to_end(bridge_url: str, capsys: pytest.CaptureFixture[str]) -> None:

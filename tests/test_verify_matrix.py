@@ -3,19 +3,18 @@ the Kore simulator playing every plausible Kore (issue 22)."""
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from verify_support import assert_nothing_secret, verify
 
 from kore_plaid_nb import cli, services, serving, settings
-from kore_plaid_nb.bridge import create_app, running_bridge
+from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.request_shapes import (
     STANDIN_USER_AGENT,
     Endpoint,
@@ -25,26 +24,9 @@ from kore_plaid_nb.bridge.request_shapes import (
 from kore_plaid_nb.kore.behaviour import KoreBehaviour
 from kore_plaid_nb.kore.profile import TOKEN_PATH
 from kore_plaid_nb.kore.simulator import KoreSimulator
-from kore_plaid_nb.verification import as_recorded, command
+from kore_plaid_nb.verification import as_recorded
 
 MATRIX_SECONDS = 60
-WRONG_SECRET = "wrong0secret0000000000000000000"
-
-
-@pytest.fixture
-def bridge_url(embedded: settings.Settings) -> Iterator[str]:
-    with running_bridge(embedded) as url:
-        yield url
-
-
-def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    """``kore-plaid verify ARGV`` through the command module cli.py dispatches to."""
-    assert cli.COMMANDS["verify"][0] == command.__name__
-    parser = argparse.ArgumentParser()
-    command.configure(parser)
-    code = command.run(parser.parse_args(argv))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def matrix_rows(out: str) -> list[list[str]]:
@@ -58,12 +40,6 @@ def matrix_rows(out: str) -> list[list[str]]:
         cells = line.split(maxsplit=8)
         rows.append(cells)
     return rows
-
-
-def assert_nothing_secret(out: str) -> None:
-    assert settings.DEMO_SECRET not in out
-    assert WRONG_SECRET not in out
-    assert not re.search(r"(access|public|link)-sandbox-[0-9a-f]{8}-", out)
 
 
 def test_the_matrix_passes_24_of_24(bridge_url: str, capsys: pytest.CaptureFixture[str]) -> None:

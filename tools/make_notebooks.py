@@ -310,9 +310,10 @@ values are the same as in notebook 05.
    the tenant that fills `https://{tenant}.plaid.com`: the user types `sandbox` (test banks)
    or `production` (real banks). *(Kore's docs: the prompt; the two values are Plaid's two
    hosts, an inference.)* Tell your users which one to type.
-3. **One authorization per user.** Kore keeps one authorization per end user, and the bridge
-   one Plaid Item per authorization, so users never see each other's accounts. *(Kore's docs;
-   the bridge's side is checked below.)*
+3. **One authorization per user.** Each end user authorizes for themselves, and the bridge
+   keeps one Plaid Item per authorization, so users never see each other's accounts. *(Kore's
+   docs: each user authorizes; that Kore keeps exactly one authorization per user is
+   inferred. The bridge's side is checked below.)*
 
 ### When a token stops working
 Kore emails the bot's developers, puts the integration in an error state, and the user sees

@@ -17,6 +17,9 @@ Kore's integration guides; nothing public says which it sends). Refusing that wo
 every real authorization at its last step. So (:func:`presented_credentials`):
 
 * Basic and body naming the same client with the same secret: authenticated as one;
+* Basic and an *empty* ``client_id=`` or ``client_secret=`` in the body: the empty one counts
+  as absent (RFC 6749 2.3.1 lets a client omit an empty secret, so an empty field says
+  nothing; a form builder may send every field of its template);
 * Basic and body that disagree (another ``client_id`` or another ``client_secret``):
   ``400 invalid_request``, before any code or refresh token is looked at;
 * more than one ``Authorization`` header (:func:`single_authorization`):
@@ -97,17 +100,18 @@ def basic_credentials(header: str | None) -> Credentials | None:
 
 def presented_credentials(request: Request) -> tuple[str | None, str | None]:
     """The ``(client_id, client_secret)`` an oauthlib token request presents: Basic's, the
-    body's, or Basic's when the body repeats them. Disagreeing ones are ``invalid_request``."""
+    body's, or Basic's when the body repeats them (an empty body value beside Basic counts
+    as absent). Disagreeing ones are ``invalid_request``."""
     basic = basic_credentials(request.headers.get("Authorization"))
     if basic is None:
         return request.client_id, request.client_secret
-    if request.client_id is not None and not equal_secrets(request.client_id, basic[0]):
+    if request.client_id and not equal_secrets(request.client_id, basic[0]):
         raise errors.InvalidRequestError(
             description="The client_id in the body differs from the one in the HTTP Basic "
             "header: " + ONE_WAY_OR_THE_SAME,
             request=request,
         )
-    if request.client_secret is not None and not equal_secrets(request.client_secret, basic[1]):
+    if request.client_secret and not equal_secrets(request.client_secret, basic[1]):
         raise errors.InvalidRequestError(
             description="The client_secret in the body differs from the one in the HTTP "
             "Basic header: " + ONE_WAY_OR_THE_SAME,

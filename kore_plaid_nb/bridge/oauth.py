@@ -31,10 +31,11 @@ Decisions (RFC 6749, 7636, 9700):
 * **state** is optional (Kore's sample sends none): when sent, it goes back exactly as sent,
   an empty one too (RFC 6749 4.1.2), on the code's redirect, an error's and a denial's.
   Parameters the bridge does not know (``scope``, ``prompt``, ``nonce``...) are ignored and
-  never echoed.
+  never echoed. At the token endpoint ``state`` means nothing (RFC 6749 4.1.3): it is
+  dropped before oauthlib, which would copy it into every error body.
 * **PKCE**: optional (Kore's sample sends none), but when a ``code_challenge`` is sent, the
-  method must be ``S256``; ``plain`` (also oauthlib's default for a missing method) is refused
-  with ``invalid_request``: it only protects against an attacker who cannot read the
+  method must be ``S256``; ``plain``, or no method (which means plain, RFC 7636 4.3), is
+  refused with ``invalid_request``: it only protects against an attacker who cannot read the
   authorization request, and Kore, a confidential client, has no reason to use it. A token
   request with a ``code_verifier`` for a code authorized without ``code_challenge`` is
   ``invalid_grant`` (a PKCE downgrade, RFC 9700 2.1.1), and the code is spent.
@@ -67,7 +68,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request, add_params_to_uri
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
@@ -379,6 +380,14 @@ def _require_s256(request: Request) -> dict[str, str]:
     and look like one (RFC 7636 4.2); the code always travels in the query (Kore reads it
     there), whatever ``response_mode`` asks."""
     if request.code_challenge is not None:
+        # oauthlib has already turned a missing method into "plain": read the query.
+        sent = parse_qsl(request.uri_query or "", keep_blank_values=True)
+        if "code_challenge_method" not in {name for name, _ in sent}:
+            raise errors.InvalidRequestError(
+                description="code_challenge_method is missing, which means plain (RFC 7636 "
+                "4.3): send code_challenge_method=S256 with code_challenge.",
+                request=request,
+            )
         if request.code_challenge_method != "S256":
             raise errors.InvalidRequestError(
                 description="code_challenge_method must be S256 (plain is not accepted).",
@@ -509,7 +518,7 @@ class BridgeOAuth:
             header = single_authorization(authorization)
         except errors.OAuth2Error as exc:
             return self._error(exc)
-        pairs = list(params)
+        pairs = [(name, value) for name, value in params if name != "state"]  # never echoed
         names = {name for name, _ in pairs}
         if "grant_type" not in names:
             if "code" not in names:

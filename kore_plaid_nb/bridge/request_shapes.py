@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 Endpoint = Literal["authorize", "token"]
 ClientAuth = Literal["basic", "body", "both", "none"]
+BodyKind = Literal["json", "form"]
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token")
 CLIENT_AUTHS: tuple[ClientAuth, ...] = ("basic", "body", "both", "none")
 KEPT_SHAPES = 200
@@ -29,25 +31,43 @@ KNOWN_GRANT_TYPES = frozenset(
 )
 OTHER = "(other)"
 MAX_NAMES = 40
-NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
-# A parameter name as clients write them: snake_case / kebab-case / dotted (digits allowed,
-# an optional [index]) or camelCase. A random token sent where a name goes (a body without
-# "=", a query without it) almost never fits (mixed case, digits inside words): "(other)".
+# A value may come where a name goes (a body without "=", an id or a secret pasted into the
+# wrong field): a name is kept only when it looks like one, else it becomes "(other)". Every
+# name: at most 32 characters and at most 2 digits (hex ids, secrets, UUIDs have more).
+_SHORT_FEW_DIGITS = r"(?=.{1,32}$)(?!(?:\D*\d){3})"
+# A parameter name as clients write them: snake_case / kebab-case / dotted words of at most
+# 15 letters, digits only at a word's end (``oauth2``), an optional [index]; or camelCase of
+# at most three words and no run of five consonants. A random token does not fit: a run of
+# 16 letters and digits (every hex id or secret), digits inside a word, many capitals or a
+# long run of consonants (base64url).
 PARAM_NAME = re.compile(
-    r"(?=.{1,40}$)(?:[a-z][a-z0-9]*(?:[_.\-][a-z0-9]+)*(?:\[[a-z0-9_]*\])?"
-    r"|[a-z]{2,}(?:[A-Z][a-z]+)+)"
+    _SHORT_FEW_DIGITS + r"(?:[a-z]{1,15}[0-9]{0,2}(?:[_.\-](?:[a-z]{1,15}[0-9]{0,2}|[0-9]{1,2}))*"
+    r"(?:\[[a-z0-9_]*\])?"
+    r"|(?!.*(?i:[b-df-hj-np-tv-xz]){5})[a-z]{2,15}(?:[A-Z][a-z]{1,14}){1,2})"
 )
+# A header name, lower-cased: the HTTP token a client chose (``x-kore-bot-id``), at most 32
+# characters and 2 digits, so that a hex id or a UUID never passes. Header names are the
+# client's software, not its data: unlike a parameter name, no value lands there by mistake,
+# and an unknown one (what Kore adds) is exactly what the recorder is for.
+NAME = re.compile(_SHORT_FEW_DIGITS + r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_TEXT = 200
 PKCE_PARAMS = {"authorize": "code_challenge", "token": "code_verifier"}  # nosec B105
 
 
-def _names(names: Iterable[str], lower: bool = False, pattern: re.Pattern[str] = NAME) -> list[str]:
-    """Unique names, sorted; a name that does not look like one (it could be a value
-    pasted in the wrong place) becomes ``(other)``."""
-    kept = {
-        (name.lower() if lower else name) if pattern.fullmatch(name) else OTHER for name in names
-    }
-    return sorted(kept)[:MAX_NAMES]
+def param_name(name: str) -> str:
+    """A parameter name as sent, or ``(other)`` when it does not look like one."""
+    return name if PARAM_NAME.fullmatch(name) else OTHER
+
+
+def header_name(name: str) -> str:
+    """A header name, lower-cased, or ``(other)`` when it does not look like one."""
+    lowered = name.lower()
+    return lowered if NAME.fullmatch(lowered) else OTHER
+
+
+def _names(names: Iterable[str], kept: Callable[[str], str]) -> list[str]:
+    """Unique names, sorted, each as ``kept`` keeps it (``(other)`` for a value)."""
+    return sorted({kept(name) for name in names})[:MAX_NAMES]
 
 
 def _text(value: str | None) -> str | None:
@@ -64,6 +84,16 @@ def media_type(content_type: str | None) -> str | None:
     return _text(kind)
 
 
+def body_kind(content_type: str | None) -> BodyKind | None:
+    """How the bridge reads a body sent with this Content-Type (the header or its media
+    type): ``json`` whenever it names JSON (``application/json``, ``text/json``,
+    ``application/vnd.api+json``...), as :func:`.http.parse_params` decides; ``form`` for
+    ``application/x-www-form-urlencoded``; None for anything else (read as a form too)."""
+    if "json" in (content_type or "").lower():
+        return "json"
+    return "form" if media_type(content_type) == FORM_MEDIA_TYPE else None
+
+
 def is_basic(header: str) -> bool:
     """Whether an Authorization header uses the Basic scheme (decodable or not)."""
     return header.strip().lower().startswith("basic ")
@@ -71,14 +101,12 @@ def is_basic(header: str) -> bool:
 
 def client_auth_of(authorizations: Sequence[str], params: Mapping[str, str]) -> ClientAuth:
     """How the request authenticates the client: HTTP Basic, ``client_secret`` in the
-    parameters, both, or neither (a ``client_id`` alone authenticates nothing)."""
+    parameters, both, or neither (a ``client_id`` alone authenticates nothing). Beside
+    Basic, an empty ``client_secret`` counts as absent, as the token endpoint counts it."""
     basic = any(is_basic(header) for header in authorizations)
-    body = "client_secret" in params
-    if basic and body:
-        return "both"
     if basic:
-        return "basic"
-    return "body" if body else "none"
+        return "both" if params.get("client_secret") else "basic"
+    return "body" if "client_secret" in params else "none"
 
 
 @dataclass(frozen=True)
@@ -175,8 +203,8 @@ def shape_of(
         grant_type=grant_type,
         client_auth=client_auth_of(authorizations, values),
         content_type=media_type(content_type),
-        params=tuple(_names((name for name, _ in params), pattern=PARAM_NAME)),
-        headers=tuple(_names(header_names, lower=True)),
+        params=tuple(_names((name for name, _ in params), param_name)),
+        headers=tuple(_names(header_names, header_name)),
         state="state" in values,
         pkce=PKCE_PARAMS[endpoint] in values,
         scope="scope" in values,

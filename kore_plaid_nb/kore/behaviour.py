@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
-if TYPE_CHECKING:
-    from ..bridge.request_shapes import RequestShape
+from ..bridge.request_shapes import RequestShape, body_kind
 
 Credentials = Literal["basic", "body", "both"]
 Body = Literal["form", "json"]
@@ -49,12 +48,13 @@ class KoreBehaviour:
     @classmethod
     def from_shapes(cls, authorize: RequestShape | None, token: RequestShape) -> KoreBehaviour:
         """The behaviour recorded requests show: the credentials and the body from the token
-        request (``application/json`` is json, anything else a form); state and PKCE from
+        request (json when the bridge reads its body as JSON: :func:`body_kind`, e.g.
+        ``text/json`` or ``application/vnd.api+json``; else a form); state and PKCE from
         the authorization request (without one: a state, and the token request's PKCE).
         Raises ValueError when the token request carried no client credentials."""
         if token.client_auth == "none":
             raise ValueError("the token request carried no client credentials")
-        body: Body = "json" if token.content_type == "application/json" else "form"
+        body: Body = "json" if body_kind(token.content_type) == "json" else "form"
         state = authorize.state if authorize is not None else cls().state
         pkce = authorize.pkce if authorize is not None else token.pkce
         return cls(token.client_auth, body, state, pkce)

@@ -33,10 +33,10 @@ from ..kore import (
     resolve_public_url,
 )
 from ..kore.callbacks import callback_warning, describe_callbacks
-from ..kore.contract import WhatKoreSent
 from ..kore.profile import is_public
 from ..kore.profile_view import ProfileView
 from ..kore.standin import play_kore
+from ..kore.what_kore_sent import WhatKoreSent
 from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
@@ -462,9 +462,11 @@ def wait_for_kore(current: Settings, timeout: float = 300.0) -> None:
     """Live mode: wait until Kore's own token request reaches the bridge (masked)."""
     if current.embedded:
         running = stack.ensure_stack(current)
-        print("Embedded mode: Kore cannot reach this machine, so a stand-in plays it, the way a")
-        print("Kore other than the simulator's default might call the bridge.")
-        print(play_kore(running.settings, running.public_url))
+        played = play_kore(running.settings, running.public_url)
+        print(
+            "Embedded mode: Kore cannot reach this machine, so a stand-in plays it, the way a\n"
+            f"Kore other than the simulator's default might call the bridge.\n{played}"
+        )
         return
     if os.environ.get(HEADLESS_ENV):
         print(

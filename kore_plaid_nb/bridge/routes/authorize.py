@@ -251,8 +251,8 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     seen = recording.seen_request(ctx, request, "authorize")
     try:
         outcome = await run_in_threadpool(admitted_and_recorded, seen, start)
-    except StoreUnavailable as exc:  # answered as the app's handler does, recorded after
-        return recording.record_after(await store_unavailable(request, exc), seen)
+    except StoreUnavailable as exc:  # answered as the app's handler does, recorded
+        return recording.recorded(await store_unavailable(request, exc), seen)
     if isinstance(outcome, Refusal):
         return outcome.json() if as_json else outcome.page()
     if isinstance(outcome, Redirect):

@@ -11,6 +11,7 @@ from ..item_health import ItemHealth
 from ..oauth import BridgeOAuth
 from ..plaid_link import PlaidLink
 from ..ratelimit import SessionLimiter
+from ..request_recorder import RequestRecorder
 from ..store import BridgeStore, open_store
 from ..webhook_verification import KeySource, WebhookVerifier
 
@@ -27,6 +28,7 @@ class BridgeContext:
     verifier: WebhookVerifier
     health: ItemHealth
     hosted: HostedLink
+    recorder: RequestRecorder
 
     @classmethod
     def build(
@@ -57,6 +59,7 @@ class BridgeContext:
             verifier=WebhookVerifier(webhook_keys or plaid.webhook_verification_key),
             health=health,
             hosted=HostedLink(store, plaid),
+            recorder=RequestRecorder(store),
         )
 
     @property

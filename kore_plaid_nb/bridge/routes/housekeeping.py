@@ -60,6 +60,7 @@ def lifespan(ctx: BridgeContext) -> Callable[[Starlette], AbstractAsyncContextMa
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await run_in_threadpool(ctx.recorder.flush)
             ctx.store.close()
 
     return serving

@@ -2,28 +2,23 @@
 names and yes/no facts, never a value (:mod:`..request_shapes`), one per request, with the
 answer's status, in the store (``kore-plaid kore-requests`` lists them).
 
-A route takes what it saw with :func:`seen_request` (cheap: nothing parsed yet) and records once it
-knows its status, inside the thread-pool hop it already makes (:func:`record`). A 503 (the
-store could not answer) is recorded after the answer is sent (:func:`record_after`): it must
-not wait on the store a second time. A shape that cannot be stored costs one log line
-without any value, never the request.
+A route takes what it saw with :func:`seen_request` (cheap: nothing parsed yet) and records
+once it knows its status (:func:`record`, or :func:`recorded` for a response already made):
+the shape is built and queued, and the context's :class:`..request_recorder.RequestRecorder`
+stores it off the request's path. A shape that cannot be stored costs one log line without
+any value, never the request.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..request_shapes import Endpoint, RequestShape, shape_of
-from ..store import StoreUnavailable
 from .context import BridgeContext
-
-log = logging.getLogger("kore_plaid_nb.bridge")
 
 
 @dataclass(frozen=True)
@@ -70,19 +65,13 @@ def seen_request(
 
 
 def record(seen: SeenRequest, status: int) -> None:
-    """Store the shape of ``seen`` answered with ``status``; a store that cannot take it
-    is one log line (no value: the endpoint and the status only)."""
-    try:
-        seen.ctx.store.record_request(seen.shape(status))
-    except StoreUnavailable:
-        log.warning(
-            "the shape of one %s request (answered %d) was not recorded: the store cannot answer",
-            seen.endpoint,
-            status,
-        )
+    """Queue the shape of ``seen`` answered with ``status`` (:mod:`..request_recorder`
+    stores it off the request's path)."""
+    seen.ctx.recorder.submit(seen.shape(status))
 
 
-def record_after(response: Response, seen: SeenRequest) -> Response:
-    """``response``, recording the shape once it is sent (in the thread pool)."""
-    response.background = BackgroundTask(record, seen, response.status_code)
+def recorded(response: Response, seen: SeenRequest) -> Response:
+    """``response``, the shape of ``seen`` queued with its status (for an answer made
+    outside the route's thread-pool hop, such as a 503)."""
+    record(seen, response.status_code)
     return response

@@ -43,7 +43,7 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
         params = parse_params(body, request.headers.get("content-type", ""))
     except Refused as refused:  # a body not read or not parsed: no parameter to describe
         unread = recording.seen_request(ctx, request, "token", (), authorization)
-        await run_in_threadpool(recording.record, unread, refused.refusal.status)
+        recording.record(unread, refused.refusal.status)
         return refused.refusal.oauth_json()
     seen = recording.seen_request(ctx, request, "token", params, authorization)
     try:
@@ -52,7 +52,7 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
         else:
             answer = await run_in_threadpool(answer_and_record, ctx, params, authorization, seen)
     except StoreUnavailable as exc:
-        return recording.record_after(store_unavailable_refusal(exc).oauth_json(), seen)
+        return recording.recorded(store_unavailable_refusal(exc).oauth_json(), seen)
     return JSONResponse(answer.body, answer.status, headers=answer.headers)
 
 

@@ -20,6 +20,7 @@ clock).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from ..request_shapes import KEPT_SHAPES, RequestShape
@@ -284,10 +285,15 @@ class BridgeStore:
     # The shapes of the requests Kore sends (see :class:`.kore_requests.KoreRequests`).
 
     def record_request(self, shape: RequestShape) -> None:
-        self.kore_requests.record(shape)
+        self.kore_requests.record([shape])
 
-    def recent_requests(self, limit: int = KEPT_SHAPES) -> list[RequestShape]:
-        return self.kore_requests.recent(limit)
+    def record_requests(self, shapes: Sequence[RequestShape]) -> None:
+        self.kore_requests.record(shapes)
+
+    def recent_requests(
+        self, limit: int = KEPT_SHAPES, kore_only: bool = False
+    ) -> list[RequestShape]:
+        return self.kore_requests.recent(limit, kore_only)
 
     # Housekeeping (see :class:`.purge.Purge`).
 

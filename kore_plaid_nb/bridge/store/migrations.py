@@ -162,14 +162,17 @@ VERSIONS: dict[int, list[Step]] = {
         "ALTER TABLE repair_links ADD COLUMN link_tokens INTEGER NOT NULL DEFAULT 0",
     ],
     # 7: the shapes (names and yes/no facts, never a value) of the latest requests to the
-    # Authorization URL and the Token URL: what Kore sends (issue 22).
+    # Authorization URL and the Token URL: what Kore sends (issue 22). ``origin``: 'kore' or
+    # 'verify' (each trimmed on its own, through the index).
     7: [
         """CREATE TABLE kore_requests (
             id {id},
             at {time} NOT NULL,
             endpoint TEXT NOT NULL,
+            origin TEXT NOT NULL,
             shape TEXT NOT NULL
         )""",
+        "CREATE INDEX kore_requests_by_origin ON kore_requests(origin, id)",
     ],
 }
 LATEST = max(VERSIONS)
