@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from verify_support import WRONG_SECRET, assert_nothing_secret, verify
+from verify_support import WRONG_SECRET, assert_nothing_secret, assert_rows_passed, verify
 
 from kore_plaid_nb import cli, services, settings
 from kore_plaid_nb.bridge import ensure_bridge, running_bridge, stop_bridge
@@ -25,22 +25,23 @@ def test_verify_passes_end_to_end(bridge_url: str, capsys: pytest.CaptureFixture
 
     assert code == 0, out
     assert failed_rows(out) == []
-    for name in (
-        "Authorization URL -> Link session",
-        "redirect to callback: code + unchanged state",
-        "Token Request URL: form + Basic",
-        "Token Request URL: Kore's JSON {code}",
-        "Refresh Token URL: grant_type=refresh_token",
-        "Plaid /accounts/balance/get",
-        "Plaid /investments/holdings/get",
-        "Plaid /investments/transactions/get",
-        "Plaid /liabilities/get",
-        "Plaid /auth/get",
-        "Plaid /transactions/sync",
-        "Plaid /identity/get",
-    ):
-        row = next(line for line in out.splitlines() if line.startswith(name))
-        assert re.search(r"\bpass\s+\d+ ms$", row), row
+    assert_rows_passed(
+        out,
+        (
+            "Authorization URL -> Link session",
+            "redirect to callback: code + unchanged state",
+            "Token Request URL: form + Basic",
+            "Token Request URL: Kore's JSON {code}",
+            "Refresh Token URL: grant_type=refresh_token",
+            "Plaid /accounts/balance/get",
+            "Plaid /investments/holdings/get",
+            "Plaid /investments/transactions/get",
+            "Plaid /liabilities/get",
+            "Plaid /auth/get",
+            "Plaid /transactions/sync",
+            "Plaid /identity/get",
+        ),
+    )
     assert f"All 19 checks passed against {bridge_url}" in out
     assert_nothing_secret(out)
 

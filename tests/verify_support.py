@@ -28,3 +28,10 @@ def assert_nothing_secret(out: str) -> None:
     assert settings.DEMO_SECRET not in out
     assert WRONG_SECRET not in out
     assert not re.search(r"(access|public|link)-sandbox-[0-9a-f]{8}-", out)
+
+
+def assert_rows_passed(out: str, names: tuple[str, ...] | list[str]) -> None:
+    """Each check named (by the start of its row) passed, with its time."""
+    for name in names:
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert re.search(r"\bpass\s+\d+ ms$", row), row

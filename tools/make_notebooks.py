@@ -112,7 +112,7 @@ give the profile an *Identity Provider Name*, e.g. `Plaid`.
 * ~~Development~~: decommissioned by Plaid on 2024-06-20. The procedure still lists it; pick
   Sandbox or Production instead.
 
-The same client_id and secret go into Kore's *Client ID* and *Client Secret* fields
+The same client_id and secret go into Kore's *Client ID* and *Client Secret Key* fields
 (notebook 05 lists them again). Enter them below and press **Check and save**: they are
 checked against Plaid first, and written to `.env` (mode 0600) only when Plaid accepts them.
 When Plaid cannot be reached, nothing is saved and the form asks whether to **Save anyway**.
@@ -229,9 +229,9 @@ BOOKS["05_kore_profile"] = [
 # 05 · The Kore authorization profile (procedure steps 4-9)
 
 In Kore: *Custom* > *Select Authorization* > *Create New*, type **oAuth v2**. The table below
-has one row per input of that form, in the order the procedure fills them, with the label Kore
+has one row per input of that form, in the order Kore's form shows them, with the label Kore
 shows, what to do and the value. Every value has a **Copy** button; URLs open in a new tab.
-The Client Secret and PLAID-SECRET are shown masked: their Copy button copies the real value
+The Client Secret Key and PLAID-SECRET are shown masked: their Copy button copies the real value
 without showing it, and nothing of it is saved in this notebook.
 """),
     code(SETUP.format(name="05_kore_profile")),
@@ -243,7 +243,7 @@ without showing it, and nothing of it is saved in this notebook.
     code("steps.check_redirect_uris(settings)"),
     md("""
 ### Notes
-* **Subdomain (Tenancy URL)**: choose *Yes* and type the base URL with `{tenant}` literally;
+* **Subdomain / Tenancy URL**: choose *Yes* and type the base URL with `{tenant}` literally;
   Kore asks for the tenant (`sandbox` or `production`) when you authorize or test.
 * **Authorization Fields**: field 1 is the *Authorization* field Kore already has: edit it
   (pencil icon) to payload `access_token` = `{{accessToken}}`; fields 2 and 3 are added with
