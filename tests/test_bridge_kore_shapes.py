@@ -29,9 +29,11 @@ from bridge_support import (
     query_of,
 )
 
+# Client authentication and parameters do not depend on the store: SQLite, except the
+# acceptance of every shape, which runs on PostgreSQL and on two replicas too.
 pytestmark = [
     pytest.mark.usefixtures("store_backend"),
-    pytest.mark.backends("sqlite", "postgresql", "replicas"),
+    pytest.mark.backends("sqlite"),
     pytest.mark.bridge(plaid="unreachable"),
 ]
 
@@ -91,6 +93,7 @@ def assert_refused(response: httpx.Response, status: int, error: str, *sent: str
 # The token endpoint: every way of sending the credentials.
 
 
+@pytest.mark.backends("sqlite", "postgresql", "replicas")
 @pytest.mark.parametrize("body", ["form", "json"])
 @pytest.mark.parametrize("credentials", ["basic", "body", "both"])
 @pytest.mark.parametrize("grant", GRANTS)
