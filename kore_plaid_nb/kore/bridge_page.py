@@ -100,7 +100,7 @@ class BridgePage:
         if response.status_code == 400 and ("redirect" in lowered or "callback" in lowered):
             return KoreFlowError(
                 f"The bridge does not accept the callback {request.redirect_uri} ({reason}).",
-                fix="Put Kore's Callback URL, exactly as the profile shows it, into "
+                fix="Put Kore's Callback Link, exactly as the profile shows it, into "
                 "PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env, add it to Plaid's "
                 "Allowed redirect URIs, and restart the bridge.",
                 step=STEP_CALLBACK,

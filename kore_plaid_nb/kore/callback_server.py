@@ -119,7 +119,7 @@ class CallbackServer:
             raise KoreFlowError(
                 f"The bridge redirects to {link.redirect_to.split('?')[0]}, not to the "
                 f"callback in the request ({request.redirect_uri}).",
-                fix="The bridge must send the user back to Kore's Callback URL exactly.",
+                fix="The bridge must send the user back to Kore's Callback Link exactly.",
                 step=STEP_CALLBACK,
             )
         self.start()

@@ -287,8 +287,8 @@ def _callbacks(s: Settings) -> None:
     for url in (s.plaid_redirect_uri, *s.kore_callback_urls):
         if not re.match(_HTTP_URL, url or ""):
             raise SettingsError(
-                f"Callback URL {url!r} is not an http(s) URL.",
-                fix="Copy the Callback URL exactly as Kore's authorization profile shows it.",
+                f"Callback Link {url!r} is not an http(s) URL.",
+                fix="Copy the Callback Link exactly as Kore's authorization profile shows it.",
                 step="4.v-vi",
             )
 

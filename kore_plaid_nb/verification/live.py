@@ -134,7 +134,7 @@ def check_redirect_uri_registered(
                 raise RunbookError(
                     f"Plaid does not allow the redirect URI {uri} ({error.error_message}).",
                     fix=f"In {REDIRECT_URIS_PAGE}, add {uri} exactly (copy Kore's "
-                    "Callback URL), save, and run this check again.",
+                    "Callback Link), save, and run this check again.",
                     step="4.v-vi",
                 ) from None
             raise plaid_client.explain(error, plaid_client.api_host(settings)) from None

@@ -105,7 +105,7 @@ def _fatal_reason(exc: FatalClientError) -> tuple[str, str, str]:
         return (
             "invalid_request",
             "The callback URL in this authorization link is not one the bridge accepts.",
-            "Set PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env to the Callback URL shown "
+            "Set PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env to the Callback Link shown "
             "in Kore's authorization profile, exactly as shown, then restart the bridge "
             "(procedure step 4.v-vi).",
         )
