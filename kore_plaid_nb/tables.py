@@ -20,6 +20,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
+def yes_no(flag: bool) -> str:
+    """``yes`` or ``no``, as the tables show a flag."""
+    return "yes" if flag else "no"
+
+
 def utc_time(timestamp: float | None) -> str | None:
     """``2026-12-01 12:00:00 UTC`` for a Unix time; None for None."""
     if timestamp is None:

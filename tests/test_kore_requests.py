@@ -439,7 +439,7 @@ def test_the_store_keeps_the_newest_shapes_for_every_replica(
     total = KEPT_SHAPES + 2 * TRIM_EVERY + 5
     with open_store(settings.bridge_store) as one, open_store(settings.bridge_store) as other:
         for n in range(total):
-            (one if n % 2 else other).record_request(a_shape(n))
+            (one if n % 2 else other).record_requests([a_shape(n)])
         newest = other.recent_requests()
     assert [s.user_agent for s in newest] == [f"ua-{n}" for n in reversed(range(total))][:200]
     assert newest[0] == a_shape(total - 1)  # whole, through the store and back
@@ -575,9 +575,9 @@ def test_verify_runs_never_push_kores_shapes_out(capsys: pytest.CaptureFixture[s
     settings = settings_module.load()
     verify_runs = KEPT_SHAPES + 50
     with open_store(settings.bridge_store) as store:
-        store.record_request(a_shape(0))  # Kore's code grant
+        store.record_requests([a_shape(0)])  # Kore's code grant
         for n in range(verify_runs):
-            store.record_request(verify_shape(n))
+            store.record_requests([verify_shape(n)])
     assert latest_from_kore(settings) == (None, a_shape(0))
     listing = listed(capsys)
     assert len(listing) == KEPT_SHAPES  # the newest overall: verify's

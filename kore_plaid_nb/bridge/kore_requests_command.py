@@ -9,7 +9,7 @@ import argparse
 import json
 
 from .. import settings as settings_module
-from ..tables import format_table, utc_time
+from ..tables import format_table, utc_time, yes_no
 from .request_shapes import RequestShape
 
 HEADERS = (
@@ -63,16 +63,12 @@ def _row(shape: RequestShape) -> tuple[str, ...]:
         shape.client_auth,
         shape.grant_type or "-",
         shape.content_type or "-",
-        _yes_no(shape.state),
-        _yes_no(shape.pkce),
-        _yes_no(shape.scope),
+        yes_no(shape.state),
+        yes_no(shape.pkce),
+        yes_no(shape.scope),
         _redirect_uri(shape.redirect_uri_matches),
         _shortened(shape.user_agent or "-"),
     )
-
-
-def _yes_no(present: bool) -> str:
-    return "yes" if present else "no"
 
 
 def _redirect_uri(matches: bool | None) -> str:

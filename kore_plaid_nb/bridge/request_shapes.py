@@ -22,8 +22,6 @@ Endpoint = Literal["authorize", "token"]
 ClientAuth = Literal["basic", "body", "both", "none"]
 BodyKind = Literal["json", "form"]
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
-ENDPOINTS: tuple[Endpoint, ...] = ("authorize", "token")
-CLIENT_AUTHS: tuple[ClientAuth, ...] = ("basic", "body", "both", "none")
 KEPT_SHAPES = 200
 # grant_type is free text from the client: a known name is kept, anything else is "other"
 KNOWN_GRANT_TYPES = frozenset(

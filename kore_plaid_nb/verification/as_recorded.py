@@ -17,6 +17,7 @@ from ..errors import RunbookError
 from ..kore.procedure import STEP_SECRET, STEP_TOKEN_URL
 from ..kore.simulator import KoreBehaviour
 from ..settings import Settings
+from ..tables import yes_no
 
 NOTHING_RECORDED_FIX = (
     "In Kore, open the authorization profile, click Authorize and finish Plaid Link "
@@ -40,13 +41,13 @@ class RecordedKore:
             f"Playing Kore as the bridge recorded it: {self.behaviour.label}.",
             f"  from Kore's token request at {iso8601(token.at)}: credentials "
             f"{token.client_auth}, body {token.content_type or '(none)'}, grant_type "
-            f"{token.grant_type or '(none)'}, PKCE {_yes(token.pkce)}, answered HTTP "
+            f"{token.grant_type or '(none)'}, PKCE {yes_no(token.pkce)}, answered HTTP "
             f"{token.status}",
         ]
         if self.authorize is not None:
             lines.append(
                 f"  and its authorization request at {iso8601(self.authorize.at)}: state "
-                f"{_yes(self.authorize.state)}, PKCE {_yes(self.authorize.pkce)}, answered "
+                f"{yes_no(self.authorize.state)}, PKCE {yes_no(self.authorize.pkce)}, answered "
                 f"HTTP {self.authorize.status}"
             )
         else:
@@ -65,10 +66,6 @@ class RecordedKore:
                 "show whether this shape passes now."
             )
         return "\n".join(lines)
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 def recorded_kore(settings: Settings) -> RecordedKore:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..kore.simulator import KoreBehaviour, KoreSimulator
 from ..settings import Settings
-from ..tables import format_table
+from ..tables import format_table, yes_no
 from .checks import (
     FAIL,
     PASS,
@@ -31,10 +31,6 @@ from .checks import (
 
 AUTHORIZE_LEG = ("authorize", "public_token", "set_access_token", "redirect")
 HEADERS = ("credentials", "body", "state", "PKCE", "authorize", "token", "refresh", "Plaid")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 @dataclass(frozen=True)
@@ -86,8 +82,8 @@ class MatrixRow:
         return (
             b.credentials,
             b.body,
-            _yes(b.state),
-            _yes(b.pkce),
+            yes_no(b.state),
+            yes_no(b.pkce),
             self.leg(AUTHORIZE_LEG),
             self.leg(("token",)),
             self.leg(("refresh",)),

@@ -284,9 +284,6 @@ class BridgeStore:
 
     # The shapes of the requests Kore sends (see :class:`.kore_requests.KoreRequests`).
 
-    def record_request(self, shape: RequestShape) -> None:
-        self.kore_requests.record([shape])
-
     def record_requests(self, shapes: Sequence[RequestShape]) -> None:
         self.kore_requests.record(shapes)
 
