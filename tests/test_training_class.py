@@ -102,7 +102,12 @@ def test_three_trainees_at_once_pass_and_the_fourth_fails_at_01_on_the_board(
     }
     outputs = {name: run.communicate(timeout=280)[0] for name, run in runs.items()}
     codes = {name: run.returncode for name, run in runs.items()}
-    assert codes == {"ann": 0, "bob": 0, "cyd": 0, "dev": 1}, outputs
+    expected = {"ann": 0, "bob": 0, "cyd": 0, "dev": 1}
+    assert codes == expected, "\n\n".join(
+        f"== {name} (exit {codes[name]})\n{outputs[name]}"
+        for name in codes
+        if codes[name] != expected[name]
+    )
     assert "01_plaid_keys: FAILED" in outputs["dev"], outputs["dev"]
     assert "): PLAID_ENV=development" in outputs["dev"], outputs["dev"]
     assert "What to do: " in outputs["dev"] and "SettingsError" not in outputs["dev"]

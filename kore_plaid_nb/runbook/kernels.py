@@ -5,11 +5,17 @@ kernel of its own, started in its folder.
 A kernel is launched, not waited for: the notebook's client waits until it is ready, which by
 then it usually is. :meth:`KernelPool.close` ends every kernel the pool started (graceful
 first, killed after ``SHUTDOWN_SECONDS``) and returns only when they are gone.
+
+Kernels talk over IPC sockets in a private folder (0700) of their own, not TCP ports: runs
+started at the same moment (a class on one machine) cannot race for a port, and no other
+user of the machine can reach a kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -32,10 +38,13 @@ class KernelPool:
 
     def start(self, notebook: Path) -> AsyncKernelManager:
         """Launch a kernel for ``notebook`` (working directory: its folder)."""
-        manager = AsyncKernelManager(kernel_name=KERNEL_NAME)
-        manager.shutdown_wait_time = SHUTDOWN_SECONDS
-        with open(self._stderr_path, "ab") as stderr:  # the kernel keeps its own copy
-            run_sync(manager.start_kernel)(cwd=str(notebook.parent), stderr=stderr)
+        manager = ipc_kernel_manager()
+        try:
+            with open(self._stderr_path, "ab") as stderr:  # the kernel keeps its own copy
+                run_sync(manager.start_kernel)(cwd=str(notebook.parent), stderr=stderr)
+        except BaseException:
+            _remove_socket_folder(manager)
+            raise
         self._started.append(manager)
         return manager
 
@@ -66,9 +75,35 @@ class KernelPool:
         for manager in self._started:
             if _alive(manager):  # a graceful shutdown that failed or hangs: no survivor
                 _kill(manager)
+            _remove_socket_folder(manager)
         self._started.clear()
         self._retired.clear()
         self._shutdowns.clear()
+
+
+def ipc_kernel_manager() -> AsyncKernelManager:
+    """A kernel manager whose kernel will listen on IPC sockets in a new private folder
+    (short, so that socket paths stay under the system's limit of about 100 bytes)."""
+    folder = tempfile.mkdtemp(prefix="kore-plaid-kernel-")
+    manager = AsyncKernelManager(
+        kernel_name=KERNEL_NAME, transport="ipc", ip=str(Path(folder) / "socket")
+    )
+    manager.shutdown_wait_time = SHUTDOWN_SECONDS
+    return manager
+
+
+def stop_kernel(manager: AsyncKernelManager) -> None:
+    """Shut ``manager``'s kernel down now (graceful first) and remove its socket folder."""
+    _shutdown(manager)
+    if _alive(manager):
+        _kill(manager)
+    _remove_socket_folder(manager)
+
+
+def _remove_socket_folder(manager: AsyncKernelManager) -> None:
+    folder = Path(manager.ip).parent
+    if manager.transport == "ipc" and folder.name.startswith("kore-plaid-kernel-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _shutdown(manager: AsyncKernelManager) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import re
 import time
@@ -16,7 +17,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from .. import progress, services
 from ..settings import Settings, mask
-from .kernels import KernelPool
+from .kernels import KernelPool, ipc_kernel_manager, stop_kernel
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
 TEARDOWN_PREFIX = "08_"
@@ -199,32 +200,17 @@ def execute(
 
     The stored outputs are cleared first: the result shows only what ran this time, and the
     cells after a failing one are empty and marked as not run."""
-    nb = nbformat.read(path, as_version=4)
-    clear_outputs(nb)
-    executed: set[int] = set()
-    client = NotebookClient(
-        nb,
-        km=kernel,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        store_widget_state=False,
-        record_timing=False,
-        on_cell_execute=lambda cell, cell_index: executed.add(cell_index),
-    )
     started = time.monotonic()
+    nb, executed, skip_tag, failure = _run_cells(path, settings, kernel)
+    if failure is not None and not executed and _died_booting(failure):
+        # a kernel that died before its first reply gets one more, fresh one
+        nb, executed, skip_tag, failure = _run_cells(path, settings, None)
     error = fix = ""
-    try:
-        with open(kernel_log(settings), "ab") as log:
-            client.execute(stderr=log)
-    except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
-        error, fix = _cell_failure(_cell_failure_in(exc))
+    if failure is not None:
+        error, fix = _cell_failure(_cell_failure_in(failure))
         fix = fix or rerun_fix(path.stem)
-    finally:
-        if kernel is not None and client.kc is not None:
-            client.kc.stop_channels()  # the pool's kernel: nbclient leaves its client open
     seconds = time.monotonic() - started
-    _mark_not_run(nb, executed, client.skip_cells_with_tag)
+    _mark_not_run(nb, executed, skip_tag)
     leaked = redact(nb, settings.secret_values)
     if leaked and not error:
         error = f"a cell printed a configured secret ({leaked}x); it was masked"
@@ -241,6 +227,49 @@ def execute(
         normalize_for_storage(nb, path.parent)
         nbformat.write(nb, path)
     return NotebookResult(path.stem, not error, seconds, error, tagged, fix)
+
+
+def _run_cells(
+    path: Path, settings: Settings, kernel: AsyncKernelManager | None
+) -> tuple[nbformat.NotebookNode, set[int], str, BaseException | None]:
+    """Run the notebook's cells once: (notebook, cells run, skip tag, failure or None)."""
+    nb = nbformat.read(path, as_version=4)
+    clear_outputs(nb)
+    executed: set[int] = set()
+    own = kernel is None
+    manager = kernel if kernel is not None else ipc_kernel_manager()
+    client = NotebookClient(
+        nb,
+        km=manager,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=False,
+        record_timing=False,
+        on_cell_execute=lambda cell, cell_index: executed.add(cell_index),
+    )
+    failure: BaseException | None = None
+    try:
+        with open(kernel_log(settings), "ab") as log:
+            client.execute(stderr=log)
+    except Exception as exc:  # nbclient can also fail shutting a kernel down (a loaded machine)
+        failure = exc
+    finally:
+        atexit.unregister(client._cleanup_kernel)  # left registered when the kernel died booting
+        if client.kc is not None:
+            client.kc.stop_channels()  # a kernel passed in: nbclient leaves its client open
+        if own:
+            stop_kernel(manager)
+    return nb, executed, client.skip_cells_with_tag, failure
+
+
+def _died_booting(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RuntimeError) and "died before replying" in str(seen):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def clear_outputs(nb: nbformat.NotebookNode) -> None:
