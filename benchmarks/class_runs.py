@@ -28,6 +28,8 @@ from kore_plaid_nb import services  # noqa: E402
 from kore_plaid_nb.settings import ENV_NAMES  # noqa: E402
 
 TOKEN = "benchmark-board-token-0123456789abcdef"  # noqa: S105 - a throw-away board's token
+TRAINEE_TOKENS: dict[str, str] = {}  # each trainee's own (`kore-plaid board add-trainee`)
+BOARD_HOME: list[Path] = []  # the board's state folder, where add-trainee keeps the tokens
 
 
 def environ(**more: str) -> dict[str, str]:
@@ -46,7 +48,21 @@ def start_board(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     url = f"http://127.0.0.1:{port}"
     if not services.wait_healthy(url + "/healthz", timeout=30, pid=process.pid):
         raise SystemExit("the board did not start")
+    BOARD_HOME[:] = [folder / "trainer"]
     return process, url
+
+
+def trainee_token(name: str) -> str:
+    if name not in TRAINEE_TOKENS:
+        done = subprocess.run(  # noqa: S603 - this project's own command
+            [sys.executable, "-m", "kore_plaid_nb", "board", "add-trainee", name],
+            env=environ(KORE_PLAID_HOME=str(BOARD_HOME[0])),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        TRAINEE_TOKENS[name] = done.stdout.strip()
+    return TRAINEE_TOKENS[name]
 
 
 def run_class(folder: Path, names: list[str], board: str) -> dict[str, tuple[float, int]]:
@@ -60,7 +76,7 @@ def run_class(folder: Path, names: list[str], board: str) -> dict[str, tuple[flo
             KORE_PLAID_ENV_FILE=str(home / ".env"),
             KORE_PLAID_TRAINEE=name,
             KORE_PLAID_BOARD_URL=board,
-            KORE_PLAID_BOARD_TOKEN=TOKEN,
+            KORE_PLAID_BOARD_TRAINEE_TOKEN=trainee_token(name),
         )
         runs[name] = subprocess.Popen(  # noqa: S603 - this project's own command
             [str(ROOT / ".venv" / "bin" / "kore-plaid"), "run"],

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import RunbookError
+from .private_files import private_by_default
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("kore_plaid_nb.emulator.command", "run the offline Plaid Sandbox emulator"),
@@ -29,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("kore_plaid_nb.progress.command", "start over: stop services, remove Items"),
     "items": ("kore_plaid_nb.bridge.items_command", "list end users' Items, health, repair links"),
     "kore-requests": ("kore_plaid_nb.bridge.kore_requests_command", "what Kore sent the bridge"),
+    "keys": ("kore_plaid_nb.bridge.keys_command", "rotate the store's encryption key"),
+    "audit": ("kore_plaid_nb.bridge.audit_command", "the bridge's audit trail (security events)"),
 }
 
 
@@ -51,6 +54,8 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the program itself (not a test): its files and its children's private
+        private_by_default()
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import ServiceError
+from .private_files import private_file, private_folder, write_private
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,11 @@ class ServiceRecord:
 
 
 def services_dir(home: Path) -> Path:
-    path = home / "services"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(private_folder(home) / "services")
 
 
 def logs_dir(home: Path) -> Path:
-    path = home / "logs"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(private_folder(home) / "logs")
 
 
 def pid_alive(pid: int) -> bool:
@@ -97,10 +94,7 @@ def read(home: Path, name: str) -> ServiceRecord | None:
 
 
 def write(home: Path, record: ServiceRecord) -> None:
-    path = services_dir(home) / f"{record.name}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(record), indent=2))
-    os.replace(tmp, path)
+    write_private(services_dir(home) / f"{record.name}.json", json.dumps(asdict(record), indent=2))
 
 
 def wait_healthy(url: str, timeout: float = 20.0, pid: int | None = None) -> bool:
@@ -149,8 +143,7 @@ def ensure_running(
     log_path = logs_dir(home) / f"{name}.log"
     process_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "kore_plaid_nb", *command]
-    with open(log_path, "ab") as log:
-        os.chmod(log_path, 0o600)
+    with open(private_file(log_path), "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - sys.executable -m kore_plaid_nb, no shell  # nosec B603
             argv,
             stdin=subprocess.DEVNULL,

@@ -30,7 +30,7 @@ from plaid.model.sandbox_public_token_create_request_options import (
 from round_robin import running_round_robin
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from store_inspect import one
+from store_inspect import one, token_digest
 from webhook_signing import KeyRing, new_key, sign
 
 from kore_plaid_nb import plaid_client, services, serving
@@ -237,8 +237,8 @@ class Bridge:
     def new_item(self) -> tuple[str, str]:
         """An end user authorizes through the bridge: (Plaid item_id, access token)."""
         access_token = self.authorize().access_token
-        item_id = one(self.settings, "SELECT item_id FROM items WHERE access_token = ?",
-                      (access_token,))  # fmt: skip
+        item_id = one(self.settings, "SELECT item_id FROM items WHERE access_token_digest = ?",
+                      (token_digest(self.settings, access_token),))  # fmt: skip
         return str(item_id), access_token
 
     def health(self, item_id: str) -> str:

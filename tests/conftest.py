@@ -149,6 +149,8 @@ def store_backend(
     """Point BRIDGE_DB at the backend under test: SQLite in the state folder, or a fresh
     PostgreSQL schema of its own (the URL's search_path)."""
     if request.param in ("postgresql", "replicas"):
+        import base64
+        import os
         import secrets
 
         import psycopg
@@ -158,6 +160,8 @@ def store_backend(
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"CREATE SCHEMA {schema}")
         monkeypatch.setenv("BRIDGE_DB", f"{url}?options=-csearch_path%3D{schema}")
+        # as a PostgreSQL deployment is configured: one explicit key for every replica
+        monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
     return request.param
 
 

@@ -7,6 +7,7 @@ import sqlite3
 
 import psycopg
 
+from kore_plaid_nb.bridge.store import store_keyring
 from kore_plaid_nb.bridge.store.placeholders import to_pyformat
 from kore_plaid_nb.settings import Settings
 
@@ -64,3 +65,41 @@ def assert_consistent(settings: Settings) -> None:
         == 0
     ), "a code honoured without the refresh token it grants"
     assert one(settings, "SELECT COUNT(*) FROM items WHERE access_token = ''") == 0
+
+
+# The sealed secrets (issue 23), opened with the store's key as the bridge would.
+
+
+def token_digest(settings: Settings, token: str) -> str:
+    """The lookup digest the store keeps for an access or Link token."""
+    return store_keyring(settings).digest(token)
+
+
+def stored_access_tokens(settings: Settings) -> list[str]:
+    """The Items' access tokens, oldest first, opened with the store's key."""
+    keyring = store_keyring(settings)
+    found = rows(settings, "SELECT item_id, access_token FROM items ORDER BY id")
+    return [keyring.unseal(sealed, "items", "access_token", item_id) for item_id, sealed in found]
+
+
+def stored_link_tokens(settings: Settings) -> list[str]:
+    """The Hosted Link sessions' Link tokens, opened with the store's key."""
+    keyring = store_keyring(settings)
+    found = rows(settings, "SELECT digest, link_token FROM sessions WHERE link_token IS NOT NULL")
+    return [keyring.unseal(sealed, "sessions", "link_token", key) for key, sealed in found]
+
+
+def hosted_results(settings: Settings, link_token: str) -> list[tuple[str | None, str | None]]:
+    """(hosted_status, public token opened) of the session given ``link_token``."""
+    keyring = store_keyring(settings)
+    found = rows(
+        settings,
+        "SELECT digest, hosted_status, hosted_public_token FROM sessions"
+        " WHERE link_token_digest = ?",
+        (keyring.digest(link_token),),
+    )
+    return [
+        (status, None if sealed is None else
+         keyring.unseal(sealed, "sessions", "hosted_public_token", key))
+        for key, status, sealed in found
+    ]  # fmt: skip

@@ -29,7 +29,7 @@ from fake_clock import FakeClock
 from plaid.model.accounts_get_request import AccountsGetRequest
 from requests_oauthlib import OAuth2Session
 from round_robin import running_round_robin
-from store_inspect import one
+from store_inspect import stored_access_tokens
 
 from kore_plaid_nb import plaid_client, services
 from kore_plaid_nb import settings as settings_module
@@ -225,6 +225,7 @@ def test_wrong_plaid_keys_show_which_step_to_check(home: Path, emulator_url: str
         plaid_api_url=emulator_url,
         plaid_client_id="0123456789abcdef01234567",
         plaid_secret="0123456789abcdef0123456789abcd",
+        bridge_allow_loopback_callback=1,  # a live bridge: the test plays Kore on loopback
     )
     with running_bridge(settings) as url:
         page = httpx.get(url + "/?" + authorize_query(settings))
@@ -335,7 +336,7 @@ def test_items_kore_never_came_for_are_removed_at_plaid(
     with serve_in_thread(app, what="bridge") as url, httpx.Client(timeout=20) as http:
         kept = exchange(http, url, settings, authorize_and_link(http, url, settings)["code"])
         authorize_and_link(http, url, settings)  # the user authorized; Kore never redeemed
-        forgotten = str(one(settings, "SELECT access_token FROM items ORDER BY id DESC LIMIT 1"))
+        forgotten = stored_access_tokens(settings)[-1]
         assert accounts(settings, forgotten)  # alive at Plaid until the sweep
         app.state.sweep()  # nothing has expired yet: nothing goes
         assert accounts(settings, forgotten)

@@ -26,7 +26,7 @@ import pytest
 from bridge_support import authorize_query, exchange, query_of
 from cryptography.hazmat.primitives.asymmetric import ec
 from plaid.model.accounts_get_request import AccountsGetRequest
-from store_inspect import one, rows
+from store_inspect import hosted_results, one, rows, stored_link_tokens
 from webhook_signing import new_key, sign
 
 from kore_plaid_nb import plaid_client
@@ -45,7 +45,6 @@ pytestmark = [
 ]
 
 TEST_KID = "hosted-test-kid"
-HOSTED_COLUMNS = "SELECT hosted_status, hosted_public_token FROM sessions WHERE link_token = ?"
 
 
 @dataclass
@@ -94,9 +93,8 @@ class Hosted:
         ]
 
     def link_token(self) -> str:
-        return str(
-            one(self.settings, "SELECT link_token FROM sessions WHERE link_token IS NOT NULL")
-        )
+        [link_token] = stored_link_tokens(self.settings)
+        return link_token
 
     def codes(self) -> int:
         return int(one(self.settings, "SELECT COUNT(*) FROM codes"))
@@ -184,7 +182,7 @@ def test_webhook_first_then_return_gives_kore_one_code_that_redeems(hosted: Host
     back = hosted.log_in(hosted.start(state="wh-first"))
     [finished] = hosted.deliveries("SESSION_FINISHED")
     assert finished["status_code"] == 200
-    status, public_token = rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0]
+    status, public_token = hosted_results(hosted.settings, hosted.link_token())[0]
     assert status == "SUCCESS" and public_token.startswith("public-sandbox-")
 
     # The recorded token is used: Plaid's /link/token/get is not even needed.
@@ -196,7 +194,7 @@ def test_webhook_first_then_return_gives_kore_one_code_that_redeems(hosted: Host
     query = query_of(kore)
     assert query["state"] == "wh-first" and query["code"] and "error" not in query
     assert hosted.codes() == 1
-    assert rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0][1] is None
+    assert hosted_results(hosted.settings, hosted.link_token())[0][1] is None
     hosted.redeem(query["code"])
 
     again = hosted.http.get(back)  # a reload: the code was handed out once
@@ -216,7 +214,7 @@ def test_return_first_then_late_webhook_gives_one_code(hosted: Hosted) -> None:
     hosted.gate.set()
     [finished] = hosted.deliveries("SESSION_FINISHED")
     assert finished["status_code"] == 200  # accepted, and changes nothing
-    assert rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0] == (None, None)
+    assert hosted_results(hosted.settings, hosted.link_token())[0] == (None, None)
     assert hosted.codes() == 1
     hosted.redeem(query["code"])
 
@@ -246,7 +244,7 @@ def test_exited_session_sends_kore_access_denied_with_state(hosted: Hosted) -> N
         "environment": "sandbox",
     }
     assert signed_webhook(hosted, payload).status_code == 200
-    assert rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0] == ("EXITED", None)
+    assert hosted_results(hosted.settings, hosted.link_token())[0] == ("EXITED", None)
     answer = hosted.http.get(hosted.completions[-1])
     assert answer.status_code == 303
     query = query_of(answer.headers["location"])
@@ -329,7 +327,7 @@ def test_a_session_refused_with_access_denied_never_issues_a_code(
     hosted.log_in(hosted_url)
     [finished] = hosted.deliveries("SESSION_FINISHED")
     assert finished["status_code"] == 200  # accepted, and changes nothing
-    assert rows(hosted.settings, HOSTED_COLUMNS, (hosted.link_token(),))[0] == (None, None)
+    assert hosted_results(hosted.settings, hosted.link_token())[0] == (None, None)
     again = hosted.http.get(back)
     assert again.status_code == 409 and "text/html" in again.headers["content-type"]
     assert "already completed" in again.text

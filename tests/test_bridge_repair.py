@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from bridge_support import Bridge
 from plaid.model.accounts_get_request import AccountsGetRequest
-from store_inspect import change, one
+from store_inspect import change, one, stored_access_tokens
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -81,7 +81,7 @@ def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge
     assert issued.status_code == 200, issued.text
     link_token = issued.json()["link_token"]
     # "done" before the user logged in: Plaid still reports the error, nothing is spent.
-    early = bridge.post(f"/repair/{token}/done", json={})
+    early = bridge.post(f"/repair/{token}/done", json={"link_token": link_token})
     assert early.status_code == 409, early.text
     assert early.json()["error"] == "not_repaired" and early.json()["fix"]
     assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
@@ -91,10 +91,10 @@ def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge
     assert got["metadata"]["webhook"] == bridge.url + "/plaid/webhook"
     bridge.link_update_mode(link_token)
 
-    done = bridge.post(f"/repair/{token}/done", json={})
+    done = bridge.post(f"/repair/{token}/done", json={"link_token": link_token})
     assert done.status_code == 200, done.text
     assert done.json() == {"repaired": True}
-    again = bridge.post(f"/repair/{token}/done", json={})
+    again = bridge.post(f"/repair/{token}/done", json={"link_token": link_token})
     assert again.status_code == 410 and again.json()["error"] == "repair_link_used"
     assert NEW_LINK_ADVICE in again.json()["fix"]
     assert bridge.post(f"/repair/{token}/link_token", json={}).status_code == 410
@@ -107,7 +107,7 @@ def test_repair_keeps_kores_access_token_and_spends_the_link_once(bridge: Bridge
     # Kore's own access token works again: same Item, nothing new issued to Kore.
     assert "Plaid Checking" in accounts(bridge.settings, access_token)
     assert one(bridge.settings, "SELECT COUNT(*) FROM items") == 1
-    assert one(bridge.settings, "SELECT access_token FROM items") == access_token
+    assert stored_access_tokens(bridge.settings) == [access_token]
     assert one(bridge.settings, "SELECT COUNT(*) FROM codes") == codes_before
     assert one(bridge.settings, "SELECT COUNT(*) FROM refresh_tokens") == refresh_before
 
@@ -195,8 +195,12 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
     )
     to_us = [d["webhook_code"] for d in idle["deliveries"] if d["url"].startswith(bridge.url + "/")]
     assert to_us == ["PENDING_DISCONNECT"]  # no LOGIN_REPAIRED: the Item had no error
-    assert list_items(bridge.settings, lookup=False)[0]["health"] == "PENDING_DISCONNECT"
-    assert bridge.post(f"/repair/{token}/done", json={}).json() == {"repaired": True}
+    # (repair_links=False: listing with links would mint a new one, spending this one)
+    assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
+        "PENDING_DISCONNECT"
+    )
+    done = bridge.post(f"/repair/{token}/done", json={"link_token": link_token})
+    assert done.json() == {"repaired": True}
     [item] = list_items(bridge.settings, lookup=False)
     assert item["health"] == "healthy" and item["repair_url"] is None
     assert "Plaid Checking" in accounts(bridge.settings, access_token)
@@ -264,11 +268,12 @@ def test_a_store_failure_in_done_spends_nothing_and_the_user_can_retry(bridge: B
     failing = FailingHealthBackend(store.backend)
     store.backend = failing
     with serve_in_thread(create_app(bridge.settings, store=store), what="bridge") as url:
-        link_token = bridge.http.post(f"{url}/repair/{token}/link_token", json={})
-        assert link_token.status_code == 200, link_token.text
-        bridge.link_update_mode(link_token.json()["link_token"])
+        issued = bridge.http.post(f"{url}/repair/{token}/link_token", json={})
+        assert issued.status_code == 200, issued.text
+        link_token = {"link_token": issued.json()["link_token"]}
+        bridge.link_update_mode(link_token["link_token"])
 
-        failed = bridge.http.post(f"{url}/repair/{token}/done", json={})
+        failed = bridge.http.post(f"{url}/repair/{token}/done", json=link_token)
         assert failed.status_code == 503, failed.text
         assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
         assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
@@ -276,6 +281,60 @@ def test_a_store_failure_in_done_spends_nothing_and_the_user_can_retry(bridge: B
         )
 
         failing.failing = False  # the database is back: the same link still works
-        done = bridge.http.post(f"{url}/repair/{token}/done", json={})
+        done = bridge.http.post(f"{url}/repair/{token}/done", json=link_token)
         assert done.status_code == 200 and done.json() == {"repaired": True}, done.text
     assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == "healthy"
+
+
+def pending_disconnect(bridge: Bridge) -> tuple[str, str]:
+    """An Item whose bank will disconnect it (Plaid reports no error): its access token and
+    the repair token ``kore-plaid items`` hands out."""
+    access_token = bridge.authorize().access_token
+    api = plaid_client.create(bridge.settings)
+    fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
+    plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)
+    wait_for_deliveries(bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret)
+    [item] = list_items(bridge.settings, lookup=False)
+    return access_token, item["repair_url"].rsplit("/", 1)[1]
+
+
+def test_a_pending_disconnect_is_repaired_only_when_plaid_shows_the_update_mode_login(
+    bridge: Bridge,
+) -> None:
+    """Issue 23, 3.9: a Link token handed out is not a repair; Plaid's /link/token/get must
+    show the update-mode session on that token succeeded."""
+    _, token = pending_disconnect(bridge)
+    link_token = bridge.post(f"/repair/{token}/link_token", json={}).json()["link_token"]
+
+    def done(link_token: str) -> dict:
+        answer = bridge.post(f"/repair/{token}/done", json={"link_token": link_token})
+        assert answer.status_code in (200, 409), answer.text
+        return dict(answer.json())
+
+    def health() -> str:
+        return list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"]
+
+    unfinished = done(link_token)  # Link opened, the user never logged in
+    assert unfinished["error"] == "not_repaired" and "Log in to your bank" in unfinished["fix"]
+    assert done("")["error"] == "not_repaired"  # no Link token named
+    other = bridge.post(f"/repair/{token}/link_token", json={}).json()["link_token"]
+    bridge.link_update_mode(link_token)  # a login on the older token: not the one handed out last
+    assert done(link_token)["error"] == "not_repaired"
+    assert health() == "PENDING_DISCONNECT"
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
+
+    bridge.link_update_mode(other)
+    assert done(other) == {"repaired": True}
+    assert health() == "healthy"
+
+
+def test_a_new_repair_link_spends_the_items_older_ones(bridge: Bridge) -> None:
+    _, first = pending_disconnect(bridge)
+    [item] = list_items(bridge.settings, lookup=False)  # a second link for the same Item
+    second = item["repair_url"].rsplit("/", 1)[1]
+    assert bridge.http.get(f"{bridge.url}/repair/{first}").status_code == 410
+    assert bridge.post(f"/repair/{first}/link_token", json={}).json()["error"] == (
+        "repair_link_used"
+    )
+    assert bridge.http.get(f"{bridge.url}/repair/{second}").status_code == 200
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1

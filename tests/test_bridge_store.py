@@ -376,7 +376,7 @@ def test_the_store_location_is_shown_without_its_password(settings) -> None:
     shown = settings.bridge_store_shown
     if settings.bridge_db_url:
         password = urlsplit(settings.bridge_db_url).password
-        assert password not in shown and ":…@127.0.0.1:" in shown
+        assert password not in shown and shown.startswith("127.0.0.1:")
         store = open_store(settings.bridge_db_url)
         assert store.describe() == shown
         store.close()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from bridge_support import Bridge
 from fake_clock import FakeClock
-from store_inspect import change, one, rows
+from store_inspect import change, one, rows, stored_access_tokens
 from webhook_signing import KeyRing, new_key, sign
 
 from kore_plaid_nb import cli, plaid_client
@@ -489,7 +489,7 @@ def test_the_emulators_signed_webhooks_reach_the_item(
             fired = plaid_client.call_json(
                 api,
                 "sandbox_item_fire_webhook",
-                {"access_token": str(one(settings, "SELECT access_token FROM items")),
+                {"access_token": stored_access_tokens(settings)[0],
                  "webhook_code": code},
             )  # fmt: skip
             assert fired["webhook_fired"] is True

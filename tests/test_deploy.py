@@ -46,7 +46,7 @@ def test_the_example_settings_load_as_live_on_postgresql_behind_the_proxy() -> N
     loaded = settings.load(environ={}, env_file=example)
     assert loaded.mode == "live" and loaded.plaid_env == "production"
     assert loaded.bridge_db_url is not None
-    assert loaded.bridge_store_shown == "postgresql://kore_plaid:…@db.internal:5432/kore_plaid"
+    assert loaded.bridge_store_shown == "db.internal:5432/kore_plaid"
     assert loaded.forwarded_allow_ips == ("127.0.0.1",)
     assert loaded.link_redirect_uri == "https://bridge.example.com/oauth-return"
 

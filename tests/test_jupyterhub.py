@@ -40,6 +40,7 @@ HUB_CONFIG = DEPLOY / "jupyterhub_config.py"
 PROXY = ROOT / ".tools" / "chp" / "node_modules" / ".bin" / "configurable-http-proxy"
 INSTALL_PROXY = ROOT / "tools" / "install_proxy.sh"
 TRAINEES = ("ada", "grace")
+TRAINER = "tess"  # in the trainers' group: the only one who sees the board
 NOTEBOOKS = ("00_start_here", "01_plaid_keys", "02_redirect_uri", "03_bridge")
 RUNBOOK_FOLDER = "runbook"
 CELL_TIMEOUT = 120.0  # seconds for one cell (03_bridge starts the emulator and the bridge)
@@ -90,6 +91,13 @@ def processes_under(folder: Path) -> list[int]:
         if (cwd == folder or folder in cwd.parents) and _state(int(entry.name)) not in (None, "Z"):
             found.append(int(entry.name))
     return found
+
+
+def command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
+    except OSError:
+        return "(gone)"
 
 
 def end_processes(pids: list[int], grace: float = 5.0) -> None:
@@ -195,6 +203,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         KORE_PLAID_BOARD_TOKEN=board_token,
         KORE_PLAID_BOARD_HOME=str(root / "board"),
         KORE_PLAID_HUB_ADMIN_TOKEN=admin_token,
+        KORE_PLAID_TRAINERS=TRAINER,
         PYTHONUNBUFFERED="1",
     )
     log_path = root / "hub.log"
@@ -241,7 +250,7 @@ def stop_everything(hub: Hub) -> None:
     (SIGTERM: it stops its proxy and the board), then anything still running from this
     test's folder. Never raises."""
     if hub.process.poll() is None:
-        for name in TRAINEES:
+        for name in (*TRAINEES, TRAINER):
             with contextlib.suppress(Exception):
                 httpx.delete(
                     f"{hub.public_url}/hub/api/users/{name}/server",
@@ -407,9 +416,10 @@ def _error_text(content: dict) -> str:
 
 
 ENVIRONMENT_CELL = (
-    "import json, os\nprint(json.dumps({k: os.environ.get(k) for k in ("
+    "import json, os\nprint(json.dumps({**{k: os.environ.get(k) for k in ("
     "'KORE_PLAID_HOME', 'KORE_PLAID_ENV_FILE', 'KORE_PLAID_TRAINEE', 'KORE_PLAID_MODE', "
-    "'KORE_PLAID_BOARD_URL')}))"
+    "'KORE_PLAID_BOARD_URL', 'KORE_PLAID_BOARD_TOKEN')}, "
+    "'hub token set': bool(os.environ.get('JUPYTERHUB_API_TOKEN'))}))"
 )
 
 
@@ -492,7 +502,8 @@ def test_tljh_drop_in_adds_the_class_to_tljh_configuration(
         load_config(tljh).JupyterHub.services[1]["environment"]["KORE_PLAID_BOARD_TOKEN"] == token
     )
     environment = config.Spawner.environment.get_value({})  # added to the default: none
-    assert environment["KORE_PLAID_BOARD_TOKEN"] == token
+    assert "KORE_PLAID_BOARD_TOKEN" not in environment  # the trainer's: trainees use their own
+    assert token not in json.dumps({k: v for k, v in environment.items() if isinstance(v, str)})
     assert environment["KORE_PLAID_BOARD_URL"] == "http://127.0.0.1:8800/services/board"
     assert environment["KORE_PLAID_MODE"] == "embedded"
     trainee = SimpleNamespace(user=SimpleNamespace(name="ada"))
@@ -510,18 +521,96 @@ def test_z2jh_values_parse_and_name_the_class_settings() -> None:
     singleuser, hub_values = values["singleuser"], values["hub"]
     assert singleuser["defaultUrl"] == "/lab"
     env = singleuser["extraEnv"]
-    for name in (
-        "KORE_PLAID_HOME",
-        "KORE_PLAID_ENV_FILE",
-        "KORE_PLAID_BOARD_URL",
-        "KORE_PLAID_BOARD_TOKEN",
-    ):
+    for name in ("KORE_PLAID_HOME", "KORE_PLAID_ENV_FILE", "KORE_PLAID_BOARD_URL"):
         assert name in env, name
-    assert env["KORE_PLAID_BOARD_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "kore-plaid-board"
+    # trainees post with their own JUPYTERHUB_API_TOKEN (set by the Hub), never the trainer's
+    assert "KORE_PLAID_BOARD_TOKEN" not in env and "KORE_PLAID_BOARD_TRAINEE_TOKEN" not in env
     assert "postStart" in singleuser["lifecycleHooks"]
     assert "board" in hub_values["services"]
     sidecar = next(c for c in hub_values["extraContainers"] if c["name"] == "kore-plaid-board")
     assert sidecar["command"][-1] == "board"
+    sidecar_env = {item["name"]: item for item in sidecar["env"]}
+    for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_API_URL"):
+        assert name in sidecar_env, name  # the board asks the Hub whose token it is
+    api_token = sidecar_env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert api_token == {"name": "hub", "key": "hub.services.board.apiToken"}
+    board = hub_values["services"]["board"]
+    assert board["oauth_no_confirm"] is True and board["oauth_client_id"] == "service-board"
+    # per-user passwords by default: no shared class password, trainers are admins
+    config = hub_values["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "nativeauthenticator.NativeAuthenticator"
+    assert "SharedPasswordAuthenticator" not in config
+    assert config["NativeAuthenticator"]["open_signup"] is False
+
+
+@pytest.fixture
+def class_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Load deploy/jupyterhub/jupyterhub_config.py with these KORE_PLAID_* settings."""
+    for name in [n for n in os.environ if n.startswith("KORE_PLAID_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("KORE_PLAID_BOARD_HOME", str(tmp_path / "board"))
+
+    def load(**settings: str):
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        return load_config(HUB_CONFIG)
+
+    return load
+
+
+def test_trainers_are_admins_in_the_group_that_alone_opens_the_board(class_config) -> None:
+    config = class_config(KORE_PLAID_TRAINERS="tess,tom")
+    assert config.Authenticator.admin_users == {"tess", "tom"}
+    groups = config.JupyterHub.load_groups.get_value({})
+    assert groups == {"kore-plaid-trainers": {"users": ["tess", "tom"]}}
+    [role] = [
+        r for r in config.JupyterHub.load_roles.get_value([]) if r["name"] == "kore-plaid-trainer"
+    ]
+    assert role["scopes"] == ["access:services!service=board"]
+    assert role["groups"] == ["kore-plaid-trainers"]
+    [board] = config.JupyterHub.services.get_value([])
+    assert board["oauth_no_confirm"] is True
+    assert board["environment"]["KORE_PLAID_BOARD_TRAINERS_GROUP"] == "kore-plaid-trainers"
+    environment = config.Spawner.environment.get_value({})
+    assert "KORE_PLAID_BOARD_TOKEN" not in environment
+    assert "JUPYTERHUB_API_TOKEN" not in environment  # the Hub sets each trainee's own
+
+
+def test_a_shared_class_password_needs_trainers_with_their_own_long_password(
+    class_config,
+) -> None:
+    base = {
+        "KORE_PLAID_AUTHENTICATOR": "shared-password",
+        "KORE_PLAID_CLASS_PASSWORD": "class-pw-1",
+    }
+    with pytest.raises(ValueError, match="KORE_PLAID_TRAINER_PASSWORD"):
+        class_config(**base)  # trainers could never log in: refused
+    with pytest.raises(ValueError, match="32 characters"):
+        class_config(**base, KORE_PLAID_TRAINERS="tess", KORE_PLAID_TRAINER_PASSWORD="short")
+    long_password = "t" * 32
+    config = class_config(
+        **base, KORE_PLAID_TRAINERS="tess", KORE_PLAID_TRAINER_PASSWORD=long_password
+    )
+    shared = config.SharedPasswordAuthenticator
+    assert shared.user_password == "class-pw-1" and shared.admin_password == long_password
+    assert config.Authenticator.admin_users == {"tess"}
+
+
+def test_native_gives_each_trainee_a_password_a_trainer_approves(class_config) -> None:
+    config = class_config(KORE_PLAID_AUTHENTICATOR="native", KORE_PLAID_TRAINERS="tess")
+    assert config.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
+    native = config.NativeAuthenticator
+    assert native.open_signup is False and native.minimum_password_length >= 10
+    assert native.allowed_failed_logins > 0
+    assert config.Authenticator.admin_users == {"tess"}
+
+
+def test_the_readme_says_what_each_authenticator_allows() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    for name in ("pam", "native", "shared-password", "dummy", "identity provider"):
+        assert f"`{name}`" in readme or name in readme, name
+    assert "any trainee can log in as any other" in readme
+    assert "KORE_PLAID_TRAINER_PASSWORD" in readme and "32" in readme
 
 
 @pytest.mark.timeout(240)
@@ -582,6 +671,8 @@ def test_two_trainees_run_the_runbook_through_the_hub(hub: Hub) -> None:
             "KORE_PLAID_TRAINEE": name,
             "KORE_PLAID_MODE": "embedded",
             "KORE_PLAID_BOARD_URL": hub.board_direct_url,
+            "KORE_PLAID_BOARD_TOKEN": None,  # the trainer's: never a trainee's
+            "hub token set": True,  # what the runbook posts to the board with
         }
         assert (home / ".kore-plaid" / "services" / "bridge.json").is_file()
 
@@ -602,6 +693,39 @@ def test_two_trainees_run_the_runbook_through_the_hub(hub: Hub) -> None:
 
     phases.done("board shows 00-03 passed")
 
+    # 5b. who is who: the Hub names a token's owner; only the trainers' group reads the board
+    ada = servers[0]
+    posed = httpx.post(
+        f"{hub.board_direct_url}/api/events",
+        json={"events": [{**event_as("grace"), "step": "posed_as_grace"}]},
+        headers={"Authorization": f"Bearer {ada.token}"},
+        timeout=10,
+    )
+    assert posed.status_code == 200 and posed.json()["trainee"] == "ada", posed.text
+    read = httpx.get(
+        f"{via_hub}/api/progress", headers={"Authorization": f"Bearer {ada.token}"}, timeout=10
+    )
+    assert read.status_code == 403
+    hub.api("POST", f"/users/{TRAINER}", expect=(201, 409))
+    trainer_token = hub.api(
+        "POST", f"/users/{TRAINER}/tokens", expect=(200, 201), json={"expires_in": 900}
+    )["token"]
+    answer = httpx.get(
+        f"{via_hub}/api/progress",
+        headers={"Authorization": f"Bearer {trainer_token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    steps = {
+        t["name"]: {s["step"] for n in t["notebooks"] for s in n["steps"]}
+        for t in answer.json()["trainees"]
+    }
+    assert "posed_as_grace" in steps["ada"] and "posed_as_grace" not in steps["grace"]
+    assert board_page_through_the_hub(hub, TRAINER).status_code == 200
+    assert board_page_through_the_hub(hub, "ada").status_code == 403
+
+    phases.done("board identities checked")
+
     # 6. servers stop through the REST API; each trainee's background services stop too
     for name in TRAINEES:
         hub.api("DELETE", f"/users/{name}/server", expect=(202, 204))
@@ -616,9 +740,38 @@ def test_two_trainees_run_the_runbook_through_the_hub(hub: Hub) -> None:
         done = stop_trainee_services(hub, name)
         assert done is not None and done.returncode == 0, done and done.stderr
     left = processes_under(hub.class_dir)
-    assert left == [], f"still running from trainees' homes: {left}"
+    assert left == [], f"still running from trainees' homes: {[(p, command_of(p)) for p in left]}"
     phases.done("servers and services stopped")
     print(f"\nseconds: {phases}")
+
+
+def event_as(name: str) -> dict[str, str]:
+    return {
+        "trainee": name,
+        "notebook": "00_start_here",
+        "step": "start",
+        "status": "pass",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "id": uuid.uuid4().hex,
+    }
+
+
+def board_page_through_the_hub(hub: Hub, name: str) -> httpx.Response:
+    """A browser: log in to the Hub as ``name`` (the test authenticator), open the board; the
+    last answer after the Hub's OAuth redirects (the page for a trainer)."""
+    with httpx.Client(base_url=hub.public_url, timeout=30, follow_redirects=True) as browser:
+        browser.get("/hub/login")
+        xsrf = browser.cookies.get("_xsrf", "")
+        signed = browser.post(  # not followed: the Hub's home would start a server
+            "/hub/login",
+            data={"username": name, "password": "", "_xsrf": xsrf},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 302, f"{name}: log-in {signed.status_code} {signed.text[:300]}"
+        page = browser.get("/services/board/")
+        if page.status_code == 200:
+            assert "static/board.js" in page.text, page.text[:500]
+        return page
 
 
 def board_statuses(hub: Hub, board_url: str) -> dict[str, dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -243,7 +244,12 @@ class FakeBoard:
 
 
 def board_settings(home: Path, url: str, token: str) -> settings.Settings:
-    return settings.Settings(home=home, trainee="ann", board_url=url, board_token=token)
+    return settings.Settings(home=home, trainee="ann", board_url=url, board_trainee_token=token)
+
+
+@pytest.fixture(autouse=True)
+def outside_jupyterhub(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
 
 
 def test_events_wait_while_the_board_is_down_and_go_with_the_next(home: Path) -> None:
@@ -313,6 +319,50 @@ def test_a_board_configured_midway_first_gets_the_history(home: Path) -> None:
         ("01_plaid_keys", "start"),
         ("01_plaid_keys", "check_plaid_keys"),
     ]
+
+
+def test_the_trainee_posts_with_their_own_token_never_the_trainers(home: Path) -> None:
+    """KORE_PLAID_BOARD_TOKEN is the trainer's (it opens the board): a trainee's runbook sends
+    with KORE_PLAID_BOARD_TRAINEE_TOKEN, and says so when only the trainer's is set."""
+    board = FakeBoard("trainee-token-0123456789")
+    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
+        trainers_only = settings.Settings(
+            home=home, trainee="ann", board_url=url, board_token="trainer-token-0123456789"
+        )
+        progress.record(trainers_only, "00_start_here", "start", "pass")
+        assert board.events == {}
+        note = progress.delivery_note(trainers_only)
+        assert "KORE_PLAID_BOARD_TOKEN is the trainer's token" in note
+        assert "KORE_PLAID_BOARD_TRAINEE_TOKEN" in note and "add-trainee" in note
+        own = dataclasses.replace(trainers_only, board_trainee_token=board.token)
+        progress.record(own, "00_start_here", "prerequisites", "pass")
+    assert [e["step"] for e in board.events.values()] == ["start", "prerequisites"]
+
+
+def test_under_jupyterhub_the_trainee_posts_with_their_hub_token(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub_token = "hub-api-token-of-ann-0123456789"
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub_token)
+    board = FakeBoard(hub_token)
+    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
+        current = settings.Settings(home=home, trainee="ann", board_url=url)
+        event = progress.record(current, "00_start_here", "start", "fail", f"token {hub_token}")
+    assert len(board.events) == 1
+    assert event is not None and hub_token not in event.message  # masked like every secret
+
+
+def test_the_boards_reason_for_a_refusal_reaches_the_trainee(home: Path) -> None:
+    async def refuse(request: Request) -> JSONResponse:
+        reason = "events[0]: event field 'at' is 30 min past the board's clock. Set the clock."
+        return JSONResponse({"error": "invalid_request", "error_description": reason}, 400)
+
+    app = Starlette(routes=[Route("/api/events", refuse, methods=["POST"])])
+    with serve_in_thread(app, "127.0.0.1", 0, "fake-board") as url:
+        current = board_settings(home, url, "trainee-token-0123456789")
+        progress.record(current, "00_start_here", "start", "pass")
+        note = progress.delivery_note(current)
+    assert "HTTP 400: events[0]: event field 'at' is 30 min past the board's clock" in note
 
 
 def test_no_board_configured_sends_nothing_and_keeps_no_outbox(home: Path) -> None:

@@ -240,9 +240,9 @@ def test_plaid_calls_give_up_after_the_timeout() -> None:
             "postgresql://kore:pa55-w0rd-x@db:5432/kp",
             "postgresql://kore:pa55-w0rd-x@db:5432/kp",
             "pa55-w0rd-x",
-            "postgresql://kore:…@db:5432/kp",
+            "db:5432/kp",
         ),
-        ("postgres://kore@db/kp", "postgres://kore@db/kp", "", "postgres://kore@db/kp"),
+        ("postgres://kore@db/kp", "postgres://kore@db/kp", "", "db:5432/kp"),
         ("/var/lib/kp/bridge.db", None, "", "/var/lib/kp/bridge.db"),
     ],
 )
@@ -288,7 +288,11 @@ SAMPLES = {
     "BRIDGE_SESSIONS_PER_ADDRESS": "7",
     "BRIDGE_SESSIONS_PER_MINUTE": "0",
     "BRIDGE_DB": "postgresql://kore:db-password-0123@db:5432/kp",
+    "BRIDGE_ENCRYPTION_KEY": "bXktYnJpZGdlLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=",
+    "BRIDGE_ENCRYPTION_KEYS": "b2xkLWJyaWRnZS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA=",
+    "BRIDGE_AUDIT_DAYS": "30",
     "FORWARDED_ALLOW_IPS": "127.0.0.1,10.0.0.1",
+    "BRIDGE_ALLOW_LOOPBACK_CALLBACK": "1",
     "NGROK_AUTHTOKEN": "ngrok-token-0123456789abcdef",
     "NGROK_DOMAIN": "my-bot.ngrok.app",
     "NGROK_REGION": "eu",
@@ -296,6 +300,7 @@ SAMPLES = {
     "KORE_PLAID_MODE": "embedded",
     "KORE_PLAID_BOARD_URL": "http://board.example.com:8800",
     "KORE_PLAID_BOARD_TOKEN": "board-token-0123456789abcdef",
+    "KORE_PLAID_BOARD_TRAINEE_TOKEN": "kpt_trainee-token-0123456789abcdef",
 }
 
 
@@ -325,7 +330,14 @@ def test_every_secret_is_masked_in_repr_and_listed_in_secret_values(tmp_path: Pa
         {**SAMPLES, "KORE_PLAID_HOME": str(tmp_path / "home")}, env_file=tmp_path / ".env"
     )
     secrets_declared = [spec.name for spec in VARS.values() if spec.secret]
-    assert sorted(secrets_declared) == ["KORE_PLAID_BOARD_TOKEN", "NGROK_AUTHTOKEN", "PLAID_SECRET"]
+    assert sorted(secrets_declared) == [
+        "BRIDGE_ENCRYPTION_KEY",
+        "BRIDGE_ENCRYPTION_KEYS",
+        "KORE_PLAID_BOARD_TOKEN",
+        "KORE_PLAID_BOARD_TRAINEE_TOKEN",
+        "NGROK_AUTHTOKEN",
+        "PLAID_SECRET",
+    ]
     hidden = [SAMPLES[name] for name in secrets_declared] + ["db-password-0123"]
     assert sorted(loaded.secret_values) == sorted(hidden)
     for text in (repr(loaded), str(loaded)):
@@ -333,7 +345,7 @@ def test_every_secret_is_masked_in_repr_and_listed_in_secret_values(tmp_path: Pa
             assert secret not in text
         for name in secrets_declared:
             assert settings.mask(SAMPLES[name]) in text
-        assert "postgresql://kore:…@db:5432/kp" in text
+        assert "bridge_db='db:5432/kp'" in text
         assert settings.mask(SAMPLES["PLAID_CLIENT_ID"]) in text
         assert SAMPLES["PLAID_CLIENT_ID"] not in text
 

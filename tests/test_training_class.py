@@ -1,6 +1,7 @@
-"""A class on one machine: trainees differ only in KORE_PLAID_HOME and KORE_PLAID_TRAINEE,
-run the runbook at the same time with default ports, and the trainer's board shows each one
-where they are, the failing one on top with the fix."""
+"""A class on one machine: trainees differ only in KORE_PLAID_HOME, KORE_PLAID_TRAINEE and their
+own board token (KORE_PLAID_BOARD_TRAINEE_TOKEN), run the runbook at the same time with default
+ports, and the trainer's board shows each one where they are, under the name their token was
+made for, the failing one on top with the fix."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from kore_plaid_nb import ports, services
+from kore_plaid_nb.board.identity import new_trainee_token, token_digest
+from kore_plaid_nb.board.store import BoardStore
 from kore_plaid_nb.progress import catalog
 from kore_plaid_nb.settings import ENV_NAMES
 
-TOKEN = "class-board-token-0123456789abcdef"
+TOKEN = "class-board-token-0123456789abcdef"  # the trainer's: trainees never get it
 # `make test` keeps this short: each trainee starts their own emulator and bridge (03) and
 # stops them (08); the full runbook for 3 trainees at once is measured in BENCHMARKS.md
 ONLY = ("03", "08")
@@ -25,12 +29,18 @@ ONLY_DEV = ("00", "01", "08")
 
 
 def clean_environ() -> dict[str, str]:
-    drop = {*ENV_NAMES, "KORE_PLAID_HOME", "KORE_PLAID_ENV_FILE", "JUPYTERHUB_USER"}
+    drop = {
+        *ENV_NAMES,
+        "KORE_PLAID_HOME",
+        "KORE_PLAID_ENV_FILE",
+        "JUPYTERHUB_USER",
+        "JUPYTERHUB_API_TOKEN",
+    }
     return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 @pytest.fixture
-def board(tmp_path: Path) -> str:
+def board(tmp_path: Path) -> Iterator[str]:
     port = services.free_port()
     env = {
         **clean_environ(),
@@ -65,7 +75,21 @@ def board(tmp_path: Path) -> str:
         log.close()
 
 
-def trainee_env(tmp_path: Path, name: str, board_url: str, **more: str) -> dict[str, str]:
+def trainee_tokens(tmp_path: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """What `kore-plaid board add-trainee NAME` does for each (the running board sees them)."""
+    store = BoardStore(tmp_path / "board.sqlite3")
+    try:
+        tokens = {name: new_trainee_token() for name in names}
+        for name, token in tokens.items():
+            store.set_trainee_token(name, token_digest(token), "2026-01-01T00:00:00.000Z")
+    finally:
+        store.close()
+    return tokens
+
+
+def trainee_env(
+    tmp_path: Path, name: str, board_url: str, token: str, **more: str
+) -> dict[str, str]:
     home = tmp_path / name
     return {
         **clean_environ(),
@@ -73,7 +97,7 @@ def trainee_env(tmp_path: Path, name: str, board_url: str, **more: str) -> dict[
         "KORE_PLAID_ENV_FILE": str(home / ".env"),
         "KORE_PLAID_TRAINEE": name,
         "KORE_PLAID_BOARD_URL": board_url,
-        "KORE_PLAID_BOARD_TOKEN": TOKEN,
+        "KORE_PLAID_BOARD_TRAINEE_TOKEN": token,
         **more,
     }
 
@@ -81,8 +105,11 @@ def trainee_env(tmp_path: Path, name: str, board_url: str, **more: str) -> dict[
 def test_three_trainees_at_once_pass_and_the_fourth_fails_at_01_on_the_board(
     tmp_path: Path, board: str
 ) -> None:
-    envs = {name: trainee_env(tmp_path, name, board) for name in ("ann", "bob", "cyd")}
-    envs["dev"] = trainee_env(tmp_path, "dev", board, PLAID_ENV="development")
+    tokens = trainee_tokens(tmp_path, ("ann", "bob", "cyd", "dev"))
+    envs = {name: trainee_env(tmp_path, name, board, tokens[name]) for name in ("ann", "bob")}
+    # cyd's runbook claims to be ann: cyd's token decides
+    envs["cyd"] = trainee_env(tmp_path, "cyd", board, tokens["cyd"], KORE_PLAID_TRAINEE="ann")
+    envs["dev"] = trainee_env(tmp_path, "dev", board, tokens["dev"], PLAID_ENV="development")
     runs = {
         name: subprocess.Popen(
             [
@@ -119,6 +146,10 @@ def test_three_trainees_at_once_pass_and_the_fourth_fails_at_01_on_the_board(
     assert all(len(c) == 3 for c in chosen)  # bridge, emulator, Kore simulator
     assert not (chosen[0] & chosen[1] or chosen[0] & chosen[2] or chosen[1] & chosen[2])
 
+    trainee_look = httpx.get(
+        f"{board}/api/progress", headers={"Authorization": f"Bearer {tokens['ann']}"}
+    )
+    assert trainee_look.status_code == 403  # a trainee's token cannot read the board
     answer = httpx.get(f"{board}/api/progress", headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 200
     trainees = {t["name"]: t for t in answer.json()["trainees"]}

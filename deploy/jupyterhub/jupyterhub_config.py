@@ -5,10 +5,14 @@
 #     when their server starts and only if absent, so their edits survive a restart;
 #   - their own state folder and .env: KORE_PLAID_HOME=~/.kore-plaid, KORE_PLAID_ENV_FILE=~/.env;
 #   - the embedded mode (the built-in Plaid emulator: no Plaid account, no internet);
-#   - KORE_PLAID_TRAINEE=<their JupyterHub name>, and the board's address and token, so that
-#     every step they run shows on the trainer's board.
+#   - KORE_PLAID_TRAINEE=<their JupyterHub name> and the board's address: every step they run
+#     shows on the trainer's board, sent with their OWN Hub API token (JUPYTERHUB_API_TOKEN,
+#     set by the Hub): the board asks the Hub whose token it is, so a trainee's events are
+#     always theirs, and a trainee cannot read the board.
 # The board (`kore-plaid board`) runs as a JupyterHub managed service: the trainer opens it at
-# /services/board/ on the Hub; trainees' kernels post to it directly on loopback.
+# /services/board/ on the Hub and signs in through the Hub (OAuth); only members of the Hub
+# group KORE_PLAID_TRAINERS_GROUP (made from KORE_PLAID_TRAINERS) see it. Trainees' kernels post
+# to it directly on loopback.
 #
 # How to use it
 #   - The Littlest JupyterHub (TLJH): copy deploy/jupyterhub/tljh/kore_plaid.py into
@@ -26,14 +30,22 @@
 #                               TLJH: /opt/tljh/user/bin/python, set by the drop-in)
 #   KORE_PLAID_CLASS_MODE       KORE_PLAID_MODE for trainees (default: embedded; "auto" lets a
 #                               trainee who enters real Plaid keys go live)
-#   KORE_PLAID_AUTHENTICATOR    who may log in: unset keeps what is configured elsewhere (TLJH:
-#                               tljh-config; plain JupyterHub: PAM, the system's users);
-#                               "shared-password" (one password for the class, in
-#                               KORE_PLAID_CLASS_PASSWORD, 8 characters or more); "dummy" (tests
-#                               only: any name, KORE_PLAID_CLASS_PASSWORD if set); "pam"; or a
-#                               class as "package.module.Class"
+#   KORE_PLAID_AUTHENTICATOR    who may log in (README.md here: what each one allows): unset
+#                               keeps what is configured elsewhere (TLJH: tljh-config, per-user
+#                               passwords; plain JupyterHub: PAM, the system's users and their
+#                               own passwords); "pam"; "native" (NativeAuthenticator: each
+#                               trainee signs up with their own password, a trainer approves
+#                               them at /hub/authorize); "shared-password" (a demo only: ONE
+#                               password for the class in KORE_PLAID_CLASS_PASSWORD, so any
+#                               trainee can log in as any other; trainers log in with their own
+#                               KORE_PLAID_TRAINER_PASSWORD, 32 characters or more); "dummy"
+#                               (tests only: any name); or a class as "package.module.Class"
+#                               (an identity provider: oauthenticator's GitHub, Google, ...)
 #   KORE_PLAID_TRAINEES         comma-separated names allowed to log in (default: anyone the
-#                               authenticator accepts); KORE_PLAID_TRAINERS: the admins
+#                               authenticator accepts)
+#   KORE_PLAID_TRAINERS         comma-separated trainers: Hub admins, and members of the group
+#                               KORE_PLAID_TRAINERS_GROUP (default kore-plaid-trainers), the only
+#                               users who see the board
 #   KORE_PLAID_SPAWNER          how servers start: unset keeps what is configured (TLJH: one system
 #                               user per trainee, under systemd; plain JupyterHub: system users);
 #                               "simple" (tests and demos only: no system users, no isolation,
@@ -47,7 +59,8 @@
 #   KORE_PLAID_PROXY_COMMAND    configurable-http-proxy's path (default: <checkout>/.tools/chp,
 #                               installed by `make install`, else the one on PATH)
 #   KORE_PLAID_BOARD_PORT       the board's port on 127.0.0.1 (default: 8800)
-#   KORE_PLAID_BOARD_TOKEN      the board's token (default: read from KORE_PLAID_BOARD_TOKEN_FILE,
+#   KORE_PLAID_BOARD_TOKEN      the trainer's token for scripts (`GET /api/progress`; never
+#                               given to trainees; default: read from KORE_PLAID_BOARD_TOKEN_FILE,
 #                               created there, random, on the first start)
 #   KORE_PLAID_BOARD_TOKEN_FILE default: <KORE_PLAID_BOARD_HOME>/board.token (mode 0600, the
 #                               file `kore-plaid board` itself uses there)
@@ -135,26 +148,67 @@ AUTHENTICATORS = {
     "dummy": "jupyterhub.auth.DummyAuthenticator",
     "shared-password": "jupyterhub.authenticators.shared.SharedPasswordAuthenticator",
     "pam": "jupyterhub.auth.PAMAuthenticator",
+    "native": "nativeauthenticator.NativeAuthenticator",
 }
+TRAINERS = _names("KORE_PLAID_TRAINERS")
+TRAINERS_GROUP = _env("KORE_PLAID_TRAINERS_GROUP", "kore-plaid-trainers")
+TRAINER_PASSWORD_LENGTH = 32
+
+
+def shared_password():
+    """One password for every trainee (a demo); each trainer has their own admin password."""
+    password = _env("KORE_PLAID_CLASS_PASSWORD")
+    trainer_password = _env("KORE_PLAID_TRAINER_PASSWORD")
+    if len(password) < 8:
+        raise ValueError(
+            "KORE_PLAID_AUTHENTICATOR=shared-password needs KORE_PLAID_CLASS_PASSWORD "
+            "(8 characters or more): the password you give the class"
+        )
+    if not TRAINERS or len(trainer_password) < TRAINER_PASSWORD_LENGTH:
+        raise ValueError(
+            "KORE_PLAID_AUTHENTICATOR=shared-password needs KORE_PLAID_TRAINERS (the trainers' "
+            "names) and KORE_PLAID_TRAINER_PASSWORD (their own password, "
+            f"{TRAINER_PASSWORD_LENGTH} characters or more, e.g. `openssl rand -hex 24`); "
+            "the class password never opens a trainer's account"
+        )
+    if trainer_password == password:
+        raise ValueError("KORE_PLAID_TRAINER_PASSWORD must differ from KORE_PLAID_CLASS_PASSWORD")
+    c.SharedPasswordAuthenticator.user_password = password
+    c.SharedPasswordAuthenticator.admin_password = trainer_password
+    print(
+        "kore-plaid: shared-password: any trainee can log in as any other trainee (one password "
+        "for all); use per-user passwords (pam, native) or an identity provider for a class",
+        file=sys.stderr,
+    )
+
+
 authenticator = _env("KORE_PLAID_AUTHENTICATOR")
 if authenticator:
     c.JupyterHub.authenticator_class = AUTHENTICATORS.get(authenticator, authenticator)
     password = _env("KORE_PLAID_CLASS_PASSWORD")
     if authenticator == "shared-password":
-        if len(password) < 8:
-            raise ValueError(
-                "KORE_PLAID_AUTHENTICATOR=shared-password needs KORE_PLAID_CLASS_PASSWORD "
-                "(8 characters or more): the password you give the class"
-            )
-        c.SharedPasswordAuthenticator.user_password = password
+        shared_password()
         if not _names("KORE_PLAID_TRAINEES"):
             c.Authenticator.allow_all = True  # anyone with the class password
+    elif authenticator == "native":
+        c.NativeAuthenticator.open_signup = False  # a trainer approves each sign-up
+        c.NativeAuthenticator.minimum_password_length = 10
+        c.NativeAuthenticator.check_common_password = True
+        c.NativeAuthenticator.allowed_failed_logins = 5
+        c.NativeAuthenticator.seconds_before_next_try = 60
+        if not _names("KORE_PLAID_TRAINEES"):
+            c.Authenticator.allow_all = True  # anyone who signed up and was approved
     elif authenticator == "dummy" and password:
         c.DummyAuthenticator.password = password
 if _names("KORE_PLAID_TRAINEES"):
     c.Authenticator.allowed_users = _names("KORE_PLAID_TRAINEES")
-if _names("KORE_PLAID_TRAINERS"):
-    c.Authenticator.admin_users = _names("KORE_PLAID_TRAINERS")
+if TRAINERS:
+    c.Authenticator.admin_users = TRAINERS
+
+# Trainers are the members of this group: the board shows itself to them only (the Hub lets
+# them through its OAuth to the board; the board checks the group). Members are added here,
+# never removed: add or remove others at /hub/admin (Groups).
+c.JupyterHub.load_groups.update({TRAINERS_GROUP: {"users": sorted(TRAINERS)}})
 
 # -- each trainee's server -----------------------------------------------------------------
 
@@ -201,7 +255,7 @@ c.Spawner.environment.update(
         "KORE_PLAID_TRAINEE": lambda spawner: spawner.user.name,
         "KORE_PLAID_MODE": _env("KORE_PLAID_CLASS_MODE", "embedded"),
         "KORE_PLAID_BOARD_URL": BOARD_URL,
-        "KORE_PLAID_BOARD_TOKEN": BOARD_TOKEN,
+        # no board token: the runbook posts with the trainee's own JUPYTERHUB_API_TOKEN
     }
 )
 
@@ -218,9 +272,11 @@ board = {
         "KORE_PLAID_HOME": str(BOARD_HOME),
         "KORE_PLAID_ENV_FILE": str(BOARD_HOME / ".env"),
         "KORE_PLAID_BOARD_TOKEN": BOARD_TOKEN,
+        "KORE_PLAID_BOARD_TRAINERS_GROUP": TRAINERS_GROUP,
         "PYTHONUNBUFFERED": "1",
     },
-    "display": True,  # listed in the Hub's Services menu (for admins: access:services)
+    "display": True,  # listed in the Hub's Services menu (for those who may open it)
+    "oauth_no_confirm": True,  # the class's own board: no "authorize access?" page
 }
 BOARD_HOME.mkdir(parents=True, exist_ok=True, mode=0o700)
 if _env("KORE_PLAID_BOARD_USER"):
@@ -231,6 +287,14 @@ if _env("KORE_PLAID_BOARD_USER"):
     if os.geteuid() == 0:  # the board writes its state there
         os.chown(BOARD_HOME, account.pw_uid, account.pw_gid)
 c.JupyterHub.services.append(board)
+c.JupyterHub.load_roles.append(
+    {
+        "name": "kore-plaid-trainer",
+        "description": "open the trainer's board (/services/board/)",
+        "scopes": [f"access:services!service={BOARD_NAME}"],
+        "groups": [TRAINERS_GROUP],
+    }
+)
 
 # -- optional: an API-only admin service for scripts and tests -----------------------------
 

@@ -1,12 +1,17 @@
 """The board's HTTP routes (Starlette).
 
 ==========================  ==================================================================
-``POST /api/events``        Bearer token; JSON ``{"events": [...]}`` -> ``{"stored": n,
-                            "duplicates": k}``; all or nothing; 400 / 401 / 413 / 415
-``GET /api/progress``       Bearer token or the page's session cookie -> every trainee with
-                            every notebook (see :mod:`.progress`)
-``GET /``                   the board, or the sign-in form without a session
-``POST /login``             form ``token=...`` -> session cookie and 303 to the board; else 401
+``POST /api/events``        Bearer token (:mod:`.identity`); JSON ``{"events": [...]}`` ->
+                            ``{"stored": n, "duplicates": k}`` (a trainee's token: plus
+                            ``"trainee"``, the name every event was stored under); all or
+                            nothing; 400 / 401 / 413 / 415 / 429 (:mod:`.limits`)
+``GET /api/progress``       the trainer's token or the page's session cookie -> every trainee
+                            with every notebook (see :mod:`.progress`); a trainee's: 403
+``GET /``                   the board; without a session the sign-in form (under JupyterHub:
+                            a redirect to the Hub's sign-in, :mod:`.hub`)
+``POST /login``             form ``token=...`` -> session cookie and 303 to the board; else
+                            401 (403 for a trainee's token)
+``GET /oauth_callback``     under JupyterHub: the end of the Hub's sign-in; trainers only
 ``POST|GET /logout``        ends the session, 303 to the form
 ``GET /healthz``            liveness, no token
 ``/static/...``             the page's CSS, script and icon
@@ -15,7 +20,8 @@
 Under a ``prefix`` (JupyterHub's ``/services/board/``) every route lives below it; ``/healthz``
 answers at both places. Client mistakes get a JSON 4xx naming the problem, never a 5xx. The
 session cookie holds a random id; the store keeps only its HMAC under the token, so changing
-the token ends every session.
+the trainer's token ends every session. Events are stored in the order received; an event
+dated more than 2 minutes past the board's clock is refused.
 """
 
 from __future__ import annotations
@@ -46,14 +52,18 @@ from ..http_plumbing import (
 )
 from ..progress.events import Event, EventError, from_dict
 from . import page
-from .progress import board_progress, progress_json
-from .store import BoardStore, BoardStoreError
+from .hub import STATE_COOKIE, HubIdentity, HubUnavailable
+from .identity import Caller, Identities
+from .limits import CAPS, MAX_FUTURE_SECONDS, PostBudget
+from .progress import Memo, board_progress, progress_json, seconds
+from .store import BoardStore, BoardStoreError, Caps, OverCap
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 1000
 MAX_FORM_BYTES = 4096
 SESSION_COOKIE = "kore_plaid_board"
 SESSION_SECONDS = 12 * 3600
+HUB_SESSION_SECONDS = 3600  # then the page signs in through the Hub again (roles re-checked)
 EVENT_FIELDS = ("trainee", "notebook", "step", "status", "message", "fix", "at", "id")
 
 
@@ -94,8 +104,28 @@ def _normal_time(at: str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_events(body: bytes) -> list[Event]:
-    """The events of a ``{"events": [...]}`` body, every one valid, else :class:`RequestProblem`."""
+def _ahead(seconds_ahead: float) -> str:
+    if seconds_ahead < 600:
+        return f"{int(seconds_ahead)} s"
+    return f"{int(seconds_ahead // 60)} min"
+
+
+def _check_not_ahead(index: int, at: str, now: float) -> None:
+    ahead = seconds(at) - now
+    if ahead > MAX_FUTURE_SECONDS:
+        raise RequestProblem(
+            400,
+            "invalid_request",
+            f"events[{index}]: event field 'at' ({at}) is {_ahead(ahead)} past the board's "
+            f"clock (at most {MAX_FUTURE_SECONDS} s allowed). Set this computer's clock to the "
+            "right time (automatic time), then run the step again.",
+        )
+
+
+def parse_events(body: bytes, now: float | None = None) -> list[Event]:
+    """The events of a ``{"events": [...]}`` body, every one valid and none dated more than
+    :data:`MAX_FUTURE_SECONDS` past ``now``, else :class:`RequestProblem`."""
+    now = time.time() if now is None else now
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -122,6 +152,7 @@ def parse_events(body: bytes) -> list[Event]:
                         value.encode("utf-8")  # a lone surrogate cannot be stored or shown
             event = from_dict(item)
             at = _normal_time(event.at)
+            _check_not_ahead(index, at, now)
             events.append(dataclasses.replace(event, trainee=event.trainee.strip(), at=at))
         except OverflowError:
             raise RequestProblem(
@@ -143,27 +174,43 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _as(caller: Caller, events: list[Event]) -> list[Event]:
+    """A trainee's events are theirs, whatever name they carry; the trainer's stay as sent."""
+    if caller.is_trainer:
+        return events
+    return [dataclasses.replace(e, trainee=caller.name) for e in events]
+
+
 class BoardEndpoints:
-    """The board's endpoints over one store and its token (each a method, routed by
+    """The board's endpoints over one store and who may call them (each a method, routed by
     :func:`build_app`)."""
 
-    def __init__(self, store: BoardStore, token: str, stuck_after_seconds: float) -> None:
-        if not token:
-            raise ValueError("the board needs a token")
+    def __init__(
+        self,
+        store: BoardStore,
+        identities: Identities,
+        stuck_after_seconds: float,
+        budget: PostBudget,
+        caps: Caps = CAPS,
+    ) -> None:
         self.store = store
-        self.secret = token.encode("utf-8")
+        self.identities = identities
+        self.hub: HubIdentity | None = (
+            identities.hub if isinstance(identities.hub, HubIdentity) else None
+        )
         self.stuck_after_seconds = stuck_after_seconds
-
-    def token_matches(self, given: str) -> bool:
-        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.secret)
-
-    def bearer_ok(self, request: Request) -> bool:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and self.token_matches(value.strip())
+        self.budget = budget
+        self.caps = caps
+        self.memo: Memo = {}  # trainees' notebooks, until they send more
 
     def session_digest(self, session_id: str) -> str:
         data = session_id.encode("utf-8", "replace")
-        return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+        return hmac.new(self.identities.trainer_secret, data, hashlib.sha256).hexdigest()
 
     async def session_ok(self, request: Request) -> bool:
         session_id = request.cookies.get(SESSION_COOKIE)
@@ -173,30 +220,61 @@ class BoardEndpoints:
         return await run_in_threadpool(self.store.has_session, digest, time.time())
 
     async def post_events(self, request: Request) -> Response:
-        if not self.bearer_ok(request):
+        caller = await self.identities.caller(_bearer(request))
+        if caller is None:
             return unauthorized()
+        wait = self.budget.wait_seconds(f"{caller.role}:{caller.name}", time.time())
+        if wait:
+            return error_json(
+                429,
+                "too_many_requests",
+                f"More than {self.budget.per_minute} posts in a minute from {caller.name!r}; "
+                f"the events wait and are sent again in {wait} s.",
+                **{"Retry-After": str(wait)},
+            )
         if not _is_json(request.headers.get("content-type", "")):
             return error_json(
                 415, "unsupported_media_type", "Send the events as Content-Type: application/json."
             )
         try:
-            events = parse_events(await read_body(request, MAX_BODY_BYTES))
+            events = _as(caller, parse_events(await read_body(request, MAX_BODY_BYTES)))
+            stored = await run_in_threadpool(self.store.add, events, None, self.caps)
         except RequestProblem as problem:
             return error_json(problem.status, problem.error, problem.description)
-        stored = await run_in_threadpool(self.store.add, events)
-        body = {"stored": stored, "duplicates": len(events) - stored}
+        except OverCap as exc:
+            return error_json(413, "too_many_events", str(exc))
+        body: dict[str, object] = {"stored": stored, "duplicates": len(events) - stored}
+        if not caller.is_trainer:
+            body["trainee"] = caller.name
         return JSONResponse(body, headers=NO_STORE)
 
     async def get_progress(self, request: Request) -> Response:
-        if not (self.bearer_ok(request) or await self.session_ok(request)):
+        token = _bearer(request)
+        caller = await self.identities.caller(token) if token else None
+        if caller is not None and not caller.is_trainer:
+            return trainee_forbidden(caller)
+        if caller is None and not await self.session_ok(request):
             return unauthorized()
         rows = await run_in_threadpool(self.store.by_trainee)
-        trainees = board_progress(rows, time.time(), self.stuck_after_seconds)
+        trainees = board_progress(rows, time.time(), self.stuck_after_seconds, self.memo)
         return JSONResponse(progress_json(trainees), headers=NO_STORE)
 
     async def board(self, request: Request) -> Response:
         if await self.session_ok(request):
             return page.board_page(self.stuck_after_seconds)
+        if self.hub is not None:
+            url, state = self.hub.authorize_url()
+            response = RedirectResponse(url, status_code=302, headers=NO_STORE)
+            response.set_cookie(
+                STATE_COOKIE,
+                state,
+                max_age=600,
+                path=base_path(request),
+                secure=request.url.scheme == "https",
+                httponly=True,
+                samesite="lax",  # it comes back on the Hub's redirect
+            )
+            return response
         return page.login_page()
 
     async def login(self, request: Request) -> Response:
@@ -205,27 +283,66 @@ class BoardEndpoints:
         except RequestProblem:
             return page.login_page("That is not a board token (far too long).", 400)
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if not self.token_matches(form.get("token", "").strip()):
+        caller = await self.identities.caller(form.get("token", "").strip())
+        if caller is not None and not caller.is_trainer:
+            return page.login_page(
+                "That is a trainee's token: it sends progress, it does not open the board. "
+                "Use the trainer's token (KORE_PLAID_BOARD_TOKEN).",
+                403,
+            )
+        if caller is None:
             return page.login_page(
                 "That token is not this board's token. Check for a missing or extra character, "
                 "or copy it again from where the board was started.",
                 401,
             )
+        return await self.signed_in(request, SESSION_SECONDS)
+
+    async def signed_in(self, request: Request, lifetime: int) -> Response:
+        """A new session cookie and a 303 to the board."""
         session_id = secrets.token_urlsafe(32)
         now = time.time()
         await run_in_threadpool(
-            self.store.add_session, self.session_digest(session_id), now + SESSION_SECONDS, now
+            self.store.add_session, self.session_digest(session_id), now + lifetime, now
         )
         response = RedirectResponse(base_path(request), status_code=303, headers=NO_STORE)
         response.set_cookie(
             SESSION_COOKIE,
             session_id,
-            max_age=SESSION_SECONDS,
+            max_age=lifetime,
             path=base_path(request),
             secure=request.url.scheme == "https",
             httponly=True,
             samesite="strict",
         )
+        return response
+
+    async def oauth_callback(self, request: Request) -> Response:
+        """The end of the Hub's sign-in: a session for a trainer, 403 for anyone else."""
+        state = request.query_params.get("state", "")
+        code = request.query_params.get("code", "")
+        expected = request.cookies.get(STATE_COOKIE, "")
+        if self.hub is None:
+            return error_json(404, "not_found", "This board does not sign in through a Hub.")
+        if not (code and state and hmac.compare_digest(state.encode(), expected.encode())):
+            return page.login_page(
+                "The Hub's sign-in did not come back as expected (an old or foreign link). "
+                "Open the board again from the Hub's Services menu.",
+                400,
+            )
+        caller = await self.hub.finish_sign_in(code, state)
+        if caller is None:
+            return page.login_page(
+                "The Hub did not confirm the sign-in; open the board again.", 400
+            )
+        if not caller.is_trainer:
+            return page.login_page(
+                f"{caller.name} is signed in to the Hub but is not a trainer (the Hub group "
+                f"{self.hub.trainers_group!r}); a Hub admin can add you to it.",
+                403,
+            )
+        response = await self.signed_in(request, HUB_SESSION_SECONDS)
+        response.delete_cookie(STATE_COOKIE, path=base_path(request), httponly=True)
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -249,8 +366,19 @@ def unauthorized() -> JSONResponse:
     return error_json(
         401,
         "invalid_token",
-        "Send the board's token as 'Authorization: Bearer <KORE_PLAID_BOARD_TOKEN>'.",
+        "Send your board token as 'Authorization: Bearer <token>': a trainee's own "
+        "(KORE_PLAID_BOARD_TRAINEE_TOKEN, or JUPYTERHUB_API_TOKEN under JupyterHub), or the "
+        "trainer's (KORE_PLAID_BOARD_TOKEN).",
         **{"WWW-Authenticate": 'Bearer realm="kore-plaid board"'},
+    )
+
+
+def trainee_forbidden(caller: Caller) -> JSONResponse:
+    return error_json(
+        403,
+        "insufficient_scope",
+        f"This token is {caller.name}'s: a trainee's token sends progress, it cannot read the "
+        "board. The trainer reads it with the trainer's token or on the board's page.",
     )
 
 
@@ -260,6 +388,15 @@ async def login_form(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "service": "board"}, headers=NO_STORE)
+
+
+async def hub_error(request: Request, exc: Exception) -> Response:
+    return error_json(
+        503,
+        "temporarily_unavailable",
+        "The board cannot ask JupyterHub whose token this is right now; send again later.",
+        **{"Retry-After": "5"},
+    )
 
 
 async def store_error(request: Request, exc: Exception) -> Response:
@@ -292,13 +429,19 @@ def build_app(
     token: str,
     stuck_after_seconds: float = 600,
     prefix: str = "/",
+    hub: HubIdentity | None = None,
+    budget: PostBudget | None = None,
+    caps: Caps = CAPS,
 ) -> Starlette:
-    """The board as an ASGI app over ``store``; ``token`` is what trainees and the trainer use."""
-    board = BoardEndpoints(store, token, stuck_after_seconds)
+    """The board as an ASGI app over ``store``. ``token`` is the trainer's; trainees post with
+    their own (``store``'s trainee tokens, or the Hub's with ``hub``)."""
+    identities = Identities(store, token, hub)
+    board = BoardEndpoints(store, identities, stuck_after_seconds, budget or PostBudget(), caps)
     routes: list[BaseRoute] = [
         Route("/", board.board, methods=["GET"]),
         Route("/login", board.login, methods=["POST"]),
         Route("/login", login_form, methods=["GET"]),
+        Route("/oauth_callback", board.oauth_callback, methods=["GET"]),
         Route("/logout", board.logout, methods=["GET", "POST"]),
         Route("/api/events", board.post_events, methods=["POST"]),
         Route("/api/progress", board.get_progress, methods=["GET"]),
@@ -308,7 +451,7 @@ def build_app(
     app = Starlette(
         routes=mounted_at(prefix, routes),
         middleware=[Middleware(SecurityHeaders, every_response=page.SECURITY_HEADERS)],
-        exception_handlers={BoardStoreError: store_error},
+        exception_handlers={BoardStoreError: store_error, HubUnavailable: hub_error},
     )
     app.state.store = store
     return app

@@ -1,10 +1,16 @@
 """``kore-plaid board [--host 127.0.0.1] [--port N] [--db PATH] [--stuck-after SECONDS]``: the
 trainer's live progress board, in the foreground.
 
-The token is ``KORE_PLAID_BOARD_TOKEN``; without it, one is made once and kept in
-``<state folder>/board.token`` (mode 0600), printed in full only when it is made. Started by
-JupyterHub as a managed service (``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the
-board binds the service's address and serves under ``JUPYTERHUB_SERVICE_PREFIX``.
+``kore-plaid board add-trainee NAME [--db PATH]`` prints NAME's own token once (the store keeps
+its digest; running it again replaces it), ``remove-trainee NAME`` revokes it, ``trainees``
+lists who has one. Trainees post with theirs (``KORE_PLAID_BOARD_TRAINEE_TOKEN``).
+
+The trainer's token is ``KORE_PLAID_BOARD_TOKEN``; without it, one is made once and kept in
+``<state folder>/board.token`` (mode 0600), printed in full only when it is made. It reads the
+board; trainees never get it. Started by JupyterHub as a managed service
+(``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the board binds the service's address
+and serves under ``JUPYTERHUB_SERVICE_PREFIX``; with the Hub's API token and OAuth client it
+also takes trainees' Hub tokens and signs the trainer in through the Hub (:mod:`.hub`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from urllib.parse import urlsplit
 from .. import serving
 from .. import settings as settings_module
 from ..errors import ServiceError, SettingsError
+from ..http_plumbing import LoopbackOnly
+from ..progress.events import now_iso
 
 DEFAULT_PORT = 8800
 DEFAULT_STUCK_AFTER = 600
@@ -28,12 +36,13 @@ TOKEN_FILE = "board.token"  # noqa: S105 - a file name, not a token  # nosec B10
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+DB_HELP = "SQLite file (default <state folder>/board.sqlite3)"
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None, help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument(
-        "--db", type=Path, default=None, help="SQLite file (default <state folder>/board.sqlite3)"
-    )
+    parser.add_argument("--db", type=Path, default=None, help=DB_HELP)
     parser.add_argument(
         "--stuck-after",
         type=float,
@@ -46,6 +55,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="serve under this path (default: JupyterHub's service prefix, else /)",
     )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    for name, help_text in (
+        ("add-trainee", "print a new token for NAME once (replaces NAME's old one)"),
+        ("remove-trainee", "revoke NAME's token"),
+        ("trainees", "list the trainees who have a token"),
+    ):
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        if name != "trainees":
+            action.add_argument("name", metavar="NAME", help="the trainee's name on the board")
+        action.add_argument("--db", type=Path, default=None, dest="action_db", help=DB_HELP)
 
 
 def token_from_file(path: Path) -> tuple[str, bool]:
@@ -105,10 +124,56 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    from .app import build_app
+def manage_trainees(args: argparse.Namespace) -> int:
+    """``add-trainee``, ``remove-trainee``, ``trainees``: on the board's store (the board may
+    be running)."""
+    from .identity import new_trainee_token, token_digest, trainee_name
     from .store import BoardStore
 
+    path = args.action_db or args.db or settings_module.home_path() / "board.sqlite3"
+    store = BoardStore(path)
+    try:
+        if args.action == "trainees":
+            holders = store.token_holders()
+            for name, created in holders:
+                print(f"{name}\t(token made {created})")
+            if not holders:
+                _say(f"No trainee has a token in {store.path}: kore-plaid board add-trainee NAME")
+            return 0
+        try:
+            name = trainee_name(args.name)
+        except ValueError as exc:
+            raise SettingsError(
+                f"{args.name!r} cannot name a trainee: {exc}.",
+                fix="Pass the trainee's name, e.g. kore-plaid board add-trainee ada",
+            ) from None
+        if args.action == "remove-trainee":
+            if not store.drop_trainee_token(name):
+                _say(f"{name} has no token on this board ({store.path}); nothing to revoke.")
+                return 1
+            _say(f"{name}'s token no longer works; their events stay on the board.")
+            return 0
+        token = new_trainee_token()
+        replaced = store.set_trainee_token(name, token_digest(token), now_iso())
+        if replaced:
+            _say(f"{name}'s previous token no longer works.")
+        _say(
+            f"Token for {name} (shown once; give it to {name} only, as "
+            f"KORE_PLAID_BOARD_TRAINEE_TOKEN; their events show as {name!r}):"
+        )
+        print(token, flush=True)
+        return 0
+    finally:
+        store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from .app import build_app
+    from .hub import hub_identity
+    from .store import BoardStore
+
+    if getattr(args, "action", None):
+        return manage_trainees(args)
     environ = os.environ
     home = settings_module.home_path()
     if args.stuck_after <= 0:
@@ -145,9 +210,11 @@ def run(args: argparse.Namespace) -> int:
         shown = str(token_path)
         if created:
             _say(
-                f"Board token (give it to trainees as KORE_PLAID_BOARD_TOKEN; shown once): {token}"
+                "Trainer's board token (opens the board; keep it to yourself, trainees get their "
+                f"own with `kore-plaid board add-trainee NAME`; shown once): {token}"
             )
     store = BoardStore(args.db or home / "board.sqlite3")
+    store.by_trainee()  # the events into memory now, not on the trainer's first look
     _say(
         f"kore-plaid board on http://{host}:{port}{prefix} (token {settings_module.mask(token)} "
         f"from {shown}); store {store.path}; stuck after {args.stuck_after:g} s"
@@ -158,10 +225,19 @@ def run(args: argparse.Namespace) -> int:
             "--host 0.0.0.0 and give them KORE_PLAID_BOARD_URL=http://<this machine>:"
             f"{port}{prefix.rstrip('/')}"
         )
-    app = build_app(store, token, stuck_after_seconds=args.stuck_after, prefix=prefix)
+    identity = hub_identity(environ) if hub else None
+    if identity is not None:
+        _say(
+            "Trainees' Hub tokens are accepted; the page signs in through the Hub, for members "
+            f"of the Hub group {identity.trainers_group!r}."
+        )
+    app = build_app(store, token, stuck_after_seconds=args.stuck_after, prefix=prefix, hub=identity)
     trusted = ("127.0.0.1",) if hub else ()  # the Hub's proxy on this machine
+    # without the Hub's proxy in front: bound to loopback, it answers only to its own Host
+    # names (DNS rebinding); its own forms post with Origin: null, so posts are not checked
+    served = app if hub else LoopbackOnly(app, form_paths=("/",))
     try:
-        serving.serve(app, host, port, what="board", forwarded_allow_ips=trusted)
+        serving.serve(served, host, port, what="board", forwarded_allow_ips=trusted)
     finally:
         store.close()
     return 0

@@ -51,7 +51,7 @@ def _steps(trainee: str, index: int, count: int, start: float) -> list[Event]:
 def class_events(now: float | None = None) -> list[tuple[Event, str]]:
     """``(event, received_at)`` for the four sample trainees."""
     now = time.time() if now is None else now
-    events = _notebooks(FINISHED, len(RUNBOOK), now - 2400, step_seconds=60)
+    events = _notebooks(FINISHED, len(RUNBOOK), now - 2700, step_seconds=60)  # done 2 min ago
     events += _notebooks(MIDWAY, 4, now - 900, step_seconds=45)
     events += _steps(MIDWAY, 4, 2, now - 30)  # 04_tunnel under way
     events += _notebooks(FAILING, 1, now - 600)

@@ -41,8 +41,24 @@ def _duration(idle: float) -> str:
     return f"{idle / 3600:.1f} h"
 
 
-def trainee_progress(row: TraineeEvents, now: float, stuck_after: float) -> TraineeProgress:
-    notebooks = tuple(notebook_statuses(row.events))
+Memo = dict[str, tuple[int, tuple[NotebookStatus, ...]]]
+
+
+def statuses(row: TraineeEvents, memo: Memo | None = None) -> tuple[NotebookStatus, ...]:
+    """The trainee's notebooks, computed again only when they have new events (``memo``)."""
+    known = memo.get(row.trainee) if memo is not None else None
+    if known is not None and known[0] == len(row.events):
+        return known[1]
+    notebooks = tuple(notebook_statuses(row.events, in_order=True))
+    if memo is not None:
+        memo[row.trainee] = (len(row.events), notebooks)
+    return notebooks
+
+
+def trainee_progress(
+    row: TraineeEvents, now: float, stuck_after: float, memo: Memo | None = None
+) -> TraineeProgress:
+    notebooks = statuses(row, memo)
     idle = max(0.0, now - seconds(row.last_received))
     finished = all(nb.status == "pass" for nb in notebooks)
     failed = [nb for nb in notebooks if nb.status == "fail"]
@@ -69,10 +85,10 @@ def trainee_progress(row: TraineeEvents, now: float, stuck_after: float) -> Trai
 
 
 def board_progress(
-    rows: list[TraineeEvents], now: float, stuck_after: float
+    rows: list[TraineeEvents], now: float, stuck_after: float, memo: Memo | None = None
 ) -> list[TraineeProgress]:
-    """Every trainee's progress: stuck ones first, then by name."""
-    trainees = [trainee_progress(row, now, stuck_after) for row in rows]
+    """Every trainee's progress: stuck ones first, then by name (linear in the events)."""
+    trainees = [trainee_progress(row, now, stuck_after, memo) for row in rows]
     return sorted(trainees, key=lambda t: (not t.stuck, t.name.casefold(), t.name))
 
 

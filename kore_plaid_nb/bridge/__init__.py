@@ -26,6 +26,7 @@ from typing import TypedDict
 from .. import services, serving
 from ..settings import Settings, mask
 from ..tables import utc_time
+from .audit import AuditEvent, record_audit
 from .item_health import ItemHealth
 from .items import fill_institutions
 from .plaid_link import PlaidLink
@@ -59,10 +60,14 @@ def ensure_bridge(settings: Settings) -> services.ServiceRecord:
 
     An already running bridge is reused as is (restart it with :func:`stop_bridge` after
     changing settings). Unless FORWARDED_ALLOW_IPS says otherwise, it trusts the proxy
-    headers of the runbook's own tunnel agent, which forwards from 127.0.0.1.
+    headers of the runbook's own tunnel agent, which forwards from 127.0.0.1; it accepts the
+    Kore simulator's loopback callback (BRIDGE_ALLOW_LOOPBACK_CALLBACK=1).
     """
     env = settings.as_env()
     env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    # `kore-plaid verify` (notebook 06) plays Kore against this bridge with its loopback
+    # callback; a bridge started otherwise (deploy/) accepts it only in the embedded mode.
+    env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] = "1"
     return services.ensure_running(
         settings.home,
         SERVICE_NAME,
@@ -143,5 +148,6 @@ def remove_items(settings: Settings) -> int:
         for item_ref, access_token in store.live_items():
             if link.remove_item(access_token) or not link.item_exists(access_token):
                 store.mark_item_removed(item_ref)
+                record_audit(store, AuditEvent.ITEM_REMOVED, item_ref, "teardown (reset)")
                 removed += 1
     return removed

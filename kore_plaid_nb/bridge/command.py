@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .store import open_store
+    from .store import open_bridge_store
 
     if args.workers < 1:
         raise SettingsError(
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             fix="Pass --workers 1 or more (e.g. the number of CPU cores).",
         )
     settings = settings_module.load()
-    open_store(settings.bridge_store, pool_size=1).close()  # fails here, readably
+    open_bridge_store(settings, pool_size=1).close()  # fails here, readably
     if settings.embedded and not settings.plaid_api_url:
         settings = stack.plaid_settings(settings)  # the embedded emulator, in the background
         print(

@@ -7,7 +7,8 @@
 * headers: :data:`NO_STORE` (from :mod:`..http_plumbing`, with :class:`SecurityHeaders`);
 * failures: a client that leaves mid-body (:func:`client_disconnected`), a store that cannot
   answer (:func:`store_unavailable`: 503 with ``Retry-After``), and a programming error
-  (:class:`UnexpectedErrors`: logged once, 500 with a request id).
+  (:class:`UnexpectedErrors`: logged once, 500 with the request's id, see
+  :mod:`.request_ids`). Log lines name a request by its route's template, never its path.
 
 Refusals are :class:`.refusal.Refusal`: JSON for API calls, a page for the browser.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
@@ -32,7 +32,8 @@ from ..http_plumbing import (
     read_limited,
 )
 from .refusal import Refusal, Refused
-from .store import StoreUnavailable
+from .request_ids import current_request, new_request_id, route_template
+from .store import StoreKeyError, StoreUnavailable
 
 __all__ = [
     "NOT_JSON",
@@ -202,6 +203,17 @@ def store_unavailable_refusal(exc: Exception) -> Refusal:
     """The store cannot answer (database down or restarting): 503 with Retry-After, logged."""
     retry_after = getattr(exc, "retry_after", StoreUnavailable.retry_after)
     log.warning("store unavailable: %s", getattr(exc, "message", exc))
+    if isinstance(exc, StoreKeyError):  # a wrong or missing encryption key: nothing changed
+        return Refusal(
+            503,
+            "temporarily_unavailable",
+            "The bridge cannot decrypt this authorization's stored Plaid token: its "
+            "encryption key is not configured here.",
+            "Ask the bridge's operator to set BRIDGE_ENCRYPTION_KEY (or BRIDGE_ENCRYPTION_KEYS)"
+            " to the key that sealed it; nothing was changed, so retry afterwards.",
+            headers={"Retry-After": str(retry_after)},
+            title="Please try again later",
+        )
     return Refusal(
         503,
         "temporarily_unavailable",
@@ -226,13 +238,6 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
         "Kore conversation).",
     )
     return for_the_browser.page()
-
-
-def route_template(scope: Scope) -> str:
-    """The path of the route that served ``scope`` as declared (``/repair/{token}``), never
-    the path asked for, which may hold a secret."""
-    route = scope.get("route")
-    return str(getattr(route, "path", "")) or "(no route)"
 
 
 def server_error(request_id: str) -> Refusal:
@@ -268,7 +273,8 @@ class UnexpectedErrors:
         try:
             await self.app(scope, receive, watch)
         except Exception:
-            request_id = secrets.token_hex(8)
+            current = current_request()
+            request_id = current.request_id if current else new_request_id()
             log.exception(
                 "unexpected error in %s %s (request id %s)",
                 scope.get("method", ""),

@@ -27,6 +27,7 @@ from ..errors import RunbookError
 from ..settings import Settings, mask
 from ..tables import utc_time
 from . import rotation
+from .audit import AuditEvent, record_audit
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
@@ -161,7 +162,10 @@ def mark_item_healthy(settings: Settings, item_ref: str) -> bool:
     if store is None:
         return False
     with store:
-        return store.mark_item_healthy(item_ref)
+        repaired = store.mark_item_healthy(item_ref)
+        if repaired:
+            record_audit(store, AuditEvent.ITEM_REPAIRED, item_ref, "marked healthy")
+        return repaired
 
 
 def rotate_access_token(settings: Settings, item_ref: str) -> ItemEntry:

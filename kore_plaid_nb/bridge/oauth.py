@@ -15,7 +15,8 @@ Decisions (RFC 6749, 7636, 9700):
   (Kore's integration guides). Basic and body that disagree, more than one
   ``Authorization`` header, or a Basic header that cannot be decoded are
   ``invalid_request``. See :mod:`.client_auth`.
-* **Redirect URIs** are compared as exact strings against ``settings.registered_callbacks``. A
+* **Redirect URIs** are compared as exact strings against :func:`accepted_callbacks` (the
+  simulator's loopback one only in the embedded mode or when configured). A
   missing ``redirect_uri`` means the single Kore callback (PLAID_REDIRECT_URI when
   KORE_CALLBACK_URLS adds no other one); with several, it is required.
 * **Codes** are 30 random characters from oauthlib (~178 bits), stored as SHA-256 digests,
@@ -29,7 +30,9 @@ Decisions (RFC 6749, 7636, 9700):
   A code consumed by a request that then fails (wrong PKCE verifier, wrong redirect_uri) stays
   consumed: the client starts a new authorization.
 * **state** is optional (Kore's sample sends none): when sent, it goes back exactly as sent,
-  an empty one too (RFC 6749 4.1.2), on the code's redirect, an error's and a denial's.
+  an empty one too (RFC 6749 4.1.2), on the code's redirect, an error's and a denial's; a
+  state that is not UTF-8, or too long, and a query over 4096 characters are refused
+  (400 ``invalid_request``, :mod:`.authorization_checks`).
   Parameters the bridge does not know (``scope``, ``prompt``, ``nonce``...) are ignored and
   never echoed. At the token endpoint ``state`` means nothing (RFC 6749 4.1.3): it is
   dropped before oauthlib, which would copy it into every error body.
@@ -76,8 +79,10 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from ..http_plumbing import NO_STORE
 from ..settings import Settings
+from .audit import GRANTED, AuditEvent, audit_record, record_audit, record_refused_refresh
+from .authorization_checks import accepted_callbacks, check_query
 from .client_auth import equal_secrets, presented_credentials, single_authorization
-from .store import BridgeStore, CodeRecord, ItemRecord
+from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
@@ -179,7 +184,7 @@ class BridgeValidator(RequestValidator):
     def validate_redirect_uri(
         self, client_id: str, redirect_uri: str, request: Request, *args: object, **kwargs: object
     ) -> bool:
-        return any(equal_secrets(redirect_uri, url) for url in self.settings.registered_callbacks)
+        return any(equal_secrets(redirect_uri, url) for url in accepted_callbacks(self.settings))
 
     def get_default_redirect_uri(
         self, client_id: str, request: Request, *args: object, **kwargs: object
@@ -273,6 +278,7 @@ class BridgeValidator(RequestValidator):
             code_challenge=request.code_challenge,
             code_challenge_method=request.code_challenge_method if request.code_challenge else None,
             code_ttl=CODE_TTL,
+            audit=audit_record(GRANTED, self.store.clock(), public_ref(request.item.item_id)),
         )
 
     def validate_code(
@@ -299,6 +305,7 @@ class BridgeValidator(RequestValidator):
         current = record if record.used_at is not None else self.store.find_code(code)
         if current is not None and current.used_at is not None:
             self._revoke_replayed(code, record.access_token)
+            record_audit(self.store, AuditEvent.CODE_REPLAYED, record.item_ref, "grant revoked")
         return False
 
     def _revoke_replayed(self, code: str, access_token: str) -> None:
@@ -337,6 +344,7 @@ class BridgeValidator(RequestValidator):
     ) -> bool:
         record = self.store.use_refresh_token(refresh_token)
         if record is None:
+            record_refused_refresh(self.store, refresh_token)
             return False
         if not equal_secrets(client.client_id, record.client_id):
             return False
@@ -470,6 +478,7 @@ class BridgeOAuth:
         Raises :class:`FatalClientError` (bad client or redirect_uri: show a page, never
         redirect) or :class:`AuthorizationRedirect` (other errors: back to the callback).
         """
+        check_query(query)
         uri = f"{self.base_uri}/?{query}" if query else f"{self.base_uri}/"
         try:
             _scopes, info = self.server.validate_authorization_request(uri, http_method="GET")

@@ -229,15 +229,18 @@ class PlaidLink:
         except plaid_client.PLAID_FAILURES as exc:
             raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
 
-    def link_token_get(self, link_token: str) -> dict[str, Any]:
-        """``/link/token/get``: the Link token's sessions, with the public tokens they made."""
+    def link_token_get(
+        self, link_token: str, during: str = "reading the Hosted Link session"
+    ) -> dict[str, Any]:
+        """``/link/token/get``: the Link token's sessions, with the public tokens they made
+        (``during``: what the bridge was doing, for the error message)."""
         try:
             return self._call(
                 lambda: plaid_client.link_token_get(self.api, link_token, self.timeout),
                 is_transient,
             )
         except plaid_client.PLAID_FAILURES as exc:
-            raise explain(exc, self.settings, "reading the Hosted Link session") from None
+            raise explain(exc, self.settings, during) from None
 
     def create_update_link_token(
         self,

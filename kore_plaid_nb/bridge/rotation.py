@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import plaid_client
 from ..errors import RunbookError
 from ..settings import Settings, mask
+from .audit import AuditEvent, record_audit
 from .item_health import INVALID_TOKEN, ItemHealth
 from .store import BridgeStore, ItemStatus, StoreUnavailable, digest
 
@@ -41,12 +42,14 @@ def rotate(settings: Settings, store: BridgeStore, ref: str, timeout: float = 30
     pending = pending_path(settings, ref)
     if pending.exists():
         _finish_pending(store, item, pending)
+        record_audit(store, AuditEvent.ACCESS_TOKEN_ROTATED, item.ref, "kept new token stored")
         return
     try:
         new_token = plaid_client.invalidate_access_token(settings, item.access_token, timeout)
     except plaid_client.PLAID_FAILURES as exc:
         raise _plaid_failed(settings, store, item, exc) from None
     _store_new_token(store, item, new_token, pending)
+    record_audit(store, AuditEvent.ACCESS_TOKEN_ROTATED, item.ref, "rotated at Plaid")
 
 
 def find_live_item(settings: Settings, store: BridgeStore, ref: str) -> ItemStatus:

@@ -7,7 +7,7 @@ accepted only when:
 1. the JWT's header, read without verification, says ``alg: ES256`` (anything else,
    ``none`` and ``HS256`` included, is refused before any key is looked at);
 2. the key ``kid`` names is one Plaid hands out (``/webhook_verification_key/get``, cached
-   per ``kid``) and has no ``expired_at``;
+   per ``kid``, see :class:`KeyCache`) and has no ``expired_at``;
 3. the signature verifies with that key (PyJWT, ES256 only);
 4. ``iat`` is at most :data:`MAX_AGE_SECONDS` old (and not in the future);
 5. the SHA-256 hex digest of the raw body equals ``request_body_sha256`` (constant time).
@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,10 +33,16 @@ MAX_AGE_SECONDS = 5 * 60
 FUTURE_LEEWAY_SECONDS = 30  # clocks differ a little: a JWT "issued" that far ahead passes
 KEY_CACHE_SECONDS = 3600.0  # a key is asked for again after this (Plaid may expire it)
 UNKNOWN_KEY_SECONDS = 60.0  # a kid Plaid does not know is not asked for again before this
-MAX_CACHED_KEYS = 256
-# Plaid is asked for keys not in the cache at most this often: forged webhooks that name a
-# new kid each cannot turn the bridge into a stream of calls to Plaid.
+# Keys that verified a webhook are kept (Plaid has a handful); every other kid asked of
+# Plaid (unknown ones above all) lives in an LRU of its own, which forgeries cannot grow
+# past this nor use to push out Plaid's real keys.
+MAX_UNVERIFIED_KIDS = 64
+# Plaid is asked for kids not in the cache at most this often per client address, and at
+# most KEY_LOOKUPS_OVERALL_PER_MINUTE from all addresses: forged webhooks that name a new
+# kid each cannot turn the bridge into a stream of calls to Plaid, and one sender's forgeries
+# do not spend the lookups Plaid's own webhooks need.
 KEY_LOOKUPS_PER_MINUTE = 10
+KEY_LOOKUPS_OVERALL_PER_MINUTE = 100
 MAX_JWT_LENGTH = 4096
 
 # The key for a kid (a JWK as Plaid's /webhook_verification_key/get returns it), or None
@@ -70,6 +77,59 @@ class KeyLookupsExhausted(Exception):
     fix = "Nothing to do for Plaid's own webhooks: Plaid sends them again later."
 
 
+class LookupBudget:
+    """Lookups of new kids in the last minute, per client address and overall."""
+
+    def __init__(self) -> None:
+        self._by_address: dict[str, list[float]] = {}
+        self._all: list[float] = []
+
+    def spend(self, address: str, now: float) -> None:
+        """Count one lookup for ``address``; :class:`KeyLookupsExhausted` past a budget."""
+        self._all = [t for t in self._all if now - t < 60.0]
+        if len(self._by_address) > KEY_LOOKUPS_OVERALL_PER_MINUTE:  # forget quiet addresses
+            self._by_address = {
+                a: times for a, times in self._by_address.items() if now - times[-1] < 60.0
+            }
+        mine = [t for t in self._by_address.get(address, ()) if now - t < 60.0]
+        if len(mine) >= KEY_LOOKUPS_PER_MINUTE or len(self._all) >= KEY_LOOKUPS_OVERALL_PER_MINUTE:
+            raise KeyLookupsExhausted()
+        self._by_address[address] = [*mine, now]
+        self._all.append(now)
+
+
+class KeyCache:
+    """Keys by kid: the ones that verified a webhook (never evicted), and an LRU of
+    :data:`MAX_UNVERIFIED_KIDS` other kids (a JWK, or None when Plaid knows no such kid),
+    each with the time Plaid was asked."""
+
+    def __init__(self) -> None:
+        self.verified: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
+        self.unverified: OrderedDict[str, tuple[float, Mapping[str, Any] | None]] = OrderedDict()
+
+    def get(self, kid: str) -> tuple[float, Mapping[str, Any] | None] | None:
+        entry = self.verified.get(kid)
+        if entry is None:
+            entry = self.unverified.get(kid)
+            if entry is not None:
+                self.unverified.move_to_end(kid)
+        return entry
+
+    def put(self, kid: str, at: float, jwk: Mapping[str, Any] | None) -> None:
+        if kid in self.verified:
+            self.verified[kid] = (at, jwk)
+            return
+        self.unverified[kid] = (at, jwk)
+        self.unverified.move_to_end(kid)
+        while len(self.unverified) > MAX_UNVERIFIED_KIDS:
+            self.unverified.popitem(last=False)
+
+    def mark_verified(self, kid: str) -> None:
+        entry = self.unverified.pop(kid, None)
+        if entry is not None:
+            self.verified[kid] = entry
+
+
 class WebhookVerifier:
     """Verifies ``Plaid-Verification`` headers; keys come from ``keys`` and are cached per
     kid (thread-safe)."""
@@ -84,11 +144,12 @@ class WebhookVerifier:
         self._clock = clock
         self._max_age = max_age
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Mapping[str, Any] | None]] = {}
-        self._lookups: list[float] = []
+        self._cache = KeyCache()
+        self._budget = LookupBudget()
 
-    def verify(self, body: bytes, header: str | None) -> dict[str, Any]:
-        """The verified claims, or :class:`WebhookRejected`."""
+    def verify(self, body: bytes, header: str | None, address: str = "") -> dict[str, Any]:
+        """The verified claims, or :class:`WebhookRejected`; ``address``: the sender's, whose
+        lookups of new kids are budgeted (:class:`KeyLookupsExhausted`)."""
         if not header:
             raise WebhookRejected(
                 "missing_signature", "The webhook has no Plaid-Verification header."
@@ -108,14 +169,16 @@ class WebhookVerifier:
         kid = jwt_header.get("kid")
         if not isinstance(kid, str) or not kid or len(kid) > 200:
             raise WebhookRejected("malformed_signature", "Plaid-Verification names no key (kid).")
-        key = self._key(kid)
+        key = self._key(kid, address)
         claims = self._decode(header, key)
+        with self._lock:  # a genuine signature: Plaid's key, kept
+            self._cache.mark_verified(kid)
         self._check_age(claims)
         self._check_body(body, claims)
         return claims
 
-    def _key(self, kid: str) -> jwt.PyJWK:
-        jwk = self._cached(kid)
+    def _key(self, kid: str, address: str) -> jwt.PyJWK:
+        jwk = self._cached(kid, address)
         if jwk is None:
             raise WebhookRejected(
                 "unknown_key", "Plaid-Verification names a key Plaid does not know."
@@ -129,7 +192,7 @@ class WebhookVerifier:
                 "unknown_key", "Plaid's key for this webhook is not an ES256 key."
             ) from None
 
-    def _cached(self, kid: str) -> Mapping[str, Any] | None:
+    def _cached(self, kid: str, address: str) -> Mapping[str, Any] | None:
         now = self._clock()
         with self._lock:
             entry = self._cache.get(kid)
@@ -139,7 +202,8 @@ class WebhookVerifier:
             if now - entry[0] < ttl:
                 return known
         if known is None:  # a kid never seen (or unknown to Plaid): its lookups are limited
-            self._count_lookup(now)
+            with self._lock:
+                self._budget.spend(address, now)
         try:
             jwk = self._keys(kid)  # may raise: Plaid cannot be asked now
         except Exception:
@@ -147,17 +211,8 @@ class WebhookVerifier:
                 return known  # a refresh failed: the key Plaid gave before still verifies
             raise
         with self._lock:
-            if len(self._cache) >= MAX_CACHED_KEYS:
-                self._cache.clear()
-            self._cache[kid] = (now, jwk)
+            self._cache.put(kid, now, jwk)
         return jwk
-
-    def _count_lookup(self, now: float) -> None:
-        with self._lock:
-            self._lookups = [t for t in self._lookups if now - t < 60.0]
-            if len(self._lookups) >= KEY_LOOKUPS_PER_MINUTE:
-                raise KeyLookupsExhausted()
-            self._lookups.append(now)
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:

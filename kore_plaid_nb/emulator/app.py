@@ -17,10 +17,12 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..http_plumbing import LoopbackOnly
 from ..settings import Settings
 from ..settings import load as load_settings
 from . import fields, hosted_link, link
@@ -209,6 +211,8 @@ def create_app(
         routes=routes,
         exception_handlers={404: _not_found, HTTPException: _http_error},
         lifespan=_lifespan(store, sender),
+        # bound to loopback: its own Host only; JSON everywhere but Hosted Link's forms
+        middleware=[Middleware(LoopbackOnly, form_paths=("/hosted-link/",))],
     )
     app.state.emulator = emulator
     app.state.faults = faults

@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import link, webhooks
+from .body import read_bytes
 from .core import Body, Emulator
 from .errors import PlaidAPIError, request_id
 from .store import LinkConfig
@@ -90,6 +91,20 @@ def _login_form(info: link.Offer, link_session_id: str, error: PlaidAPIError | N
     )
 
 
+def _refused_form(error: PlaidAPIError) -> HTMLResponse:
+    if error.status == 413:
+        why = f"The form sent is larger than {MAX_FORM_BYTES} bytes; a login form is far smaller."
+    else:
+        why = "The form could not be read."
+    response = _page(
+        "Form refused",
+        f"<h1>Form refused</h1><p>{html.escape(why)} Go back to the page and send it again.</p>",
+        error.status,
+    )
+    response.headers.update(error.headers or {})
+    return response
+
+
 def _gone() -> HTMLResponse:
     return _page(
         "Link session expired",
@@ -120,8 +135,11 @@ class HostedLinkPage:
             link_session_id = str(uuid.uuid4())
             self.emulator.store.start_link_session(token, link_session_id)
             return _page("Connect your bank", _login_form(info, link_session_id, None))
-        raw = await request.body()
-        form = {k: v[0] for k, v in parse_qs(raw[:MAX_FORM_BYTES].decode(errors="replace")).items()}
+        try:
+            raw = await read_bytes(request, MAX_FORM_BYTES)
+        except PlaidAPIError as error:  # larger than a login form (413), or no body length
+            return _refused_form(error)
+        form = {k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()}
         link_session_id = form.get("link_session_id") or str(uuid.uuid4())
         if form.get("action") == "exit":
             return self._leave(token, config, link_session_id)

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from .. import serving
 from ..errors import ServiceError
+from ..http_plumbing import LoopbackOnly
 from .bridge_page import LinkResult
 from .oauth_client import AuthorizationRequest
 from .procedure import STEP_BRIDGE, STEP_CALLBACK, KoreFlowError
@@ -56,7 +58,7 @@ class CallbackReceiver:
                 text = "Authorized. You can close this window."
             return HTMLResponse(f"<!doctype html><title>Kore simulator</title><p>{text}</p>")
 
-        return Starlette(routes=[Route(path, callback)])
+        return Starlette(routes=[Route(path, callback)], middleware=[Middleware(LoopbackOnly)])
 
     def pop(self, state: str) -> dict[str, str] | None:
         with self._lock:

@@ -121,7 +121,7 @@ def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str
             },
         )
         _json(login, "public_token")
-        _json(http.post(repair_url + "/done", json={}), "repaired")
+        _json(http.post(repair_url + "/done", json={"link_token": link_token}), "repaired")
 
 
 def _json(response: httpx.Response, field: str) -> object:

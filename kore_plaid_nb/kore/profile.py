@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from .. import services, tunnel
 from ..command_line import cli_command
 from ..errors import RunbookError
+from ..private_files import private_folder, write_private
 from ..settings import Settings, mask
 from ..tables import format_table
 from ..tunnel import TunnelInfo
@@ -509,9 +510,8 @@ PROFILE_RECORD = "kore-profile.json"
 
 def remember_public_url(settings: Settings, public_url: str) -> None:
     """Record the public URL the profile was shown with (what the user typed into Kore)."""
-    path = settings.home / PROFILE_RECORD
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"public_url": public_url.rstrip("/")}))
+    path = private_folder(settings.home) / PROFILE_RECORD
+    write_private(path, json.dumps({"public_url": public_url.rstrip("/")}))
 
 
 def remembered_public_url(settings: Settings) -> str | None:

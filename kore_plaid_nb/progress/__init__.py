@@ -11,6 +11,8 @@ Public API::
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Mapping
 
 from ..settings import Settings, mask
 from . import journal, outbox
@@ -37,11 +39,23 @@ __all__ = [
 ]
 
 
+HUB_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 - a variable's name  # nosec B105
+
+
 def masked(settings: Settings, text: str) -> str:
-    """``text`` with every configured secret replaced by its mask."""
-    for secret in settings.secret_values:
+    """``text`` with every configured secret (and the Hub's API token) replaced by its mask."""
+    hub_token = os.environ.get(HUB_TOKEN, "").strip()
+    for secret in (*settings.secret_values, *([hub_token] if hub_token else [])):
         text = text.replace(secret, mask(secret))
     return text
+
+
+def sender_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """The token this trainee posts to the board with: their own
+    (KORE_PLAID_BOARD_TRAINEE_TOKEN), else under JupyterHub their Hub API token (the board
+    asks the Hub whose it is), else none. Never the trainer's KORE_PLAID_BOARD_TOKEN."""
+    environ = os.environ if environ is None else environ
+    return settings.board_trainee_token or (environ.get(HUB_TOKEN) or "").strip()
 
 
 def record(
@@ -53,8 +67,9 @@ def record(
     fix: str = "",
 ) -> Event | None:
     """Record one event in the state folder and send it (with any waiting ones) to the board
-    when KORE_PLAID_BOARD_URL and KORE_PLAID_BOARD_TOKEN are set. Never raises: progress must
-    not break a step. Returns the event, None when it could not be written."""
+    when KORE_PLAID_BOARD_URL and the trainee's token (:func:`sender_token`) are set. Never
+    raises: progress must not break a step. Returns the event, None when it could not be
+    written."""
     event = Event(
         settings.trainee,
         notebook_name,
@@ -65,13 +80,14 @@ def record(
     )
     try:
         journal.record(settings.home, event)
-        if settings.board_url and settings.board_token:
+        token = sender_token(settings)
+        if settings.board_url and token:
             # a board new to this trainee first gets everything recorded so far (ids make
             # events it already has harmless)
             known = outbox.knows(settings.home, settings.board_url)
             history = [event] if known else journal.read(settings.home)
             outbox.enqueue(settings.home, history)
-            outbox.flush(settings.home, settings.board_url, settings.board_token)
+            outbox.flush(settings.home, settings.board_url, token)
     except OSError:
         return None
     return event
@@ -98,8 +114,19 @@ def standing(settings: Settings) -> str:
 
 def delivery_note(settings: Settings) -> str:
     """Whether the board gets the events: configured, waiting ones, last error."""
-    if not (settings.board_url and settings.board_token):
-        return "Board: not configured (KORE_PLAID_BOARD_URL / KORE_PLAID_BOARD_TOKEN unset)."
+    if not settings.board_url:
+        return "Board: not configured (KORE_PLAID_BOARD_URL unset)."
+    if not sender_token(settings):
+        if settings.board_token:
+            return (
+                f"Board {settings.board_url}: nothing is sent. KORE_PLAID_BOARD_TOKEN is the "
+                "trainer's token (it opens the board); ask the trainer for your own (`kore-plaid "
+                "board add-trainee NAME` prints it) and set KORE_PLAID_BOARD_TRAINEE_TOKEN."
+            )
+        return (
+            f"Board {settings.board_url}: nothing is sent (KORE_PLAID_BOARD_TRAINEE_TOKEN "
+            "unset); ask the trainer for your token."
+        )
     with contextlib.suppress(OSError):
         left = len(outbox.waiting(settings.home))
         status = outbox.last_status(settings.home) or {}

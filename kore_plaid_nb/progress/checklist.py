@@ -34,22 +34,34 @@ class NotebookStatus:
         return f"{self.message}\nWhat to do: {self.fix}" if self.fix else self.message
 
 
-def notebook_statuses(events: Iterable[Event]) -> list[NotebookStatus]:
-    """Every notebook of the runbook, in order, from one trainee's events (in time order).
+def notebook_statuses(events: Iterable[Event], in_order: bool = False) -> list[NotebookStatus]:
+    """Every notebook of the runbook, in order, from one trainee's events: sorted by their
+    ``at``, or taken as given with ``in_order`` (the board: the order it received them).
 
     A notebook fails when its latest event is a failure; it passes when it finished (its last
-    cell ran, no failure since) after it was last started; otherwise it is pending.
+    cell ran, no failure since) after it was last started; otherwise it is pending. Linear in
+    the number of events.
     """
+    ordered = list(events) if in_order else sorted(events, key=lambda e: e.at)
     by_notebook: dict[str, list[Event]] = {}
-    for event in sorted(events, key=lambda e: e.at):
+    for event in ordered:
         by_notebook.setdefault(event.notebook, []).append(event)
     return [_notebook_status(entry, by_notebook.get(entry.name, [])) for entry in RUNBOOK]
 
 
 def _notebook_status(entry: Notebook, events: list[Event]) -> NotebookStatus:
-    extra = [e.step for e in events if e.step not in entry.steps and e.step != FINISH]
-    names = [*entry.steps, *dict.fromkeys(extra)]  # verification checks come after the cells
-    steps = tuple(_step_status(step, events) for step in names)
+    latest: dict[str, Event] = {}  # step -> its latest event, steps in first-seen order
+    finished: Event | None = None  # the latest FINISH passed since the last START
+    for event in events:
+        latest[event.step] = event
+        if event.step == START:
+            finished = None
+        elif event.step == FINISH and event.status == "pass":
+            finished = event
+    known = set(entry.steps)
+    extra = [step for step in latest if step not in known and step != FINISH]
+    # verification checks come after the cells
+    steps = tuple(_step_status(step, latest.get(step)) for step in (*entry.steps, *extra))
     if not events:
         return NotebookStatus(entry.name, entry.title, "pending", "", "", None, steps)
     last = events[-1]
@@ -57,10 +69,8 @@ def _notebook_status(entry: Notebook, events: list[Event]) -> NotebookStatus:
         return NotebookStatus(
             entry.name, entry.title, "fail", last.message, last.fix, last.at, steps
         )
-    last_start = max((e.at for e in events if e.step == START), default="")
-    finished = [e for e in events if e.step == FINISH and e.status == "pass" and e.at >= last_start]
-    if finished:
-        return NotebookStatus(entry.name, entry.title, "pass", "done", "", finished[-1].at, steps)
+    if finished is not None:
+        return NotebookStatus(entry.name, entry.title, "pass", "done", "", finished.at, steps)
     return NotebookStatus(
         entry.name,
         entry.title,
@@ -72,11 +82,9 @@ def _notebook_status(entry: Notebook, events: list[Event]) -> NotebookStatus:
     )
 
 
-def _step_status(step: str, events: list[Event]) -> StepStatus:
-    mine = [e for e in events if e.step == step]
-    if not mine:
+def _step_status(step: str, last: Event | None) -> StepStatus:
+    if last is None:
         return StepStatus(step, "pending")
-    last = mine[-1]
     return StepStatus(step, last.status, last.message, last.fix, last.at)
 
 

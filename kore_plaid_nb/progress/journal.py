@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..private_files import private_folder
 from .events import Event, EventError, from_json
 
 FOLDER = "progress"
@@ -19,9 +20,7 @@ EVENTS = "events.jsonl"
 
 
 def progress_dir(home: Path) -> Path:
-    path = home / FOLDER
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(private_folder(home) / FOLDER)
 
 
 @contextlib.contextmanager

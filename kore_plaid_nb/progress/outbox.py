@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from ..private_files import write_private
 from .events import Event
 from .journal import append, locked, progress_dir, read_lines
 
@@ -79,10 +80,19 @@ def _post(board_url: str, token: str, batch: list[Event]) -> str:
     except httpx.HTTPError as exc:
         return f"the board at {board_url} did not answer ({type(exc).__name__})"
     if answer.status_code == 401:
-        return "the board refused the token (401): check KORE_PLAID_BOARD_TOKEN"
+        return "the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN"
     if answer.status_code >= 300:
-        return f"the board answered HTTP {answer.status_code}"
+        return f"the board answered HTTP {answer.status_code}{_reason(answer)}"
     return ""
+
+
+def _reason(answer: httpx.Response) -> str:
+    """The board's own explanation of a refusal (its text: never a secret), if any."""
+    try:
+        description = answer.json().get("error_description")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {description[:300]}" if isinstance(description, str) and description else ""
 
 
 def _rewrite(path: Path, events: list[Event]) -> None:
@@ -97,10 +107,8 @@ def _rewrite(path: Path, events: list[Event]) -> None:
 
 
 def _write_status(home: Path, board_url: str, error: str) -> None:
-    path = progress_dir(home) / STATUS
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"at": time.time(), "board_url": board_url, "error": error}))
-    os.replace(tmp, path)
+    status = {"at": time.time(), "board_url": board_url, "error": error}
+    write_private(progress_dir(home) / STATUS, json.dumps(status))
 
 
 def last_status(home: Path) -> dict[str, object] | None:

@@ -10,6 +10,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_output
 
+from ..private_files import private_folder, write_private
 from .runner import FIX_PREFIX, RunReport, is_not_run
 
 REPORT_NAME = "report.html"
@@ -54,10 +55,7 @@ pre{{white-space:pre-wrap}}</style></head><body>
 {"".join(bodies)}
 </body></html>
 """
-    path = build_dir / REPORT_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
-    return path
+    return write_private(private_folder(build_dir) / REPORT_NAME, page)
 
 
 def _marked(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:

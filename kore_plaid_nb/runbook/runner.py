@@ -16,6 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .. import progress, services
+from ..private_files import private_file, private_folder, write_private
 from ..settings import Settings, mask
 from .kernels import KernelPool, ipc_kernel_manager, stop_kernel
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
@@ -184,7 +185,7 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
 
 
 def kernel_log(settings: Settings) -> Path:
-    return services.logs_dir(settings.home) / "kernels.log"
+    return private_file(services.logs_dir(settings.home) / "kernels.log")
 
 
 def execute(
@@ -221,8 +222,8 @@ def execute(
             if tag.startswith("report-"):
                 tagged[tag.removeprefix("report-")] = _text_of(cell)
     if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out_path)
+        private_folder(out_path.parent)
+        write_private(out_path, nbformat.writes(nb) + "\n")  # as nbformat.write, but 0600
     if store_outputs and not error:
         normalize_for_storage(nb, path.parent)
         nbformat.write(nb, path)
@@ -311,6 +312,7 @@ def run_notebooks(
     ``report`` (every notebook planned as not run) is filled in as they run, so that a caller
     holding it can still write what happened when the run is interrupted."""
     report = report if report is not None else RunReport.planned(paths)
+    private_folder(private_folder(build_dir) / "notebooks")
     remove_stale_results(build_dir)
     pool = KernelPool(kernel_log(settings))
     try:

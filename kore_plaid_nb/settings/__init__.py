@@ -7,13 +7,15 @@ for these names. Secrets are masked in ``repr()``/``str()``.
 - :mod:`.model`: :class:`Settings`, each field declared once, and its validation;
 - :mod:`.loader`: :func:`load` from ``.env`` and the environment;
 - :mod:`.env_writer`: :func:`save` into ``.env`` (0600);
-- :mod:`.paths`: the project, state folder, ``.env`` and trainee.
+- :mod:`.paths`: the project, state folder, ``.env`` and trainee;
+- :mod:`.database_url`: a PostgreSQL URL shown as ``host:port/database`` only.
 """
 
 from __future__ import annotations
 
 from ..errors import SettingsError
-from ..masking import mask, mask_url_password
+from ..masking import mask
+from .database_url import database_location, database_secrets
 from .env_writer import embedded_mode_hint, save, save_plaid_keys
 from .loader import load, load_as_is, read_env_file
 from .model import (
@@ -48,13 +50,14 @@ __all__ = [
     "Settings",
     "SettingsError",
     "board_token",
+    "database_location",
+    "database_secrets",
     "embedded_mode_hint",
     "env_file_path",
     "home_path",
     "load",
     "load_as_is",
     "mask",
-    "mask_url_password",
     "ngrok_domain_url",
     "project_root",
     "read_env_file",

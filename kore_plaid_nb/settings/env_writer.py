@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import SettingsError
 from ..masking import mask
+from .loader import check_env_file
 from .model import Settings
 from .paths import env_file_path
 
@@ -27,6 +28,7 @@ def save(updates: Mapping[str, str | None], env_file: Path | None = None) -> Pat
     path = env_file or env_file_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_env_file(path)  # its other lines are kept: they must be the trainee's own
         lines = path.read_text().splitlines() if path.is_file() else []
     except OSError as exc:
         raise _unwritable(path, exc) from None

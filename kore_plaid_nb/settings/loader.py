@@ -7,6 +7,7 @@ for these names.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,36 @@ from .paths import env_file_path, home_path, trainee_name
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """The ``.env`` values (empty when the file does not exist)."""
+    """The ``.env`` values (empty when the file does not exist). Raises
+    :class:`SettingsError` for a file someone else could have written (:func:`check_env_file`)."""
     if not path.is_file():
         return {}
+    check_env_file(path)
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def check_env_file(path: Path) -> None:
+    """Refuse a ``.env`` that another user owns (root aside) or that group or others can
+    write: whoever writes it could point the runbook (and its Plaid keys) anywhere."""
+    try:
+        info = path.stat()
+    except OSError:
+        return  # missing: nothing is read from it
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid not in (os.geteuid(), 0):
+        raise SettingsError(
+            f"{path} belongs to another user (uid {info.st_uid}), so its settings are not "
+            "used: whoever owns it could send your keys and tokens elsewhere.",
+            fix=f"Use a .env of your own: move {path} away (or set KORE_PLAID_ENV_FILE to a "
+            "file you own), save your settings again (notebook 01), and keep it `chmod 600`.",
+        )
+    if mode & 0o022:
+        raise SettingsError(
+            f"{path} can be changed by other users (mode {mode:o}), so its settings are not "
+            "used: whoever writes it could send your keys and tokens elsewhere.",
+            fix=f"Check that its content is yours, then run `chmod 600 {path}` and run the "
+            "cell again.",
+        )
 
 
 def load(

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SettingsError
-from ..masking import mask, mask_url_password, url_password
+from ..masking import mask
+from .database_url import database_location, database_secrets
 from .paths import env_file_path, home_path, trainee_name
 from .variables import (
     Var,
     as_text,
     base_url,
     count,
+    days,
     declared,
     lowered,
     lowered_list,
@@ -53,12 +55,13 @@ LINK_MODES = ("page", "hosted")  # the bridge's own Link page, or Plaid's Hosted
 def postgres_password(bridge_db: str | None) -> str:
     """The password inside BRIDGE_DB when it is a PostgreSQL URL (a secret: never shown)."""
     if bridge_db and bridge_db.startswith(POSTGRES_SCHEMES):
-        return url_password(bridge_db)
+        return next(iter(database_secrets(bridge_db)), "")
     return ""
 
 
 def _masked_url(url: str | None) -> str | None:
-    return mask_url_password(url) if url else url
+    """A URL as only ``host:port/database``; a file path as it is."""
+    return database_location(url) if url and "://" in url else url
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,13 @@ class Settings:
     bridge_db: str | None = var(
         "BRIDGE_DB", text, None, secret_part=postgres_password, show=_masked_url
     )
+    # the store's encryption key (32 bytes, base64) and older ones that only decrypt
+    bridge_encryption_key: str = var("BRIDGE_ENCRYPTION_KEY", text, "", secret=True)
+    bridge_encryption_keys: tuple[str, ...] = var("BRIDGE_ENCRYPTION_KEYS", split, (), secret=True)
+    bridge_audit_days: int = var("BRIDGE_AUDIT_DAYS", days, 90)  # audit trail kept this long
     forwarded_allow_ips: tuple[str, ...] = var("FORWARDED_ALLOW_IPS", split, ())
+    # 1: a live bridge also accepts the simulator's loopback callback (embedded: always)
+    bridge_allow_loopback_callback: int = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", count, 0)
     ngrok_authtoken: str = var("NGROK_AUTHTOKEN", text, "", secret=True)
     ngrok_domain: str | None = var("NGROK_DOMAIN", text, None)
     ngrok_region: str | None = var("NGROK_REGION", text, None)
@@ -91,7 +100,8 @@ class Settings:
     auto_ports: tuple[str, ...] = ()  # the ports above that were chosen, not set
     mode_choice: str = var("KORE_PLAID_MODE", lowered, "auto")
     board_url: str | None = var("KORE_PLAID_BOARD_URL", base_url, None)
-    board_token: str = var("KORE_PLAID_BOARD_TOKEN", text, "", secret=True)
+    board_token: str = var("KORE_PLAID_BOARD_TOKEN", text, "", secret=True)  # the trainer's
+    board_trainee_token: str = var("KORE_PLAID_BOARD_TRAINEE_TOKEN", text, "", secret=True)
     trainee: str = field(default_factory=trainee_name)
     home: Path = field(default_factory=home_path)
     env_file: Path = field(default_factory=env_file_path)
@@ -163,16 +173,18 @@ class Settings:
 
     @property
     def bridge_store_shown(self) -> str:
-        """The store's location with any password masked."""
+        """The store's location: the SQLite file, or only ``host:port/database``."""
         url = self.bridge_db_url
-        return str(self.bridge_db_path) if url is None else mask_url_password(url)
+        return str(self.bridge_db_path) if url is None else database_location(url)
 
     @property
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret long enough to mask (outputs and messages hide these):
         the secret fields' values and the secrets inside others (BRIDGE_DB's password)."""
-        values = (spec.secret_in(getattr(self, name)) for name, spec in VARS.items())
-        return tuple(v for v in values if v and len(v) >= 8)
+        values = [spec.secret_in(getattr(self, name)) for name, spec in VARS.items()]
+        values += self.bridge_encryption_keys  # each older key on its own
+        values += database_secrets(self.bridge_db or "")  # as written and decoded
+        return tuple(dict.fromkeys(v for v in values if v and len(v) >= 8))
 
     def __str__(self) -> str:
         return self.__repr__()

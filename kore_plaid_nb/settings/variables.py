@@ -49,7 +49,7 @@ class Var(Generic[T]):
     def shown(self, value: T) -> str:
         """The value as ``repr()`` shows it: secrets masked, lists comma-separated."""
         if self.secret:
-            return repr(mask(str(value)))
+            return repr(mask(as_text(value)))
         if self.show is not None:
             return repr(self.show(value))
         return repr(",".join(value) if isinstance(value, tuple) else value)
@@ -57,7 +57,7 @@ class Var(Generic[T]):
     def secret_in(self, value: T) -> str:
         """The secret this value holds (empty when none)."""
         if self.secret:
-            return str(value or "")
+            return as_text(value or "")  # a list: comma-separated
         return self.secret_part(value) if self.secret_part is not None else ""
 
 
@@ -139,6 +139,20 @@ def count(value: str, name: str) -> int:
         raise SettingsError(
             f"{name}={value!r} is not a number of sessions a minute.",
             fix=f"Set {name} to a whole number (0 turns the limit off), or unset it.",
+        )
+    return number
+
+
+def days(value: str, name: str) -> int:
+    """A number of days (at least 1)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise SettingsError(
+            f"{name}={value!r} is not a number of days.",
+            fix=f"Set {name} to a whole number of days (1 or more), or unset it.",
         )
     return number
 

@@ -103,7 +103,9 @@ def connect(
     if not authtoken(settings):
         raise no_authtoken_error()
     config = config or agent_config(settings)
-    options: dict[str, str] = {}
+    # no request inspection: the agent's inspector (127.0.0.1:4040) would keep every token
+    # request (the Basic header with the Plaid secret, codes, tokens) for anyone local
+    options: dict[str, str | bool] = {"inspect": False}
     if settings.ngrok_domain and not settings.embedded:
         options["url"] = ngrok_domain_url(settings.ngrok_domain)
     try:

@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..http_plumbing import LoopbackOnly
 from .forwarder import LOCAL_NOTE, Forwarder, ThreadedServer, bind_loopback
 
 LogFn = Callable[..., None]
@@ -261,4 +263,4 @@ def build_api(registry: Registry, version: str) -> Starlette:
     for kind in ("endpoints", "tunnels"):
         routes.append(Route(f"/api/{kind}", collection(kind), methods=["GET", "POST"]))
         routes.append(Route(f"/api/{kind}/{{name:path}}", member(kind), methods=["GET", "DELETE"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(LoopbackOnly)])  # the agent's own API

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import RunbookError
+from ..private_files import private_folder, write_private
 
 LOCAL_NOTE = "local stand-in, not reachable from Kore"
 
@@ -35,15 +35,11 @@ class TunnelInfo:
 
 
 def tunnel_dir(home: Path) -> Path:
-    path = home / "tunnel"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(private_folder(home) / "tunnel")
 
 
 def _write_json(path: Path, data: Mapping[str, object]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, indent=2))
 
 
 def write(home: Path, info: TunnelInfo) -> None:

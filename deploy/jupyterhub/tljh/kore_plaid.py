@@ -11,9 +11,11 @@
 # `sudo systemctl edit jupyterhub`:
 #
 #   [Service]
-#   Environment=KORE_PLAID_BOARD_TOKEN=<a long random string>
+#   Environment=KORE_PLAID_TRAINERS=<the trainers' TLJH names, comma-separated>
 #
-# TLJH's Hub has no way to see variables set in a shell.
+# TLJH's Hub has no way to see variables set in a shell. The trainers (also TLJH admins:
+# `sudo tljh-config add-item users.admin NAME`) open the board at /services/board/, signing in
+# through the Hub; trainees post with their own Hub tokens (deploy/jupyterhub/README.md).
 
 import os
 

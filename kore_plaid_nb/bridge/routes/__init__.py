@@ -43,9 +43,10 @@ from starlette.staticfiles import StaticFiles
 
 from ...http_plumbing import SecurityHeaders
 from ...settings import Settings
-from .. import page
+from .. import access_log, page
 from ..http import UnexpectedErrors, client_disconnected, store_unavailable
 from ..plaid_link import PlaidLink
+from ..request_ids import RequestIds
 from ..store import BridgeStore, StoreUnavailable
 from ..webhook_verification import KeySource
 from .authorize import LINK_TOKENS_PER_SESSION, authorize_routes
@@ -72,6 +73,7 @@ def create_app(
     ``webhook_keys`` where webhook verification keys come from (default: Plaid's
     ``/webhook_verification_key/get``)."""
     ctx = BridgeContext.build(settings, store, link, webhook_keys)
+    access_log.install()
     routes: list[BaseRoute] = [
         *authorize_routes(ctx),
         *token_routes(ctx),
@@ -84,6 +86,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestIds),
             Middleware(SecurityHeaders, pages=page.security_headers(settings)),
             Middleware(UnexpectedErrors),
         ],

@@ -12,7 +12,7 @@ from ..oauth import BridgeOAuth
 from ..plaid_link import PlaidLink
 from ..ratelimit import SessionLimiter
 from ..request_recorder import RequestRecorder
-from ..store import BridgeStore, open_store
+from ..store import BridgeStore, open_bridge_store
 from ..webhook_verification import KeySource, WebhookVerifier
 
 
@@ -39,7 +39,7 @@ class BridgeContext:
         webhook_keys: KeySource | None = None,
     ) -> BridgeContext:
         """The context of a new app; see :func:`.create_app` for the arguments."""
-        store = store or open_store(settings.bridge_store)
+        store = store or open_bridge_store(settings)
         health = ItemHealth(store)
         plaid = link or PlaidLink(settings, spent=store)
         if plaid.item_errors is None:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..audit import AuditEvent, record_audit
 from ..http import NO_STORE
 from ..store import StoreUnavailable
 from .context import BridgeContext
@@ -33,10 +34,12 @@ def sweep(ctx: BridgeContext) -> None:
     store, link = ctx.store, ctx.link
     store.purge_expired()
     store.purge_expired_repair_links()
+    store.audit.purge(ctx.settings.bridge_audit_days)
     store.fill_missing_refs()
     for item_ref, access_token in store.abandoned_items():
         if link.remove_item(access_token) or not link.item_exists(access_token):
             store.mark_item_removed(item_ref)
+            record_audit(store, AuditEvent.ITEM_REMOVED, item_ref, "no one could use it any more")
 
 
 async def sweep_forever(ctx: BridgeContext) -> None:

@@ -7,14 +7,17 @@ Kore's access token works again; no new Item, no new code, nothing issued to Kor
 ``POST /repair/{token}/link_token``        ``{}`` -> ``{"link_token"}`` in update mode (the
                                            page asks right before it opens Link); at most
                                            :data:`LINK_TOKENS_PER_REPAIR_LINK` (then 429)
-``POST /repair/{token}/done``              ``{}`` -> ``{"repaired": true}``: Link succeeded;
-                                           the link is spent, the Item is healthy again
+``POST /repair/{token}/done``              ``{"link_token"}`` -> ``{"repaired": true}``: Link
+                                           succeeded; the link is spent, the Item is healthy
 =========================================  ================================================
 
-``done`` needs a Link token issued for this link (else 409: Link never ran, and Plaid reports
-no error for PENDING_EXPIRATION / PENDING_DISCONNECT), then asks Plaid (``/item/get``)
-whether the Item still reports an error: if so nothing is spent (409) and the user may open
-Link again. Spending the link and making the Item healthy is one store transaction. A link
+``done`` needs the Link token this link last handed out (the store keeps its digest; else
+409), then asks Plaid whether an update-mode session on that token succeeded
+(``/link/token/get``: a finished session with results, not an exit; Plaid reports no error
+for PENDING_EXPIRATION / PENDING_DISCONNECT, so ``/item/get`` alone proves nothing) and
+whether the Item still reports an error (``/item/get``): if not repaired, nothing is spent
+(409) and the user may open Link again. A new repair link for an Item spends its older ones.
+Spending the link and making the Item healthy is one store transaction. A link
 that cannot be used gets a readable 4xx: a page for ``GET``, JSON for the page's calls. The
 token never reaches a log.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from functools import partial
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -31,7 +36,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import page
-from ..http import NO_STORE, read_json_body
+from ..audit import AuditEvent, record_audit
+from ..hosted_link import RESULT_ATTEMPTS, RESULT_INTERVAL_SECONDS, results_of
+from ..http import NO_STORE, read_json_body, read_json_params
 from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
 from ..refusal import Refusal, Refused
@@ -43,6 +50,20 @@ __all__ = ["repair_routes"]
 
 log = logging.getLogger("kore_plaid_nb.bridge")
 REPAIR_PREFIX = "/repair/"
+CONFIRMING = "confirming the bank login with Plaid"
+NOT_THIS_LINK = Refusal(
+    409,
+    "not_repaired",
+    "This repair page did not open Plaid with the Link token it names, so nothing can be "
+    "confirmed.",
+    f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+)
+NOT_LOGGED_IN = Refusal(
+    409,
+    "not_repaired",
+    "Plaid shows no finished bank login for this repair link yet.",
+    f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+)
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")  # secrets.token_urlsafe(32): 43 characters
 
 
@@ -80,11 +101,13 @@ def issue_link_token(ctx: BridgeContext, token: str, webhook: str | None) -> str
         return Problem.of_repair_link(claim.problem).refusal()
     item = claim.item
     try:
-        return ctx.link.create_update_link_token(
+        link_token = ctx.link.create_update_link_token(
             item.access_token, item.client_user_id, webhook=webhook
         )
     except LinkStepError as exc:
         return exc.refusal
+    ctx.store.record_repair_link_token(token, link_token)
+    return link_token
 
 
 async def link_token(ctx: BridgeContext, request: Request) -> Response:
@@ -99,14 +122,44 @@ async def link_token(ctx: BridgeContext, request: Request) -> Response:
     return JSONResponse({"link_token": issued}, headers=NO_STORE)
 
 
-def finish_repair(ctx: BridgeContext, token: str) -> Refusal | None:
-    """Spend the link when Plaid no longer reports the Item's error; None when repaired."""
+def update_succeeded(answer: dict[str, Any]) -> bool:
+    """Whether a ``/link/token/get`` answer shows a Link session that succeeded: results
+    (a public token, or ``on_success``), or finished with results and no exit."""
+    public_token, _finished = results_of(answer)
+    if public_token is not None:
+        return True
+    for session in answer.get("link_sessions") or []:
+        if not isinstance(session, dict) or session.get("exit") or session.get("on_exit"):
+            continue
+        if session.get("finished_at") and (session.get("results") or session.get("on_success")):
+            return True
+    return False
+
+
+def confirmed_by_plaid(ctx: BridgeContext, link_token: str) -> bool:
+    """Plaid's ``/link/token/get`` shows the update-mode session succeeded (asked again
+    shortly while Plaid shows none yet); :class:`LinkStepError` when Plaid cannot say."""
+    for attempt in range(RESULT_ATTEMPTS):
+        if attempt:
+            time.sleep(RESULT_INTERVAL_SECONDS)
+        if update_succeeded(ctx.link.link_token_get(link_token, CONFIRMING)):
+            return True
+    return False
+
+
+def finish_repair(ctx: BridgeContext, token: str, link_token: str) -> Refusal | None:
+    """Spend the link when Plaid shows the Link session on its token succeeded and no
+    longer reports the Item's error; None when repaired."""
     peeked = valid(ctx, token)
     if peeked.item is None:
         return Problem.of_repair_link(peeked.problem).refusal()
     if peeked.link_tokens == 0:  # Link never ran: nothing can have been repaired
         return Problem.REPAIR_NOT_STARTED.refusal()
+    if not link_token or not ctx.store.is_repair_link_token(token, link_token):
+        return NOT_THIS_LINK
     try:
+        if not confirmed_by_plaid(ctx, link_token):
+            return NOT_LOGGED_IN
         still = ctx.link.item_error(peeked.item.access_token)
     except LinkStepError as exc:
         return exc.refusal
@@ -121,15 +174,19 @@ def finish_repair(ctx: BridgeContext, token: str) -> Refusal | None:
     if claim.item is None:
         return Problem.of_repair_link(claim.problem).refusal()
     log.info("item %s repaired through its repair link", claim.item.ref)
+    record_audit(ctx.store, AuditEvent.ITEM_REPAIRED, claim.item.ref, "repair link")
     return None
 
 
 async def done(ctx: BridgeContext, request: Request) -> Response:
-    refused = await refused_call(request)
-    if refused is None:
-        refused = await run_in_threadpool(finish_repair, ctx, request.path_params["token"])
-    if refused is not None:
-        return refused.json()
+    try:
+        params = await read_json_params(request)
+    except Refused as refused:
+        return refused.refusal.json()
+    token, link_token = request.path_params["token"], params.get("link_token") or ""
+    refusal = await run_in_threadpool(finish_repair, ctx, token, link_token)
+    if refusal is not None:
+        return refusal.json()
     return JSONResponse({"repaired": True}, headers=NO_STORE)
 
 

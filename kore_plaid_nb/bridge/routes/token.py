@@ -17,10 +17,13 @@ from ..http import parse_params, read_body, store_unavailable_refusal
 from ..oauth import TokenResponse
 from ..refusal import Refused
 from ..store import StoreUnavailable
+from ..store.sqlite import waiting_at_most
 from . import recording
 from .context import BridgeContext
 
 TOKEN_PATHS = ("/api/send_the_access_token_AUTH", "/oauth/token")
+# A refresh behind a SQLite write lock another program holds: 503 after this, not 30 s.
+REFRESH_WAIT_SECONDS = 3.0
 
 
 def answer_and_record(
@@ -36,6 +39,36 @@ def answer_and_record(
     return answer
 
 
+def inline_refresh(
+    ctx: BridgeContext,
+    params: Sequence[tuple[str, str]],
+    authorizations: Sequence[str],
+    seen: recording.SeenRequest,
+) -> TokenResponse | None:
+    """A SQLite refresh on the event loop (see ``inline_refresh``), only when no lock must be
+    waited for; None when one is held (the thread pool then answers)."""
+    try:
+        with waiting_at_most(0):
+            return answer_and_record(ctx, params, authorizations, seen)
+    except StoreUnavailable:
+        return None
+
+
+def answered(
+    ctx: BridgeContext,
+    params: Sequence[tuple[str, str]],
+    authorizations: Sequence[str],
+    seen: recording.SeenRequest,
+    wait: float | None,
+) -> TokenResponse:
+    """:func:`answer_and_record` in the thread pool; a SQLite lock waited for at most
+    ``wait`` seconds (None: the store's own timeout)."""
+    if wait is None:
+        return answer_and_record(ctx, params, authorizations, seen)
+    with waiting_at_most(wait):
+        return answer_and_record(ctx, params, authorizations, seen)
+
+
 async def token(ctx: BridgeContext, request: Request) -> Response:
     authorization = request.headers.getlist("authorization")
     try:
@@ -46,11 +79,12 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
         recording.record(unread, refused.refusal.status)
         return refused.refusal.oauth_json()
     seen = recording.seen_request(ctx, request, "token", params, authorization)
+    refresh = ctx.inline_refresh and ("grant_type", "refresh_token") in params
     try:
-        if ctx.inline_refresh and ("grant_type", "refresh_token") in params:
-            answer = answer_and_record(ctx, params, authorization, seen)  # see inline_refresh
-        else:
-            answer = await run_in_threadpool(answer_and_record, ctx, params, authorization, seen)
+        answer = inline_refresh(ctx, params, authorization, seen) if refresh else None
+        if answer is None:
+            wait = REFRESH_WAIT_SECONDS if refresh else None
+            answer = await run_in_threadpool(answered, ctx, params, authorization, seen, wait)
     except StoreUnavailable as exc:
         return recording.recorded(store_unavailable_refusal(exc).oauth_json(), seen)
     return JSONResponse(answer.body, answer.status, headers=answer.headers)

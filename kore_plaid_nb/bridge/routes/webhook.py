@@ -13,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..audit import record_webhook_refusal
 from ..http import NO_STORE, read_body
 from ..item_health import MalformedWebhook, parse_webhook
 from ..plaid_link import LinkStepError
 from ..refusal import Refusal, Refused
 from ..webhook_verification import KeyLookupsExhausted, WebhookRejected
+from .authorize import client_address
 from .context import BridgeContext
 from .plaid_urls import WEBHOOK_PATH
 
@@ -31,15 +33,17 @@ async def verified(ctx: BridgeContext, request: Request) -> bytes:
     body = await read_body(request, MAX_WEBHOOK_BYTES)
     signature = request.headers.get("plaid-verification")
     try:
-        await run_in_threadpool(ctx.verifier.verify, body, signature)
+        await run_in_threadpool(ctx.verifier.verify, body, signature, client_address(request))
     except WebhookRejected as exc:
         log.warning("plaid webhook refused: %s", exc.reason)
+        await run_in_threadpool(record_webhook_refusal, ctx.store, exc.reason)
         raise Refused(Refusal(401, "invalid_webhook", exc.message, exc.fix)) from None
     except LinkStepError as exc:
         retry = {"Retry-After": str(KEY_RETRY_SECONDS)}
         raise Refused(exc.refusal.with_headers(retry)) from None
     except KeyLookupsExhausted as exc:
         log.warning("plaid webhook not checked: too many new signing keys asked of Plaid")
+        await run_in_threadpool(record_webhook_refusal, ctx.store, "key_lookups_exhausted")
         unavailable = Refusal(
             503,
             "temporarily_unavailable",

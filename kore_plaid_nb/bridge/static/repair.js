@@ -1,6 +1,7 @@
 // The repair page (/repair/<token>): asks the bridge for a Link token in update mode (only
 // when it opens Link), opens Plaid Link, and on success tells the bridge, which spends the
-// single-use link and records the Item as healthy. Kore's access token stays the same.
+// single-use link and records the Item as healthy once Plaid confirms the login on that Link
+// token. Kore's access token stays the same.
 (function () {
   "use strict";
   var root = document.getElementById("repair");
@@ -45,12 +46,12 @@
   }
 
   // POST a JSON body to the bridge; onOk(body) for a 2xx answer, else the page explains.
-  function callBridge(path, onOk) {
+  function callBridge(path, onOk, params) {
     fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       credentials: "same-origin",
-      body: "{}"
+      body: JSON.stringify(params || {})
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (response.ok) { onOk(body); } else { refused(body); }
@@ -73,7 +74,7 @@
       } else {
         refused(body);
       }
-    });
+    }, { link_token: linkToken });
   }
 
   function openLink() {

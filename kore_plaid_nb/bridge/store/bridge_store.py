@@ -2,8 +2,9 @@
 the public tokens already sent to Plaid.
 
 * Secrets (session ids, codes, refresh tokens, public tokens) are stored as SHA-256 digests;
-  they are 256-bit random values, so a plain digest is enough. The Plaid access token is
-  stored as is: the refresh grant hands it out again.
+  they are 256-bit random values, so a plain digest is enough. What must be read back (the
+  Plaid access token, the refresh grant hands it out again; Hosted Link's Link and public
+  tokens) is sealed with AES-256-GCM (:mod:`.sealed`), found by a keyed digest.
 * Every multi-row change is one transaction (Item + code + session; code + refresh token),
   so a killed process or a lost database leaves the whole record or none of it.
 * Single use is decided by one conditional ``UPDATE`` whose row count (or returned row) says
@@ -25,6 +26,7 @@ from types import TracebackType
 
 from ..request_shapes import KEPT_SHAPES, RequestShape
 from . import migrations
+from .audit import AuditRecord, AuditTrail
 from .database import Backend, Clock, Database
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .grants import Grants
@@ -44,19 +46,28 @@ from .records import (
     StoreProblem,
 )
 from .repair_links import REPAIR_LINK_TTL_SECONDS, RepairLinks
+from .resealing import DEFAULT_BATCH, ResealCounts, reseal_all, seal_plain_rows
+from .sealed import Keyring
 from .sessions import Sessions
 from .spent_tokens import SpentPublicTokens
 
 __all__ = ["BridgeStore"]
 
 
+SEALED_SINCE = 8  # the schema version from which the store's secrets are sealed
+
+
 def _migrate(db: Database) -> tuple[int, int]:
-    """Bring the store to the latest schema; a store that cannot be prepared is closed and
-    refused with one readable line."""
+    """Bring the store to the latest schema (a store of an older one gets its secrets sealed
+    in the same transaction); a store that cannot be prepared is closed and refused with one
+    readable line."""
     backend = db.backend
     try:
         with backend.transaction() as tx:
-            return migrations.migrate(tx, backend.dialect, backend.describe(), db.now())
+            before, after = migrations.migrate(tx, backend.dialect, backend.describe(), db.now())
+            if before < SEALED_SINCE <= after:
+                seal_plain_rows(tx, db.keyring)
+            return before, after
     except (StoreUnavailable, StoreVersionError):
         backend.close()
         raise
@@ -72,11 +83,12 @@ def _migrate(db: Database) -> tuple[int, int]:
 
 class BridgeStore:
     """The bridge's state on a :class:`Backend` (SQLite or PostgreSQL); thread-safe.
-    ``clock``: seconds since the epoch (tests pass one they move). Closes itself at the end
-    of a ``with`` block."""
+    ``clock``: seconds since the epoch (tests pass one they move); ``keyring``: the keys that
+    seal its secrets (:func:`.key_file.store_keyring`). Closes itself at the end of a
+    ``with`` block."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
-        self.db = Database(backend, clock)
+    def __init__(self, backend: Backend, clock: Clock = time.time, *, keyring: Keyring) -> None:
+        self.db = Database(backend, keyring, clock)
         self.schema_versions = _migrate(self.db)
         self.sessions = Sessions(self.db)
         self.grants = Grants(self.db)
@@ -85,6 +97,7 @@ class BridgeStore:
         self.repair_links = RepairLinks(self.db)
         self.kore_requests = KoreRequests(self.db)
         self.purge = Purge(self.db)
+        self.audit = AuditTrail(self.db)
 
     @property
     def backend(self) -> Backend:
@@ -186,10 +199,11 @@ class BridgeStore:
         code_challenge: str | None,
         code_challenge_method: str | None,
         code_ttl: float,
+        audit: AuditRecord | None = None,
     ) -> None:
         self.grants.save_authorization(
             session_id, item, code, client_id, redirect_uri, code_challenge,
-            code_challenge_method, code_ttl,
+            code_challenge_method, code_ttl, audit,
         )  # fmt: skip
 
     def find_code(self, code: str) -> CodeRecord | None:
@@ -282,6 +296,12 @@ class BridgeStore:
     def peek_repair_link(self, token: str) -> RepairClaim:
         return self.repair_links.peek(token)
 
+    def record_repair_link_token(self, token: str, link_token: str) -> None:
+        self.repair_links.record_link_token(token, link_token)
+
+    def is_repair_link_token(self, token: str, link_token: str) -> bool:
+        return self.repair_links.is_link_token(token, link_token)
+
     # The shapes of the requests Kore sends (see :class:`.kore_requests.KoreRequests`).
 
     def record_requests(self, shapes: Sequence[RequestShape]) -> None:
@@ -292,6 +312,17 @@ class BridgeStore:
     ) -> list[RequestShape]:
         return self.kore_requests.recent(limit, kore_only)
 
+    # Encryption at rest (see :mod:`.resealing`).
+
+    def reseal(self, batch: int = DEFAULT_BATCH) -> ResealCounts:
+        """Seal every stored secret under the current key (``kore-plaid keys rotate``)."""
+        return reseal_all(self.db, batch)
+
+    @property
+    def current_key_id(self) -> str:
+        """The id of the key new values are sealed with (never the key)."""
+        return self.db.keyring.current.kid
+
     # Housekeeping (see :class:`.purge.Purge`).
 
     def purge_expired_repair_links(self) -> int:
@@ -299,3 +330,8 @@ class BridgeStore:
 
     def purge_expired(self) -> dict[str, int]:
         return self.purge.expired()
+
+    # The audit trail (see :mod:`.audit`; :func:`..audit.record_audit` fills in the request).
+
+    def record_audit(self, record: AuditRecord) -> None:
+        self.audit.record(record)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from .sealed import Keyring
+
 Clock = Callable[[], float]
 """Seconds since the epoch, as :func:`time.time` gives them (tests pass a clock they move)."""
 
@@ -50,11 +52,12 @@ class Backend(Protocol):
 
 
 class Database:
-    """The backend and clock shared by the store's parts (the backend may be swapped, as a
-    test that injects faults does, and every part sees the new one)."""
+    """The backend, clock and keyring (:mod:`.sealed`) shared by the store's parts (the
+    backend may be swapped, as a test that injects faults does, and every part sees it)."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
+    def __init__(self, backend: Backend, keyring: Keyring, clock: Clock = time.time) -> None:
         self.backend = backend
+        self.keyring = keyring
         self.clock = clock
 
     def now(self) -> float:

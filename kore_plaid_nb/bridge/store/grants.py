@@ -3,7 +3,10 @@ single-use codes and the refresh tokens they grant."""
 
 from __future__ import annotations
 
+from .audit import AuditRecord
+from .audit import insert as audit_insert
 from .database import Database
+from .items import access_token_of, sealed_access_token
 from .records import CodeRecord, ItemRecord, RefreshRecord, digest, from_row, public_ref
 
 
@@ -23,14 +26,18 @@ class Grants:
         code_challenge: str | None,
         code_challenge_method: str | None,
         code_ttl: float,
+        audit: AuditRecord | None = None,
     ) -> None:
+        """The Item, its code and the session's completion (and ``audit``: the record of
+        the authorization) in one transaction."""
         now = self.db.now()
+        sealed, token_digest = sealed_access_token(self.db.keyring, item.item_id, item.access_token)
         with self.db.transaction() as tx:
             item_ref = tx.execute(
-                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
-                " created_at, client_id, redirect_uri, public_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
-                (item.item_id, item.access_token, item.institution, item.client_user_id, now,
+                "INSERT INTO items (item_id, access_token, access_token_digest, institution,"
+                " client_user_id, created_at, client_id, redirect_uri, public_ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (item.item_id, sealed, token_digest, item.institution, item.client_user_id, now,
                  client_id, redirect_uri, public_ref(item.item_id)),
             ).fetchall()[0]["id"]  # fmt: skip
             tx.execute(
@@ -44,17 +51,21 @@ class Grants:
                 "UPDATE sessions SET status = 'completed' WHERE digest = ?",
                 (digest(session_id),),
             )
+            if audit is not None:
+                audit_insert(tx, audit)
 
     def find_code(self, code: str) -> CodeRecord | None:
         with self.db.read() as tx:
             row = tx.execute(
                 "SELECT codes.digest, codes.client_id, codes.redirect_uri, codes.code_challenge,"
                 " codes.code_challenge_method, codes.item_ref, codes.expires_at, codes.used_at,"
-                " items.access_token FROM codes JOIN items ON items.id = codes.item_ref"
-                " WHERE codes.digest = ?",
+                " items.item_id, items.access_token FROM codes"
+                " JOIN items ON items.id = codes.item_ref WHERE codes.digest = ?",
                 (digest(code),),
             ).fetchone()
-        return None if row is None else from_row(CodeRecord, row)
+        if row is None:
+            return None
+        return from_row(CodeRecord, row, access_token=access_token_of(self.db.keyring, row))
 
     def redeem_code(self, code: str, refresh_token: str) -> bool:
         """Honour the code and store the refresh token it grants, in one transaction; True
@@ -93,12 +104,14 @@ class Grants:
         with self.db.read() as tx:
             row = tx.execute(
                 "SELECT refresh_tokens.client_id, refresh_tokens.item_ref,"
-                " refresh_tokens.revoked_at, items.access_token FROM refresh_tokens"
-                " JOIN items ON items.id = refresh_tokens.item_ref"
+                " refresh_tokens.revoked_at, items.item_id, items.access_token"
+                " FROM refresh_tokens JOIN items ON items.id = refresh_tokens.item_ref"
                 " WHERE refresh_tokens.digest = ?",
                 (digest(refresh_token),),
             ).fetchone()
-        return None if row is None else from_row(RefreshRecord, row)
+        if row is None:
+            return None
+        return from_row(RefreshRecord, row, access_token=access_token_of(self.db.keyring, row))
 
     def revoke_refresh_token(self, refresh_token: str) -> None:
         with self.db.transaction() as tx:
@@ -119,6 +132,8 @@ class Grants:
             if not rows:
                 return None
             item = tx.execute(
-                "SELECT access_token FROM items WHERE id = ?", (rows[0]["item_ref"],)
+                "SELECT item_id, access_token FROM items WHERE id = ?", (rows[0]["item_ref"],)
             ).fetchone()
-        return from_row(RefreshRecord, rows[0], access_token=item["access_token"], revoked_at=None)
+            # Opened inside the transaction: a key that does not open it undoes the refresh.
+            access_token = access_token_of(self.db.keyring, item)
+        return from_row(RefreshRecord, rows[0], access_token=access_token, revoked_at=None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from .database import Database
+from .database import Database, Row
 from .records import AuthorizationRow, Health, ItemStatus, from_row, public_ref
+from .sealed import Keyring, placeholders
 
 HEALTHY: Final = "healthy"
 # The health of an Item whose stored access token Plaid refuses (item_health.INVALID_TOKEN).
@@ -14,8 +15,21 @@ INVALID_ACCESS_TOKEN: Final = "INVALID_ACCESS_TOKEN"  # noqa: S105 - a health  #
 
 SELECT_STATUSES = (
     "SELECT public_ref AS ref, institution, health, health_detail, health_at, last_webhook,"
-    " last_webhook_at, created_at, access_token, removed_at FROM items"
+    " last_webhook_at, created_at, item_id, access_token, removed_at FROM items"
 )
+
+
+def sealed_access_token(keyring: Keyring, item_id: str, access_token: str) -> tuple[str, str]:
+    """What ``items`` stores for an access token: the sealed value (bound to the Item's
+    ``item_id``) and its lookup digest."""
+    return keyring.seal(access_token, "items", "access_token", item_id), keyring.digest(
+        access_token
+    )
+
+
+def access_token_of(keyring: Keyring, row: Row) -> str:
+    """The access token of an ``items`` row read with its ``item_id`` and ``access_token``."""
+    return keyring.unseal(row["access_token"], "items", "access_token", row["item_id"])
 
 
 class Items:
@@ -28,18 +42,21 @@ class Items:
         """(item ref, Plaid access token) of every Item not yet removed."""
         with self.db.read() as tx:
             rows = tx.execute(
-                "SELECT id, access_token FROM items WHERE removed_at IS NULL ORDER BY id"
+                "SELECT id, item_id, access_token FROM items WHERE removed_at IS NULL ORDER BY id"
             ).fetchall()
-        return [(row["id"], row["access_token"]) for row in rows]
+        return self._tokens(rows)
 
     def without_institution(self) -> list[tuple[int, str]]:
         """(item ref, access token) of live Items whose institution is not known yet."""
         with self.db.read() as tx:
             rows = tx.execute(
-                "SELECT id, access_token FROM items WHERE removed_at IS NULL"
+                "SELECT id, item_id, access_token FROM items WHERE removed_at IS NULL"
                 " AND institution IS NULL ORDER BY id"
             ).fetchall()
-        return [(row["id"], row["access_token"]) for row in rows]
+        return self._tokens(rows)
+
+    def _tokens(self, rows: list[Row]) -> list[tuple[int, str]]:
+        return [(row["id"], access_token_of(self.db.keyring, row)) for row in rows]
 
     def set_institution(self, item_ref: int, institution: str) -> None:
         with self.db.transaction() as tx:
@@ -63,7 +80,7 @@ class Items:
         now = self.db.now()
         with self.db.read() as tx:
             rows = tx.execute(
-                "SELECT id, access_token FROM items WHERE removed_at IS NULL"
+                "SELECT id, item_id, access_token FROM items WHERE removed_at IS NULL"
                 " AND NOT EXISTS (SELECT 1 FROM refresh_tokens r"
                 "   WHERE r.item_ref = items.id AND r.revoked_at IS NULL)"
                 " AND NOT EXISTS (SELECT 1 FROM codes c"
@@ -71,7 +88,7 @@ class Items:
                 " ORDER BY id",
                 (now,),
             ).fetchall()
-        return [(row["id"], row["access_token"]) for row in rows]
+        return self._tokens(rows)
 
     def record_webhook(
         self,
@@ -109,11 +126,13 @@ class Items:
     def record_health(self, access_token: str, health: Health, detail: str | None) -> bool:
         """The health a Plaid answer to the bridge's own call revealed (``/item/get``
         answering ITEM_LOGIN_REQUIRED, say); False when no live Item has this token."""
+        digests = self.db.keyring.digests(access_token)
         with self.db.transaction() as tx:
+            match = f"access_token_digest IN ({placeholders(len(digests))})"
             cursor = tx.execute(
-                "UPDATE items SET health = ?, health_detail = ?, health_at = ?"
-                " WHERE access_token = ? AND removed_at IS NULL",
-                (health, detail, self.db.now(), access_token),
+                "UPDATE items SET health = ?, health_detail = ?, health_at = ?"  # noqa: S608
+                f" WHERE {match} AND removed_at IS NULL",  # nosec B608 - ? placeholders only
+                (health, detail, self.db.now(), *digests),
             )
             return cursor.rowcount > 0
 
@@ -128,15 +147,27 @@ class Items:
         the token from the Item, so Kore gets the new one on its next refresh."""
         row_id = ref_or_item_ref if isinstance(ref_or_item_ref, int) else None
         ref = None if isinstance(ref_or_item_ref, int) else ref_or_item_ref
+        old = self.db.keyring.digests(old_access_token)
         with self.db.transaction() as tx:
+            row = tx.execute(
+                "SELECT id, item_id FROM items WHERE id = ? OR public_ref = ? LIMIT 1",
+                (row_id, ref),
+            ).fetchone()
+            if row is None:
+                return False
+            sealed, new_digest = sealed_access_token(
+                self.db.keyring, row["item_id"], new_access_token
+            )
+            match = f"access_token_digest IN ({placeholders(len(old))})"
             cursor = tx.execute(
-                "UPDATE items SET access_token = ?,"
+                "UPDATE items SET access_token = ?, access_token_digest = ?,"  # noqa: S608
                 " health_at = CASE WHEN health = ? THEN ? ELSE health_at END,"
                 " health_detail = CASE WHEN health = ? THEN NULL ELSE health_detail END,"
                 " health = CASE WHEN health = ? THEN ? ELSE health END"
-                " WHERE (id = ? OR public_ref = ?) AND access_token = ?",
-                (new_access_token, INVALID_ACCESS_TOKEN, self.db.now(), INVALID_ACCESS_TOKEN,
-                 INVALID_ACCESS_TOKEN, HEALTHY, row_id, ref, old_access_token),
+                f" WHERE id = ? AND ({match}"  # nosec B608 - ? placeholders only
+                "   OR (access_token_digest IS NULL AND access_token = ?))",
+                (sealed, new_digest, INVALID_ACCESS_TOKEN, self.db.now(), INVALID_ACCESS_TOKEN,
+                 INVALID_ACCESS_TOKEN, HEALTHY, row["id"], *old, old_access_token),
             )  # fmt: skip
             return cursor.rowcount > 0
 
@@ -178,7 +209,10 @@ class Items:
         self.fill_missing_refs()
         with self.db.read() as tx:
             rows = tx.execute(SELECT_STATUSES + " ORDER BY created_at, id").fetchall()
-        return [from_row(ItemStatus, row) for row in rows]
+        return [self._status(row) for row in rows]
+
+    def _status(self, row: Row) -> ItemStatus:
+        return from_row(ItemStatus, row, access_token=access_token_of(self.db.keyring, row))
 
     def find(self, ref: str) -> ItemStatus | None:
         """The Item whose public reference is ``ref`` (removed or not), or None."""
@@ -188,7 +222,7 @@ class Items:
                 SELECT_STATUSES + " WHERE public_ref = ? ORDER BY created_at, id LIMIT 1",
                 (ref,),
             ).fetchone()
-        return None if row is None else from_row(ItemStatus, row)
+        return None if row is None else self._status(row)
 
     def authorizations(self) -> list[AuthorizationRow]:
         """One row per authorization (Item), newest first, with its code and token state."""
@@ -208,6 +242,7 @@ class Items:
                 " FROM items ORDER BY items.created_at DESC, items.id DESC"
             ).fetchall()
         return [
-            from_row(AuthorizationRow, row, issued=int(row["issued"]), revoked=int(row["revoked"]))
+            from_row(AuthorizationRow, row, issued=int(row["issued"]), revoked=int(row["revoked"]),
+                     access_token=access_token_of(self.db.keyring, row))
             for row in rows
-        ]
+        ]  # fmt: skip

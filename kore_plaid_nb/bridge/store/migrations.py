@@ -174,6 +174,36 @@ VERSIONS: dict[int, list[Step]] = {
         )""",
         "CREATE INDEX kore_requests_by_origin ON kore_requests(origin, id)",
     ],
+    # 8: secrets at rest (issue 23): access tokens, Link tokens and public tokens sealed
+    # (AES-256-GCM, :mod:`.sealed`); lookups by a keyed digest. The rows already stored are
+    # sealed in the same transaction (:func:`.resealing.seal_plain_rows`).
+    8: [
+        "ALTER TABLE items ADD COLUMN access_token_digest TEXT",
+        "DROP INDEX IF EXISTS items_by_access_token",
+        "CREATE INDEX items_by_access_token_digest ON items(access_token_digest)",
+        "ALTER TABLE sessions ADD COLUMN link_token_digest TEXT",
+        "DROP INDEX IF EXISTS sessions_by_link_token",
+        "CREATE INDEX sessions_by_link_token_digest ON sessions(link_token_digest)",
+    ],
+    # 9: the audit trail (issue 23): one row per security event, never a secret
+    # (:mod:`.audit`); ``item_ref`` is the Item's public reference.
+    9: [
+        """CREATE TABLE audit (
+            id {id},
+            at {time} NOT NULL,
+            event TEXT NOT NULL,
+            item_ref TEXT,
+            client TEXT,
+            request_id TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX audit_by_time ON audit(at)",
+    ],
+    # 10: the digest of the Link token a repair link last handed out: ``done`` names it, and
+    # Plaid's /link/token/get must show that Link session succeeded (issue 23, 3.9).
+    10: [
+        "ALTER TABLE repair_links ADD COLUMN link_token_digest TEXT",
+    ],
 }
 LATEST = max(VERSIONS)
 

@@ -17,13 +17,12 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ...settings import mask_url_password
+from ...settings import database_location, database_secrets
 from .errors import StoreConfigError, StoreUnavailable
 from .placeholders import to_pyformat
 
@@ -37,22 +36,14 @@ APPLICATION_NAME = "kore-plaid-bridge"
 
 
 def _where(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = parts.port or 5432
-        database = parts.path.lstrip("/") or parts.username or "postgres"
-    except ValueError:
-        return mask_url_password(url)
-    return f"{host}:{port}/{database}"
+    return database_location(url)
 
 
 def _reason(exc: BaseException, url: str) -> str:
     """libpq's reason on one line, with the password (if any) taken out."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    password = urlsplit(url).password if "@" in url else None
-    if password:
-        text = text.replace(password, "…")
+    for secret in database_secrets(url):
+        text = text.replace(secret, "…")
     return re.sub(r"^connection failed: ", "", text)
 
 
@@ -103,7 +94,7 @@ class PostgresBackend:
         self._pool.open(wait=False)
 
     def describe(self) -> str:
-        return mask_url_password(self.url)
+        return database_location(self.url)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 
 from .database import Database, Row, Transaction
-from .items import HEALTHY
+from .items import HEALTHY, access_token_of
 from .records import RepairClaim, RepairItem, StoreProblem, digest, from_row
 
 REPAIR_LINK_TTL_SECONDS = 86400.0
@@ -30,7 +31,7 @@ class RepairLinks:
     def create(self, ref: str, ttl: float = REPAIR_LINK_TTL_SECONDS) -> str | None:
         """A fresh repair link token (``secrets.token_urlsafe(32)``, stored as a digest
         only, single use, valid ``ttl`` seconds) for the live Item ``ref``; None when there
-        is no such Item."""
+        is no such Item. The Item's older links are spent: one live link per Item."""
         token = secrets.token_urlsafe(32)
         now = self.db.now()
         with self.db.transaction() as tx:
@@ -39,6 +40,10 @@ class RepairLinks:
             ).fetchone()
             if row is None:
                 return None
+            tx.execute(
+                "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
+                (now, row["id"]),
+            )
             tx.execute(
                 "INSERT INTO repair_links (digest, item_ref, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -61,7 +66,7 @@ class RepairLinks:
             ).fetchall()
             if not rows:
                 return _refusal(tx, key, now)
-            item = _repair_item(tx, rows[0]["item_ref"])
+            item = _repair_item(self.db, tx, rows[0]["item_ref"])
         return RepairClaim(item, None, rows[0]["link_tokens"])
 
     def complete(self, token: str) -> RepairClaim:
@@ -89,8 +94,25 @@ class RepairLinks:
                 "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
                 (now, item_ref),
             )
-            item = _repair_item(tx, item_ref)
+            item = _repair_item(self.db, tx, item_ref)
         return RepairClaim(item, None, rows[0]["link_tokens"])
+
+    def record_link_token(self, token: str, link_token: str) -> None:
+        """Remember (as a digest) the Link token the repair link ``token`` last handed out."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE repair_links SET link_token_digest = ? WHERE digest = ?",
+                (digest(link_token), digest(token)),
+            )
+
+    def is_link_token(self, token: str, link_token: str) -> bool:
+        """Whether ``link_token`` is the one the repair link ``token`` last handed out."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT link_token_digest FROM repair_links WHERE digest = ?", (digest(token),)
+            ).fetchone()
+        stored = str(row["link_token_digest"] or "") if row is not None else ""
+        return bool(stored) and hmac.compare_digest(stored, digest(link_token))
 
     def peek(self, token: str) -> RepairClaim:
         """Whether the repair link can be used now, without using it (a page view, a link
@@ -101,16 +123,17 @@ class RepairLinks:
         refused = _why_not(row, now)
         if refused is not None:
             return refused
-        return RepairClaim(from_row(RepairItem, row), None, row["link_tokens"])
+        item = from_row(RepairItem, row, access_token=access_token_of(self.db.keyring, row))
+        return RepairClaim(item, None, row["link_tokens"])
 
 
-def _repair_item(tx: Transaction, item_ref: int) -> RepairItem:
+def _repair_item(db: Database, tx: Transaction, item_ref: int) -> RepairItem:
     row = tx.execute(
         "SELECT public_ref AS ref, item_id, access_token, institution, client_user_id"
         " FROM items WHERE id = ?",
         (item_ref,),
     ).fetchone()
-    return from_row(RepairItem, row)
+    return from_row(RepairItem, row, access_token=access_token_of(db.keyring, row))
 
 
 def _refusal(tx: Transaction, key: str, now: float) -> RepairClaim:

@@ -6,7 +6,7 @@ return id, not the session id, and Plaid's SESSION_FINISHED webhook names the Li
 
 from __future__ import annotations
 
-from .database import Database, Transaction
+from .database import Database, Row, Transaction
 from .records import (
     HostedSession,
     SessionClaim,
@@ -15,6 +15,7 @@ from .records import (
     digest,
     from_row,
 )
+from .sealed import placeholders
 
 # A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
 STALE_CLAIM_SECONDS = 60.0
@@ -106,34 +107,61 @@ class Sessions:
     ) -> None:
         """Open a session that Plaid's Hosted Link completes (it was given one Link token)."""
         now = self.db.now()
+        key = digest(session_id)
+        sealed = self.db.keyring.seal(link_token, "sessions", "link_token", key)
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
-                " expires_at, link_tokens, link_token, hosted_return, hosted_salt)"
-                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl,
-                 link_token, digest(return_id), salt),
+                " expires_at, link_tokens, link_token, link_token_digest, hosted_return,"
+                " hosted_salt) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                (key, client_id, redirect_uri, auth_query, now, now + ttl, sealed,
+                 self.db.keyring.digest(link_token), digest(return_id), salt),
             )  # fmt: skip
 
     def find_hosted(self, return_id: str) -> HostedSession | None:
         with self.db.read() as tx:
             row = tx.execute(
-                "SELECT hosted_salt AS salt, link_token, auth_query, client_id, redirect_uri,"
-                " expires_at, status, hosted_status, hosted_public_token AS public_token"
+                "SELECT digest, hosted_salt AS salt, link_token, auth_query, client_id,"
+                " redirect_uri, expires_at, status, hosted_status, hosted_public_token"
                 " FROM sessions WHERE hosted_return = ?",
                 (digest(return_id),),
             ).fetchone()
-        return None if row is None else from_row(HostedSession, row)
+        return None if row is None else self._hosted(row)
+
+    def _hosted(self, row: Row) -> HostedSession:
+        keyring, key = self.db.keyring, row["digest"]
+        public_token = row["hosted_public_token"]
+        return from_row(
+            HostedSession,
+            row,
+            link_token=keyring.unseal(row["link_token"], "sessions", "link_token", key),
+            public_token=None
+            if public_token is None
+            else keyring.unseal(public_token, "sessions", "hosted_public_token", key),
+        )
 
     def record_hosted_result(self, link_token: str, status: str, public_token: str | None) -> bool:
         """What SESSION_FINISHED reported for an open, live Hosted Link session: only the
         first report counts. False when no such session waits for one."""
+        keyring = self.db.keyring
+        digests = keyring.digests(link_token)
         with self.db.transaction() as tx:
+            match = f"link_token_digest IN ({placeholders(len(digests))})"
+            row = tx.execute(
+                f"SELECT digest FROM sessions WHERE {match} LIMIT 1",  # noqa: S608  # nosec B608
+                digests,
+            ).fetchone()
+            if row is None:
+                return False
+            key = row["digest"]
+            sealed = None
+            if public_token is not None:
+                sealed = keyring.seal(public_token, "sessions", "hosted_public_token", key)
             cursor = tx.execute(
                 "UPDATE sessions SET hosted_status = ?, hosted_public_token = ?"
-                " WHERE link_token = ? AND hosted_return IS NOT NULL AND status = 'open'"
+                " WHERE digest = ? AND hosted_return IS NOT NULL AND status = 'open'"
                 " AND hosted_status IS NULL AND expires_at > ?",
-                (status, public_token, link_token, self.db.now()),
+                (status, sealed, key, self.db.now()),
             )
             return cursor.rowcount > 0
 

@@ -12,6 +12,7 @@ file's lock instead of failing half way; a lock held past the busy timeout is a 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sqlite3
 import threading
@@ -29,6 +30,22 @@ WAL_SIZE_LIMIT = 16 * 2**20  # bytes the WAL file keeps after a checkpoint reset
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL: the database is there but cannot
 # answer now. Anything else (a syntax error, say) is a bug and stays an exception.
 UNAVAILABLE_CODES = {5, 6, 10, 13}
+# How long this context's store calls wait for a lock (see :func:`waiting_at_most`).
+_wait_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "sqlite_wait_limit", default=None
+)
+
+
+@contextmanager
+def waiting_at_most(seconds: float) -> Iterator[None]:
+    """Store calls made inside wait at most ``seconds`` (0: not at all) for the process's and
+    the file's lock, instead of :data:`BUSY_TIMEOUT_SECONDS`; then :class:`StoreUnavailable`.
+    For calls on the event loop, and requests that must not hang behind another program."""
+    reset = _wait_limit.set(seconds)
+    try:
+        yield
+    finally:
+        _wait_limit.reset(reset)
 
 
 def _create_private_file(path: Path) -> None:
@@ -141,7 +158,7 @@ class SQLiteBackend:
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTransaction]:
         """A write transaction: all of it is committed, or none of it."""
-        with self._lock:
+        with self._locked():
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -158,6 +175,25 @@ class SQLiteBackend:
                 self._rollback()
                 raise
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The process's lock, with the busy timeout of :func:`waiting_at_most` if any."""
+        limit = _wait_limit.get()
+        if limit is None:
+            with self._lock:
+                yield
+            return
+        if not (self._lock.acquire(timeout=limit) if limit > 0 else self._lock.acquire(False)):
+            raise _unavailable(sqlite3.OperationalError("database is locked"), self.path)
+        try:
+            self._db.execute(f"PRAGMA busy_timeout={int(limit * 1000)}")
+            try:
+                yield
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        finally:
+            self._lock.release()
+
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
@@ -165,7 +201,7 @@ class SQLiteBackend:
     @contextmanager
     def read(self) -> Iterator[SQLiteTransaction]:
         """Reads without the write lock (each statement sees a consistent snapshot)."""
-        with self._lock:
+        with self._locked():
             try:
                 yield SQLiteTransaction(self._db)
             except sqlite3.OperationalError as exc:

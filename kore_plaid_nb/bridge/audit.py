@@ -1,0 +1,159 @@
+"""The bridge's audit trail: one record per security event, in the store (so every replica
+writes to the same trail), kept ``BRIDGE_AUDIT_DAYS`` (default 90) and printed by
+``kore-plaid audit``.
+
+A record holds the time, the event (:class:`AuditEvent`), the Item's public reference
+(``itm_...``), the client's address and the request's id (:mod:`.request_ids`; outside a
+request, ``local:<user>`` and no id) and a short reason; never a secret (no code, token,
+session id, state or key). Events::
+
+    authorization_granted    the end user authorized: an Item and its code were stored
+                             (written in the same transaction)
+    code_replayed            a code came back: the grant is revoked
+    refresh_refused          a refresh token that is revoked or unknown
+    access_token_rotated     ``kore-plaid items --rotate``
+    item_repaired            a repair link finished (or the runbook marked the Item healthy)
+    item_removed             an Item removed at Plaid
+    webhook_refused          a webhook not verifiably Plaid's (the reason); at most
+                             :data:`WEBHOOK_REFUSALS_PER_MINUTE` records a minute per
+                             process, the rest counted in the next record
+    encryption_key_rotated   ``kore-plaid keys rotate``
+
+Recording is synchronous and cheap: the events are rare, and the frequent one (an
+authorization) is folded into the write it belongs to (:func:`audit_record`, passed to the
+store). A record that cannot be stored costs one log line naming the event, never the
+request.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from enum import StrEnum
+
+from .request_ids import current_request
+from .store import BridgeStore, StoreUnavailable
+from .store.audit import AuditRecord
+
+__all__ = [
+    "GRANTED",
+    "AuditEvent",
+    "AuditRecord",
+    "RecordBudget",
+    "audit_record",
+    "record_audit",
+    "record_refused_refresh",
+    "record_webhook_refusal",
+]
+
+log = logging.getLogger("kore_plaid_nb.bridge")
+WEBHOOK_REFUSALS_PER_MINUTE = 30
+
+
+class AuditEvent(StrEnum):
+    AUTHORIZATION_GRANTED = "authorization_granted"
+    CODE_REPLAYED = "code_replayed"
+    REFRESH_REFUSED = "refresh_refused"
+    ACCESS_TOKEN_ROTATED = "access_token_rotated"  # noqa: S105 - an event name  # nosec B105
+    ITEM_REPAIRED = "item_repaired"
+    ITEM_REMOVED = "item_removed"
+    WEBHOOK_REFUSED = "webhook_refused"
+    ENCRYPTION_KEY_ROTATED = "encryption_key_rotated"
+
+
+def local_actor() -> str:
+    """Who acts outside a request (a command, a notebook): ``local:<user>``."""
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local"
+
+
+def audit_record(
+    event: AuditEvent,
+    at: float,
+    item: str | int | None = None,
+    detail: str | None = None,
+) -> AuditRecord:
+    """A record of ``event`` at ``at`` (the store's clock) for the current request (its id
+    and client address), or for the local user outside a request. ``item``: the Item's
+    public reference, or its row number in the store."""
+    request = current_request()
+    if request is None:
+        return AuditRecord(at, event.value, item, local_actor(), None, detail)
+    return AuditRecord(at, event.value, item, request.client, request.request_id, detail)
+
+
+def record_audit(
+    store: BridgeStore,
+    event: AuditEvent,
+    item: str | int | None = None,
+    detail: str | None = None,
+) -> None:
+    """Store one record of ``event`` (see :func:`audit_record`) in a transaction of its own.
+    Never raises for a store that cannot answer: the event is logged (without any secret)."""
+    record = audit_record(event, store.clock(), item, detail)
+    try:
+        store.record_audit(record)
+    except StoreUnavailable as exc:
+        log.warning("audit record %s not stored: %s", event.value, exc.message)
+
+
+GRANTED = AuditEvent.AUTHORIZATION_GRANTED
+
+
+def record_refused_refresh(store: BridgeStore, refresh_token: str) -> None:
+    """Record a refused refresh grant: its Item and why (revoked, or unknown)."""
+    known = store.find_refresh_token(refresh_token)
+    if known is None:
+        record_audit(store, AuditEvent.REFRESH_REFUSED, None, "unknown refresh token")
+        return
+    why = "refresh token revoked" if known.revoked_at is not None else "refresh refused"
+    record_audit(store, AuditEvent.REFRESH_REFUSED, known.item_ref, why)
+
+
+class RecordBudget:
+    """At most ``per_minute`` records a minute; the ones beyond are counted. ``clock``:
+    seconds (:func:`time.monotonic`, or a test's)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._window = float("-inf")
+        self._used = 0
+        self._skipped = 0
+
+    def take(self) -> int | None:
+        """None when over budget (counted); else how many were skipped before this one."""
+        now = self.clock()
+        with self._lock:
+            if now - self._window >= 60.0:
+                self._window, self._used = now, 0
+            if self._used >= self.per_minute:
+                self._skipped += 1
+                return None
+            self._used += 1
+            skipped, self._skipped = self._skipped, 0
+            return skipped
+
+
+_webhook_budgets: weakref.WeakKeyDictionary[BridgeStore, RecordBudget] = weakref.WeakKeyDictionary()
+_budgets_lock = threading.Lock()
+
+
+def record_webhook_refusal(store: BridgeStore, reason: str) -> None:
+    """Record a refused webhook and why (``reason``: a short code, never the JWT); anyone
+    can send those, so at most :data:`WEBHOOK_REFUSALS_PER_MINUTE` a minute are stored one
+    by one, and the next stored one counts the others."""
+    with _budgets_lock:
+        budget = _webhook_budgets.setdefault(store, RecordBudget(WEBHOOK_REFUSALS_PER_MINUTE))
+    skipped = budget.take()
+    if skipped is None:
+        return
+    detail = reason if not skipped else f"{reason} ({skipped} more refused before, not recorded)"
+    record_audit(store, AuditEvent.WEBHOOK_REFUSED, detail=detail)

@@ -1,0 +1,68 @@
+"""``kore-plaid keys rotate [--json] [--batch N]``: seal every secret the bridge's store keeps
+(Plaid access tokens, Hosted Link tokens) under the current ``BRIDGE_ENCRYPTION_KEY``.
+
+Run it after making a new key current on every replica (the old one moved to
+``BRIDGE_ENCRYPTION_KEYS``): it works online, ``--batch`` rows per transaction, and never
+overwrites a value a replica changed meanwhile. It prints counts, never a value; ``--json``
+prints them as an object. Exit status 1 when some value no configured key opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import settings as settings_module
+
+HOW_TO_ROTATE = (
+    'To rotate: make a new key (`python -c "import os, base64; '
+    'print(base64.b64encode(os.urandom(32)).decode())"`), set it as BRIDGE_ENCRYPTION_KEY '
+    "and move the old one to BRIDGE_ENCRYPTION_KEYS on every replica, restart them, then "
+    "run `kore-plaid keys rotate`."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rotate = actions.add_parser(
+        "rotate", help="re-encrypt every stored secret under the current key (online)"
+    )
+    rotate.add_argument("--json", action="store_true", help="print the counts as JSON")
+    rotate.add_argument("--batch", type=int, default=100, help="rows per transaction (default 100)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .audit import AuditEvent, record_audit
+    from .store import open_existing_store
+
+    settings = settings_module.load()
+    store = open_existing_store(settings, pool_size=1)
+    if store is None:
+        print(f"No store yet at {settings.bridge_store_shown}: nothing to re-encrypt.")
+        return 0
+    with store:
+        counts = store.reseal(max(1, args.batch))
+        key_id = store.current_key_id
+        record_audit(
+            store,
+            AuditEvent.ENCRYPTION_KEY_ROTATED,
+            detail=f"key {key_id}: {counts.resealed} row(s) re-encrypted, "
+            f"{counts.unreadable} unreadable, {counts.left} left",
+        )
+    if args.json:
+        print(json.dumps({"key_id": key_id, **counts.as_json()}, indent=2))
+    else:
+        print(
+            f"Re-encrypted {counts.resealed} stored secret row(s) under key {key_id} "
+            f"({settings.bridge_store_shown}); changed by a replica meanwhile: "
+            f"{counts.changed_meanwhile}; no configured key opens: {counts.unreadable}; "
+            f"still under an older key: {counts.left}."
+        )
+        if counts.left and not counts.unreadable:
+            print("Run `kore-plaid keys rotate` again for the rows changed meanwhile.")
+        if counts.unreadable:
+            print(
+                "Some rows were left as they were: add the key that sealed them to "
+                "BRIDGE_ENCRYPTION_KEYS and run it again. " + HOW_TO_ROTATE
+            )
+    return 1 if counts.unreadable else 0

@@ -1,0 +1,162 @@
+"""Sealing what the store keeps under the current key: the plain values of a store made
+before schema 8 (inside the migration's transaction), and, for ``kore-plaid keys rotate``,
+the values sealed under an older key (online, in small batches, each its own transaction).
+
+Each row is rewritten by one conditional ``UPDATE`` that names the values it read: a value
+changed meanwhile (a replica storing a rotated Plaid access token) is never overwritten, only
+counted. A value no key of the ring opens is left as it is, and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .database import Database, Row, Transaction
+from .sealed import PREFIX, Keyring, StoreKeyError
+
+DEFAULT_BATCH = 100
+
+
+@dataclass(frozen=True)
+class SealedColumn:
+    name: str
+    digest: str | None = None  # the lookup-digest column that goes with it
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    name: str
+    key: str  # the column rows are paged by
+    identity: str  # the column that names the row in the associated data
+    columns: tuple[SealedColumn, ...]
+    first: Any  # a value below every key
+
+    def select(self) -> str:
+        names = dict.fromkeys([self.key, self.identity])
+        for column in self.columns:
+            names.update(dict.fromkeys([column.name, column.digest or column.name]))
+        return f"SELECT {', '.join(names)} FROM {self.name}"  # noqa: S608  # nosec B608
+
+    def stale(self, kid: str) -> tuple[str, list[str]]:
+        """The condition (and its arguments) of a row with a value not sealed under ``kid``."""
+        parts, args = [], []
+        for column in self.columns:
+            test = f"{column.name} NOT LIKE ?"
+            args.append(f"{PREFIX}{kid}.%")
+            if column.digest:
+                test += f" OR {column.digest} IS NULL OR {column.digest} NOT LIKE ?"
+                args.append(f"{kid}:%")
+            parts.append(f"({column.name} IS NOT NULL AND ({test}))")
+        return "(" + " OR ".join(parts) + ")", args
+
+
+TABLES = (
+    SealedTable("items", "id", "item_id", (SealedColumn("access_token", "access_token_digest"),),
+                first=-1),
+    SealedTable("sessions", "digest", "digest",
+                (SealedColumn("link_token", "link_token_digest"),
+                 SealedColumn("hosted_public_token")), first=""),
+)  # fmt: skip
+
+
+@dataclass
+class ResealCounts:
+    """What a pass did: rows re-sealed, rows changed by someone else meanwhile (left as they
+    were), rows no key of the ring opens, and rows still not under the current key."""
+
+    resealed: int = 0
+    changed_meanwhile: int = 0
+    unreadable: int = 0
+    left: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def _new_values(keyring: Keyring, table: SealedTable, row: Row) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    who = row[table.identity]
+    for column in table.columns:
+        stored = row[column.name]
+        if stored is None:
+            continue
+        plain = keyring.unseal(stored, table.name, column.name, who)
+        changes[column.name] = keyring.seal(plain, table.name, column.name, who)
+        if column.digest:
+            changes[column.digest] = keyring.digest(plain)
+    return changes
+
+
+def _write(tx: Transaction, table: SealedTable, row: Row, changes: dict[str, str]) -> bool:
+    """Store ``changes`` only if the row still holds what was read."""
+    where, args = [f"{table.key} = ?"], [row[table.key]]
+    for column in table.columns:
+        if row[column.name] is None:
+            where.append(f"{column.name} IS NULL")
+        else:
+            where.append(f"{column.name} = ?")
+            args.append(row[column.name])
+    sets = ", ".join(f"{name} = ?" for name in changes)
+    sql = f"UPDATE {table.name} SET {sets} WHERE {' AND '.join(where)}"  # noqa: S608  # nosec B608
+    return tx.execute(sql, [*changes.values(), *args]).rowcount > 0
+
+
+def _reseal_rows(
+    tx: Transaction, keyring: Keyring, table: SealedTable, after: Any, limit: int | None
+) -> tuple[Any, int, ResealCounts]:
+    """One pass over the stale rows past ``after``: (last key seen, rows seen, counts)."""
+    condition, args = table.stale(keyring.current.kid)
+    sql = f"{table.select()} WHERE {table.key} > ? AND {condition} ORDER BY {table.key}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    rows = tx.execute(sql, [after, *args]).fetchall()
+    counts = ResealCounts()
+    for row in rows:
+        after = row[table.key]
+        try:
+            changes = _new_values(keyring, table, row)
+        except StoreKeyError:
+            counts.unreadable += 1
+            continue
+        if _write(tx, table, row, changes):
+            counts.resealed += 1
+        else:
+            counts.changed_meanwhile += 1
+    return after, len(rows), counts
+
+
+def seal_plain_rows(tx: Transaction, keyring: Keyring) -> int:
+    """Seal every value of a store migrated to schema 8, in the migration's transaction."""
+    total = 0
+    for table in TABLES:
+        _, _, counts = _reseal_rows(tx, keyring, table, table.first, None)
+        total += counts.resealed
+    return total
+
+
+def reseal_all(db: Database, batch: int = DEFAULT_BATCH) -> ResealCounts:
+    """``kore-plaid keys rotate``: every value under the current key, ``batch`` rows per
+    transaction, while the bridge serves."""
+    total = ResealCounts()
+    keyring = db.keyring
+    for table in TABLES:
+        after = table.first
+        while True:
+            with db.transaction() as tx:
+                after, seen, counts = _reseal_rows(tx, keyring, table, after, batch)
+            total.resealed += counts.resealed
+            total.changed_meanwhile += counts.changed_meanwhile
+            total.unreadable += counts.unreadable
+            if seen < batch:
+                break
+        total.left += _count_stale(db, keyring, table)
+    return total
+
+
+def _count_stale(db: Database, keyring: Keyring, table: SealedTable) -> int:
+    condition, args = table.stale(keyring.current.kid)
+    with db.read() as tx:
+        sql = f"SELECT COUNT(*) AS n FROM {table.name} WHERE {condition}"  # noqa: S608  # nosec B608
+        row = tx.execute(sql, args)
+        return int(row.fetchone()["n"])
