@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": ("kore_plaid_nb.progress.command", "start over: stop services, remove Items"),
     "items": ("kore_plaid_nb.bridge.items_command", "list end users' Items, health, repair links"),
     "kore-requests": ("kore_plaid_nb.bridge.kore_requests_command", "what Kore sent the bridge"),
-    "keys": ("kore_plaid_nb.bridge.keys_command", "rotate the store's encryption key"),
+    "keys": ("kore_plaid_nb.bridge.keys_command", "make or rotate the store's encryption key"),
     "audit": ("kore_plaid_nb.bridge.audit_command", "the bridge's audit trail (security events)"),
 }
 

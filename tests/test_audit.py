@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,10 +23,12 @@ from bridge_support import (
     query_of,
     sandbox_public_token,
 )
-from store_inspect import one, rows
+from store_inspect import change, one, rows
 
 from kore_plaid_nb import cli
-from kore_plaid_nb.bridge.audit import AuditEvent, RecordBudget, record_audit
+from kore_plaid_nb.bridge.audit import AuditEvent, AuditRecord, RecordBudget, record_audit
+from kore_plaid_nb.bridge.store import BridgeStore
+from kore_plaid_nb.bridge.store.sealed import Keyring
 from kore_plaid_nb.errors import SettingsError
 from kore_plaid_nb.settings import load
 
@@ -33,7 +37,7 @@ AUDIT_COLUMNS = "at, event, item_ref, client, request_id, detail"
 WEBHOOK = b'{"webhook_type": "ITEM", "webhook_code": "ERROR", "item_id": "x"}'
 
 
-def audit_rows(bridge: Bridge) -> list[tuple]:
+def audit_rows(bridge: Bridge) -> list[tuple[Any, ...]]:
     return rows(bridge.settings, f"SELECT {AUDIT_COLUMNS} FROM audit ORDER BY id")  # noqa: S608
 
 
@@ -145,6 +149,63 @@ def test_a_webhook_flood_stores_a_bounded_number_of_records(
     assert [r[1] for r in audit_rows(bridge)] == ["webhook_refused"] * 3
 
 
+def test_a_refresh_by_another_client_is_refused_and_recorded(bridge: Bridge) -> None:
+    grant = bridge.authorize()
+    change(bridge.settings, "UPDATE refresh_tokens SET client_id = ?", ("another-client",))
+    assert bridge.refresh(grant.refresh_token).status_code == 400
+    item_ref = one(bridge.settings, "SELECT public_ref FROM items")
+    assert [(r[1], r[2], r[5]) for r in audit_rows(bridge)][-1] == (
+        "refresh_refused", item_ref, "client mismatch",
+    )  # fmt: skip
+
+
+def test_a_refresh_under_a_wrong_key_is_recorded_once_and_a_code_exchange_not(
+    bridge: Bridge,
+) -> None:
+    grant = bridge.authorize()
+    code = bridge.mint_code()
+    store = bridge.app.state.store
+    before = audit_rows(bridge)
+    right, store.db.keyring = store.db.keyring, Keyring(os.urandom(32))
+    try:
+        assert bridge.refresh(grant.refresh_token).status_code == 503
+        refused = audit_rows(bridge)[len(before) :]
+        assert bridge.exchange(code).status_code == 503  # the code stays unredeemed
+        assert audit_rows(bridge)[len(before) :] == refused
+    finally:
+        store.db.keyring = right
+    item_ref = one(bridge.settings, "SELECT public_ref FROM items WHERE id = 1")
+    # once, though a SQLite refresh is tried on the event loop and then in the thread pool
+    assert [(r[1], r[2], r[5]) for r in refused] == [
+        ("refresh_refused", item_ref, "encryption key not configured"),
+    ]
+    assert GENERATED_ID.fullmatch(refused[0][4])
+
+
+def test_the_sweep_and_the_audit_command_use_the_store_facade(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    used: list[str] = []
+    purge, since = BridgeStore.purge_audit, BridgeStore.audit_since
+
+    def purge_audit(store: BridgeStore, keep_days: float) -> int:
+        used.append(f"purge_audit({keep_days})")
+        return purge(store, keep_days)
+
+    def audit_since(
+        store: BridgeStore, at: float | None = None, limit: int = 10
+    ) -> list[AuditRecord]:
+        used.append("audit_since")
+        return since(store, at, limit)
+
+    monkeypatch.setattr(BridgeStore, "purge_audit", purge_audit)
+    monkeypatch.setattr(BridgeStore, "audit_since", audit_since)
+    bridge.app.state.sweep()
+    assert bridge.post_webhook(WEBHOOK, None).status_code == 401
+    assert [r["event"] for r in audit_json(capsys)] == ["webhook_refused"]
+    assert used == [f"purge_audit({bridge.settings.bridge_audit_days})", "audit_since"]
+
+
 # -- Outside a request (the key rotation, a command), and retention
 
 
@@ -187,7 +248,7 @@ def test_every_answer_carries_a_request_id_and_a_sane_one_sent_is_kept(bridge: B
     sent = "b7a3c1e0-9f2d-4c55-8e1a-0d6f2b9c4a17"
     assert bridge.http.get(health, headers={"X-Request-Id": sent}).headers["x-request-id"] == sent
     for insane in ("has space", "x" * 65, "<script>", "ü-id"):
-        answer = bridge.http.get(health, headers={"X-Request-Id": insane.encode("utf-8")})
+        answer = bridge.http.get(health, headers={b"X-Request-Id": insane.encode("utf-8")})
         assert GENERATED_ID.fullmatch(answer.headers["x-request-id"]), insane
     twice = bridge.http.get(health, headers=[("X-Request-Id", "one-1"), ("X-Request-Id", "two-2")])
     assert GENERATED_ID.fullmatch(twice.headers["x-request-id"])

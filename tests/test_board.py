@@ -22,7 +22,7 @@ import pytest
 
 from kore_plaid_nb.board import demo
 from kore_plaid_nb.board.app import MAX_EVENTS, SESSION_COOKIE, build_app
-from kore_plaid_nb.board.command import HubService, hub_service
+from kore_plaid_nb.board.command import HubService, hub_service, retire_old_token, served_app
 from kore_plaid_nb.board.page import STATIC_DIR
 from kore_plaid_nb.board.store import BoardStore
 from kore_plaid_nb.progress.catalog import FINISH, NOTEBOOK_NAMES, RUNBOOK
@@ -432,6 +432,42 @@ def test_jupyterhub_service_variables_give_the_address_and_prefix() -> None:
     assert hub_service({}) is None
 
 
+def test_an_old_board_token_that_is_not_ours_is_ignored_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "someone-elses-file"
+    target.write_text("keep me\n")
+    (tmp_path / "board.token").symlink_to(target)
+    assert "ignored" in retire_old_token(tmp_path)
+    assert target.read_text() == "keep me\n" and (tmp_path / "board.token").is_symlink()
+    assert retire_old_token(tmp_path / "nothing-here") == ""
+
+
+@pytest.mark.parametrize("prefix", ["/", "/class/"])
+def test_on_loopback_the_json_api_keeps_the_cross_site_check(store, prefix: str) -> None:
+    """A foreign page may post forms and text anywhere without asking: on loopback the board
+    refuses them for everything but its own sign-in and sign-out forms (Origin: null)."""
+    served = served_app(build_app(store, TOKEN, prefix=prefix), None, prefix)
+    client = TestClient(served, base_url="http://127.0.0.1:8800")
+    foreign = {"Origin": "http://evil.example", "Content-Type": "text/plain", **AUTH}
+    body = json.dumps({"events": passed("ann", 1)})
+    answer = client.post(f"{prefix}api/events", content=body, headers=foreign)
+    assert answer.status_code == 403 and "Cross-site" in answer.text
+    assert store.count() == 0
+    own_form = {"Origin": "null", "Content-Type": "application/x-www-form-urlencoded"}
+    signed_in = client.post(
+        f"{prefix}login", content=f"token={TOKEN}", headers=own_form, follow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    assert (
+        client.post(f"{prefix}logout", headers=own_form, follow_redirects=False).status_code == 303
+    )
+    assert (
+        client.post(
+            f"{prefix}api/events", json={"events": passed("ann", 1)}, headers=AUTH
+        ).status_code
+        == 200
+    )
+
+
 # ``kore-plaid board`` as a real process
 
 
@@ -481,13 +517,20 @@ def test_the_command_keeps_its_token_and_events_across_a_restart(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # an earlier version's token, which every trainee was given: never used again
+    old_token = "old-board-token-every-trainee-had-0123"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "board.token").write_text(old_token + "\n")
     first = BoardProcess(board_env, tmp_path / "first.log", "--port", str(port))
     try:
         first.wait_ready(url + "/healthz")
-        token_file = home / "board.token"
+        token_file = home / "trainer.token"
         token = token_file.read_text().strip()
-        assert len(token) >= 32
+        assert len(token) >= 32 and token != old_token
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert not (home / "board.token").exists()
+        old = httpx.get(url + "/api/progress", headers={"Authorization": f"Bearer {old_token}"})
+        assert old.status_code == 401
         headers = {"Authorization": f"Bearer {token}"}
         sent = httpx.post(
             url + "/api/events", json={"events": failing("cy")}, headers=headers, timeout=5
@@ -496,6 +539,8 @@ def test_the_command_keeps_its_token_and_events_across_a_restart(
     finally:
         log = first.stop()
     assert f"shown once): {token}" in log
+    assert "the old board token (trainees were given it) no longer opens the board" in log
+    assert old_token not in log
     assert stat.S_IMODE((home / "board.sqlite3").stat().st_mode) == 0o600
 
     second = BoardProcess(board_env, tmp_path / "second.log", "--port", str(port))
@@ -531,7 +576,7 @@ def test_the_command_as_a_jupyterhub_service(board_env: dict[str, str], tmp_path
     finally:
         log = board.stop()
     assert TOKEN not in log
-    assert not (Path(board_env["KORE_PLAID_HOME"]) / "board.token").exists()
+    assert not (Path(board_env["KORE_PLAID_HOME"]) / "trainer.token").exists()
 
 
 def test_a_port_in_use_is_a_message_not_a_traceback(board_env, tmp_path: Path) -> None:
@@ -550,4 +595,4 @@ def test_a_port_in_use_is_a_message_not_a_traceback(board_env, tmp_path: Path) -
     assert f"Port {port} on 127.0.0.1 is already in use" in done.stderr
     assert "lsof -i" in done.stderr and f"--port {port + 1}" in done.stderr
     assert "Traceback" not in done.stderr
-    assert not (Path(board_env["KORE_PLAID_HOME"]) / "board.token").exists()  # nothing shown
+    assert not (Path(board_env["KORE_PLAID_HOME"]) / "trainer.token").exists()  # nothing shown

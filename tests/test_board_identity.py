@@ -241,23 +241,43 @@ def crowded_class() -> list[Event]:
     return events
 
 
+def timed_progress(client: TestClient) -> tuple[float, dict]:
+    started = time.perf_counter()
+    answer = client.get("/api/progress", headers=bearer(TRAINER))
+    elapsed = time.perf_counter() - started
+    assert answer.status_code == 200
+    return elapsed, answer.json()
+
+
 def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(store) -> None:
     events = crowded_class()
     assert len(events) == 16_000
     store.add(events)  # straight into the store (no caps): what an old board may hold
     client = TestClient(build_app(store, TRAINER))
+    assert client.get("/healthz").status_code == 200  # the test client's own start, untimed
     timings = []
-    for _ in range(3):  # the best of three: the machine is shared
-        started = time.perf_counter()
-        answer = client.get("/api/progress", headers=bearer(TRAINER))
-        timings.append(time.perf_counter() - started)
-        assert answer.status_code == 200
-    trainees = answer.json()["trainees"]
+    for _ in range(3):  # the first reads all 16,000 rows; then the best of two
+        elapsed, answer = timed_progress(client)
+        timings.append(elapsed)
+    trainees = answer["trainees"]
     assert len(trainees) == 41
     mallory = next(t for t in trainees if t["name"] == "mallory")
     assert len(mallory["notebooks"][6]["steps"]) == len(RUNBOOK[6].steps) + 8000
     cold, best = timings[0], min(timings)
-    print(f"\n/api/progress, 16,000 events: first {cold * 1000:.0f} ms, then {best * 1000:.0f} ms")
+    # events arrive between two looks: only the new rows are read, only their trainees redone
+    arrivals = [Event("t00", "07_end_users", "late_check", "fail", "it broke", "fix it")]
+    arrivals += [Event("newcomer", "00_start_here", step, "pass") for step in RUNBOOK[0].steps]
+    store.add(arrivals)
+    later, answer = timed_progress(client)
+    print(
+        f"\n/api/progress, 16,000 events: first {cold * 1000:.0f} ms, then {best * 1000:.0f} ms,"
+        f" after {len(arrivals)} new ones {later * 1000:.0f} ms"
+    )
+    assert cold < 0.5, timings  # even the first read, all 16,000 rows from SQLite
     assert best < 0.5, timings  # a running board's answer (it keeps the events in memory)
-    assert cold < 2.0, timings  # even the first read is linear (quadratic: 4 s and more)
-    assert json.dumps(answer.json())  # the answer is JSON all through
+    assert later < 0.5, (later, timings)
+    by_name = {t["name"]: t for t in answer["trainees"]}
+    assert len(by_name) == 42 and by_name["newcomer"]["notebooks"][0]["status"] != "fail"
+    assert by_name["t00"]["notebooks"][7]["status"] == "fail"
+    assert by_name["t00"]["stuck_reason"].startswith("Failed at 07_end_users: it broke")
+    assert json.dumps(answer)  # the answer is JSON all through

@@ -21,6 +21,8 @@ import pytest
 from bridge_support import TOKEN_PATH, WEBHOOK_PATH, authorize_query
 from webhook_signing import KeyRing, new_key, sign
 
+from kore_plaid_nb import bridge as bridge_package
+from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import authorization_checks as checks
 from kore_plaid_nb.bridge import webhook_verification as wv
@@ -167,6 +169,53 @@ def test_a_live_bridge_refuses_the_loopback_callback_unless_configured(
     assert loopback_answer(settings_module.load()).status_code == 200
 
 
+def started_bridge_env(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, str], str]:
+    """What :func:`ensure_bridge` would start the runbook's bridge with (no process is
+    started), and what it printed."""
+    started: dict[str, str] = {}
+
+    def ensure_running(home: object, name: str, command: object, port: int, env: dict) -> object:
+        started.update(env)
+        return services.ServiceRecord(name, 1, "127.0.0.1", port, "http://x", "log", time.time())
+
+    monkeypatch.setattr(services, "ensure_running", ensure_running)
+    capsys.readouterr()
+    bridge_package.ensure_bridge(settings_module.load())
+    return started, capsys.readouterr().out
+
+
+def test_the_runbooks_bridge_honours_an_explicit_loopback_setting(
+    home: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 23 fix round (3.16): an explicit BRIDGE_ALLOW_LOOPBACK_CALLBACK=0 (environment
+    or .env) reaches the runbook's own bridge; unset, it accepts the loopback callback
+    (`kore-plaid verify` needs it) and a live bridge says so once, on start."""
+    env, out = started_bridge_env(monkeypatch, capsys)  # embedded, unset: accepted, moot
+    assert env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] == "1" and out == ""
+    for name, value in LIVE_KEYS.items():
+        monkeypatch.setenv(name, value)
+    env, out = started_bridge_env(monkeypatch, capsys)
+    assert env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] == "1"
+    assert settings_module.load().simulator_callback in out
+    assert "BRIDGE_ALLOW_LOOPBACK_CALLBACK=0" in out
+    env_file = settings_module.load().env_file
+    env_file.write_text("BRIDGE_ALLOW_LOOPBACK_CALLBACK=0\n")
+    env_file.chmod(0o600)
+    for explicit in ("env file", "environment"):
+        if explicit == "environment":
+            env_file.unlink()
+            monkeypatch.setenv("BRIDGE_ALLOW_LOOPBACK_CALLBACK", "0")
+        env, out = started_bridge_env(monkeypatch, capsys)
+        assert env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] == "0", explicit
+        assert out == "", explicit
+        with monkeypatch.context() as bridge_process:  # the bridge reads what it was given
+            for name, value in env.items():
+                bridge_process.setenv(name, value)
+            assert_invalid_request(loopback_answer(settings_module.load()), "callback")
+
+
 # --------------------------------------------------------------------------- 3.10
 
 
@@ -206,6 +255,34 @@ def test_a_refresh_behind_a_held_sqlite_lock_is_503_and_healthz_keeps_answering(
     assert answer.headers["retry-after"]
     assert answer.json()["error"] == "temporarily_unavailable"
     assert "Retry" in answer.json()["fix"]  # what to do
+
+
+def test_a_refused_inline_refresh_keeps_its_audit_record_behind_a_brief_lock(
+    app: Starlette, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 fix round: the refused-refresh record of an inline (event loop, no-wait)
+    SQLite refresh is written outside that scope, so a lock another program holds for a
+    moment delays it instead of losing it."""
+    store = app.state.store
+    write = store.record_audit
+
+    def write_behind_a_brief_lock(record: object) -> None:
+        holder = sqlite3.connect(settings.bridge_db_path, isolation_level=None,
+                                 check_same_thread=False)  # fmt: skip
+        holder.execute("BEGIN IMMEDIATE")  # another program writes for 0.3 s
+        release = threading.Timer(0.3, lambda: (holder.execute("ROLLBACK"), holder.close()))
+        release.start()
+        try:
+            write(record)
+        finally:
+            release.join()
+
+    monkeypatch.setattr(store, "record_audit", write_behind_a_brief_lock)
+    body = {"grant_type": "refresh_token", "refresh_token": "r" * 43}
+    answer = TestClient(app).post(TOKEN_PATH, data=body, auth=(settings.client_id, settings.secret))
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant", answer.text
+    events = [(r.event, r.detail) for r in store.audit_since()]
+    assert events == [("refresh_refused", "unknown refresh token")]
 
 
 # --------------------------------------------------------------------------- 3.2
@@ -276,3 +353,28 @@ def test_the_webhook_route_budgets_key_lookups_per_client_address(settings: Sett
         assert ring.asked[-1] == "o-1"
     finally:
         app.state.store.close()
+
+
+def test_ipv6_senders_share_one_lookup_budget_per_64() -> None:
+    """Issue 23 fix round: one host holds a whole IPv6 /64, so a new address per forgery
+    must not buy a new budget; IPv4 addresses (and IPv4-mapped ones) count one by one."""
+    ring = KeyRing({})
+    verifier = wv.WebhookVerifier(ring)
+
+    def lookup(kid: str, address: str) -> None:
+        with contextlib.suppress(wv.WebhookRejected):
+            verifier.verify(WEBHOOK_BODY, forged_header(WEBHOOK_BODY, kid), address)
+
+    for n in range(wv.KEY_LOOKUPS_PER_MINUTE):
+        lookup(f"v6-{n}", f"2001:db8:0:1::{n + 1:x}")
+    with pytest.raises(wv.KeyLookupsExhausted):  # another address of the same /64
+        verifier.verify(WEBHOOK_BODY, forged_header(WEBHOOK_BODY, "v6-x"), "2001:db8:0:1:ffff::9")
+    lookup("v6-other", "2001:db8:0:2::1")  # the next /64: its own budget
+    assert ring.asked[-1] == "v6-other"
+    for n in range(wv.KEY_LOOKUPS_PER_MINUTE):
+        lookup(f"v4-{n}", "::ffff:192.0.2.1")  # IPv4-mapped: the IPv4 address's budget
+    with pytest.raises(wv.KeyLookupsExhausted):
+        verifier.verify(WEBHOOK_BODY, forged_header(WEBHOOK_BODY, "v4-x"), "192.0.2.1")
+    lookup("v4-next", "192.0.2.2")  # the next IPv4 address: its own
+    assert ring.asked[-1] == "v4-next"
+    assert wv.budget_key("not an address") == "not an address"

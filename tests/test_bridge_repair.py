@@ -6,8 +6,10 @@ Plaid emulator and its signed webhooks."""
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,14 +18,15 @@ from bridge_support import Bridge
 from plaid.model.accounts_get_request import AccountsGetRequest
 from store_inspect import change, one, stored_access_tokens
 
-from kore_plaid_nb import plaid_client
+from kore_plaid_nb import cli, plaid_client
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app
-from kore_plaid_nb.bridge.items import list_items
+from kore_plaid_nb.bridge.items import list_items, new_repair_link
 from kore_plaid_nb.bridge.problems import LINK_TOKENS_PER_REPAIR_LINK
 from kore_plaid_nb.bridge.store import StoreUnavailable, open_store
 from kore_plaid_nb.bridge.store.repair_links import REPAIR_LINK_TTL_SECONDS
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
+from kore_plaid_nb.errors import RunbookError
 from kore_plaid_nb.serving import serve_in_thread
 
 pytestmark = [
@@ -195,7 +198,7 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
     )
     to_us = [d["webhook_code"] for d in idle["deliveries"] if d["url"].startswith(bridge.url + "/")]
     assert to_us == ["PENDING_DISCONNECT"]  # no LOGIN_REPAIRED: the Item had no error
-    # (repair_links=False: listing with links would mint a new one, spending this one)
+    # (repair_links=False: a poll that mints nothing)
     assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
         "PENDING_DISCONNECT"
     )
@@ -328,13 +331,52 @@ def test_a_pending_disconnect_is_repaired_only_when_plaid_shows_the_update_mode_
     assert health() == "healthy"
 
 
-def test_a_new_repair_link_spends_the_items_older_ones(bridge: Bridge) -> None:
+def test_listing_again_keeps_the_link_already_sent_working(bridge: Bridge) -> None:
+    """Issue 23 fix round: a listing mints a link only for an Item without a live one; the
+    link the operator already sent keeps working, shown as sent (not again)."""
+    _, first = pending_disconnect(bridge)  # the first listing made it
+    for _ in range(2):  # the operator lists again, twice
+        [item] = list_items(bridge.settings, lookup=False)
+        assert item["repair_url"] is None  # only its digest is kept: not shown again
+        sent, until = item["repair_link_sent_at"], item["repair_link_valid_until"]
+        assert sent and until
+        assert utc_seconds(until) - utc_seconds(sent) == REPAIR_LINK_TTL_SECONDS
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links") == 1
+    assert bridge.http.get(f"{bridge.url}/repair/{first}").status_code == 200
+    issued = bridge.post(f"/repair/{first}/link_token", json={})
+    assert issued.status_code == 200, issued.text  # the user can still use the first link
+
+
+def utc_seconds(shown: str) -> float:
+    return calendar.timegm(time.strptime(shown, "%Y-%m-%d %H:%M:%S UTC"))
+
+
+def test_a_new_repair_link_spends_the_items_older_ones(
+    bridge: Bridge, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, first = pending_disconnect(bridge)
-    [item] = list_items(bridge.settings, lookup=False)  # a second link for the same Item
-    second = item["repair_url"].rsplit("/", 1)[1]
+    [listed] = list_items(bridge.settings, lookup=False, repair_links=False)
+    capsys.readouterr()
+    assert cli.main(["items", "--new-repair-link", listed["item_ref"]]) == 0
+    shown = capsys.readouterr().out
+    second = shown.split("/repair/", 1)[1].split()[0]  # the fresh link, shown once
+    assert "no longer works" in shown and second != first
     assert bridge.http.get(f"{bridge.url}/repair/{first}").status_code == 410
     assert bridge.post(f"/repair/{first}/link_token", json={}).json()["error"] == (
         "repair_link_used"
     )
     assert bridge.http.get(f"{bridge.url}/repair/{second}").status_code == 200
     assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
+
+
+def test_a_new_repair_link_is_refused_readably_for_an_item_with_nothing_to_repair(
+    bridge: Bridge,
+) -> None:
+    bridge.authorize()
+    [healthy] = list_items(bridge.settings, lookup=False)
+    with pytest.raises(RunbookError) as caught:
+        new_repair_link(bridge.settings, healthy["item_ref"])
+    assert "nothing to repair" in caught.value.message and "kore-plaid items" in caught.value.fix
+    with pytest.raises(RunbookError, match="No Item 'itm_000000000000'"):
+        new_repair_link(bridge.settings, "itm_000000000000")
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links") == 0

@@ -305,11 +305,14 @@ def test_kore_plaid_items_json_lists_every_item_masked(
     assert broken["access_token"] == f"{broken_token[:4]}…{broken_token[-4:]}"
     for secret in (healthy_token, broken_token, healthy_id, broken_id):
         assert secret not in out
-    # the text table: the same Items, tokens masked, the repair link shown
+    # the text table: the same Items, tokens masked; the repair link the JSON listing made
+    # is said to be sent (when, valid until), neither shown again nor replaced
     assert cli.main(["items"]) == 0
     table = capsys.readouterr().out
     assert broken["item_ref"] in table and "ITEM_LOGIN_REQUIRED" in table
-    assert "ITEM ERROR at " in table and "/repair/" in table
+    assert "ITEM ERROR at " in table and "/repair/" not in table
+    assert f"repair link sent {broken['repair_link_sent_at']}, valid until " in table
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links WHERE used_at IS NULL") == 1
     for secret in (healthy_token, broken_token, healthy_id, broken_id):
         assert secret not in table
 

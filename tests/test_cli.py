@@ -108,6 +108,7 @@ def test_items_lists_each_item_with_health_and_a_repair_link_tokens_masked(home)
         [sys.executable, "-m", "kore_plaid_nb", "items"], capture_output=True, text=True
     )
     assert table.returncode == 0, table.stderr
-    assert "ITEM_LOGIN_REQUIRED" in table.stdout and "/repair/" in table.stdout
+    assert "ITEM_LOGIN_REQUIRED" in table.stdout and "/repair/" not in table.stdout
+    assert f"repair link sent {login['repair_link_sent_at']}, valid until" in table.stdout
     for token in tokens:
         assert token not in done.stdout + done.stderr + table.stdout + table.stderr

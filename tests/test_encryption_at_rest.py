@@ -4,6 +4,7 @@ encrypted at rest; a dump of the store holds none of them."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
 from bridge_support import ACCESS_TOKEN, Bridge
 from postgres_cluster import find_postgres_bin
@@ -23,10 +25,12 @@ from store_inspect import change, rows, stored_access_tokens
 from kore_plaid_nb import cli
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge.store import (
+    BridgeStore,
     ItemRecord,
     Keyring,
     StoreConfigError,
     StoreKeyError,
+    StoreUnavailable,
     digest,
     migrations,
     open_bridge_store,
@@ -50,6 +54,33 @@ def plain_secrets_in_sqlite(path: Path, marker: bytes) -> list[str]:
         if marker.decode() in "\n".join(db.iterdump()):
             found.append("iterdump")
     return found
+
+
+def pg_files(url: str) -> bytes:
+    """The raw files of the test schema's tables and indexes, as the server keeps them on
+    disk after a CHECKPOINT (the test cluster's superuser reads them)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        paths = conn.execute(
+            "SELECT pg_relation_filepath(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i', 't')"
+        ).fetchall()
+        assert len(paths) > 10
+        return b"".join(
+            conn.execute("SELECT pg_read_binary_file(%s)", (path,)).fetchone()[0]
+            for (path,) in paths
+        )
+
+
+def where_on_disk(settings: settings_module.Settings, marker: bytes) -> list[str]:
+    """Where ``marker`` shows in what the store keeps on disk: the SQLite file and its WAL, or
+    PostgreSQL's table and index files and a ``pg_dump``."""
+    url = settings.bridge_db_url
+    if url is None:
+        return plain_secrets_in_sqlite(settings.bridge_db_path, marker)
+    found = ["files"] if marker in pg_files(str(url)) else []
+    return found + (["pg_dump"] if marker.decode() in pg_dump(str(url)) else [])
 
 
 def pg_dump(url: str) -> str:
@@ -111,7 +142,15 @@ def test_each_value_gets_its_own_nonce_and_the_key_id() -> None:
     other = keyring.seal(ACCESS_TOKEN, "items", "access_token", "item-1")
     assert one != other and one.split(".")[1] == other.split(".")[1] == keyring.current.kid
     assert keyring.unseal(one, "items", "access_token", "item-1") == ACCESS_TOKEN
-    assert keyring.digest(ACCESS_TOKEN) == keyring.digest(ACCESS_TOKEN)  # lookups are stable
+
+
+def test_the_lookup_digest_is_keyed() -> None:
+    text = new_key_text()
+    token_digest = Keyring.from_text(text).digest(ACCESS_TOKEN)
+    assert Keyring.from_text(text).digest(ACCESS_TOKEN) == token_digest  # another process
+    assert Keyring.from_text(new_key_text()).digest(ACCESS_TOKEN) != token_digest
+    assert hashlib.sha256(ACCESS_TOKEN.encode()).hexdigest() not in token_digest
+    assert Keyring.from_text(text).digest(ACCESS_TOKEN + "x") != token_digest
 
 
 # ---------------------------------------------------------------- the key
@@ -156,6 +195,7 @@ def test_a_live_postgresql_bridge_refuses_to_start_without_a_key(
     printed = capsys.readouterr().err
     assert "BRIDGE_ENCRYPTION_KEY is not set" in printed
     assert "What to do" in printed or "every replica" in printed
+    assert "kore-plaid keys new" in printed
     assert not (settings_module.load().home / KEY_FILE_NAME).exists()  # nothing made up
     monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", new_key_text())
     with open_bridge_store(settings_module.load(), pool_size=1) as store:
@@ -177,39 +217,43 @@ def test_the_keys_are_secrets_of_the_settings(monkeypatch: pytest.MonkeyPatch) -
 def write_a_version_7_store(settings: settings_module.Settings) -> tuple[str, str]:
     """What a version 7 bridge left: an Item with a refresh token, a Hosted Link session
     whose webhook came; returns (refresh token, Link token)."""
-    refresh_token, link_token = secrets.token_urlsafe(32), "link-sandbox-7777-old"
     with pytest.MonkeyPatch.context() as old:
         old.setattr(migrations, "LATEST", 7)
         store = open_store(settings.bridge_store, pool_size=1)
         assert store.schema_versions[1] == 7
-        now = time.time()
-        with store.backend.transaction() as tx:
-            tx.execute(
-                "INSERT INTO items (item_id, access_token, institution, client_user_id,"
-                " created_at, client_id, redirect_uri, public_ref)"
-                " VALUES ('item-7', 'access-sandbox-seven', NULL, 'u', ?, 'client', ?, 'itm_7')",
-                (now, CALLBACK),
-            )
-            tx.execute(
-                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
-                " expires_at, link_token, hosted_return, hosted_salt, hosted_status,"
-                " hosted_public_token) VALUES ('sess-7', 'client', ?, 'q', ?, ?, ?, 'ret-7',"
-                " 'salt', NULL, NULL)",
-                (CALLBACK, now, now + 600, link_token),
-            )
-        with store.backend.transaction() as tx:
-            item_ref = tx.execute("SELECT id FROM items").fetchone()["id"]
-            tx.execute(
-                "INSERT INTO codes (digest, client_id, redirect_uri, item_ref, created_at,"
-                " expires_at, used_at) VALUES ('code-7', 'client', ?, ?, ?, ?, ?)",
-                (CALLBACK, item_ref, now, now + 60, now),
-            )
-            tx.execute(
-                "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
-                " created_at) VALUES (?, 'client', ?, 'code-7', ?)",
-                (digest(refresh_token), item_ref, now),
-            )
-        store.close()
+        with store:
+            return write_as_an_old_bridge(store)
+
+
+def write_as_an_old_bridge(store: BridgeStore, n: int = 7) -> tuple[str, str]:
+    """The rows a version 7 bridge writes (plain tokens, no digest columns), the ``n``-th:
+    an Item with a refresh token, a Hosted Link session; returns (refresh token, Link token)."""
+    refresh_token, link_token = secrets.token_urlsafe(32), f"link-sandbox-7777-old-{n}"
+    now = time.time()
+    with store.backend.transaction() as tx:
+        tx.execute(
+            "INSERT INTO items (item_id, access_token, institution, client_user_id,"
+            " created_at, client_id, redirect_uri, public_ref)"
+            " VALUES (?, 'access-sandbox-seven', NULL, 'u', ?, 'client', ?, ?)",
+            (f"item-{n}", now, CALLBACK, f"itm_{n}"),
+        )
+        tx.execute(
+            "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
+            " expires_at, link_token, hosted_return, hosted_salt, hosted_status,"
+            " hosted_public_token) VALUES (?, 'client', ?, 'q', ?, ?, ?, ?, 'salt', NULL, NULL)",
+            (f"sess-{n}", CALLBACK, now, now + 600, link_token, f"ret-{n}"),
+        )
+        item_ref = tx.execute("SELECT id FROM items WHERE item_id = ?", (f"item-{n}",)).fetchone()
+        tx.execute(
+            "INSERT INTO codes (digest, client_id, redirect_uri, item_ref, created_at,"
+            " expires_at, used_at) VALUES (?, 'client', ?, ?, ?, ?, ?)",
+            (f"code-{n}", CALLBACK, item_ref["id"], now, now + 60, now),
+        )
+        tx.execute(
+            "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
+            " created_at) VALUES (?, 'client', ?, ?, ?)",
+            (digest(refresh_token), item_ref["id"], f"code-{n}", now),
+        )
     return refresh_token, link_token
 
 
@@ -304,6 +348,7 @@ def test_keys_rotate_reseals_every_row_under_the_current_key(
     for sealed, token_digest in rows(bridge.settings, "SELECT access_token, access_token_digest"
                                                       " FROM items"):  # fmt: skip
         assert sealed.startswith(f"ks1.{new_kid}.") and token_digest.startswith(f"{new_kid}:")
+    assert where_on_disk(bridge.settings, f"ks1.{old_kid}.".encode()) == []  # nor free pages
     monkeypatch.delenv("BRIDGE_ENCRYPTION_KEYS")  # the old key is no longer needed
     assert stored_access_tokens(settings_module.load()) == [g.access_token for g in grants]
     assert new_key not in out.getvalue()  # counts, never a key or a value
@@ -325,7 +370,8 @@ def test_keys_rotate_leaves_what_no_key_opens_and_says_so(
         store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
                                  CALLBACK, None, None, 60)  # fmt: skip
     before = rows(settings, "SELECT access_token FROM items")
-    monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", new_key_text())  # the old key forgotten
+    (home / KEY_FILE_NAME).unlink()  # the old key forgotten
+    monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", new_key_text())
     assert cli.main(["keys", "rotate"]) == 1
     printed = capsys.readouterr().out
     assert "no configured key opens: 1" in printed and "BRIDGE_ENCRYPTION_KEYS" in printed
@@ -381,11 +427,13 @@ def test_keys_rotate_while_2_postgresql_replicas_serve_50_users(
 
     with ThreadPoolExecutor(8) as pool:
         rotating = pool.submit(rotate_until_done)
-        users = [pool.submit(bridge.authorize) for _ in range(50)]
-        refreshes = [pool.submit(refreshed, token) for token in seeded]
-        grants = [user.result() for user in users]  # each asserts its 200
-        assert all(r.result() for r in refreshes)
-        done = True
+        try:
+            users = [pool.submit(bridge.authorize) for _ in range(50)]
+            refreshes = [pool.submit(refreshed, token) for token in seeded]
+            grants = [user.result() for user in users]  # each asserts its 200
+            assert all(r.result() for r in refreshes)
+        finally:  # a failed assertion must not leave the reseal thread running
+            done = True
         rotating.result()
     assert len({g.access_token for g in grants}) == 50  # 0 failed authorizations
     assert sum(r["resealed"] for r in rotations) >= 25
@@ -408,3 +456,164 @@ def test_a_key_file_planted_as_a_symlink_is_refused(home: Path, tmp_path: Path) 
     (home / KEY_FILE_NAME).symlink_to(planted)
     with pytest.raises(StoreConfigError, match="cannot be read"):
         store_keyring(settings_module.load())
+
+
+# ---------------------------------------------------------------- nothing left on disk
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_a_migrated_store_keeps_no_plain_token_on_disk(store_backend: str, home: Path) -> None:
+    """The plain values a version 7 store held are gone from free pages, the WAL and (on
+    PostgreSQL) dead rows, not only from the live rows."""
+    settings = settings_module.load()
+    write_a_version_7_store(settings)
+    assert where_on_disk(settings, b"access-sandbox-seven")  # the test sees them before
+    with open_store(settings.bridge_store, pool_size=1) as store:
+        assert store.schema_versions == (7, migrations.LATEST)
+        assert where_on_disk(settings, b"access-") == []  # while the bridge runs
+        assert where_on_disk(settings, b"link-sandbox-7777") == []
+    assert where_on_disk(settings, b"access-") == []
+    assert stored_access_tokens(settings) == ["access-sandbox-seven"]
+
+
+# ---------------------------------------------------------------- a rolling upgrade
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_what_an_old_replica_wrote_after_the_migration_is_sealed_at_the_next_start(
+    store_backend: str, home: Path
+) -> None:
+    settings = settings_module.load()
+    with open_store(settings.bridge_store, pool_size=1) as store:
+        assert store.schema_versions[1] == migrations.LATEST
+        refresh_token, link_token = write_as_an_old_bridge(store, 8)  # an old replica, meanwhile
+    with open_store(settings.bridge_store, pool_size=1) as store:
+        [(sealed, token_digest)] = rows(settings, "SELECT access_token, access_token_digest"
+                                                  " FROM items")  # fmt: skip
+        assert sealed.startswith(f"ks1.{store.current_key_id}.") and token_digest
+        [(link, link_digest)] = rows(settings, "SELECT link_token, link_token_digest"
+                                               " FROM sessions")  # fmt: skip
+        assert link.startswith("ks1.") and link_digest
+        assert store.use_refresh_token(refresh_token).access_token == "access-sandbox-seven"
+        assert store.record_item_health("access-sandbox-seven", "ITEM_LOGIN_REQUIRED", None)
+        assert store.record_hosted_result(link_token, "SUCCESS", "public-sandbox-8")
+    assert where_on_disk(settings, b"access-") == []
+
+
+# ---------------------------------------------------------------- a key file, then a key
+
+
+def test_a_later_bridge_encryption_key_still_opens_what_the_key_file_sealed(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_module.load()
+    with open_bridge_store(settings) as store:
+        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
+                                 CALLBACK, None, None, 60)  # fmt: skip
+    key_file = home / KEY_FILE_NAME
+    capsys.readouterr()
+    new_key = new_key_text()
+    monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", new_key)
+    for _ in range(2):  # two starts in one process: told once
+        with open_bridge_store(settings_module.load()) as store:
+            assert store.find_code("c").access_token == ACCESS_TOKEN
+            assert store.current_key_id == Keyring.from_text(new_key).current.kid
+    printed = capsys.readouterr().err
+    assert printed.count(str(key_file)) == 1, printed
+    assert "decrypt" in printed and "kore-plaid keys rotate" in printed
+    assert key_file.read_text().strip() not in printed and new_key not in printed
+    assert cli.main(["keys", "rotate", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["resealed"] == 1 and counts["left"] == 0
+
+
+# ---------------------------------------------------------------- keys new, keys rotate --help
+
+
+def test_keys_new_prints_a_fresh_key_and_stores_nothing(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(home.rglob("*"))
+    assert cli.main(["keys", "new"]) == 0
+    assert cli.main(["keys", "new"]) == 0
+    one, two = capsys.readouterr().out.split()
+    assert one != two and Keyring.from_text(one).current.kid != Keyring.from_text(two).current.kid
+    assert sorted(home.rglob("*")) == before
+    with pytest.raises(StoreConfigError) as refused:
+        Keyring.from_text("not-a-key")
+    assert "kore-plaid keys new" in refused.value.fix
+
+
+def test_every_text_that_makes_a_key_points_at_keys_new() -> None:
+    root = Path(__file__).resolve().parents[1]
+    texts = [root / "README.md", root / "deploy" / "bridge.env.example",
+             *sorted((root / "kore_plaid_nb").rglob("*.py"))]  # fmt: skip
+    one_liner = [str(t.relative_to(root)) for t in texts if "urandom(32)" in t.read_text()]
+    assert one_liner == []
+    assert "kore-plaid keys new" in (root / "README.md").read_text()
+    assert "kore-plaid keys new" in (root / "deploy" / "bridge.env.example").read_text()
+
+
+def test_keys_rotate_tells_the_rotation_steps_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["keys", "rotate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    starts = [text.index(f"{n}) ") for n in (1, 2, 3, 4)]
+    assert starts == sorted(starts)
+    add, make_current, rotate, drop = (
+        text[a:b] for a, b in zip(starts, [*starts[1:], None], strict=True)
+    )
+    assert "BRIDGE_ENCRYPTION_KEYS" in add and "every replica" in add
+    assert "BRIDGE_ENCRYPTION_KEY " in make_current and "everywhere" in make_current
+    assert "kore-plaid keys rotate" in rotate
+    assert "left" in drop and "0" in drop and "BRIDGE_ENCRYPTION_KEYS" in drop
+
+
+# ---------------------------------------------------------------- a value changed meanwhile
+
+
+@pytest.mark.backends("postgresql")
+def test_a_token_rotated_between_a_batch_read_and_its_write_is_kept(
+    store_backend: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb.bridge.store import resealing
+
+    settings = settings_module.load()
+    old, new = new_key_text(), new_key_text()
+    with open_store(settings.bridge_store, pool_size=1, keyring=Keyring.from_text(old)) as store:
+        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
+                                 CALLBACK, None, None, 60)  # fmt: skip
+    mid_rotation = Keyring.from_text(new, [old])
+    rotating = open_store(settings.bridge_store, pool_size=1, keyring=mid_rotation)
+    replica = open_store(settings.bridge_store, pool_size=1, keyring=mid_rotation)
+    real_write = resealing._write
+
+    def replica_rotates_first(tx, table, row, changes) -> bool:  # read done, write next
+        if table.name == "items":
+            assert replica.replace_access_token(row["id"], ACCESS_TOKEN, "access-sandbox-new")
+        return real_write(tx, table, row, changes)
+
+    monkeypatch.setattr(resealing, "_write", replica_rotates_first)
+    with rotating, replica:
+        counts = rotating.reseal().as_json()
+        assert counts == {"resealed": 0, "changed_meanwhile": 1, "unreadable": 0, "left": 0}
+        assert rotating.find_code("c").access_token == "access-sandbox-new"
+
+
+# ---------------------------------------------------------------- waiting for a SQLite lock
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_the_store_says_how_long_a_call_may_wait_whatever_its_backend(
+    store_backend: str, home: Path
+) -> None:
+    with open_bridge_store(settings_module.load(), pool_size=1) as store:
+        with store.waiting_at_most(0):
+            store.check()  # nothing held: answers
+        if store.dialect == "sqlite":
+            with store.backend._lock, store.waiting_at_most(0):  # held (another request)
+                with pytest.raises(StoreUnavailable):
+                    store.check()
+    routes = Path(__file__).resolve().parents[1] / "kore_plaid_nb" / "bridge" / "routes"
+    for route in routes.glob("*.py"):  # routes know the store, not its backends
+        assert "store.sqlite" not in route.read_text() and "store.postgres" not in route.read_text()

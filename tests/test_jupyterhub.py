@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -200,7 +201,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         KORE_PLAID_PROXY_API_PORT=str(proxy_api),
         KORE_PLAID_PROXY_COMMAND=str(proxy),
         KORE_PLAID_BOARD_PORT=str(board_port),
-        KORE_PLAID_BOARD_TOKEN=board_token,
+        KORE_PLAID_BOARD_TRAINER_TOKEN=board_token,
         KORE_PLAID_BOARD_HOME=str(root / "board"),
         KORE_PLAID_HUB_ADMIN_TOKEN=admin_token,
         KORE_PLAID_TRAINERS=TRAINER,
@@ -418,7 +419,7 @@ def _error_text(content: dict) -> str:
 ENVIRONMENT_CELL = (
     "import json, os\nprint(json.dumps({**{k: os.environ.get(k) for k in ("
     "'KORE_PLAID_HOME', 'KORE_PLAID_ENV_FILE', 'KORE_PLAID_TRAINEE', 'KORE_PLAID_MODE', "
-    "'KORE_PLAID_BOARD_URL', 'KORE_PLAID_BOARD_TOKEN')}, "
+    "'KORE_PLAID_BOARD_URL', 'KORE_PLAID_BOARD_TOKEN', 'KORE_PLAID_BOARD_AUTH')}, "
     "'hub token set': bool(os.environ.get('JUPYTERHUB_API_TOKEN'))}))"
 )
 
@@ -495,7 +496,7 @@ def test_tljh_drop_in_adds_the_class_to_tljh_configuration(
     assert [s["name"] for s in config.JupyterHub.services] == ["cull-idle", "board"]
     board = config.JupyterHub.services[1]
     assert board["command"] == [sys.executable, "-m", "kore_plaid_nb", "board"]
-    token_file = tmp_path / "board" / "board.token"  # made once, kept, private
+    token_file = tmp_path / "board" / "trainer.token"  # made once, kept, private
     token = token_file.read_text().strip()
     assert len(token) >= 32 and token_file.stat().st_mode & 0o777 == 0o600
     assert (
@@ -505,6 +506,7 @@ def test_tljh_drop_in_adds_the_class_to_tljh_configuration(
     assert "KORE_PLAID_BOARD_TOKEN" not in environment  # the trainer's: trainees use their own
     assert token not in json.dumps({k: v for k, v in environment.items() if isinstance(v, str)})
     assert environment["KORE_PLAID_BOARD_URL"] == "http://127.0.0.1:8800/services/board"
+    assert environment["KORE_PLAID_BOARD_AUTH"] == "hub"
     assert environment["KORE_PLAID_MODE"] == "embedded"
     trainee = SimpleNamespace(user=SimpleNamespace(name="ada"))
     assert environment["KORE_PLAID_TRAINEE"](trainee) == "ada"
@@ -525,6 +527,7 @@ def test_z2jh_values_parse_and_name_the_class_settings() -> None:
         assert name in env, name
     # trainees post with their own JUPYTERHUB_API_TOKEN (set by the Hub), never the trainer's
     assert "KORE_PLAID_BOARD_TOKEN" not in env and "KORE_PLAID_BOARD_TRAINEE_TOKEN" not in env
+    assert env["KORE_PLAID_BOARD_AUTH"] == "hub"  # the Hub token goes to the Hub's board only
     assert "postStart" in singleuser["lifecycleHooks"]
     assert "board" in hub_values["services"]
     sidecar = next(c for c in hub_values["extraContainers"] if c["name"] == "kore-plaid-board")
@@ -533,6 +536,9 @@ def test_z2jh_values_parse_and_name_the_class_settings() -> None:
     for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_CLIENT_ID", "JUPYTERHUB_API_URL"):
         assert name in sidecar_env, name  # the board asks the Hub whose token it is
     api_token = sidecar_env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    # a new Secret: the old "kore-plaid-board" token was given to every trainee
+    trainer_token = sidecar_env["KORE_PLAID_BOARD_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert trainer_token == {"name": "kore-plaid-board-trainer", "key": "token"}
     assert api_token == {"name": "hub", "key": "hub.services.board.apiToken"}
     board = hub_values["services"]["board"]
     assert board["oauth_no_confirm"] is True and board["oauth_client_id"] == "service-board"
@@ -596,13 +602,72 @@ def test_a_shared_class_password_needs_trainers_with_their_own_long_password(
     assert config.Authenticator.admin_users == {"tess"}
 
 
-def test_native_gives_each_trainee_a_password_a_trainer_approves(class_config) -> None:
+def hub_database(folder: Path, *names: str) -> None:
+    """A Hub database (jupyterhub.sqlite) in ``folder`` where ``names`` signed up with
+    NativeAuthenticator (its users_info table)."""
+    with contextlib.closing(sqlite3.connect(folder / "jupyterhub.sqlite")) as db:
+        db.execute("CREATE TABLE users_info (id INTEGER PRIMARY KEY, username TEXT NOT NULL)")
+        db.executemany("INSERT INTO users_info (username) VALUES (?)", [(n,) for n in names])
+        db.commit()
+
+
+def test_native_gives_each_trainee_a_password_a_trainer_approves(
+    class_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the Hub's folder: the trainer has signed up already
+    hub_database(tmp_path, "tess")
     config = class_config(KORE_PLAID_AUTHENTICATOR="native", KORE_PLAID_TRAINERS="tess")
     assert config.JupyterHub.authenticator_class == "nativeauthenticator.NativeAuthenticator"
     native = config.NativeAuthenticator
     assert native.open_signup is False and native.minimum_password_length >= 10
     assert native.allowed_failed_logins > 0
     assert config.Authenticator.admin_users == {"tess"}
+
+
+def test_native_refuses_to_start_while_a_trainers_name_is_free_to_claim(
+    class_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """NativeAuthenticator lets whoever signs up first with an admin's name in, as an admin."""
+    monkeypatch.chdir(tmp_path)
+    native = {"KORE_PLAID_AUTHENTICATOR": "native", "KORE_PLAID_TRAINERS": "tess,tom"}
+    with pytest.raises(ValueError, match="trainer\\(s\\) tess, tom have no account yet"):
+        class_config(**native)  # a new Hub: nobody signed up
+    hub_database(tmp_path, "tess", "ada")
+    with pytest.raises(ValueError, match="KORE_PLAID_TRAINER_SIGNUP=1"):
+        class_config(**native)  # tom still free
+    config = class_config(**native, KORE_PLAID_TRAINER_SIGNUP="1")  # the trainers sign up now
+    assert config.Authenticator.admin_users == {"tess", "tom"}
+    assert "sign up NOW as tom" in capsys.readouterr().err
+    with contextlib.closing(sqlite3.connect(tmp_path / "jupyterhub.sqlite")) as db:
+        db.execute("INSERT INTO users_info (username) VALUES ('tom')")
+        db.commit()
+    monkeypatch.delenv("KORE_PLAID_TRAINER_SIGNUP")
+    assert class_config(**native).NativeAuthenticator.open_signup is False
+
+
+def test_the_old_board_token_trainees_had_is_retired(
+    class_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Earlier versions gave every trainee the board's token (KORE_PLAID_BOARD_TOKEN,
+    board.token): the trainer's is a new one now."""
+    old = "old-board-token-every-trainee-had-0123"
+    board_home = tmp_path / "board"
+    board_home.mkdir()
+    (board_home / "board.token").write_text(old + "\n")
+    config = class_config(KORE_PLAID_BOARD_TOKEN=old, KORE_PLAID_BOARD_TOKEN_FILE="/elsewhere")
+    [board] = config.JupyterHub.services.get_value([])
+    token = board["environment"]["KORE_PLAID_BOARD_TOKEN"]
+    assert token != old and len(token) >= 32
+    assert (board_home / "trainer.token").read_text().strip() == token
+    assert not (board_home / "board.token").exists()
+    err = capsys.readouterr().err
+    assert "KORE_PLAID_BOARD_TOKEN is ignored" in err and "KORE_PLAID_BOARD_TOKEN_FILE" in err
+    assert old not in err
+    chosen = "trainer-chosen-token-0123456789abcdef"
+    config = class_config(KORE_PLAID_BOARD_TRAINER_TOKEN=chosen)
+    assert config.JupyterHub.services.get_value([])[0]["environment"]["KORE_PLAID_BOARD_TOKEN"] == (
+        chosen
+    )
 
 
 def test_the_readme_says_what_each_authenticator_allows() -> None:
@@ -672,6 +737,7 @@ def test_two_trainees_run_the_runbook_through_the_hub(hub: Hub) -> None:
             "KORE_PLAID_MODE": "embedded",
             "KORE_PLAID_BOARD_URL": hub.board_direct_url,
             "KORE_PLAID_BOARD_TOKEN": None,  # the trainer's: never a trainee's
+            "KORE_PLAID_BOARD_AUTH": "hub",  # the Hub's say-so to send its token to the board
             "hub token set": True,  # what the runbook posts to the board with
         }
         assert (home / ".kore-plaid" / "services" / "bridge.json").is_file()

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from kore_plaid_nb import progress, settings
 from kore_plaid_nb.errors import RunbookError
@@ -223,16 +224,21 @@ def test_start_of_a_lenient_notebook_shows_a_wrong_setting_and_01_fails(
 
 
 class FakeBoard:
-    """Stores what it is sent; answers 401 to a wrong token, 503 while ``down``."""
+    """Stores what it is sent; answers 401 to a wrong token, 503 while ``down``, ``refuse``
+    (a status) when set."""
 
     def __init__(self, token: str) -> None:
         self.token = token
         self.events: dict[str, dict] = {}
         self.down = False
+        self.refuse = 0
 
     async def receive(self, request: Request) -> JSONResponse:
         if self.down:
             return JSONResponse({"error": "down"}, status_code=503)
+        if self.refuse:
+            reason = f"refused with {self.refuse} by the fake board"
+            return JSONResponse({"error": "x", "error_description": reason}, self.refuse)
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         for item in (await request.json())["events"]:
@@ -242,6 +248,10 @@ class FakeBoard:
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/api/events", self.receive, methods=["POST"])])
 
+    def hub_app(self) -> Starlette:
+        """The same, under a Hub service's prefix (``/services/board``)."""
+        return Starlette(routes=[Mount("/services/board", app=self.app())])
+
 
 def board_settings(home: Path, url: str, token: str) -> settings.Settings:
     return settings.Settings(home=home, trainee="ann", board_url=url, board_trainee_token=token)
@@ -249,7 +259,13 @@ def board_settings(home: Path, url: str, token: str) -> settings.Settings:
 
 @pytest.fixture(autouse=True)
 def outside_jupyterhub(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    for name in (
+        "JUPYTERHUB_API_TOKEN",
+        "JUPYTERHUB_API_URL",
+        "JUPYTERHUB_BASE_URL",
+        "KORE_PLAID_BOARD_AUTH",
+    ):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_events_wait_while_the_board_is_down_and_go_with_the_next(home: Path) -> None:
@@ -344,12 +360,68 @@ def test_under_jupyterhub_the_trainee_posts_with_their_hub_token(
 ) -> None:
     hub_token = "hub-api-token-of-ann-0123456789"
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub_token)
+    monkeypatch.setenv("KORE_PLAID_BOARD_AUTH", "hub")  # what the Hub's configuration sets
     board = FakeBoard(hub_token)
-    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
-        current = settings.Settings(home=home, trainee="ann", board_url=url)
+    with serve_in_thread(board.hub_app(), "127.0.0.1", 0, "fake-board") as url:
+        current = settings.Settings(home=home, trainee="ann", board_url=url + "/services/board")
         event = progress.record(current, "00_start_here", "start", "fail", f"token {hub_token}")
     assert len(board.events) == 1
     assert event is not None and hub_token not in event.message  # masked like every secret
+
+
+def test_a_hub_token_goes_only_where_the_hubs_configuration_says(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hub token lets its holder act as the trainee: never a silent fallback."""
+    hub_token = "hub-api-token-of-ann-0123456789"
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", hub_token)
+    board = FakeBoard(hub_token)
+    with serve_in_thread(board.hub_app(), "127.0.0.1", 0, "fake-board") as url:
+        current = settings.Settings(home=home, trainee="ann", board_url=url + "/services/board")
+        progress.record(current, "00_start_here", "start", "pass")  # no KORE_PLAID_BOARD_AUTH
+        assert board.events == {}
+        note = progress.delivery_note(current)
+        assert "nothing is sent" in note and "KORE_PLAID_BOARD_AUTH is not 'hub'" in note
+        assert hub_token not in note
+        monkeypatch.setenv("KORE_PLAID_BOARD_AUTH", "hub")
+        elsewhere = dataclasses.replace(current, board_url=url)  # not a Hub service's path
+        progress.record(elsewhere, "00_start_here", "prerequisites", "pass")
+        assert board.events == {}
+        assert "is not one of the Hub's services" in progress.delivery_note(elsewhere)
+        progress.record(current, "00_start_here", "show_settings", "pass")
+    assert [e["step"] for e in board.events.values()] == [
+        "start",
+        "prerequisites",
+        "show_settings",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "allowed"),
+    [
+        ("http://127.0.0.1:8800/services/board", {}, True),
+        ("http://localhost:8800/services/board/", {}, True),
+        ("http://[::1]:8800/services/board", {}, True),
+        ("http://hub:8800/services/board", {"JUPYTERHUB_API_URL": "http://hub:8081/hub/api"}, True),
+        ("https://class.example.org/services/board", {}, True),
+        ("https://class.example.org/base/services/board", {"JUPYTERHUB_BASE_URL": "/base/"}, True),
+        ("http://class.example.org/services/board", {}, False),  # plain HTTP elsewhere
+        (
+            "http://evil.example:8800/services/board",
+            {"JUPYTERHUB_API_URL": "http://hub:8081/"},
+            False,
+        ),
+        ("http://127.0.0.1:8800/api", {}, False),  # not a Hub service
+        ("https://class.example.org/user/ann/services/x", {}, False),
+        ("http://127.0.0.1:8800/services/board", {"JUPYTERHUB_BASE_URL": "/base/"}, False),
+        ("not a url", {}, False),
+    ],
+)
+def test_which_boards_may_get_the_hub_token(url: str, environ: dict, allowed: bool) -> None:
+    assert progress.hub_board_url(url, environ) is allowed
+    auth = {**environ, "KORE_PLAID_BOARD_AUTH": "hub"}
+    assert (progress.hub_token_refusal(url, auth) == "") is allowed
+    assert progress.hub_token_refusal(url, environ) != ""  # never without the Hub's say-so
 
 
 def test_the_boards_reason_for_a_refusal_reaches_the_trainee(home: Path) -> None:
@@ -363,6 +435,40 @@ def test_the_boards_reason_for_a_refusal_reaches_the_trainee(home: Path) -> None
         progress.record(current, "00_start_here", "start", "pass")
         note = progress.delivery_note(current)
     assert "HTTP 400: events[0]: event field 'at' is 30 min past the board's clock" in note
+
+
+@pytest.mark.parametrize("status", [400, 413])
+def test_a_batch_the_board_refuses_for_good_is_set_aside_and_the_next_ones_go(
+    home: Path, status: int
+) -> None:
+    board = FakeBoard("t" * 32)
+    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
+        current = board_settings(home, url, board.token)
+        board.refuse = status
+        progress.record(current, "00_start_here", "start", "pass")
+        assert outbox.waiting(home) == [] and board.events == {}
+        [kept] = outbox.rejected(home)
+        assert kept.step == "start"
+        assert stat.S_IMODE(outbox.rejected_path(home).stat().st_mode) == 0o600
+        board.refuse = 0
+        progress.record(current, "00_start_here", "prerequisites", "pass")
+        note = progress.delivery_note(current)
+    assert [e["step"] for e in board.events.values()] == ["prerequisites"]
+    assert "every event delivered" in note
+    assert f"1 event(s) the board refused (the board answered HTTP {status}: refused" in note
+    assert str(outbox.rejected_path(home)) in note and "not sent again" in note
+
+
+@pytest.mark.parametrize("status", [401, 403, 429, 500])
+def test_a_refusal_that_may_pass_later_keeps_the_events_waiting(home: Path, status: int) -> None:
+    board = FakeBoard("t" * 32)
+    board.refuse = status
+    with serve_in_thread(board.app(), "127.0.0.1", 0, "fake-board") as url:
+        current = board_settings(home, url, board.token)
+        progress.record(current, "00_start_here", "start", "pass")
+    assert len(outbox.waiting(home)) == 1 and outbox.rejected(home) == []
+    shown = "refused the token (401)" if status == 401 else f"answered HTTP {status}"
+    assert f"1 event(s) waiting; last try: the board {shown}" in progress.delivery_note(current)
 
 
 def test_no_board_configured_sends_nothing_and_keeps_no_outbox(home: Path) -> None:

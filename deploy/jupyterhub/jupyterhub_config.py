@@ -35,9 +35,11 @@
 #                               passwords; plain JupyterHub: PAM, the system's users and their
 #                               own passwords); "pam"; "native" (NativeAuthenticator: each
 #                               trainee signs up with their own password, a trainer approves
-#                               them at /hub/authorize); "shared-password" (a demo only: ONE
-#                               password for the class in KORE_PLAID_CLASS_PASSWORD, so any
-#                               trainee can log in as any other; trainers log in with their own
+#                               them at /hub/authorize; the Hub refuses to start until each
+#                               trainer has an account: KORE_PLAID_TRAINER_SIGNUP);
+#                               "shared-password" (a demo only: ONE password for the class in
+#                               KORE_PLAID_CLASS_PASSWORD, so any trainee can log in as any
+#                               other; trainers log in with their own
 #                               KORE_PLAID_TRAINER_PASSWORD, 32 characters or more); "dummy"
 #                               (tests only: any name); or a class as "package.module.Class"
 #                               (an identity provider: oauthenticator's GitHub, Google, ...)
@@ -59,11 +61,19 @@
 #   KORE_PLAID_PROXY_COMMAND    configurable-http-proxy's path (default: <checkout>/.tools/chp,
 #                               installed by `make install`, else the one on PATH)
 #   KORE_PLAID_BOARD_PORT       the board's port on 127.0.0.1 (default: 8800)
-#   KORE_PLAID_BOARD_TOKEN      the trainer's token for scripts (`GET /api/progress`; never
-#                               given to trainees; default: read from KORE_PLAID_BOARD_TOKEN_FILE,
-#                               created there, random, on the first start)
-#   KORE_PLAID_BOARD_TOKEN_FILE default: <KORE_PLAID_BOARD_HOME>/board.token (mode 0600, the
-#                               file `kore-plaid board` itself uses there)
+#   KORE_PLAID_BOARD_TRAINER_TOKEN  the trainer's token for scripts (`GET /api/progress`;
+#                               never given to trainees; default: read from
+#                               KORE_PLAID_BOARD_TRAINER_TOKEN_FILE, created there, random, on
+#                               the first start)
+#   KORE_PLAID_BOARD_TRAINER_TOKEN_FILE  default: <KORE_PLAID_BOARD_HOME>/trainer.token (mode
+#                               0600, the file `kore-plaid board` itself uses there). Earlier
+#                               versions gave every trainee the board's token: the old
+#                               KORE_PLAID_BOARD_TOKEN, KORE_PLAID_BOARD_TOKEN_FILE and
+#                               <KORE_PLAID_BOARD_HOME>/board.token are ignored (the file is
+#                               deleted), so a past trainee's copy no longer opens the board
+#   KORE_PLAID_TRAINER_SIGNUP   with "native": 1 lets the Hub start while a trainer in
+#                               KORE_PLAID_TRAINERS has no account yet (sign up as each trainer,
+#                               where only you reach the Hub, then restart without it)
 #   KORE_PLAID_BOARD_HOME       the board's state folder (default: ./kore-plaid-board beside the
 #                               Hub's database; TLJH: /opt/tljh/state/kore-plaid-board)
 #   KORE_PLAID_BOARD_USER       a system user to run the board as (default: the Hub's user)
@@ -77,6 +87,8 @@
 import os
 import secrets
 import shlex
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 
@@ -117,12 +129,36 @@ BOARD_PREFIX = f"/services/{BOARD_NAME}"
 BOARD_URL = f"http://127.0.0.1:{BOARD_PORT}{BOARD_PREFIX}"
 
 
+def _say(text):
+    print(f"kore-plaid: {text}", file=sys.stderr, flush=True)
+
+
+def retire_old_board_token():
+    """Earlier versions gave every trainee the board's token: never use it again."""
+    for name in ("KORE_PLAID_BOARD_TOKEN", "KORE_PLAID_BOARD_TOKEN_FILE"):
+        if _env(name):
+            _say(
+                f"{name} is ignored: earlier versions gave that token to every trainee. The "
+                "trainer's token is KORE_PLAID_BOARD_TRAINER_TOKEN (default: a new one in "
+                f"{BOARD_HOME / 'trainer.token'})"
+            )
+    old = BOARD_HOME / "board.token"
+    try:
+        info = os.lstat(old)
+    except OSError:
+        return
+    if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+        old.unlink()
+        _say(f"deleted {old}: the old board token (trainees had it) no longer opens the board")
+
+
 def board_token():
-    """The board's token: the environment's, else the token file's (created on first use)."""
-    token = _env("KORE_PLAID_BOARD_TOKEN")
+    """The trainer's token: the environment's, else the token file's (created on first use)."""
+    retire_old_board_token()
+    token = _env("KORE_PLAID_BOARD_TRAINER_TOKEN")
     if token:
         return token
-    path = Path(_env("KORE_PLAID_BOARD_TOKEN_FILE", str(BOARD_HOME / "board.token")))
+    path = Path(_env("KORE_PLAID_BOARD_TRAINER_TOKEN_FILE", str(BOARD_HOME / "trainer.token")))
     if path.is_file():
         token = path.read_text().strip()
         if token:
@@ -182,6 +218,51 @@ def shared_password():
     )
 
 
+def native_accounts():
+    """The names with a NativeAuthenticator account (its users_info table in the Hub's SQLite
+    database), or None when that database is not one this file can read."""
+    url = c.JupyterHub.db_url if "db_url" in c.JupyterHub else "sqlite:///jupyterhub.sqlite"
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return set()  # a new Hub: nobody signed up
+    try:
+        db = sqlite3.connect(f"file:{path.absolute()}?mode=ro", uri=True)
+        try:
+            return {row[0] for row in db.execute("SELECT username FROM users_info")}
+        finally:
+            db.close()
+    except sqlite3.OperationalError as exc:
+        return set() if "no such table" in str(exc) else None
+
+
+def trainers_signed_up_first():
+    """NativeAuthenticator lets whoever signs up first with an admin's name in, as an admin,
+    without approval: refuse to start while a trainer has no account, unless the trainers are
+    signing up now (KORE_PLAID_TRAINER_SIGNUP=1, the Hub reachable by them alone)."""
+    accounts = native_accounts()
+    if accounts is None:
+        _say("native: sign up as each trainer before you share the Hub's address")
+        return
+    missing = sorted(TRAINERS - accounts)
+    if not missing:
+        return
+    if _env("KORE_PLAID_TRAINER_SIGNUP") == "1":
+        _say(
+            f"native: sign up NOW as {', '.join(missing)} at /hub/signup (whoever does it first "
+            "becomes that admin), then restart the Hub without KORE_PLAID_TRAINER_SIGNUP"
+        )
+        return
+    raise ValueError(
+        f"KORE_PLAID_AUTHENTICATOR=native: trainer(s) {', '.join(missing)} have no account "
+        "yet, and NativeAuthenticator lets whoever signs up first with a trainer's name in as "
+        "an admin. Start the Hub once with KORE_PLAID_TRAINER_SIGNUP=1 where only you reach it "
+        "(e.g. KORE_PLAID_HUB_BIND_URL=http://127.0.0.1:8000 and an SSH tunnel), sign up as "
+        "each trainer at /hub/signup, then restart without it and share the address"
+    )
+
+
 authenticator = _env("KORE_PLAID_AUTHENTICATOR")
 if authenticator:
     c.JupyterHub.authenticator_class = AUTHENTICATORS.get(authenticator, authenticator)
@@ -191,6 +272,7 @@ if authenticator:
         if not _names("KORE_PLAID_TRAINEES"):
             c.Authenticator.allow_all = True  # anyone with the class password
     elif authenticator == "native":
+        trainers_signed_up_first()
         c.NativeAuthenticator.open_signup = False  # a trainer approves each sign-up
         c.NativeAuthenticator.minimum_password_length = 10
         c.NativeAuthenticator.check_common_password = True
@@ -255,7 +337,9 @@ c.Spawner.environment.update(
         "KORE_PLAID_TRAINEE": lambda spawner: spawner.user.name,
         "KORE_PLAID_MODE": _env("KORE_PLAID_CLASS_MODE", "embedded"),
         "KORE_PLAID_BOARD_URL": BOARD_URL,
-        # no board token: the runbook posts with the trainee's own JUPYTERHUB_API_TOKEN
+        # no board token: the runbook posts with the trainee's own JUPYTERHUB_API_TOKEN, which
+        # it sends only when told so here, and only to a board among the Hub's services
+        "KORE_PLAID_BOARD_AUTH": "hub",
     }
 )
 

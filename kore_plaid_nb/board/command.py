@@ -6,11 +6,13 @@ its digest; running it again replaces it), ``remove-trainee NAME`` revokes it, `
 lists who has one. Trainees post with theirs (``KORE_PLAID_BOARD_TRAINEE_TOKEN``).
 
 The trainer's token is ``KORE_PLAID_BOARD_TOKEN``; without it, one is made once and kept in
-``<state folder>/board.token`` (mode 0600), printed in full only when it is made. It reads the
-board; trainees never get it. Started by JupyterHub as a managed service
-(``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the board binds the service's address
-and serves under ``JUPYTERHUB_SERVICE_PREFIX``; with the Hub's API token and OAuth client it
-also takes trainees' Hub tokens and signs the trainer in through the Hub (:mod:`.hub`).
+``<state folder>/trainer.token`` (mode 0600), printed in full only when it is made. It reads the
+board; trainees never get it. The ``board.token`` of earlier versions (given to every trainee)
+is never read again, and deleted when it is this user's own file. Started by JupyterHub as a
+managed service (``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the board binds the
+service's address and serves under ``JUPYTERHUB_SERVICE_PREFIX``; with the Hub's API token and
+OAuth client it also takes trainees' Hub tokens and signs the trainer in through the Hub
+(:mod:`.hub`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp
 
 from .. import serving
 from .. import settings as settings_module
@@ -32,7 +37,9 @@ from ..progress.events import now_iso
 
 DEFAULT_PORT = 8800
 DEFAULT_STUCK_AFTER = 600
-TOKEN_FILE = "board.token"  # noqa: S105 - a file name, not a token  # nosec B105
+TOKEN_FILE = "trainer.token"  # noqa: S105 - a file name, not a token  # nosec B105
+# the token earlier versions kept, and gave every trainee: never read again
+OLD_TOKEN_FILE = "board.token"  # noqa: S105 - a file name, not a token  # nosec B105
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -167,6 +174,86 @@ def manage_trainees(args: argparse.Namespace) -> int:
         store.close()
 
 
+def retire_old_token(home: Path) -> str:
+    """Delete ``<home>/board.token`` (earlier versions gave its token to every trainee) when it
+    is this user's own file; a line saying what was done ('' when there was none)."""
+    path = home / OLD_TOKEN_FILE
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"{path} is ignored (not readable: {exc.strerror})."
+    if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+        path.unlink()
+        return (
+            f"Deleted {path}: the old board token (trainees were given it) no longer opens "
+            f"the board; the trainer's token is now in {home / TOKEN_FILE}."
+        )
+    return f"{path} is not this user's file: ignored (its token no longer opens the board)."
+
+
+def trainer_token(home: Path) -> tuple[str, str]:
+    """The trainer's token and where it comes from (KORE_PLAID_BOARD_TOKEN, else
+    ``trainer.token``, made and shown once)."""
+    retired = retire_old_token(home)
+    if retired:
+        _say(retired)
+    token = settings_module.board_token()
+    if token:
+        if len(token) < 16:
+            _say("warning: KORE_PLAID_BOARD_TOKEN is short; a 32-character random one is safer.")
+        return token, "KORE_PLAID_BOARD_TOKEN"
+    token_path = home / TOKEN_FILE
+    token, created = token_from_file(token_path)
+    if created:
+        _say(
+            "Trainer's board token (opens the board; keep it to yourself, trainees get their "
+            f"own with `kore-plaid board add-trainee NAME`; shown once): {token}"
+        )
+    return token, str(token_path)
+
+
+def _check_stuck_after(seconds: float) -> None:
+    if seconds <= 0:
+        raise SettingsError(
+            f"--stuck-after {seconds:g} is not a number of seconds.",
+            fix="Pass a positive number of seconds, e.g. --stuck-after 600 (10 minutes).",
+        )
+
+
+def board_address(args: argparse.Namespace, hub: HubService | None) -> tuple[str, int, str]:
+    """Host, port and path prefix: the options', else the Hub service's, else the defaults."""
+    if args.port is not None:
+        host, port = args.host or "127.0.0.1", args.port
+    elif hub:
+        host, port = args.host or hub.host, hub.port
+    else:
+        host, port = args.host or "127.0.0.1", DEFAULT_PORT
+    return host, port, _prefix(args.prefix or (hub.prefix if hub else "/"))
+
+
+def _check_port(host: str, port: int, hub_port: bool) -> None:
+    try:
+        serving.check_port_free(host, port, "board")
+    except ServiceError:
+        where = "the port JupyterHub gave the service" if hub_port else "it"
+        raise ServiceError(
+            f"Port {port} on {host} is already in use, so the board cannot start.",
+            fix=f"Stop the program holding {where} (`lsof -i :{port}` shows it, e.g. another "
+            f"`kore-plaid board`), or pass another port: kore-plaid board --port {port + 1}",
+        ) from None
+
+
+def served_app(app: ASGIApp, hub: HubService | None, prefix: str) -> ASGIApp:
+    """Behind the Hub's proxy: the app itself. Else (bound to loopback) it answers only to its
+    own Host names (DNS rebinding), and refuses cross-site form or text posts except to its own
+    sign-in and sign-out forms (they post with ``Origin: null``): never to ``/api/*``."""
+    if hub:
+        return app
+    return LoopbackOnly(app, form_paths=(f"{prefix}login", f"{prefix}logout"))
+
+
 def run(args: argparse.Namespace) -> int:
     from .app import build_app
     from .hub import hub_identity
@@ -174,45 +261,12 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "action", None):
         return manage_trainees(args)
-    environ = os.environ
     home = settings_module.home_path()
-    if args.stuck_after <= 0:
-        raise SettingsError(
-            f"--stuck-after {args.stuck_after:g} is not a number of seconds.",
-            fix="Pass a positive number of seconds, e.g. --stuck-after 600 (10 minutes).",
-        )
-    hub = hub_service(environ)
-    if args.port is not None:
-        host, port = args.host or "127.0.0.1", args.port
-    elif hub:
-        host, port = args.host or hub.host, hub.port
-    else:
-        host, port = args.host or "127.0.0.1", DEFAULT_PORT
-    prefix = _prefix(args.prefix or (hub.prefix if hub else "/"))
-
-    try:
-        serving.check_port_free(host, port, "board")
-    except ServiceError:
-        where = "the port JupyterHub gave the service" if hub and args.port is None else "it"
-        raise ServiceError(
-            f"Port {port} on {host} is already in use, so the board cannot start.",
-            fix=f"Stop the program holding {where} (`lsof -i :{port}` shows it, e.g. another "
-            f"`kore-plaid board`), or pass another port: kore-plaid board --port {port + 1}",
-        ) from None
-    token = settings_module.board_token()
-    if token:
-        shown = "KORE_PLAID_BOARD_TOKEN"
-        if len(token) < 16:
-            _say("warning: KORE_PLAID_BOARD_TOKEN is short; a 32-character random one is safer.")
-    else:
-        token_path = home / TOKEN_FILE
-        token, created = token_from_file(token_path)
-        shown = str(token_path)
-        if created:
-            _say(
-                "Trainer's board token (opens the board; keep it to yourself, trainees get their "
-                f"own with `kore-plaid board add-trainee NAME`; shown once): {token}"
-            )
+    _check_stuck_after(args.stuck_after)
+    hub = hub_service(os.environ)
+    host, port, prefix = board_address(args, hub)
+    _check_port(host, port, hub_port=bool(hub) and args.port is None)
+    token, shown = trainer_token(home)
     store = BoardStore(args.db or home / "board.sqlite3")
     store.by_trainee()  # the events into memory now, not on the trainer's first look
     _say(
@@ -225,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
             "--host 0.0.0.0 and give them KORE_PLAID_BOARD_URL=http://<this machine>:"
             f"{port}{prefix.rstrip('/')}"
         )
-    identity = hub_identity(environ) if hub else None
+    identity = hub_identity(os.environ) if hub else None
     if identity is not None:
         _say(
             "Trainees' Hub tokens are accepted; the page signs in through the Hub, for members "
@@ -233,11 +287,10 @@ def run(args: argparse.Namespace) -> int:
         )
     app = build_app(store, token, stuck_after_seconds=args.stuck_after, prefix=prefix, hub=identity)
     trusted = ("127.0.0.1",) if hub else ()  # the Hub's proxy on this machine
-    # without the Hub's proxy in front: bound to loopback, it answers only to its own Host
-    # names (DNS rebinding); its own forms post with Origin: null, so posts are not checked
-    served = app if hub else LoopbackOnly(app, form_paths=("/",))
     try:
-        serving.serve(served, host, port, what="board", forwarded_allow_ips=trusted)
+        serving.serve(
+            served_app(app, hub, prefix), host, port, what="board", forwarded_allow_ips=trusted
+        )
     finally:
         store.close()
     return 0

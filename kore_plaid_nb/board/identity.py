@@ -1,6 +1,6 @@
 """Who is calling the board: the trainer, or which trainee.
 
-- The trainer's token (``KORE_PLAID_BOARD_TOKEN``, or ``board.token`` in the state folder):
+- The trainer's token (``KORE_PLAID_BOARD_TOKEN``, or ``trainer.token`` in the state folder):
   reads the board and may post events for any trainee.
 - A trainee's token (``kore-plaid board add-trainee NAME`` prints it once; the store keeps its
   SHA-256 only): posts as NAME, whatever name the events carry, and cannot read the board.

@@ -60,21 +60,36 @@ def ensure_bridge(settings: Settings) -> services.ServiceRecord:
 
     An already running bridge is reused as is (restart it with :func:`stop_bridge` after
     changing settings). Unless FORWARDED_ALLOW_IPS says otherwise, it trusts the proxy
-    headers of the runbook's own tunnel agent, which forwards from 127.0.0.1; it accepts the
-    Kore simulator's loopback callback (BRIDGE_ALLOW_LOOPBACK_CALLBACK=1).
+    headers of the runbook's own tunnel agent, which forwards from 127.0.0.1. Unless
+    BRIDGE_ALLOW_LOOPBACK_CALLBACK is set (0 is honoured), it accepts the Kore simulator's
+    loopback callback, which ``kore-plaid verify`` (notebook 06) needs; a live bridge started
+    so says it once, on start.
     """
     env = settings.as_env()
     env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")
-    # `kore-plaid verify` (notebook 06) plays Kore against this bridge with its loopback
-    # callback; a bridge started otherwise (deploy/) accepts it only in the embedded mode.
-    env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] = "1"
-    return services.ensure_running(
+    loopback_by_default = settings.bridge_allow_loopback_callback is None
+    if loopback_by_default:
+        env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] = "1"
+    before = time.time()
+    record = services.ensure_running(
         settings.home,
         SERVICE_NAME,
         ["bridge", "--port", str(settings.app_port)],
         settings.app_port,
         env=env,
     )
+    if loopback_by_default and not settings.embedded and record.started_at >= before:
+        print(LOOPBACK_NOTICE.format(callback=settings.simulator_callback))
+    return record
+
+
+LOOPBACK_NOTICE = (
+    "Note: this live bridge also accepts the Kore simulator's loopback callback {callback}, so "
+    "`kore-plaid verify` (notebook 06) can play Kore against it (a code sent there reaches "
+    "only the browser's own machine, and is useless without the client secret). To accept "
+    "Kore's callbacks only, set BRIDGE_ALLOW_LOOPBACK_CALLBACK=0 in .env and restart the "
+    "bridge (`kore-plaid stop bridge`, then rerun notebook 03)."
+)
 
 
 def stop_bridge(settings: Settings) -> bool:

@@ -10,7 +10,9 @@ session id, state or key). Events::
     authorization_granted    the end user authorized: an Item and its code were stored
                              (written in the same transaction)
     code_replayed            a code came back: the grant is revoked
-    refresh_refused          a refresh token that is revoked or unknown
+    refresh_refused          a refresh token that is revoked or unknown, presented by
+                             another client, or whose Item's Plaid token the configured
+                             keys cannot open (503; nothing changed)
     access_token_rotated     ``kore-plaid items --rotate``
     item_repaired            a repair link finished (or the runbook marked the Item healthy)
     item_removed             an Item removed at Plaid
@@ -19,10 +21,14 @@ session id, state or key). Events::
                              process, the rest counted in the next record
     encryption_key_rotated   ``kore-plaid keys rotate``
 
+A code exchange that meets a wrong key records nothing: the code is read, not redeemed, so
+nothing was decided (the same request succeeds once the key is set) and none of the events
+above happened; the 503 and its reason are in the bridge's log.
+
 Recording is synchronous and cheap: the events are rare, and the frequent one (an
 authorization) is folded into the write it belongs to (:func:`audit_record`, passed to the
-store). A record that cannot be stored costs one log line naming the event, never the
-request.
+store). A request stores each record once (a SQLite refresh may be tried twice). A record
+that cannot be stored costs one log line naming the event, never the request.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from .request_ids import current_request
-from .store import BridgeStore, StoreUnavailable
+from .store import BridgeStore, RefreshRecord, StoreKeyError, StoreUnavailable
 from .store.audit import AuditRecord
 
 __all__ = [
@@ -48,10 +54,12 @@ __all__ = [
     "record_audit",
     "record_refused_refresh",
     "record_webhook_refusal",
+    "use_refresh_token",
 ]
 
 log = logging.getLogger("kore_plaid_nb.bridge")
 WEBHOOK_REFUSALS_PER_MINUTE = 30
+KEY_NOT_CONFIGURED = "encryption key not configured"
 
 
 class AuditEvent(StrEnum):
@@ -94,13 +102,21 @@ def record_audit(
     item: str | int | None = None,
     detail: str | None = None,
 ) -> None:
-    """Store one record of ``event`` (see :func:`audit_record`) in a transaction of its own.
-    Never raises for a store that cannot answer: the event is logged (without any secret)."""
+    """Store one record of ``event`` (see :func:`audit_record`) in a transaction of its own,
+    once per request. Never raises for a store that cannot answer: the event is logged
+    (without any secret)."""
+    request = current_request()
+    once = (event.value, item, detail)
+    if request is not None and once in request.audited:
+        return
     record = audit_record(event, store.clock(), item, detail)
     try:
         store.record_audit(record)
     except StoreUnavailable as exc:
         log.warning("audit record %s not stored: %s", event.value, exc.message)
+        return
+    if request is not None:
+        request.audited.add(once)
 
 
 GRANTED = AuditEvent.AUTHORIZATION_GRANTED
@@ -114,6 +130,20 @@ def record_refused_refresh(store: BridgeStore, refresh_token: str) -> None:
         return
     why = "refresh token revoked" if known.revoked_at is not None else "refresh refused"
     record_audit(store, AuditEvent.REFRESH_REFUSED, known.item_ref, why)
+
+
+def use_refresh_token(store: BridgeStore, refresh_token: str) -> RefreshRecord | None:
+    """:meth:`BridgeStore.use_refresh_token`; when the configured keys cannot open the Item's
+    Plaid token (:class:`StoreKeyError`, a 503), the refusal is recorded, then raised."""
+    try:
+        return store.use_refresh_token(refresh_token)
+    except StoreKeyError:
+        try:
+            item = store.refresh_token_item(refresh_token)
+        except StoreUnavailable:
+            item = None
+        record_audit(store, AuditEvent.REFRESH_REFUSED, item, KEY_NOT_CONFIGURED)
+        raise
 
 
 class RecordBudget:

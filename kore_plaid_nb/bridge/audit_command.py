@@ -67,7 +67,7 @@ def read_trail(settings: settings_module.Settings, since: float | None) -> list[
     if store is None:
         return []
     with store:
-        return store.audit.since(since)
+        return store.audit_since(since)
 
 
 def run(args: argparse.Namespace) -> int:

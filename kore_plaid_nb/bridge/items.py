@@ -4,8 +4,9 @@ last webhook, and a repair link for each Item that needs its user.
 Public API::
 
     list_items(settings, lookup=True, repair_links=True) -> list[ItemEntry]
-                                                       # masked; mints repair links
+                                                       # masked; mints missing repair links
     repair_link(settings, item_ref) -> str | None      # a fresh repair link for one Item
+    new_repair_link(settings, item_ref) -> ItemEntry   # the same, or a readable error
     item_health(settings, item_ref) -> str | None      # one Item's health; mints nothing
     mark_item_healthy(settings, item_ref) -> bool      # after a repair (Link update mode)
     rotate_access_token(settings, item_ref) -> ItemEntry
@@ -14,8 +15,11 @@ Public API::
 
 An Item is named by its ``item_ref`` (``itm_`` + 12 hex digits), never by Plaid's item_id
 or the store's row number. A repair link is ``<bridge public URL>/repair/<token>``: the token
-is random (``BridgeStore.create_repair_link``), stored as a digest only, single use, valid
-24 h; the page behind it spends it with ``BridgeStore.complete_repair(token)``.
+is random (``BridgeStore.issue_repair_link``), stored as a digest only, single use, valid
+24 h; the page behind it spends it with ``BridgeStore.complete_repair(token)``. An Item has
+one live link at most: a listing mints one only for an Item without one (the link already
+sent keeps working, and is shown as sent, not again: only its digest is kept); a fresh link
+(:func:`new_repair_link`) spends the older one.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ class ItemEntry(TypedDict):
     last_webhook_at: str | None
     authorized_at: str | None
     access_token: str
-    repair_url: str | None
+    repair_url: str | None  # a link just made (shown this once), else None
+    repair_link_sent_at: str | None  # the Item's live repair link: made at (UTC)
+    repair_link_valid_until: str | None  # ... and valid until (UTC)
 
 
 def bridge_base_url(settings: Settings) -> str:
@@ -97,10 +103,12 @@ def list_items(
     """Every Item of the bridge's store, oldest first: ``item_ref``, ``institution``,
     ``health`` (``removed`` for an Item removed at Plaid), ``health_detail``,
     ``last_webhook`` (``"ITEM ERROR"``), ``last_webhook_at``, ``authorized_at``,
-    ``access_token`` (masked) and ``repair_url``: with ``repair_links``, a fresh single-use
-    link for an Item whose user must log in again (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION,
-    PENDING_DISCONNECT), else None (without, None: nothing is minted). ``lookup``: ask
-    Plaid for institutions not known yet. ``clock``: the store's (the bridge's) time."""
+    ``access_token`` (masked), ``repair_url``, ``repair_link_sent_at`` and
+    ``repair_link_valid_until``. With ``repair_links``, an Item whose user must log in again
+    (ITEM_LOGIN_REQUIRED, PENDING_EXPIRATION, PENDING_DISCONNECT) gets a single-use link
+    (``repair_url``) if it has no live one; one that has keeps it (``repair_url`` None, its
+    times shown). Without, nothing is minted nor shown. ``lookup``: ask Plaid for
+    institutions not known yet. ``clock``: the store's (the bridge's) time."""
     store = open_existing_store(settings, clock=clock)
     if store is None:
         return []
@@ -112,24 +120,54 @@ def list_items(
 
 def repair_link(settings: Settings, item_ref: str) -> str | None:
     """A fresh single-use repair link for the Item ``item_ref`` if its user must log in
-    again, else None (an unknown, removed or otherwise healthy Item)."""
+    again (its older link stops working), else None (an unknown, removed or otherwise
+    healthy Item)."""
     store = open_existing_store(settings)
     if store is None:
         return None
     with store:
         item = store.find_item(item_ref)
-        return None if item is None else _describe(settings, store, item)["repair_url"]
+        if item is None:
+            return None
+        return _describe(settings, store, item, fresh_link=True)["repair_url"]
+
+
+def new_repair_link(settings: Settings, item_ref: str) -> ItemEntry:
+    """``kore-plaid items --new-repair-link``: a fresh repair link for the Item (the one sent
+    before stops working); its entry, with ``repair_url``. :class:`RunbookError` for an
+    unknown or removed Item, or one whose user has nothing to repair."""
+    store = open_existing_store(settings)
+    if store is None:
+        raise RunbookError(
+            f"No Item yet: the bridge's store ({settings.bridge_store_shown}) holds none.",
+            fix="Authorize an end user first (notebook 06, or Kore), then run `kore-plaid items`.",
+        )
+    with store:
+        item = rotation.find_live_item(settings, store, item_ref)
+        entry = _describe(settings, store, item, fresh_link=True)
+    if entry["repair_url"] is None:
+        raise RunbookError(
+            f"Item {item.ref} is {entry['health']}: its user has nothing to repair, so it "
+            "gets no repair link.",
+            fix="Run `kore-plaid items`: a repair link is offered for ITEM_LOGIN_REQUIRED, "
+            "PENDING_EXPIRATION and PENDING_DISCONNECT Items only.",
+        )
+    return entry
 
 
 def _describe(
-    settings: Settings, store: BridgeStore, item: ItemStatus, repair_links: bool = True
+    settings: Settings,
+    store: BridgeStore,
+    item: ItemStatus,
+    repair_links: bool = True,
+    fresh_link: bool = False,
 ) -> ItemEntry:
+    """The Item's entry; with ``repair_links``, the live repair link of an Item that needs
+    one, made if missing (``fresh_link``: made anew, spending the older one)."""
     health: ShownHealth = REMOVED if item.removed_at is not None else item.health
-    link = None
+    issued = None
     if repair_links and health in NEEDS_REPAIR:
-        token = store.create_repair_link(item.ref)
-        if token is not None:
-            link = repair_url(settings, token)
+        issued = store.issue_repair_link(item.ref, replace=fresh_link)
     return {
         "item_ref": item.ref,
         "institution": item.institution,
@@ -139,7 +177,9 @@ def _describe(
         "last_webhook_at": utc_time(item.last_webhook_at),
         "authorized_at": utc_time(item.created_at),
         "access_token": mask(item.access_token),
-        "repair_url": link,
+        "repair_url": repair_url(settings, issued.token) if issued and issued.token else None,
+        "repair_link_sent_at": utc_time(issued.created_at) if issued else None,
+        "repair_link_valid_until": utc_time(issued.expires_at) if issued else None,
     }
 
 

@@ -1,6 +1,11 @@
 """``kore-plaid items [--json]``: every end user's Item the bridge holds, with its health,
 its last Plaid webhook and, for an Item whose user must log in again, a single-use repair
-link (valid 24 h). Access tokens are masked.
+link (valid 24 h). Access tokens are masked. An Item has one live repair link: a listing
+shows a new link once; later listings say when it was made and until when it is valid (the
+bridge keeps only its digest) and leave it working.
+
+``kore-plaid items --new-repair-link ITEM_REF [--json]``: a fresh repair link for that Item
+(lost, or sent to the wrong person); the one made before stops working.
 
 ``kore-plaid items --rotate ITEM_REF [--json]``: rotate that Item's Plaid access token (the
 old one stops working; Kore gets the new one with its next refresh) and show the Item."""
@@ -27,6 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="ITEM_REF",
         help="rotate this Item's Plaid access token (itm_...; --json: print its one object)",
     )
+    parser.add_argument(
+        "--new-repair-link",
+        metavar="ITEM_REF",
+        help="make a fresh repair link for this Item (itm_...); the one made before stops "
+        "working. A listing shows a link once, then only when it was made",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_module.load()
     if args.rotate is not None:
         return _rotate(settings, args.rotate, args.json)
+    if args.new_repair_link is not None:
+        return _new_repair_link(settings, args.new_repair_link, args.json)
     items = list_items(settings)
     if args.json:
         print(json.dumps(items, indent=2))
@@ -56,9 +69,37 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(HEADERS, rows))
     repairs = [item for item in items if item["repair_url"]]
     if repairs:
-        print("\nSend each of these users their repair link (single use, valid 24 h):")
+        print("\nSend each of these users their repair link (single use, valid 24 h, shown once):")
         for item in repairs:
             print(f"  {item['item_ref']} ({item['health']}): {item['repair_url']}")
+    sent = [item for item in items if item["repair_link_sent_at"] and not item["repair_url"]]
+    if sent:
+        print("\nRepair links made before (still valid; the bridge keeps only their digest):")
+        for item in sent:
+            print(f"  {item['item_ref']} ({item['health']}): {_sent(item)}")
+        print("A user who lost theirs: `kore-plaid items --new-repair-link ITEM_REF`.")
+    return 0
+
+
+def _sent(item: ItemEntry) -> str:
+    return (
+        f"repair link sent {item['repair_link_sent_at']}, valid until "
+        f"{item['repair_link_valid_until']}"
+    )
+
+
+def _new_repair_link(settings: settings_module.Settings, item_ref: str, as_json: bool) -> int:
+    from .items import new_repair_link
+
+    item = new_repair_link(settings, item_ref)
+    if as_json:
+        print(json.dumps(item, indent=2))
+        return 0
+    print(
+        f"New repair link for Item {item['item_ref']} ({item['health']}; single use, valid "
+        f"until {item['repair_link_valid_until']}; the one made before no longer works):\n"
+        f"  {item['repair_url']}"
+    )
     return 0
 
 

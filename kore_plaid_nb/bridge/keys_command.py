@@ -1,37 +1,56 @@
-"""``kore-plaid keys rotate [--json] [--batch N]``: seal every secret the bridge's store keeps
-(Plaid access tokens, Hosted Link tokens) under the current ``BRIDGE_ENCRYPTION_KEY``.
+"""``kore-plaid keys new`` and ``kore-plaid keys rotate [--json] [--batch N]``.
 
-Run it after making a new key current on every replica (the old one moved to
-``BRIDGE_ENCRYPTION_KEYS``): it works online, ``--batch`` rows per transaction, and never
-overwrites a value a replica changed meanwhile. It prints counts, never a value; ``--json``
-prints them as an object. Exit status 1 when some value no configured key opens.
+``new`` prints a fresh key for ``BRIDGE_ENCRYPTION_KEY`` (32 random bytes, base64) and stores
+nothing. ``rotate`` seals every secret the bridge's store keeps (Plaid access tokens, Hosted
+Link tokens) under the current ``BRIDGE_ENCRYPTION_KEY``: step 3 of
+:data:`.store.sealed.ROTATION_STEPS`. It works online, ``--batch`` rows per transaction, and
+never overwrites a value a replica changed meanwhile. It prints counts, never a value;
+``--json`` prints them as an object. Exit status 1 when some value no configured key opens.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 from .. import settings as settings_module
+from .store.sealed import ROTATION_STEPS, new_key_text
 
-HOW_TO_ROTATE = (
-    'To rotate: make a new key (`python -c "import os, base64; '
-    'print(base64.b64encode(os.urandom(32)).decode())"`), set it as BRIDGE_ENCRYPTION_KEY '
-    "and move the old one to BRIDGE_ENCRYPTION_KEYS on every replica, restart them, then "
-    "run `kore-plaid keys rotate`."
+HOW_TO_ROTATE = "To rotate the key, in this order:\n" + "\n".join(
+    textwrap.fill(f"{n}) {step}", 78, initial_indent="  ", subsequent_indent="     ")
+    for n, step in enumerate(ROTATION_STEPS, 1)
 )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser(
+        "new",
+        help="print a fresh key for BRIDGE_ENCRYPTION_KEY (nothing is stored)",
+        description="Print a fresh key (32 random bytes, base64) for BRIDGE_ENCRYPTION_KEY or "
+        "BRIDGE_ENCRYPTION_KEYS. Nothing is stored: keep it where the bridge's settings are.",
+    )
     rotate = actions.add_parser(
-        "rotate", help="re-encrypt every stored secret under the current key (online)"
+        "rotate",
+        help="re-encrypt every stored secret under the current key (online)",
+        description="Re-encrypt every stored secret under the current BRIDGE_ENCRYPTION_KEY, "
+        "online, in batches; prints counts, never a value.",
+        epilog=HOW_TO_ROTATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rotate.add_argument("--json", action="store_true", help="print the counts as JSON")
     rotate.add_argument("--batch", type=int, default=100, help="rows per transaction (default 100)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "new":
+        print(new_key_text())
+        return 0
+    return rotate(args)
+
+
+def rotate(args: argparse.Namespace) -> int:
     from .audit import AuditEvent, record_audit
     from .store import open_existing_store
 
@@ -63,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         if counts.unreadable:
             print(
                 "Some rows were left as they were: add the key that sealed them to "
-                "BRIDGE_ENCRYPTION_KEYS and run it again. " + HOW_TO_ROTATE
+                "BRIDGE_ENCRYPTION_KEYS and run it again.\n" + HOW_TO_ROTATE
             )
     return 1 if counts.unreadable else 0

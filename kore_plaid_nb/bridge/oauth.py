@@ -70,6 +70,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -79,9 +80,17 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from ..http_plumbing import NO_STORE
 from ..settings import Settings
-from .audit import GRANTED, AuditEvent, audit_record, record_audit, record_refused_refresh
+from .audit import (
+    GRANTED,
+    AuditEvent,
+    audit_record,
+    record_audit,
+    record_refused_refresh,
+    use_refresh_token,
+)
 from .authorization_checks import accepted_callbacks, check_query
 from .client_auth import equal_secrets, presented_credentials, single_authorization
+from .deferred_audit import audit_later
 from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
@@ -342,11 +351,13 @@ class BridgeValidator(RequestValidator):
         *args: object,
         **kwargs: object,
     ) -> bool:
-        record = self.store.use_refresh_token(refresh_token)
-        if record is None:
-            record_refused_refresh(self.store, refresh_token)
+        record = use_refresh_token(self.store, refresh_token)
+        if record is None:  # recorded outside a no-wait store scope (.deferred_audit)
+            audit_later(partial(record_refused_refresh, self.store, refresh_token))
             return False
         if not equal_secrets(client.client_id, record.client_id):
+            refused = (AuditEvent.REFRESH_REFUSED, record.item_ref, "client mismatch")
+            audit_later(partial(record_audit, self.store, *refused))
             return False
         request.item_access_token = record.access_token
         request.user = record.item_ref

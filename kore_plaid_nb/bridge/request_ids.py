@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,11 +28,16 @@ NO_ROUTE = "(no route)"
 
 @dataclass(frozen=True)
 class RequestContext:
-    """The request being served: its id and the client's address (as uvicorn reports it:
-    ``X-Forwarded-For`` only from ``FORWARDED_ALLOW_IPS``)."""
+    """The request being served: its id, the client's address (as uvicorn reports it:
+    ``X-Forwarded-For`` only from ``FORWARDED_ALLOW_IPS``) and the audit records it has
+    stored (:func:`.audit.record_audit` stores each once, though a SQLite refresh may run
+    twice: on the event loop, then in the thread pool)."""
 
     request_id: str
     client: str | None
+    audited: set[tuple[str, str | int | None, str | None]] = field(
+        default_factory=set, compare=False, repr=False
+    )
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("bridge_request", default=None)

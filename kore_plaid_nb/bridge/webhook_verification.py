@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import threading
 import time
 from collections import OrderedDict
@@ -37,10 +38,10 @@ UNKNOWN_KEY_SECONDS = 60.0  # a kid Plaid does not know is not asked for again b
 # Plaid (unknown ones above all) lives in an LRU of its own, which forgeries cannot grow
 # past this nor use to push out Plaid's real keys.
 MAX_UNVERIFIED_KIDS = 64
-# Plaid is asked for kids not in the cache at most this often per client address, and at
-# most KEY_LOOKUPS_OVERALL_PER_MINUTE from all addresses: forged webhooks that name a new
-# kid each cannot turn the bridge into a stream of calls to Plaid, and one sender's forgeries
-# do not spend the lookups Plaid's own webhooks need.
+# Plaid is asked for kids not in the cache at most this often per client (an IPv4 address,
+# an IPv6 /64: budget_key), and at most KEY_LOOKUPS_OVERALL_PER_MINUTE overall: forged
+# webhooks that name a new kid each cannot turn the bridge into a stream of calls to Plaid,
+# and one sender's forgeries do not spend the lookups Plaid's own webhooks need.
 KEY_LOOKUPS_PER_MINUTE = 10
 KEY_LOOKUPS_OVERALL_PER_MINUTE = 100
 MAX_JWT_LENGTH = 4096
@@ -77,8 +78,23 @@ class KeyLookupsExhausted(Exception):
     fix = "Nothing to do for Plaid's own webhooks: Plaid sends them again later."
 
 
+def budget_key(address: str) -> str:
+    """Whose lookup budget ``address`` spends: an IPv4 address its own, an IPv6 one its /64's
+    (one host holds a whole /64: a new address per forgery must not buy a new budget), an
+    IPv4-mapped IPv6 address its IPv4 one's; anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
+    return str(ip)
+
+
 class LookupBudget:
-    """Lookups of new kids in the last minute, per client address and overall."""
+    """Lookups of new kids in the last minute, per client (:func:`budget_key`) and overall."""
 
     def __init__(self) -> None:
         self._by_address: dict[str, list[float]] = {}
@@ -86,6 +102,7 @@ class LookupBudget:
 
     def spend(self, address: str, now: float) -> None:
         """Count one lookup for ``address``; :class:`KeyLookupsExhausted` past a budget."""
+        address = budget_key(address)
         self._all = [t for t in self._all if now - t < 60.0]
         if len(self._by_address) > KEY_LOOKUPS_OVERALL_PER_MINUTE:  # forget quiet addresses
             self._by_address = {

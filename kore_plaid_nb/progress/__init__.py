@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from ..settings import Settings, mask
 from . import journal, outbox
@@ -40,6 +41,8 @@ __all__ = [
 
 
 HUB_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 - a variable's name  # nosec B105
+BOARD_AUTH = "KORE_PLAID_BOARD_AUTH"  # "hub": post with the Hub token (the Hub's config sets it)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def masked(settings: Settings, text: str) -> str:
@@ -50,12 +53,51 @@ def masked(settings: Settings, text: str) -> str:
     return text
 
 
+def hub_board_url(board_url: str | None, environ: Mapping[str, str]) -> bool:
+    """Whether ``board_url`` is a board the Hub serves: a path under the Hub's
+    ``<base>/services/``, on loopback, on the Hub API's own host, or over HTTPS."""
+    if not board_url:
+        return False
+    try:
+        parts = urlsplit(board_url)
+        host = (parts.hostname or "").lower()
+        hub_host = (urlsplit(environ.get("JUPYTERHUB_API_URL") or "").hostname or "").lower()
+    except ValueError:
+        return False
+    base = "/" + (environ.get("JUPYTERHUB_BASE_URL") or "/").strip("/")
+    services = base.rstrip("/") + "/services/"
+    if not host or not (parts.path.rstrip("/") + "/").startswith(services):
+        return False
+    return host in LOOPBACK or host == hub_host or parts.scheme == "https"
+
+
+def hub_token_refusal(board_url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """'' when the trainee's Hub API token may go to ``board_url``, else why not. The Hub's
+    configuration says so (KORE_PLAID_BOARD_AUTH=hub in the server's own environment, never
+    from .env), and the board is one of the Hub's services."""
+    environ = os.environ if environ is None else environ
+    if (environ.get(BOARD_AUTH) or "").strip().lower() != "hub":
+        return f"{BOARD_AUTH} is not 'hub' (the Hub's configuration sets it)"
+    if not hub_board_url(board_url, environ):
+        return (
+            f"{board_url} is not one of the Hub's services (a /services/ path on this machine, "
+            "on the Hub's host, or over https)"
+        )
+    return ""
+
+
 def sender_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
     """The token this trainee posts to the board with: their own
-    (KORE_PLAID_BOARD_TRAINEE_TOKEN), else under JupyterHub their Hub API token (the board
-    asks the Hub whose it is), else none. Never the trainer's KORE_PLAID_BOARD_TOKEN."""
+    (KORE_PLAID_BOARD_TRAINEE_TOKEN), else their Hub API token when the Hub's configuration
+    asks for it and the board is the Hub's (:func:`hub_token_refusal`: that token lets its
+    holder act as the trainee), else none. Never the trainer's KORE_PLAID_BOARD_TOKEN."""
     environ = os.environ if environ is None else environ
-    return settings.board_trainee_token or (environ.get(HUB_TOKEN) or "").strip()
+    if settings.board_trainee_token:
+        return settings.board_trainee_token
+    hub_token = (environ.get(HUB_TOKEN) or "").strip()
+    if hub_token and not hub_token_refusal(settings.board_url, environ):
+        return hub_token
+    return ""
 
 
 def record(
@@ -117,6 +159,13 @@ def delivery_note(settings: Settings) -> str:
     if not settings.board_url:
         return "Board: not configured (KORE_PLAID_BOARD_URL unset)."
     if not sender_token(settings):
+        refusal = hub_token_refusal(settings.board_url)
+        if os.environ.get(HUB_TOKEN, "").strip() and refusal:
+            return (
+                f"Board {settings.board_url}: nothing is sent. Your Hub token "
+                f"(JUPYTERHUB_API_TOKEN) goes only to the Hub's own board, and {refusal}; "
+                "ask the trainer for your own token (KORE_PLAID_BOARD_TRAINEE_TOKEN)."
+            )
         if settings.board_token:
             return (
                 f"Board {settings.board_url}: nothing is sent. KORE_PLAID_BOARD_TOKEN is the "
@@ -128,15 +177,26 @@ def delivery_note(settings: Settings) -> str:
             "unset); ask the trainer for your token."
         )
     with contextlib.suppress(OSError):
-        left = len(outbox.waiting(settings.home))
-        status = outbox.last_status(settings.home) or {}
-        error = status.get("error") or ""
-        if left or error:
-            return (
-                f"Board {settings.board_url}: {left} event(s) waiting; last try: {error or 'ok'}."
-            )
-        return f"Board {settings.board_url}: every event delivered."
+        return f"Board {settings.board_url}: {_outbox_note(settings)}"
     return f"Board {settings.board_url}: state folder not readable."
+
+
+def _outbox_note(settings: Settings) -> str:
+    left = len(outbox.waiting(settings.home))
+    status = outbox.last_status(settings.home) or {}
+    error = status.get("error") or ""
+    note = (
+        f"{left} event(s) waiting; last try: {error or 'ok'}."
+        if left or error
+        else "every event delivered."
+    )
+    refused = len(outbox.rejected(settings.home))
+    if refused:
+        note += (
+            f" {refused} event(s) the board refused ({status.get('rejected') or 'HTTP 400/413'}) "
+            f"are set aside in {outbox.rejected_path(settings.home)}, not sent again."
+        )
+    return note
 
 
 def reset(settings: Settings, clear: bool = False) -> list[str]:
@@ -146,4 +206,5 @@ def reset(settings: Settings, clear: bool = False) -> list[str]:
     count = journal.clear(settings.home)
     with contextlib.suppress(OSError):
         outbox.outbox_path(settings.home).unlink(missing_ok=True)
+        outbox.rejected_path(settings.home).unlink(missing_ok=True)
     return [f"forgot {count} progress event(s)"]

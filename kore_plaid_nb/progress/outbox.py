@@ -3,7 +3,8 @@
 Every event goes into the outbox first; :func:`flush` sends all waiting events in one
 request and removes them once the board stored them. The board being down, slow or refusing
 never fails a step and costs at most ~1 s: the events wait for the next flush that gets
-through (ids make a re-sent event harmless).
+through (ids make a re-sent event harmless). A batch the board refuses for good (400, 413: it
+would be refused again) moves to ``rejected.jsonl`` (0600) beside it, so the next events go.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .events import Event
 from .journal import append, locked, progress_dir, read_lines
 
 OUTBOX = "outbox.jsonl"
+REJECTED = "rejected.jsonl"
 STATUS = "board-status.json"
+REFUSED_FOR_GOOD = (400, 413)  # not 401/403 (a token to fix), 429 or 5xx (later)
 TIMEOUT = httpx.Timeout(0.45)  # connect and read: at most ~0.9 s in all
 MAX_BATCH = 1000  # the board's own limit per request
 
@@ -31,10 +34,28 @@ class Delivery:
     sent: int
     waiting: int
     error: str = ""
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The board's answer to one batch: '' or why not, and whether re-sending is pointless."""
+
+    error: str = ""
+    for_good: bool = False
 
 
 def outbox_path(home: Path) -> Path:
     return progress_dir(home) / OUTBOX
+
+
+def rejected_path(home: Path) -> Path:
+    return progress_dir(home) / REJECTED
+
+
+def rejected(home: Path) -> list[Event]:
+    """The events the board refused for good (kept, never re-sent)."""
+    return read_lines(rejected_path(home))
 
 
 def enqueue(home: Path, events: list[Event]) -> None:
@@ -59,16 +80,20 @@ def flush(home: Path, board_url: str, token: str) -> Delivery:
         if not events:
             return Delivery(0, 0)
         batch = events[:MAX_BATCH]
-        error = _post(board_url, token, batch)
-        if not error:
+        answer = _post(board_url, token, batch)
+        if answer.for_good:
+            append(rejected_path(home), batch)
+        if answer.for_good or not answer.error:
             _rewrite(path, events[len(batch) :])
-    left = len(events) - (0 if error else len(batch))
-    _write_status(home, board_url, error)
-    return Delivery(0 if error else len(batch), left, error)
+    gone = not answer.error or answer.for_good
+    left = len(events) - (len(batch) if gone else 0)
+    _write_status(home, board_url, answer)
+    sent = 0 if answer.error else len(batch)
+    return Delivery(sent, left, answer.error, len(batch) if answer.for_good else 0)
 
 
-def _post(board_url: str, token: str, batch: list[Event]) -> str:
-    """'' when the board stored the batch, else why not (no secret in it)."""
+def _post(board_url: str, token: str, batch: list[Event]) -> Answer:
+    """The board's answer to ``batch`` (its error text holds no secret)."""
     body = {"events": [e.as_dict() for e in batch]}
     try:
         answer = httpx.post(
@@ -78,12 +103,13 @@ def _post(board_url: str, token: str, batch: list[Event]) -> str:
             timeout=TIMEOUT,
         )
     except httpx.HTTPError as exc:
-        return f"the board at {board_url} did not answer ({type(exc).__name__})"
+        return Answer(f"the board at {board_url} did not answer ({type(exc).__name__})")
     if answer.status_code == 401:
-        return "the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN"
+        return Answer("the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN")
     if answer.status_code >= 300:
-        return f"the board answered HTTP {answer.status_code}{_reason(answer)}"
-    return ""
+        error = f"the board answered HTTP {answer.status_code}{_reason(answer)}"
+        return Answer(error, answer.status_code in REFUSED_FOR_GOOD)
+    return Answer()
 
 
 def _reason(answer: httpx.Response) -> str:
@@ -106,13 +132,21 @@ def _rewrite(path: Path, events: list[Event]) -> None:
         os.close(fd)
 
 
-def _write_status(home: Path, board_url: str, error: str) -> None:
-    status = {"at": time.time(), "board_url": board_url, "error": error}
+def _write_status(home: Path, board_url: str, answer: Answer) -> None:
+    """The last flush's outcome; the last refusal for good is kept until another replaces it."""
+    previous = last_status(home) or {}
+    status = {
+        "at": time.time(),
+        "board_url": board_url,
+        "error": "" if answer.for_good else answer.error,
+        "rejected": answer.error if answer.for_good else previous.get("rejected", ""),
+    }
     write_private(progress_dir(home) / STATUS, json.dumps(status))
 
 
 def last_status(home: Path) -> dict[str, object] | None:
-    """The last flush: ``{"at": epoch seconds, "board_url": ..., "error": "" or why}``."""
+    """The last flush: ``{"at": epoch seconds, "board_url": ..., "error": "" or why,
+    "rejected": "" or why the board last refused a batch for good}``."""
     try:
         data = json.loads((progress_dir(home) / STATUS).read_text())
     except (OSError, ValueError):

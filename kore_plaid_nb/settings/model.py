@@ -91,8 +91,9 @@ class Settings:
     bridge_encryption_keys: tuple[str, ...] = var("BRIDGE_ENCRYPTION_KEYS", split, (), secret=True)
     bridge_audit_days: int = var("BRIDGE_AUDIT_DAYS", days, 90)  # audit trail kept this long
     forwarded_allow_ips: tuple[str, ...] = var("FORWARDED_ALLOW_IPS", split, ())
-    # 1: a live bridge also accepts the simulator's loopback callback (embedded: always)
-    bridge_allow_loopback_callback: int = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", count, 0)
+    # 1: a live bridge also accepts the simulator's loopback callback (embedded: always);
+    # None: unset (refused; the runbook's own background bridge: accepted, see ensure_bridge)
+    bridge_allow_loopback_callback: int | None = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", count, None)
     ngrok_authtoken: str = var("NGROK_AUTHTOKEN", text, "", secret=True)
     ngrok_domain: str | None = var("NGROK_DOMAIN", text, None)
     ngrok_region: str | None = var("NGROK_REGION", text, None)

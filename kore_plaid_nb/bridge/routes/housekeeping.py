@@ -34,7 +34,7 @@ def sweep(ctx: BridgeContext) -> None:
     store, link = ctx.store, ctx.link
     store.purge_expired()
     store.purge_expired_repair_links()
-    store.audit.purge(ctx.settings.bridge_audit_days)
+    store.purge_audit(ctx.settings.bridge_audit_days)
     store.fill_missing_refs()
     for item_ref, access_token in store.abandoned_items():
         if link.remove_item(access_token) or not link.item_exists(access_token):

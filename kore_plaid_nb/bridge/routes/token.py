@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..deferred_audit import AuditWrite, holding_audits, write_held
 from ..http import parse_params, read_body, store_unavailable_refusal
 from ..oauth import TokenResponse
 from ..refusal import Refused
 from ..store import StoreUnavailable
-from ..store.sqlite import waiting_at_most
 from . import recording
 from .context import BridgeContext
 
@@ -44,12 +44,13 @@ def inline_refresh(
     params: Sequence[tuple[str, str]],
     authorizations: Sequence[str],
     seen: recording.SeenRequest,
-) -> TokenResponse | None:
-    """A SQLite refresh on the event loop (see ``inline_refresh``), only when no lock must be
-    waited for; None when one is held (the thread pool then answers)."""
+) -> tuple[TokenResponse, list[AuditWrite]] | None:
+    """A SQLite refresh on the event loop (:attr:`.BridgeContext.inline_refresh`), only when
+    no lock must be waited for: the answer and the audit writes it holds back (for the
+    thread pool: no wait here); None when a lock is held (the thread pool then answers)."""
     try:
-        with waiting_at_most(0):
-            return answer_and_record(ctx, params, authorizations, seen)
+        with holding_audits() as held, ctx.store.waiting_at_most(0):
+            return answer_and_record(ctx, params, authorizations, seen), held
     except StoreUnavailable:
         return None
 
@@ -65,8 +66,11 @@ def answered(
     ``wait`` seconds (None: the store's own timeout)."""
     if wait is None:
         return answer_and_record(ctx, params, authorizations, seen)
-    with waiting_at_most(wait):
-        return answer_and_record(ctx, params, authorizations, seen)
+    with holding_audits() as held:  # its audit writes wait the store's own time
+        with ctx.store.waiting_at_most(wait):
+            answer = answer_and_record(ctx, params, authorizations, seen)
+        write_held(held)
+    return answer
 
 
 async def token(ctx: BridgeContext, request: Request) -> Response:
@@ -81,8 +85,12 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
     seen = recording.seen_request(ctx, request, "token", params, authorization)
     refresh = ctx.inline_refresh and ("grant_type", "refresh_token") in params
     try:
-        answer = inline_refresh(ctx, params, authorization, seen) if refresh else None
-        if answer is None:
+        inline = inline_refresh(ctx, params, authorization, seen) if refresh else None
+        if inline is not None:
+            answer, held = inline
+            if held:
+                await run_in_threadpool(write_held, held)
+        else:
             wait = REFRESH_WAIT_SECONDS if refresh else None
             answer = await run_in_threadpool(answered, ctx, params, authorization, seen, wait)
     except StoreUnavailable as exc:

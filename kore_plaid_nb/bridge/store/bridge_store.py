@@ -20,13 +20,15 @@ clock).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 from ..request_shapes import KEPT_SHAPES, RequestShape
 from . import migrations
-from .audit import AuditRecord, AuditTrail
+from .audit import LISTING_LIMIT, AuditRecord, AuditTrail
 from .database import Backend, Clock, Database
 from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
 from .grants import Grants
@@ -45,11 +47,19 @@ from .records import (
     SessionClaim,
     StoreProblem,
 )
-from .repair_links import REPAIR_LINK_TTL_SECONDS, RepairLinks
-from .resealing import DEFAULT_BATCH, ResealCounts, reseal_all, seal_plain_rows
+from .repair_links import REPAIR_LINK_TTL_SECONDS, IssuedRepairLink, RepairLinks
+from .resealing import (
+    DEFAULT_BATCH,
+    ResealCounts,
+    reseal_all,
+    scrub,
+    seal_leftovers,
+    seal_plain_rows,
+)
 from .sealed import Keyring
 from .sessions import Sessions
 from .spent_tokens import SpentPublicTokens
+from .sqlite import waiting_at_most
 
 __all__ = ["BridgeStore"]
 
@@ -59,15 +69,16 @@ SEALED_SINCE = 8  # the schema version from which the store's secrets are sealed
 
 def _migrate(db: Database) -> tuple[int, int]:
     """Bring the store to the latest schema (a store of an older one gets its secrets sealed
-    in the same transaction); a store that cannot be prepared is closed and refused with one
-    readable line."""
+    in the same transaction, and what they were cleared from disk); a store that cannot be
+    prepared is closed and refused with one readable line."""
     backend = db.backend
     try:
         with backend.transaction() as tx:
             before, after = migrations.migrate(tx, backend.dialect, backend.describe(), db.now())
-            if before < SEALED_SINCE <= after:
-                seal_plain_rows(tx, db.keyring)
-            return before, after
+            sealed = seal_plain_rows(tx, db.keyring) if before < SEALED_SINCE <= after else 0
+        if sealed:
+            scrub(db, rebuild=True)
+        return before, after
     except (StoreUnavailable, StoreVersionError):
         backend.close()
         raise
@@ -90,6 +101,8 @@ class BridgeStore:
     def __init__(self, backend: Backend, clock: Clock = time.time, *, keyring: Keyring) -> None:
         self.db = Database(backend, keyring, clock)
         self.schema_versions = _migrate(self.db)
+        if self.schema_versions[1] >= SEALED_SINCE:
+            self._seal_leftovers()
         self.sessions = Sessions(self.db)
         self.grants = Grants(self.db)
         self.spent_public_tokens = SpentPublicTokens(self.db)
@@ -132,6 +145,21 @@ class BridgeStore:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def _seal_leftovers(self) -> None:
+        """Seal what a bridge of schema 7 wrote since the migration (a rolling upgrade); a
+        database busy now leaves them to the next start."""
+        with contextlib.suppress(StoreUnavailable):
+            if seal_leftovers(self.db):
+                scrub(self.db, rebuild=True)
+
+    def waiting_at_most(self, seconds: float) -> AbstractContextManager[None]:
+        """Store calls made inside wait at most ``seconds`` (0: not at all) for a lock another
+        request or program holds, then :class:`StoreUnavailable`: for calls on the event loop.
+        SQLite only: PostgreSQL's row locks and pool keep their own timeouts."""
+        if self.dialect == "sqlite":
+            return waiting_at_most(seconds)
+        return contextlib.nullcontext()
 
     def check(self) -> None:
         """Raise :class:`StoreUnavailable` unless the database answers."""
@@ -224,6 +252,9 @@ class BridgeStore:
     def use_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
         return self.grants.use_refresh_token(refresh_token)
 
+    def refresh_token_item(self, refresh_token: str) -> int | None:
+        return self.grants.item_of_refresh_token(refresh_token)
+
     # Public tokens whose exchange ended ambiguously (see :mod:`.spent_tokens`).
 
     def is_public_token_spent(self, public_token: str) -> bool:
@@ -287,6 +318,9 @@ class BridgeStore:
     def create_repair_link(self, ref: str, ttl: float = REPAIR_LINK_TTL_SECONDS) -> str | None:
         return self.repair_links.create(ref, ttl)
 
+    def issue_repair_link(self, ref: str, replace: bool = False) -> IssuedRepairLink | None:
+        return self.repair_links.issue(ref, replace=replace)
+
     def start_repair(self, token: str, limit: int) -> RepairClaim:
         return self.repair_links.start(token, limit)
 
@@ -315,8 +349,12 @@ class BridgeStore:
     # Encryption at rest (see :mod:`.resealing`).
 
     def reseal(self, batch: int = DEFAULT_BATCH) -> ResealCounts:
-        """Seal every stored secret under the current key (``kore-plaid keys rotate``)."""
-        return reseal_all(self.db, batch)
+        """Seal every stored secret under the current key (``kore-plaid keys rotate``), and
+        clear the values it replaced from disk."""
+        counts = reseal_all(self.db, batch)
+        if counts.resealed:
+            scrub(self.db, rebuild=False)
+        return counts
 
     @property
     def current_key_id(self) -> str:
@@ -335,3 +373,9 @@ class BridgeStore:
 
     def record_audit(self, record: AuditRecord) -> None:
         self.audit.record(record)
+
+    def audit_since(self, at: float | None = None, limit: int = LISTING_LIMIT) -> list[AuditRecord]:
+        return self.audit.since(at, limit)
+
+    def purge_audit(self, keep_days: float) -> int:
+        return self.audit.purge(keep_days)

@@ -48,6 +48,11 @@ class Backend(Protocol):
 
     def describe(self) -> str: ...
 
+    def scrub(self, tables: Sequence[str], rebuild: bool) -> bool:
+        """Clear from disk what changes to ``tables`` replaced (free space, WAL, dead rows),
+        where the database lets it; True when it did."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -113,6 +113,15 @@ class Grants:
             return None
         return from_row(RefreshRecord, row, access_token=access_token_of(self.db.keyring, row))
 
+    def item_of_refresh_token(self, refresh_token: str) -> int | None:
+        """The row number of the Item a refresh token (revoked or not) is for, without
+        opening anything sealed (an audit record's Item under a wrong key)."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT item_ref FROM refresh_tokens WHERE digest = ?", (digest(refresh_token),)
+            ).fetchone()
+        return None if row is None else int(row["item_ref"])
+
     def revoke_refresh_token(self, refresh_token: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(

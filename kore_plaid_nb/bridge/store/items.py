@@ -7,7 +7,7 @@ from typing import Final
 
 from .database import Database, Row
 from .records import AuthorizationRow, Health, ItemStatus, from_row, public_ref
-from .sealed import Keyring, placeholders
+from .sealed import Keyring
 
 HEALTHY: Final = "healthy"
 # The health of an Item whose stored access token Plaid refuses (item_health.INVALID_TOKEN).
@@ -126,9 +126,8 @@ class Items:
     def record_health(self, access_token: str, health: Health, detail: str | None) -> bool:
         """The health a Plaid answer to the bridge's own call revealed (``/item/get``
         answering ITEM_LOGIN_REQUIRED, say); False when no live Item has this token."""
-        digests = self.db.keyring.digests(access_token)
+        match, digests = self.db.keyring.lookup("access_token_digest", access_token)
         with self.db.transaction() as tx:
-            match = f"access_token_digest IN ({placeholders(len(digests))})"
             cursor = tx.execute(
                 "UPDATE items SET health = ?, health_detail = ?, health_at = ?"  # noqa: S608
                 f" WHERE {match} AND removed_at IS NULL",  # nosec B608 - ? placeholders only
@@ -147,7 +146,7 @@ class Items:
         the token from the Item, so Kore gets the new one on its next refresh."""
         row_id = ref_or_item_ref if isinstance(ref_or_item_ref, int) else None
         ref = None if isinstance(ref_or_item_ref, int) else ref_or_item_ref
-        old = self.db.keyring.digests(old_access_token)
+        match, old = self.db.keyring.lookup("access_token_digest", old_access_token)
         with self.db.transaction() as tx:
             row = tx.execute(
                 "SELECT id, item_id FROM items WHERE id = ? OR public_ref = ? LIMIT 1",
@@ -158,7 +157,6 @@ class Items:
             sealed, new_digest = sealed_access_token(
                 self.db.keyring, row["item_id"], new_access_token
             )
-            match = f"access_token_digest IN ({placeholders(len(old))})"
             cursor = tx.execute(
                 "UPDATE items SET access_token = ?, access_token_digest = ?,"  # noqa: S608
                 " health_at = CASE WHEN health = ? THEN ? ELSE health_at END,"

@@ -1,7 +1,8 @@
 """Where the store's encryption key comes from: ``BRIDGE_ENCRYPTION_KEY`` (with
 ``BRIDGE_ENCRYPTION_KEYS``, older keys that only open), else, in the embedded mode or on one
 machine (SQLite), a key file made on first start in the state folder. A PostgreSQL bridge
-in the live mode (replicas, several hosts) needs the key set explicitly, the same on all."""
+in the live mode (replicas, several hosts) needs the key set explicitly, the same on all.
+A key file left from before BRIDGE_ENCRYPTION_KEY was set still opens what it sealed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .errors import StoreConfigError
 from .sealed import Keyring, decode_key, new_key_text
 
 KEY_FILE_NAME = "bridge.key"
+_told_about: set[Path] = set()  # key files this process said it kept as older keys
 
 
 def key_file_path(settings: Settings) -> Path:
@@ -27,18 +29,41 @@ def store_keyring(settings: Settings, target: str | Path | None = None) -> Keyri
     """The keyring of the store ``target`` (default: the settings' store)."""
     older = [decode_key(k, "BRIDGE_ENCRYPTION_KEYS") for k in settings.bridge_encryption_keys]
     if settings.bridge_encryption_key:
-        return Keyring(decode_key(settings.bridge_encryption_key), older)
+        current = decode_key(settings.bridge_encryption_key)
+        return Keyring(current, [*older, *_left_key_file(settings, [current, *older])])
     target = settings.bridge_store if target is None else target
     if str(target).startswith(POSTGRES_SCHEMES) and not settings.embedded:
         raise StoreConfigError(
             "BRIDGE_ENCRYPTION_KEY is not set: a bridge on PostgreSQL encrypts the stored "
             "Plaid access tokens with a key every replica must share, so it is not made up.",
-            fix='Set BRIDGE_ENCRYPTION_KEY to 32 random bytes in base64 (`python -c "import '
-            'os, base64; print(base64.b64encode(os.urandom(32)).decode())"`), the same on '
-            "every replica (e.g. in /etc/kore-plaid/bridge.env), and keep a copy with the "
-            "database's backups' keys.",
+            fix="Set BRIDGE_ENCRYPTION_KEY to a key `kore-plaid keys new` prints (32 random "
+            "bytes in base64), the same on every replica (e.g. in /etc/kore-plaid/bridge.env), "
+            "and keep a copy with the database's backups' keys.",
         )
     return Keyring(read_or_create_key(key_file_path(settings)), older)
+
+
+def _left_key_file(settings: Settings, given: list[bytes]) -> list[bytes]:
+    """The key of a key file made before BRIDGE_ENCRYPTION_KEY was set, when it is none of
+    the ``given`` keys: it still opens what it sealed (told once per process)."""
+    path = key_file_path(settings)
+    try:
+        key = _read_key(path)
+    except FileNotFoundError:
+        return []
+    if key in given:
+        return []
+    if path not in _told_about:
+        _told_about.add(path)
+        print(
+            f"kore-plaid: BRIDGE_ENCRYPTION_KEY is set, and the key file {path} holds another "
+            "key: it is kept to decrypt what it encrypted (decrypt only). Run `kore-plaid keys "
+            "rotate` to re-encrypt under BRIDGE_ENCRYPTION_KEY, then keep the file with the "
+            "backups it opens (or remove it).",
+            file=sys.stderr,
+            flush=True,
+        )
+    return [key]
 
 
 def read_or_create_key(path: Path) -> bytes:

@@ -115,5 +115,24 @@ class PostgresBackend:
 
     read = transaction
 
+    def scrub(self, tables: Sequence[str], rebuild: bool) -> bool:
+        """``VACUUM`` ``tables`` (outside a transaction): the dead row versions that held the
+        values replaced are cleared from the tables' files. ``rebuild``: nothing more here
+        (``VACUUM FULL`` would lock the tables). False when the database refused (a role
+        that does not own them: PostgreSQL then only warns, and they stay)."""
+        try:
+            with psycopg.connect(
+                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name=APPLICATION_NAME,
+            ) as conn:  # fmt: skip
+                warnings: list[str] = []
+                conn.add_notice_handler(
+                    lambda notice: warnings.append(notice.severity_nonlocalized or "")
+                )
+                conn.execute(f"VACUUM {', '.join(tables)}")  # the store's own table names
+        except (psycopg.Error, ValueError):
+            return False
+        return "WARNING" not in warnings
+
     def close(self) -> None:
         self._pool.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 
 from .database import Database, Row, Transaction
 from .items import HEALTHY, access_token_of
@@ -22,6 +23,16 @@ LINK_STATE = (
 )
 
 
+@dataclass(frozen=True)
+class IssuedRepairLink:
+    """An Item's live repair link: ``token`` when just made (else None: only a digest is
+    kept, the link cannot be shown again), when it was made and until when it is valid."""
+
+    token: str | None
+    created_at: float
+    expires_at: float
+
+
 class RepairLinks:
     """The ``repair_links`` table."""
 
@@ -32,14 +43,29 @@ class RepairLinks:
         """A fresh repair link token (``secrets.token_urlsafe(32)``, stored as a digest
         only, single use, valid ``ttl`` seconds) for the live Item ``ref``; None when there
         is no such Item. The Item's older links are spent: one live link per Item."""
-        token = secrets.token_urlsafe(32)
+        issued = self.issue(ref, ttl, replace=True)
+        return None if issued is None else issued.token
+
+    def issue(
+        self, ref: str, ttl: float = REPAIR_LINK_TTL_SECONDS, replace: bool = False
+    ) -> IssuedRepairLink | None:
+        """The live Item ``ref``'s repair link (None: no such Item): its live one (unused,
+        unexpired; no token then: only its digest is kept) unless ``replace``, else a fresh
+        one, spending the older ones (see :meth:`create`). One transaction, the Item's row
+        locked first: two listings at once never mint two links."""
         now = self.db.now()
         with self.db.transaction() as tx:
             row = tx.execute(
-                "SELECT id FROM items WHERE public_ref = ? AND removed_at IS NULL", (ref,)
+                "UPDATE items SET public_ref = public_ref"
+                " WHERE public_ref = ? AND removed_at IS NULL RETURNING id",
+                (ref,),
             ).fetchone()
             if row is None:
                 return None
+            live = None if replace else _live_link(tx, row["id"], now)
+            if live is not None:
+                return IssuedRepairLink(None, live["created_at"], live["expires_at"])
+            token = secrets.token_urlsafe(32)
             tx.execute(
                 "UPDATE repair_links SET used_at = ? WHERE item_ref = ? AND used_at IS NULL",
                 (now, row["id"]),
@@ -49,7 +75,7 @@ class RepairLinks:
                 " VALUES (?, ?, ?, ?)",
                 (digest(token), row["id"], now, now + ttl),
             )
-        return token
+        return IssuedRepairLink(token, now, now + ttl)
 
     def start(self, token: str, limit: int) -> RepairClaim:
         """Count one more Link token for a usable repair link, at most ``limit`` in all: its
@@ -125,6 +151,16 @@ class RepairLinks:
             return refused
         item = from_row(RepairItem, row, access_token=access_token_of(self.db.keyring, row))
         return RepairClaim(item, None, row["link_tokens"])
+
+
+def _live_link(tx: Transaction, item_ref: int, now: float) -> Row | None:
+    """The Item's newest unused, unexpired repair link (created_at, expires_at), if any."""
+    row: Row | None = tx.execute(
+        "SELECT created_at, expires_at FROM repair_links WHERE item_ref = ?"
+        " AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC LIMIT 1",
+        (item_ref, now),
+    ).fetchone()
+    return row
 
 
 def _repair_item(db: Database, tx: Transaction, item_ref: int) -> RepairItem:

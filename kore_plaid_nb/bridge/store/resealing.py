@@ -1,6 +1,8 @@
 """Sealing what the store keeps under the current key: the plain values of a store made
-before schema 8 (inside the migration's transaction), and, for ``kore-plaid keys rotate``,
-the values sealed under an older key (online, in small batches, each its own transaction).
+before schema 8 (inside the migration's transaction), plain values an old bridge wrote since
+(at every open: :func:`seal_leftovers`), and, for ``kore-plaid keys rotate``, the values
+sealed under an older key (online, in small batches, each its own transaction). After
+either, :func:`scrub` clears the replaced values from disk.
 
 Each row is rewritten by one conditional ``UPDATE`` that names the values it read: a value
 changed meanwhile (a replica storing a rotated Plaid access token) is never overwritten, only
@@ -31,6 +33,7 @@ class SealedTable:
     identity: str  # the column that names the row in the associated data
     columns: tuple[SealedColumn, ...]
     first: Any  # a value below every key
+    plain: str  # a row an old bridge wrote (no digest): found through the digest's index
 
     def select(self) -> str:
         names = dict.fromkeys([self.key, self.identity])
@@ -53,10 +56,11 @@ class SealedTable:
 
 TABLES = (
     SealedTable("items", "id", "item_id", (SealedColumn("access_token", "access_token_digest"),),
-                first=-1),
+                first=-1, plain="access_token_digest IS NULL"),
     SealedTable("sessions", "digest", "digest",
                 (SealedColumn("link_token", "link_token_digest"),
-                 SealedColumn("hosted_public_token")), first=""),
+                 SealedColumn("hosted_public_token")), first="",
+                plain="link_token_digest IS NULL AND link_token IS NOT NULL"),
 )  # fmt: skip
 
 
@@ -103,11 +107,17 @@ def _write(tx: Transaction, table: SealedTable, row: Row, changes: dict[str, str
 
 
 def _reseal_rows(
-    tx: Transaction, keyring: Keyring, table: SealedTable, after: Any, limit: int | None
+    tx: Transaction,
+    keyring: Keyring,
+    table: SealedTable,
+    after: Any,
+    limit: int | None,
+    plain_only: bool = False,
 ) -> tuple[Any, int, ResealCounts]:
-    """One pass over the stale rows past ``after``: (last key seen, rows seen, counts)."""
-    condition, args = table.stale(keyring.current.kid)
-    sql = f"{table.select()} WHERE {table.key} > ? AND {condition} ORDER BY {table.key}"
+    """One pass over the stale (or only the plain) rows past ``after``: (last key seen, rows
+    seen, counts)."""
+    condition, args = (table.plain, []) if plain_only else table.stale(keyring.current.kid)
+    sql = f"{table.select()} WHERE {table.key} > ? AND ({condition}) ORDER BY {table.key}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     rows = tx.execute(sql, [after, *args]).fetchall()
@@ -139,19 +149,39 @@ def reseal_all(db: Database, batch: int = DEFAULT_BATCH) -> ResealCounts:
     """``kore-plaid keys rotate``: every value under the current key, ``batch`` rows per
     transaction, while the bridge serves."""
     total = ResealCounts()
-    keyring = db.keyring
     for table in TABLES:
-        after = table.first
-        while True:
-            with db.transaction() as tx:
-                after, seen, counts = _reseal_rows(tx, keyring, table, after, batch)
-            total.resealed += counts.resealed
-            total.changed_meanwhile += counts.changed_meanwhile
-            total.unreadable += counts.unreadable
-            if seen < batch:
-                break
-        total.left += _count_stale(db, keyring, table)
+        _reseal_table(db, table, batch, total, plain_only=False)
+        total.left += _count_stale(db, db.keyring, table)
     return total
+
+
+def seal_leftovers(db: Database, batch: int = DEFAULT_BATCH) -> int:
+    """Seal the plain values a bridge of schema 7 wrote after the migration (a rolling
+    upgrade); one indexed query per table when there are none. Returns how many rows."""
+    total = ResealCounts()
+    for table in TABLES:
+        _reseal_table(db, table, batch, total, plain_only=True)
+    return total.resealed
+
+
+def _reseal_table(
+    db: Database, table: SealedTable, batch: int, total: ResealCounts, plain_only: bool
+) -> None:
+    after = table.first
+    while True:
+        with db.transaction() as tx:
+            after, seen, counts = _reseal_rows(tx, db.keyring, table, after, batch, plain_only)
+        total.resealed += counts.resealed
+        total.changed_meanwhile += counts.changed_meanwhile
+        total.unreadable += counts.unreadable
+        if seen < batch:
+            return
+
+
+def scrub(db: Database, rebuild: bool) -> bool:
+    """Clear the values just replaced from disk (:meth:`.database.Backend.scrub`); ``rebuild``
+    after sealing plain values (their old free space, written before ``secure_delete``)."""
+    return db.backend.scrub([table.name for table in TABLES], rebuild)
 
 
 def _count_stale(db: Database, keyring: Keyring, table: SealedTable) -> int:

@@ -8,9 +8,11 @@ digest.
 * A :class:`Keyring` holds the current key (it seals) and older ones (they only open), each
   named by a key id derived from it: a value says which key opens it.
 * A lookup digest is ``<key id>:<hex HMAC-SHA256>`` under a key derived (HKDF) from each key.
-  A lookup tries the digests under every key of the ring, so replicas that seal with
-  different keys during a rotation still find each other's rows, and ``kore-plaid keys
-  rotate`` recomputes digests as it re-seals (it opens the value anyway).
+  A lookup tries the digests under every key of the ring; ``kore-plaid keys rotate``
+  recomputes digests as it re-seals (it opens the value anyway).
+* A replica finds and opens only what its own ring's keys sealed. Hence the order of a
+  rotation (:data:`ROTATION_STEPS`): the new key reaches every replica as an older key before
+  any replica seals with it, and the old key stays until nothing is left under it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ PREFIX = "ks1."
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_ID_CHARS = 12
+ROTATION_STEPS = (
+    "make a key (`kore-plaid keys new`) and add it to BRIDGE_ENCRYPTION_KEYS on every "
+    "replica, restarting them one by one;",
+    "make it BRIDGE_ENCRYPTION_KEY everywhere, the old key moved to BRIDGE_ENCRYPTION_KEYS "
+    "(one by one again);",
+    "run `kore-plaid keys rotate` once, from any host with the same settings;",
+    "when it reports left 0, drop the old key from BRIDGE_ENCRYPTION_KEYS everywhere.",
+)
 
 
 class StoreKeyError(StoreUnavailable):
@@ -53,8 +63,8 @@ def decode_key(text: str, name: str = "BRIDGE_ENCRYPTION_KEY") -> bytes:
     if len(key) != KEY_BYTES:
         raise StoreConfigError(
             f"{name} is not a key: it must be {KEY_BYTES} random bytes in base64.",
-            fix='Make one with `python -c "import os, base64; '
-            'print(base64.b64encode(os.urandom(32)).decode())"` and set it on every replica.',
+            fix="Make one with `kore-plaid keys new` (it prints a fresh key and stores "
+            "nothing), and set it on every replica.",
         )
     return key
 
@@ -156,7 +166,8 @@ class Keyring:
         """The lookup digests under every key of the ring (what a lookup matches)."""
         return [key.digest(value) for key in self.keys.values()]
 
-
-def placeholders(count: int) -> str:
-    """``?, ?, ?`` for an ``IN (...)`` of ``count`` values."""
-    return ", ".join("?" * count)
+    def lookup(self, column: str, value: str) -> tuple[str, list[str]]:
+        """The condition (``?`` placeholders) and arguments of a row whose digest ``column``
+        is ``value``'s under any key of the ring."""
+        digests = self.digests(value)
+        return f"{column} IN ({', '.join('?' * len(digests))})", digests

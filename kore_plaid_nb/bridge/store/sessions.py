@@ -15,7 +15,6 @@ from .records import (
     digest,
     from_row,
 )
-from .sealed import placeholders
 
 # A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
 STALE_CLAIM_SECONDS = 60.0
@@ -144,9 +143,8 @@ class Sessions:
         """What SESSION_FINISHED reported for an open, live Hosted Link session: only the
         first report counts. False when no such session waits for one."""
         keyring = self.db.keyring
-        digests = keyring.digests(link_token)
+        match, digests = keyring.lookup("link_token_digest", link_token)
         with self.db.transaction() as tx:
-            match = f"link_token_digest IN ({placeholders(len(digests))})"
             row = tx.execute(
                 f"SELECT digest FROM sessions WHERE {match} LIMIT 1",  # noqa: S608  # nosec B608
                 digests,

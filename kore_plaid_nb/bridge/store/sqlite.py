@@ -7,6 +7,8 @@ cut) can lose the last commits before a checkpoint, and the file stays consisten
 ``FULL`` would add an fsync per commit (most of a refresh's cost) for that one case.
 Writers take ``BEGIN IMMEDIATE``, so several processes (``--workers N``) serialize on the
 file's lock instead of failing half way; a lock held past the busy timeout is a 503.
+``secure_delete``: what a change replaces or deletes is zeroed in the file, not left in free
+space; :meth:`SQLiteBackend.scrub` also empties the WAL (and rebuilds the file).
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class SQLiteBackend:
             _switch_to_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA secure_delete=ON")  # no replaced secret in free space
             # Checkpoints (the one fsync left) run in a thread of their own, not in a commit.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # WAL kept below
@@ -208,6 +211,22 @@ class SQLiteBackend:
                 if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
                     raise _unavailable(exc, self.path) from None
                 raise
+
+    def scrub(self, tables: Sequence[str], rebuild: bool) -> bool:
+        """Leave on disk nothing of what was replaced: ``rebuild`` the file (``VACUUM``: the
+        free space of changes made before ``secure_delete``), then copy the WAL into the file
+        and truncate it (its frames hold old pages). ``tables``: all of them here. False
+        when a reader or writer kept it from being emptied within the busy timeout."""
+        try:
+            with self._locked():
+                if rebuild:
+                    self._db.execute("VACUUM")
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
+                return False
+            raise
+        return not busy
 
     def close(self) -> None:
         self._checkpointer.stop()
