@@ -36,6 +36,7 @@ from webhook_signing import KeyRing, new_key, sign
 from kore_plaid_nb import plaid_client, services, serving
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.items import list_items
+from kore_plaid_nb.bridge.plaid_link import PlaidLink
 from kore_plaid_nb.bridge.store import ItemRecord, open_store
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.settings import Settings, load
@@ -348,3 +349,16 @@ def serving_bridge(
         yield Bridge(
             url, app, settings, http, options, emulator_url, clock, recorder, ring, private
         )
+
+
+class OfflineLink(PlaidLink):
+    """Link tokens without asking Plaid (these tests never reach Plaid)."""
+
+    def create_link_token(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+    ) -> str:
+        return "link-sandbox-offline"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,13 @@ def bridge_url(embedded: settings.Settings) -> Iterator[str]:
 
     with running_bridge(embedded) as url:
         yield url
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """What a kernel started by Jupyter often has."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from bridge_support import TOKEN_PATH, authorize_query
+from bridge_support import TOKEN_PATH, OfflineLink, authorize_query
 
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge.http import MAX_BODY_BYTES
-from kore_plaid_nb.bridge.plaid_link import LinkStepError, PlaidLink
+from kore_plaid_nb.bridge.plaid_link import LinkStepError
 from kore_plaid_nb.bridge.problems import CANNOT_FINISH, REPAIR_CODES, SESSION_CODES, Problem
 from kore_plaid_nb.bridge.refusal import Refusal, Refused
 from kore_plaid_nb.bridge.routes import create_app
@@ -31,19 +31,6 @@ with warnings.catch_warnings():
 JSON = {"Accept": "application/json"}
 SET_ACCESS_TOKEN = "/api/set_access_token"
 REPAIR_TOKEN = "r" * 43  # the shape of a repair link's secret
-
-
-class OfflineLink(PlaidLink):
-    """Link tokens without asking Plaid (these tests never reach Plaid)."""
-
-    def create_link_token(
-        self,
-        session_id: str,
-        redirect_uri: str | None = None,
-        webhook: str | None = None,
-        hosted_link: dict[str, object] | None = None,
-    ) -> str:
-        return "link-sandbox-offline"
 
 
 @pytest.fixture

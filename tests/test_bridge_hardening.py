@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from bridge_support import TOKEN_PATH, WEBHOOK_PATH, authorize_query
+from bridge_support import TOKEN_PATH, WEBHOOK_PATH, OfflineLink, authorize_query
 from webhook_signing import KeyRing, new_key, sign
 
 from kore_plaid_nb import bridge as bridge_package
@@ -26,7 +26,6 @@ from kore_plaid_nb import services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import authorization_checks as checks
 from kore_plaid_nb.bridge import webhook_verification as wv
-from kore_plaid_nb.bridge.plaid_link import PlaidLink
 from kore_plaid_nb.bridge.routes import create_app
 from kore_plaid_nb.bridge.routes import token as token_route
 from kore_plaid_nb.serving import serve_in_thread
@@ -39,19 +38,6 @@ with warnings.catch_warnings():
 
 JSON = {"Accept": "application/json"}
 LIVE_KEYS = {"PLAID_CLIENT_ID": "live0client0id000000000a", "PLAID_SECRET": "live0secret" * 3}
-
-
-class OfflineLink(PlaidLink):
-    """Link tokens without asking Plaid (these tests never reach Plaid)."""
-
-    def create_link_token(
-        self,
-        session_id: str,
-        redirect_uri: str | None = None,
-        webhook: str | None = None,
-        hosted_link: dict[str, object] | None = None,
-    ) -> str:
-        return "link-sandbox-offline"
 
 
 @pytest.fixture

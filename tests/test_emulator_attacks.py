@@ -5,7 +5,6 @@ a 5xx; the emulator's memory, log and state folder stay as promised."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import stat
@@ -326,15 +325,6 @@ def test_in_range_faults_are_listed_and_pending_faults_are_bounded(emulator_url:
 
 
 # ---------------------------------------------------------------------------- 5. state folder
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 @pytest.mark.usefixtures("umask_022")

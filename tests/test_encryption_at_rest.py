@@ -161,10 +161,7 @@ def test_the_key_file_is_made_once_0600_and_only_its_path_is_printed(
 ) -> None:
     state = tmp_path / "fresh-state"
     monkeypatch.setenv("KORE_PLAID_HOME", str(state))
-    settings = settings_module.load()
-    with open_bridge_store(settings) as store:
-        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
-                                 CALLBACK, None, None, 60)  # fmt: skip
+    settings = one_item_stored()
     key_file = state / KEY_FILE_NAME
     printed = capsys.readouterr().err
     assert str(key_file) in printed
@@ -325,6 +322,15 @@ def test_a_wrong_key_is_a_503_and_changes_nothing(bridge: Bridge) -> None:
 # ---------------------------------------------------------------- keys rotate
 
 
+def one_item_stored() -> settings_module.Settings:
+    """The settings of a store that holds one Item, sealed under the configured key."""
+    settings = settings_module.load()
+    with open_bridge_store(settings) as store:
+        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
+                                 CALLBACK, None, None, 60)  # fmt: skip
+    return settings
+
+
 @pytest.mark.backends("sqlite", "postgresql")
 def test_keys_rotate_reseals_every_row_under_the_current_key(
     store_backend: str, bridge: Bridge, monkeypatch: pytest.MonkeyPatch
@@ -365,10 +371,7 @@ def test_keys_rotate_reseals_every_row_under_the_current_key(
 def test_keys_rotate_leaves_what_no_key_opens_and_says_so(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = settings_module.load()
-    with open_bridge_store(settings) as store:
-        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
-                                 CALLBACK, None, None, 60)  # fmt: skip
+    settings = one_item_stored()
     before = rows(settings, "SELECT access_token FROM items")
     (home / KEY_FILE_NAME).unlink()  # the old key forgotten
     monkeypatch.setenv("BRIDGE_ENCRYPTION_KEY", new_key_text())
@@ -506,10 +509,7 @@ def test_what_an_old_replica_wrote_after_the_migration_is_sealed_at_the_next_sta
 def test_a_later_bridge_encryption_key_still_opens_what_the_key_file_sealed(
     home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = settings_module.load()
-    with open_bridge_store(settings) as store:
-        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
-                                 CALLBACK, None, None, 60)  # fmt: skip
+    one_item_stored()
     key_file = home / KEY_FILE_NAME
     capsys.readouterr()
     new_key = new_key_text()

@@ -37,16 +37,6 @@ SOMEONE_ELSE = 4321
 
 
 @pytest.fixture
-def umask_022() -> Iterator[None]:
-    """What a kernel started by Jupyter often has."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-@pytest.fixture
 def claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This user's claims folder, in a temporary folder of the test's own."""
     folder = tmp_path / "tmp" / f"{ports.CLAIMS_PREFIX}{os.geteuid()}"
