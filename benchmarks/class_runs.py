@@ -41,7 +41,7 @@ def start_board(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = services.free_port()
     process = subprocess.Popen(  # noqa: S603 - this project's own command
         [sys.executable, "-m", "kore_plaid_nb", "board", "--port", str(port)],
-        env=environ(KORE_PLAID_BOARD_TOKEN=TOKEN, KORE_PLAID_HOME=str(folder / "trainer")),
+        env=environ(KORE_PLAID_BOARD_TRAINER_TOKEN=TOKEN, KORE_PLAID_HOME=str(folder / "trainer")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

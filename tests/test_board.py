@@ -22,7 +22,13 @@ import pytest
 
 from kore_plaid_nb.board import demo
 from kore_plaid_nb.board.app import MAX_EVENTS, SESSION_COOKIE, build_app
-from kore_plaid_nb.board.command import HubService, hub_service, retire_old_token, served_app
+from kore_plaid_nb.board.command import (
+    HubService,
+    hub_service,
+    retire_old_token,
+    served_app,
+    trainer_token,
+)
 from kore_plaid_nb.board.page import STATIC_DIR
 from kore_plaid_nb.board.store import BoardStore
 from kore_plaid_nb.progress.catalog import FINISH, NOTEBOOK_NAMES, RUNBOOK
@@ -507,9 +513,31 @@ class BoardProcess:
 
 @pytest.fixture
 def board_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in ("KORE_PLAID_BOARD_TOKEN", "JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+    for name in (
+        "KORE_PLAID_BOARD_TOKEN",
+        "KORE_PLAID_BOARD_TRAINER_TOKEN",
+        "JUPYTERHUB_SERVICE_URL",
+        "JUPYTERHUB_SERVICE_PREFIX",
+    ):
         monkeypatch.delenv(name, raising=False)
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def test_the_board_reads_the_trainers_token_and_ignores_the_old_variable(
+    board_env: dict[str, str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Old READMEs had trainers hand KORE_PLAID_BOARD_TOKEN out: it never opens the board."""
+    old = "old-token-trainees-were-given-0123456789"
+    monkeypatch.setenv("KORE_PLAID_BOARD_TOKEN", old)
+    home.mkdir(parents=True, exist_ok=True)
+    token, source = trainer_token(home)
+    assert token != old and source == str(home / "trainer.token")
+    err = capsys.readouterr().err
+    assert "KORE_PLAID_BOARD_TOKEN is ignored" in err and "KORE_PLAID_BOARD_TRAINER_TOKEN" in err
+    assert old not in err
+    chosen = "trainer-chosen-token-0123456789abcdef"
+    monkeypatch.setenv("KORE_PLAID_BOARD_TRAINER_TOKEN", chosen)
+    assert trainer_token(home) == (chosen, "KORE_PLAID_BOARD_TRAINER_TOKEN")
 
 
 def test_the_command_keeps_its_token_and_events_across_a_restart(
@@ -560,7 +588,7 @@ def test_the_command_as_a_jupyterhub_service(board_env: dict[str, str], tmp_path
     port = free_port()
     env = {
         **board_env,
-        "KORE_PLAID_BOARD_TOKEN": TOKEN,
+        "KORE_PLAID_BOARD_TRAINER_TOKEN": TOKEN,
         "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
         "JUPYTERHUB_SERVICE_PREFIX": "/services/board/",
     }

@@ -13,6 +13,7 @@ import stat
 import pytest
 from bridge_support import Bridge
 from plaid.model.accounts_get_request import AccountsGetRequest
+from store_inspect import change, one
 
 from kore_plaid_nb import cli, plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -249,3 +250,17 @@ def test_a_rotation_that_lost_the_race_at_plaid_says_nothing_is_lost(
     assert item["health"] == "healthy"
     new = bridge.refreshed(refresh_token)
     assert new != old and plaid_answer(bridge.settings, new) == "ok"
+
+
+def test_rotating_an_item_that_needs_repair_mints_no_repair_link(bridge: Bridge) -> None:
+    """The rotation's answer shows the Item, not a repair link nobody would see."""
+    bridge.authorize()
+    ref = only_ref(bridge.settings)
+    change(bridge.settings, "UPDATE items SET health = ? WHERE public_ref = ?",
+           ("PENDING_EXPIRATION", ref))  # fmt: skip
+
+    entry = rotate_access_token(bridge.settings, ref)
+
+    assert entry["health"] == "PENDING_EXPIRATION"
+    assert entry["repair_url"] is None and entry["repair_link_sent_at"] is None
+    assert one(bridge.settings, "SELECT COUNT(*) FROM repair_links") == 0

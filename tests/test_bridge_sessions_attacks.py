@@ -140,6 +140,19 @@ def test_the_limiter_refills_and_forgets_quiet_addresses() -> None:
     assert all(unlimited.acquire("203.0.113.7") is None for _ in range(1000))
 
 
+def test_the_limiter_counts_an_ipv6_64_as_one_client() -> None:
+    """One host holds a whole /64: a new address per session must not buy a new budget."""
+    from kore_plaid_nb.bridge.ratelimit import SessionLimiter
+
+    limiter = SessionLimiter(per_address=3, overall=600, clock=lambda: 0.0)
+    assert all(limiter.acquire(f"2001:db8:0:1::{n + 1:x}") is None for n in range(3))
+    assert limiter.acquire("2001:db8:0:1:ffff::9") == 20  # same /64: refused
+    assert limiter.acquire("2001:db8:0:2::1") is None  # the next /64: its own budget
+    assert all(limiter.acquire("::ffff:198.51.100.4") is None for _ in range(3))
+    assert limiter.acquire("198.51.100.4") == 20  # IPv4-mapped: the IPv4 address's budget
+    assert all(limiter.acquire("::ffff:127.0.0.1") is None for _ in range(5))  # loopback
+
+
 def test_the_page_asks_plaid_for_nothing_until_link_opens(
     settings: settings_module.Settings, bridge: str, http: httpx.Client, emulator_url: str
 ) -> None:

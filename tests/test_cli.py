@@ -18,6 +18,17 @@ def test_every_command_has_help(name: str, capsys: pytest.CaptureFixture[str]) -
     assert cli.COMMANDS[name][1] in capsys.readouterr().out
 
 
+def test_items_rotate_and_new_repair_link_are_one_or_the_other(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both at once is a usage error before anything runs (not a rotation alone)."""
+    ref = "itm_000000000000"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["items", "--rotate", ref, "--new-repair-link", ref])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_all_commands_configure_together() -> None:
     parser = cli.build_parser()
     assert set(parser._subparsers._group_actions[0].choices) == set(cli.COMMANDS)

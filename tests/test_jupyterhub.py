@@ -500,7 +500,8 @@ def test_tljh_drop_in_adds_the_class_to_tljh_configuration(
     token = token_file.read_text().strip()
     assert len(token) >= 32 and token_file.stat().st_mode & 0o777 == 0o600
     assert (
-        load_config(tljh).JupyterHub.services[1]["environment"]["KORE_PLAID_BOARD_TOKEN"] == token
+        load_config(tljh).JupyterHub.services[1]["environment"]["KORE_PLAID_BOARD_TRAINER_TOKEN"]
+        == token
     )
     environment = config.Spawner.environment.get_value({})  # added to the default: none
     assert "KORE_PLAID_BOARD_TOKEN" not in environment  # the trainer's: trainees use their own
@@ -537,8 +538,10 @@ def test_z2jh_values_parse_and_name_the_class_settings() -> None:
         assert name in sidecar_env, name  # the board asks the Hub whose token it is
     api_token = sidecar_env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]
     # a new Secret: the old "kore-plaid-board" token was given to every trainee
-    trainer_token = sidecar_env["KORE_PLAID_BOARD_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert trainer_token == {"name": "kore-plaid-board-trainer", "key": "token"}
+    assert "KORE_PLAID_BOARD_TOKEN" not in sidecar_env  # the old name: the board ignores it
+    trainer_token = sidecar_env["KORE_PLAID_BOARD_TRAINER_TOKEN"]["valueFrom"]["secretKeyRef"]
+    # optional: without the Secret the board makes trainer.token on its volume
+    assert trainer_token == {"name": "kore-plaid-board-trainer", "key": "token", "optional": True}
     assert api_token == {"name": "hub", "key": "hub.services.board.apiToken"}
     board = hub_values["services"]["board"]
     assert board["oauth_no_confirm"] is True and board["oauth_client_id"] == "service-board"
@@ -656,7 +659,8 @@ def test_the_old_board_token_trainees_had_is_retired(
     (board_home / "board.token").write_text(old + "\n")
     config = class_config(KORE_PLAID_BOARD_TOKEN=old, KORE_PLAID_BOARD_TOKEN_FILE="/elsewhere")
     [board] = config.JupyterHub.services.get_value([])
-    token = board["environment"]["KORE_PLAID_BOARD_TOKEN"]
+    token = board["environment"]["KORE_PLAID_BOARD_TRAINER_TOKEN"]
+    assert "KORE_PLAID_BOARD_TOKEN" not in board["environment"]
     assert token != old and len(token) >= 32
     assert (board_home / "trainer.token").read_text().strip() == token
     assert not (board_home / "board.token").exists()
@@ -665,9 +669,8 @@ def test_the_old_board_token_trainees_had_is_retired(
     assert old not in err
     chosen = "trainer-chosen-token-0123456789abcdef"
     config = class_config(KORE_PLAID_BOARD_TRAINER_TOKEN=chosen)
-    assert config.JupyterHub.services.get_value([])[0]["environment"]["KORE_PLAID_BOARD_TOKEN"] == (
-        chosen
-    )
+    [board] = config.JupyterHub.services.get_value([])
+    assert board["environment"]["KORE_PLAID_BOARD_TRAINER_TOKEN"] == chosen
 
 
 def test_the_readme_says_what_each_authenticator_allows() -> None:

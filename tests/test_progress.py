@@ -19,6 +19,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from kore_plaid_nb import progress, settings
+from kore_plaid_nb.board.app import build_app
+from kore_plaid_nb.board.identity import new_trainee_token, token_digest
+from kore_plaid_nb.board.store import BoardStore, Caps
 from kore_plaid_nb.errors import RunbookError
 from kore_plaid_nb.progress import catalog, journal, outbox
 from kore_plaid_nb.progress.checklist import notebook_statuses
@@ -396,6 +399,24 @@ def test_a_hub_token_goes_only_where_the_hubs_configuration_says(
     ]
 
 
+def test_a_hub_server_started_before_the_upgrade_is_told_to_restart(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JUPYTERHUB_API_TOKEN set, KORE_PLAID_BOARD_AUTH not: the Hub's new configuration reaches
+    the server at its next start, so the trainee restarts it (no token to ask for)."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-api-token-of-ann-0123456789")
+    url = "http://127.0.0.1:8800/services/board"
+    note = progress.delivery_note(settings.Settings(home=home, trainee="ann", board_url=url))
+    assert "Stop My Server, then Start My Server" in note
+    assert "ask the trainer" not in note
+    monkeypatch.setenv("KORE_PLAID_BOARD_AUTH", "hub")
+    elsewhere = settings.Settings(home=home, trainee="ann", board_url="http://evil.example/x")
+    assert "ask the trainer for your own token" in progress.delivery_note(elsewhere)
+
+
+PUBLIC = "https://class.example.org/hub/"  # JUPYTERHUB_PUBLIC_HUB_URL
+
+
 @pytest.mark.parametrize(
     ("url", "environ", "allowed"),
     [
@@ -403,9 +424,24 @@ def test_a_hub_token_goes_only_where_the_hubs_configuration_says(
         ("http://localhost:8800/services/board/", {}, True),
         ("http://[::1]:8800/services/board", {}, True),
         ("http://hub:8800/services/board", {"JUPYTERHUB_API_URL": "http://hub:8081/hub/api"}, True),
-        ("https://class.example.org/services/board", {}, True),
-        ("https://class.example.org/base/services/board", {"JUPYTERHUB_BASE_URL": "/base/"}, True),
+        ("https://class.example.org/services/board", {"JUPYTERHUB_PUBLIC_HUB_URL": PUBLIC}, True),
+        (
+            "https://class.example.org/base/services/board",
+            {"JUPYTERHUB_BASE_URL": "/base/", "JUPYTERHUB_PUBLIC_HUB_URL": PUBLIC},
+            True,
+        ),
+        ("https://class.example.org/services/board", {}, False),  # https alone: any host
+        (
+            "https://evil.example/services/board",
+            {"JUPYTERHUB_PUBLIC_HUB_URL": PUBLIC, "JUPYTERHUB_API_URL": "http://hub:8081/"},
+            False,
+        ),
         ("http://class.example.org/services/board", {}, False),  # plain HTTP elsewhere
+        (  # plain HTTP to a Hub served over https
+            "http://class.example.org/services/board",
+            {"JUPYTERHUB_PUBLIC_HUB_URL": PUBLIC},
+            False,
+        ),
         (
             "http://evil.example:8800/services/board",
             {"JUPYTERHUB_API_URL": "http://hub:8081/"},
@@ -469,6 +505,72 @@ def test_a_refusal_that_may_pass_later_keeps_the_events_waiting(home: Path, stat
     assert len(outbox.waiting(home)) == 1 and outbox.rejected(home) == []
     shown = "refused the token (401)" if status == 401 else f"answered HTTP {status}"
     assert f"1 event(s) waiting; last try: the board {shown}" in progress.delivery_note(current)
+
+
+@pytest.fixture
+def real_board(tmp_path: Path):
+    """The real board app with one trainee, 'ann': ``(url, ann's token, store)``."""
+    store = BoardStore(tmp_path / "board.sqlite3")
+    token = new_trainee_token()
+    store.set_trainee_token("ann", token_digest(token), "2026-01-01T00:00:00.000Z")
+    try:
+        with serve_in_thread(build_app(store, "t" * 32), "127.0.0.1", 0, "board") as url:
+            yield url, token, store
+    finally:
+        store.close()
+
+
+def test_events_dated_ahead_of_the_boards_clock_wait_until_the_clock_is_right(
+    home: Path, real_board
+) -> None:
+    url, token, store = real_board
+    ahead = dataclasses.replace(event("00_start_here", "start"), at="2999-01-01T00:00:00Z")
+    outbox.enqueue(home, [ahead, event("00_start_here", "prerequisites")])
+    delivery = outbox.flush(home, url, token)
+    assert (delivery.sent, delivery.waiting, delivery.rejected) == (0, 2, 0)
+    assert "past the board's clock" in delivery.error and outbox.rejected(home) == []
+    assert store.count() == 0
+
+
+def test_an_event_the_board_names_is_set_aside_alone(home: Path, real_board) -> None:
+    url, token, store = real_board
+    bad = dataclasses.replace(event("00_start_here", "start"), at="0001-01-01T00:00:00+01:00")
+    good = event("00_start_here", "prerequisites")
+    outbox.enqueue(home, [good, bad])
+    delivery = outbox.flush(home, url, token)
+    assert (delivery.rejected, delivery.waiting) == (1, 1)
+    assert outbox.rejected(home) == [bad] and outbox.waiting(home) == [good]
+    assert outbox.flush(home, url, token).sent == 1 and store.count() == 1
+
+
+def test_a_batch_too_large_is_halved_and_sent_at_once(home: Path) -> None:
+    received: list[int] = []
+
+    async def small_bodies(request: Request) -> JSONResponse:
+        count = len((await request.json())["events"])
+        received.append(count)
+        if count > 2:
+            return JSONResponse({"error": "request_too_large", "error_description": "big"}, 413)
+        return JSONResponse({"stored": count})
+
+    app = Starlette(routes=[Route("/api/events", small_bodies, methods=["POST"])])
+    outbox.enqueue(home, [event("00_start_here", f"step{i}") for i in range(5)])
+    with serve_in_thread(app, "127.0.0.1", 0, "fake-board") as url:
+        delivery = outbox.flush(home, url, "trainee-token-0123456789")
+    assert received == [5, 2]
+    assert (delivery.sent, delivery.waiting, delivery.rejected) == (2, 3, 0)
+    assert [e.step for e in outbox.waiting(home)] == ["step2", "step3", "step4"]
+
+
+def test_a_trainee_over_the_boards_cap_has_the_batch_set_aside(home: Path, real_board) -> None:
+    url, token, store = real_board
+    store.add([event("00_start_here", f"old{i}") for i in range(3)], None, Caps(4, 100))
+    outbox.enqueue(home, [event("00_start_here", "start"), event("00_start_here", "x")])
+    with serve_in_thread(
+        build_app(store, "t" * 32, caps=Caps(4, 100)), "127.0.0.1", 0, "capped-board"
+    ) as capped:
+        delivery = outbox.flush(home, capped, token)
+    assert (delivery.rejected, delivery.waiting) == (2, 0) and "HTTP 413" in delivery.error
 
 
 def test_no_board_configured_sends_nothing_and_keeps_no_outbox(home: Path) -> None:

@@ -62,6 +62,25 @@ def test_bad_settings_say_what_to_do(environ: dict[str, str], needle: str) -> No
     assert "What to do:" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("1", 1), ("true", 1), ("Yes", 1), ("0", 0), ("FALSE", 0), ("no", 0), ("", None)],
+)
+def test_the_loopback_callback_flag_takes_0_1_true_false_yes_no(
+    tmp_path: Path, written: str, value: int | None
+) -> None:
+    environ = {"BRIDGE_ALLOW_LOOPBACK_CALLBACK": written, "KORE_PLAID_HOME": str(tmp_path)}
+    loaded = settings.load(environ, env_file=tmp_path / ".env")
+    assert loaded.bridge_allow_loopback_callback == value
+
+
+def test_a_flag_that_is_neither_on_nor_off_says_what_to_write(tmp_path: Path) -> None:
+    environ = {"BRIDGE_ALLOW_LOOPBACK_CALLBACK": "2", "KORE_PLAID_HOME": str(tmp_path)}
+    with pytest.raises(SettingsError, match="BRIDGE_ALLOW_LOOPBACK_CALLBACK='2'") as caught:
+        settings.load(environ, env_file=tmp_path / ".env")
+    assert "0 or 1" in caught.value.fix and "sessions" not in str(caught.value)
+
+
 def test_repr_and_str_never_show_secrets() -> None:
     secret = "super-secret-value-1234567890"
     token = "ngrok-token-abcdefghijklmnop"

@@ -44,7 +44,7 @@ def board(tmp_path: Path) -> Iterator[str]:
     port = services.free_port()
     env = {
         **clean_environ(),
-        "KORE_PLAID_BOARD_TOKEN": TOKEN,
+        "KORE_PLAID_BOARD_TRAINER_TOKEN": TOKEN,
         "KORE_PLAID_HOME": str(tmp_path / "trainer"),
     }
     log = open(tmp_path / "board.log", "wb")  # noqa: SIM115 - closed below

@@ -355,7 +355,7 @@ board = {
     "environment": {
         "KORE_PLAID_HOME": str(BOARD_HOME),
         "KORE_PLAID_ENV_FILE": str(BOARD_HOME / ".env"),
-        "KORE_PLAID_BOARD_TOKEN": BOARD_TOKEN,
+        "KORE_PLAID_BOARD_TRAINER_TOKEN": BOARD_TOKEN,
         "KORE_PLAID_BOARD_TRAINERS_GROUP": TRAINERS_GROUP,
         "PYTHONUNBUFFERED": "1",
     },

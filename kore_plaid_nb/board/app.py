@@ -4,7 +4,8 @@
 ``POST /api/events``        Bearer token (:mod:`.identity`); JSON ``{"events": [...]}`` ->
                             ``{"stored": n, "duplicates": k}`` (a trainee's token: plus
                             ``"trainee"``, the name every event was stored under); all or
-                            nothing; 400 / 401 / 413 / 415 / 429 (:mod:`.limits`)
+                            nothing; 400 / 401 / 413 / 415 / 429 (:mod:`.limits`); the
+                            error names one event (``"event": i``) when only it is wrong
 ``GET /api/progress``       the trainer's token or the page's session cookie -> every trainee
                             with every notebook (see :mod:`.progress`); a trainee's: 403
 ``GET /``                   the board; without a session the sign-in form (under JupyterHub:
@@ -21,7 +22,8 @@ Under a ``prefix`` (JupyterHub's ``/services/board/``) every route lives below i
 answers at both places. Client mistakes get a JSON 4xx naming the problem, never a 5xx. The
 session cookie holds a random id; the store keeps only its HMAC under the token, so changing
 the trainer's token ends every session. Events are stored in the order received; an event
-dated more than 2 minutes past the board's clock is refused.
+dated more than 2 minutes past the board's clock is refused (``clock_ahead``: the sender
+keeps it and sends it again once its clock is right).
 """
 
 from __future__ import annotations
@@ -70,11 +72,12 @@ EVENT_FIELDS = ("trainee", "notebook", "step", "status", "message", "fix", "at",
 class RequestProblem(Exception):
     """A client's mistake: answered with ``status`` and a JSON error, nothing stored."""
 
-    def __init__(self, status: int, error: str, description: str) -> None:
+    def __init__(self, status: int, error: str, description: str, event: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
+        self.event = event  # the index of the one event at fault, if only one is
 
 
 def error_json(status: int, error: str, description: str, **headers: str) -> JSONResponse:
@@ -90,6 +93,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestProblem(400, "invalid_request", "Content-Length is not a number.") from None
     except BodyTooLarge:
         raise RequestProblem(413, "request_too_large", _too_large(limit)) from None
+
+
+def problem_json(problem: RequestProblem) -> JSONResponse:
+    """The JSON 4xx for ``problem``, naming the event at fault (``"event": i``) if one is."""
+    body: dict[str, object] = {"error": problem.error, "error_description": problem.description}
+    if problem.event is not None:
+        body["event"] = problem.event
+    return JSONResponse(body, problem.status, headers=NO_STORE)
 
 
 def _too_large(limit: int) -> str:
@@ -115,10 +126,11 @@ def _check_not_ahead(index: int, at: str, now: float) -> None:
     if ahead > MAX_FUTURE_SECONDS:
         raise RequestProblem(
             400,
-            "invalid_request",
+            "clock_ahead",
             f"events[{index}]: event field 'at' ({at}) is {_ahead(ahead)} past the board's "
             f"clock (at most {MAX_FUTURE_SECONDS} s allowed). Set this computer's clock to the "
             "right time (automatic time), then run the step again.",
+            index,
         )
 
 
@@ -156,14 +168,19 @@ def parse_events(body: bytes, now: float | None = None) -> list[Event]:
             events.append(dataclasses.replace(event, trainee=event.trainee.strip(), at=at))
         except OverflowError:
             raise RequestProblem(
-                400, "invalid_request", f"events[{index}]: event field 'at' is out of range."
+                400, "invalid_request", f"events[{index}]: event field 'at' is out of range.", index
             ) from None
         except UnicodeEncodeError:
             raise RequestProblem(
-                400, "invalid_request", f"events[{index}]: a field is not valid Unicode text."
+                400,
+                "invalid_request",
+                f"events[{index}]: a field is not valid Unicode text.",
+                index,
             ) from None
         except EventError as exc:
-            raise RequestProblem(400, "invalid_request", f"events[{index}]: {exc}.") from None
+            raise RequestProblem(
+                400, "invalid_request", f"events[{index}]: {exc}.", index
+            ) from None
     return events
 
 
@@ -240,7 +257,7 @@ class BoardEndpoints:
             events = _as(caller, parse_events(await read_body(request, MAX_BODY_BYTES)))
             stored = await run_in_threadpool(self.store.add, events, None, self.caps)
         except RequestProblem as problem:
-            return error_json(problem.status, problem.error, problem.description)
+            return problem_json(problem)
         except OverCap as exc:
             return error_json(413, "too_many_events", str(exc))
         body: dict[str, object] = {"stored": stored, "duplicates": len(events) - stored}
@@ -287,7 +304,7 @@ class BoardEndpoints:
         if caller is not None and not caller.is_trainer:
             return page.login_page(
                 "That is a trainee's token: it sends progress, it does not open the board. "
-                "Use the trainer's token (KORE_PLAID_BOARD_TOKEN).",
+                "Use the trainer's token (KORE_PLAID_BOARD_TRAINER_TOKEN).",
                 403,
             )
         if caller is None:
@@ -368,7 +385,7 @@ def unauthorized() -> JSONResponse:
         "invalid_token",
         "Send your board token as 'Authorization: Bearer <token>': a trainee's own "
         "(KORE_PLAID_BOARD_TRAINEE_TOKEN, or JUPYTERHUB_API_TOKEN under JupyterHub), or the "
-        "trainer's (KORE_PLAID_BOARD_TOKEN).",
+        "trainer's (KORE_PLAID_BOARD_TRAINER_TOKEN).",
         **{"WWW-Authenticate": 'Bearer realm="kore-plaid board"'},
     )
 

@@ -5,12 +5,13 @@ trainer's live progress board, in the foreground.
 its digest; running it again replaces it), ``remove-trainee NAME`` revokes it, ``trainees``
 lists who has one. Trainees post with theirs (``KORE_PLAID_BOARD_TRAINEE_TOKEN``).
 
-The trainer's token is ``KORE_PLAID_BOARD_TOKEN``; without it, one is made once and kept in
-``<state folder>/trainer.token`` (mode 0600), printed in full only when it is made. It reads the
+The trainer's token is ``KORE_PLAID_BOARD_TRAINER_TOKEN``; without it, one is made once and kept
+in ``<state folder>/trainer.token`` (mode 0600), printed in full only when it is made. It reads the
 board; trainees never get it. The ``board.token`` of earlier versions (given to every trainee)
-is never read again, and deleted when it is this user's own file. Started by JupyterHub as a
-managed service (``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the board binds the
-service's address and serves under ``JUPYTERHUB_SERVICE_PREFIX``; with the Hub's API token and
+is never read again, and deleted when it is this user's own file; the old variable
+``KORE_PLAID_BOARD_TOKEN`` is ignored with a warning. Started by JupyterHub as a managed
+service (``JUPYTERHUB_SERVICE_URL`` set) and without ``--port``, the board binds the service's
+address and serves under ``JUPYTERHUB_SERVICE_PREFIX``; with the Hub's API token and
 OAuth client it also takes trainees' Hub tokens and signs the trainer in through the Hub
 (:mod:`.hub`).
 """
@@ -40,6 +41,8 @@ DEFAULT_STUCK_AFTER = 600
 TOKEN_FILE = "trainer.token"  # noqa: S105 - a file name, not a token  # nosec B105
 # the token earlier versions kept, and gave every trainee: never read again
 OLD_TOKEN_FILE = "board.token"  # noqa: S105 - a file name, not a token  # nosec B105
+TOKEN_VARIABLE = "KORE_PLAID_BOARD_TRAINER_TOKEN"  # noqa: S105 - a variable name  # nosec B105
+OLD_TOKEN_VARIABLE = "KORE_PLAID_BOARD_TOKEN"  # noqa: S105 - ignored: trainees had it  # nosec B105
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -194,16 +197,22 @@ def retire_old_token(home: Path) -> str:
 
 
 def trainer_token(home: Path) -> tuple[str, str]:
-    """The trainer's token and where it comes from (KORE_PLAID_BOARD_TOKEN, else
+    """The trainer's token and where it comes from (KORE_PLAID_BOARD_TRAINER_TOKEN, else
     ``trainer.token``, made and shown once)."""
     retired = retire_old_token(home)
     if retired:
         _say(retired)
+    if os.environ.get(OLD_TOKEN_VARIABLE, "").strip():
+        _say(
+            f"warning: {OLD_TOKEN_VARIABLE} is ignored (earlier versions had trainees given it); "
+            f"the trainer's token is {TOKEN_VARIABLE}, else {home / TOKEN_FILE}. Unset "
+            f"{OLD_TOKEN_VARIABLE} here."
+        )
     token = settings_module.board_token()
     if token:
         if len(token) < 16:
-            _say("warning: KORE_PLAID_BOARD_TOKEN is short; a 32-character random one is safer.")
-        return token, "KORE_PLAID_BOARD_TOKEN"
+            _say(f"warning: {TOKEN_VARIABLE} is short; a 32-character random one is safer.")
+        return token, TOKEN_VARIABLE
     token_path = home / TOKEN_FILE
     token, created = token_from_file(token_path)
     if created:

@@ -1,7 +1,7 @@
 """Who is calling the board: the trainer, or which trainee.
 
-- The trainer's token (``KORE_PLAID_BOARD_TOKEN``, or ``trainer.token`` in the state folder):
-  reads the board and may post events for any trainee.
+- The trainer's token (``KORE_PLAID_BOARD_TRAINER_TOKEN``, or ``trainer.token`` in the state
+  folder): reads the board and may post events for any trainee.
 - A trainee's token (``kore-plaid board add-trainee NAME`` prints it once; the store keeps its
   SHA-256 only): posts as NAME, whatever name the events carry, and cannot read the board.
 - Under JupyterHub, a Hub API token (the trainee's ``JUPYTERHUB_API_TOKEN``): the Hub names its

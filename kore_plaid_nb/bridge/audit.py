@@ -40,7 +40,9 @@ import time
 import weakref
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 
+from .deferred_audit import audit_later
 from .request_ids import current_request
 from .store import BridgeStore, RefreshRecord, StoreKeyError, StoreUnavailable
 from .store.audit import AuditRecord
@@ -123,26 +125,33 @@ GRANTED = AuditEvent.AUTHORIZATION_GRANTED
 
 
 def record_refused_refresh(store: BridgeStore, refresh_token: str) -> None:
-    """Record a refused refresh grant: its Item and why (revoked, or unknown)."""
-    known = store.find_refresh_token(refresh_token)
+    """Record a refused refresh grant: its Item and why (revoked, or unknown). Reads only
+    digests and row numbers: recorded under a wrong key too."""
+    known = store.refresh_token_state(refresh_token)
     if known is None:
         record_audit(store, AuditEvent.REFRESH_REFUSED, None, "unknown refresh token")
         return
-    why = "refresh token revoked" if known.revoked_at is not None else "refresh refused"
-    record_audit(store, AuditEvent.REFRESH_REFUSED, known.item_ref, why)
+    item_ref, revoked_at = known
+    why = "refresh token revoked" if revoked_at is not None else "refresh refused"
+    record_audit(store, AuditEvent.REFRESH_REFUSED, item_ref, why)
+
+
+def _record_key_refusal(store: BridgeStore, refresh_token: str) -> None:
+    try:
+        item = store.refresh_token_item(refresh_token)
+    except StoreUnavailable:
+        item = None
+    record_audit(store, AuditEvent.REFRESH_REFUSED, item, KEY_NOT_CONFIGURED)
 
 
 def use_refresh_token(store: BridgeStore, refresh_token: str) -> RefreshRecord | None:
     """:meth:`BridgeStore.use_refresh_token`; when the configured keys cannot open the Item's
-    Plaid token (:class:`StoreKeyError`, a 503), the refusal is recorded, then raised."""
+    Plaid token (:class:`StoreKeyError`, a 503), the refusal is recorded (through
+    :func:`.deferred_audit.audit_later`: not inside a no-wait store scope), then raised."""
     try:
         return store.use_refresh_token(refresh_token)
     except StoreKeyError:
-        try:
-            item = store.refresh_token_item(refresh_token)
-        except StoreUnavailable:
-            item = None
-        record_audit(store, AuditEvent.REFRESH_REFUSED, item, KEY_NOT_CONFIGURED)
+        audit_later(partial(_record_key_refusal, store, refresh_token))
         raise
 
 

@@ -225,7 +225,7 @@ def rotate_access_token(settings: Settings, item_ref: str) -> ItemEntry:
         rotation.rotate(settings, store, item_ref)
         try:
             item = rotation.find_live_item(settings, store, item_ref)
-            return _describe(settings, store, item)
+            return _describe(settings, store, item, repair_links=False)
         except StoreUnavailable as exc:
             raise RunbookError(
                 f"The access token of Item {item_ref} was rotated and stored; reading the "

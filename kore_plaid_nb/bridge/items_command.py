@@ -27,12 +27,13 @@ HEADERS = ("item", "institution", "health", "last webhook", "authorized at", "ac
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
-    parser.add_argument(
+    one_item = parser.add_mutually_exclusive_group()
+    one_item.add_argument(
         "--rotate",
         metavar="ITEM_REF",
         help="rotate this Item's Plaid access token (itm_...; --json: print its one object)",
     )
-    parser.add_argument(
+    one_item.add_argument(
         "--new-repair-link",
         metavar="ITEM_REF",
         help="make a fresh repair link for this Item (itm_...); the one made before stops "

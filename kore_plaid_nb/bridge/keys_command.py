@@ -4,8 +4,9 @@
 nothing. ``rotate`` seals every secret the bridge's store keeps (Plaid access tokens, Hosted
 Link tokens) under the current ``BRIDGE_ENCRYPTION_KEY``: step 3 of
 :data:`.store.sealed.ROTATION_STEPS`. It works online, ``--batch`` rows per transaction, and
-never overwrites a value a replica changed meanwhile. It prints counts, never a value;
-``--json`` prints them as an object. Exit status 1 when some value no configured key opens.
+never overwrites a value a replica changed meanwhile. It prints counts, never a value, and
+whether the replaced values were cleared from disk (``scrubbed``); ``--json`` prints them as
+an object. Exit status 1 when some value no configured key opens.
 """
 
 from __future__ import annotations
@@ -75,8 +76,11 @@ def rotate(args: argparse.Namespace) -> int:
             f"Re-encrypted {counts.resealed} stored secret row(s) under key {key_id} "
             f"({settings.bridge_store_shown}); changed by a replica meanwhile: "
             f"{counts.changed_meanwhile}; no configured key opens: {counts.unreadable}; "
-            f"still under an older key: {counts.left}."
+            f"still under an older key: {counts.left}; old values cleared from disk "
+            f"(scrubbed: {str(counts.scrubbed).lower()})."
         )
+        if not counts.scrubbed:
+            print("The old values stay on disk until then: see the warning above for how.")
         if counts.left and not counts.unreadable:
             print("Run `kore-plaid keys rotate` again for the rows changed meanwhile.")
         if counts.unreadable:

@@ -2,10 +2,11 @@
 the whole process.
 
 Each new session (each ``GET /`` that passes validation) takes one token from the client's
-bucket and one from the overall bucket; a bucket holds ``per_minute`` tokens and refills at
-``per_minute`` a minute. An empty bucket means 429 with ``Retry-After``. Loopback clients
-(this machine: the Kore simulator, ``kore-plaid verify``, a local proxy that is not trusted)
-only count against the overall bucket. Buckets live in the process: with N workers or
+bucket (an IPv4 address, an IPv6 /64: :func:`.client_address.budget_key`) and one from the
+overall bucket; a bucket holds ``per_minute`` tokens and refills at ``per_minute`` a minute.
+An empty bucket means 429 with ``Retry-After``. Loopback clients (this machine: the Kore
+simulator, ``kore-plaid verify``, a local proxy that is not trusted) only count against the
+overall bucket. Buckets live in the process: with N workers or
 replicas, the bridge as a whole allows N times as much.
 """
 
@@ -16,6 +17,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
+
+from .client_address import budget_key
 
 MAX_TRACKED_ADDRESSES = 10_000
 
@@ -70,15 +73,16 @@ class SessionLimiter:
         """Take a token for a session from ``address``: None when allowed, else the
         seconds to wait (``Retry-After``)."""
         now = self._clock()
+        key = budget_key(address)  # an IPv6 /64 is one client
         with self._lock:
             waits = []
             per_address = None
-            if self.per_address and not is_loopback(address):
-                per_address = self._by_address.get(address)
+            if self.per_address and not (is_loopback(address) or is_loopback(key)):
+                per_address = self._by_address.get(key)
                 if per_address is None:
                     if len(self._by_address) >= MAX_TRACKED_ADDRESSES:
                         self._forget_full_buckets(now)
-                    per_address = self._by_address[address] = _Bucket(self.per_address, now)
+                    per_address = self._by_address[key] = _Bucket(self.per_address, now)
                 self._refill(per_address, self.per_address, now)
                 if per_address.tokens < 1:
                     waits.append(self._wait(per_address, self.per_address))

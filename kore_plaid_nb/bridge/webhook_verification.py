@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jwt
+
+from .client_address import budget_key
 
 ALGORITHM = "ES256"
 MAX_AGE_SECONDS = 5 * 60
@@ -76,21 +77,6 @@ class KeyLookupsExhausted(Exception):
         "asked of Plaid in the last minute."
     )
     fix = "Nothing to do for Plaid's own webhooks: Plaid sends them again later."
-
-
-def budget_key(address: str) -> str:
-    """Whose lookup budget ``address`` spends: an IPv4 address its own, an IPv6 one its /64's
-    (one host holds a whole /64: a new address per forgery must not buy a new budget), an
-    IPv4-mapped IPv6 address its IPv4 one's; anything else as it is."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))
-    return str(ip)
 
 
 class LookupBudget:

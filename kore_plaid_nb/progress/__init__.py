@@ -43,6 +43,7 @@ __all__ = [
 HUB_TOKEN = "JUPYTERHUB_API_TOKEN"  # noqa: S105 - a variable's name  # nosec B105
 BOARD_AUTH = "KORE_PLAID_BOARD_AUTH"  # "hub": post with the Hub token (the Hub's config sets it)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+HUB_URLS = ("JUPYTERHUB_API_URL", "JUPYTERHUB_PUBLIC_HUB_URL")  # the Hub's own hosts
 
 
 def masked(settings: Settings, text: str) -> str:
@@ -55,20 +56,26 @@ def masked(settings: Settings, text: str) -> str:
 
 def hub_board_url(board_url: str | None, environ: Mapping[str, str]) -> bool:
     """Whether ``board_url`` is a board the Hub serves: a path under the Hub's
-    ``<base>/services/``, on loopback, on the Hub API's own host, or over HTTPS."""
+    ``<base>/services/``, on loopback or on the Hub's own host (JUPYTERHUB_API_URL's or
+    JUPYTERHUB_PUBLIC_HUB_URL's; by that URL's scheme or https)."""
     if not board_url:
         return False
     try:
         parts = urlsplit(board_url)
         host = (parts.hostname or "").lower()
-        hub_host = (urlsplit(environ.get("JUPYTERHUB_API_URL") or "").hostname or "").lower()
+        hubs = [urlsplit(environ.get(name) or "") for name in HUB_URLS]
     except ValueError:
         return False
     base = "/" + (environ.get("JUPYTERHUB_BASE_URL") or "/").strip("/")
     services = base.rstrip("/") + "/services/"
     if not host or not (parts.path.rstrip("/") + "/").startswith(services):
         return False
-    return host in LOOPBACK or host == hub_host or parts.scheme == "https"
+    if host in LOOPBACK:
+        return True
+    return any(
+        (hub.hostname or "").lower() == host and parts.scheme in ("https", hub.scheme)
+        for hub in hubs
+    )
 
 
 def hub_token_refusal(board_url: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -80,8 +87,8 @@ def hub_token_refusal(board_url: str | None, environ: Mapping[str, str] | None =
         return f"{BOARD_AUTH} is not 'hub' (the Hub's configuration sets it)"
     if not hub_board_url(board_url, environ):
         return (
-            f"{board_url} is not one of the Hub's services (a /services/ path on this machine, "
-            "on the Hub's host, or over https)"
+            f"{board_url} is not one of the Hub's services (a /services/ path on this machine "
+            "or on the Hub's own host: JUPYTERHUB_API_URL's or JUPYTERHUB_PUBLIC_HUB_URL's)"
         )
     return ""
 
@@ -161,11 +168,7 @@ def delivery_note(settings: Settings) -> str:
     if not sender_token(settings):
         refusal = hub_token_refusal(settings.board_url)
         if os.environ.get(HUB_TOKEN, "").strip() and refusal:
-            return (
-                f"Board {settings.board_url}: nothing is sent. Your Hub token "
-                f"(JUPYTERHUB_API_TOKEN) goes only to the Hub's own board, and {refusal}; "
-                "ask the trainer for your own token (KORE_PLAID_BOARD_TRAINEE_TOKEN)."
-            )
+            return f"Board {settings.board_url}: nothing is sent. " + _hub_token_note(refusal)
         if settings.board_token:
             return (
                 f"Board {settings.board_url}: nothing is sent. KORE_PLAID_BOARD_TOKEN is the "
@@ -179,6 +182,20 @@ def delivery_note(settings: Settings) -> str:
     with contextlib.suppress(OSError):
         return f"Board {settings.board_url}: {_outbox_note(settings)}"
     return f"Board {settings.board_url}: state folder not readable."
+
+
+def _hub_token_note(refusal: str) -> str:
+    """Why the trainee's Hub token is not sent, and what to do."""
+    note = (
+        f"Your Hub token (JUPYTERHUB_API_TOKEN) goes only to the Hub's own board, and {refusal}; "
+    )
+    if (os.environ.get(BOARD_AUTH) or "").strip().lower() != "hub":
+        # a server started before the class's configuration was upgraded
+        return note + (
+            "restart your server so it gets the class's settings: File > Hub Control Panel > "
+            "Stop My Server, then Start My Server (your files stay)."
+        )
+    return note + "ask the trainer for your own token (KORE_PLAID_BOARD_TRAINEE_TOKEN)."
 
 
 def _outbox_note(settings: Settings) -> str:

@@ -3,8 +3,13 @@
 Every event goes into the outbox first; :func:`flush` sends all waiting events in one
 request and removes them once the board stored them. The board being down, slow or refusing
 never fails a step and costs at most ~1 s: the events wait for the next flush that gets
-through (ids make a re-sent event harmless). A batch the board refuses for good (400, 413: it
-would be refused again) moves to ``rejected.jsonl`` (0600) beside it, so the next events go.
+through (ids make a re-sent event harmless). The board's ``error`` code decides the rest:
+
+* ``clock_ahead`` (this computer's clock is ahead): the events wait, sent once it is right;
+* ``request_too_large`` (or a proxy's 413): the batch is halved and sent again at once;
+* ``too_many_events`` (the trainee's cap), a refusal naming one event (``"event": i``) or any
+  other 400: what the board refused (only event ``i`` when named) moves to
+  ``rejected.jsonl`` (0600) beside the outbox for good, so the next events go.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from .journal import append, locked, progress_dir, read_lines
 OUTBOX = "outbox.jsonl"
 REJECTED = "rejected.jsonl"
 STATUS = "board-status.json"
-REFUSED_FOR_GOOD = (400, 413)  # not 401/403 (a token to fix), 429 or 5xx (later)
+WAIT_CODES = ("clock_ahead",)  # 400s that pass once the trainee fixes something
 TIMEOUT = httpx.Timeout(0.45)  # connect and read: at most ~0.9 s in all
 MAX_BATCH = 1000  # the board's own limit per request
 
@@ -39,10 +44,13 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Answer:
-    """The board's answer to one batch: '' or why not, and whether re-sending is pointless."""
+    """The board's answer to one batch: '' or why not, whether re-sending is pointless (then
+    ``event``: the one event at fault, if the board named it), whether a smaller batch may go."""
 
     error: str = ""
     for_good: bool = False
+    event: int | None = None
+    too_large: bool = False
 
 
 def outbox_path(home: Path) -> Path:
@@ -79,17 +87,35 @@ def flush(home: Path, board_url: str, token: str) -> Delivery:
         events = read_lines(path)
         if not events:
             return Delivery(0, 0)
-        batch = events[:MAX_BATCH]
-        answer = _post(board_url, token, batch)
-        if answer.for_good:
-            append(rejected_path(home), batch)
-        if answer.for_good or not answer.error:
+        batch, answer = _send(board_url, token, events[:MAX_BATCH])
+        refused = _refused(batch, answer)
+        if refused:
+            append(rejected_path(home), refused)
+        if not answer.error or refused == batch:
             _rewrite(path, events[len(batch) :])
-    gone = not answer.error or answer.for_good
-    left = len(events) - (len(batch) if gone else 0)
+        elif refused:
+            _rewrite(path, [e for e in events if e.id != refused[0].id])
     _write_status(home, board_url, answer)
     sent = 0 if answer.error else len(batch)
-    return Delivery(sent, left, answer.error, len(batch) if answer.for_good else 0)
+    return Delivery(sent, len(events) - sent - len(refused), answer.error, len(refused))
+
+
+def _send(board_url: str, token: str, batch: list[Event]) -> tuple[list[Event], Answer]:
+    """Post ``batch``, halving it while the board finds it too large; the part last sent."""
+    answer = _post(board_url, token, batch)
+    while answer.too_large and len(batch) > 1:
+        batch = batch[: len(batch) // 2]
+        answer = _post(board_url, token, batch)
+    return batch, answer
+
+
+def _refused(batch: list[Event], answer: Answer) -> list[Event]:
+    """The events of ``batch`` the board refused for good (only the one it named, if any)."""
+    if not (answer.for_good or answer.too_large):
+        return []
+    if answer.event is not None and 0 <= answer.event < len(batch):
+        return [batch[answer.event]]
+    return batch
 
 
 def _post(board_url: str, token: str, batch: list[Event]) -> Answer:
@@ -107,18 +133,32 @@ def _post(board_url: str, token: str, batch: list[Event]) -> Answer:
     if answer.status_code == 401:
         return Answer("the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN")
     if answer.status_code >= 300:
-        error = f"the board answered HTTP {answer.status_code}{_reason(answer)}"
-        return Answer(error, answer.status_code in REFUSED_FOR_GOOD)
+        return _refusal(answer)
     return Answer()
 
 
-def _reason(answer: httpx.Response) -> str:
-    """The board's own explanation of a refusal (its text: never a secret), if any."""
+def _refusal(answer: httpx.Response) -> Answer:
+    """What a 3xx-5xx answer means for the batch, by the board's ``error`` code."""
+    body = _json(answer)
+    description = body.get("error_description")
+    reason = f": {description[:300]}" if isinstance(description, str) and description else ""
+    error = f"the board answered HTTP {answer.status_code}{reason}"
+    code, event = body.get("error"), body.get("event")
+    index = event if isinstance(event, int) and not isinstance(event, bool) else None
+    if answer.status_code == 413 and code != "too_many_events":
+        return Answer(error, too_large=True)
+    if answer.status_code == 413 or (answer.status_code == 400 and code not in WAIT_CODES):
+        return Answer(error, True, index)
+    return Answer(error)
+
+
+def _json(answer: httpx.Response) -> dict[str, object]:
+    """The board's JSON error (its text: never a secret), or {}."""
     try:
-        description = answer.json().get("error_description")
-    except (ValueError, AttributeError):
-        return ""
-    return f": {description[:300]}" if isinstance(description, str) and description else ""
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _rewrite(path: Path, events: list[Event]) -> None:
@@ -135,11 +175,12 @@ def _rewrite(path: Path, events: list[Event]) -> None:
 def _write_status(home: Path, board_url: str, answer: Answer) -> None:
     """The last flush's outcome; the last refusal for good is kept until another replaces it."""
     previous = last_status(home) or {}
+    set_aside = answer.for_good or answer.too_large
     status = {
         "at": time.time(),
         "board_url": board_url,
-        "error": "" if answer.for_good else answer.error,
-        "rejected": answer.error if answer.for_good else previous.get("rejected", ""),
+        "error": "" if set_aside else answer.error,
+        "rejected": answer.error if set_aside else previous.get("rejected", ""),
     }
     write_private(progress_dir(home) / STATUS, json.dumps(status))
 

@@ -22,6 +22,7 @@ from .variables import (
     count,
     days,
     declared,
+    flag,
     lowered,
     lowered_list,
     port,
@@ -93,7 +94,7 @@ class Settings:
     forwarded_allow_ips: tuple[str, ...] = var("FORWARDED_ALLOW_IPS", split, ())
     # 1: a live bridge also accepts the simulator's loopback callback (embedded: always);
     # None: unset (refused; the runbook's own background bridge: accepted, see ensure_bridge)
-    bridge_allow_loopback_callback: int | None = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", count, None)
+    bridge_allow_loopback_callback: int | None = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", flag, None)
     ngrok_authtoken: str = var("NGROK_AUTHTOKEN", text, "", secret=True)
     ngrok_domain: str | None = var("NGROK_DOMAIN", text, None)
     ngrok_region: str | None = var("NGROK_REGION", text, None)

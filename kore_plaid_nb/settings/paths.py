@@ -46,6 +46,7 @@ def trainee_name(environ: Mapping[str, str] | None = None) -> str:
 
 
 def board_token(environ: Mapping[str, str] | None = None) -> str:
-    """KORE_PLAID_BOARD_TOKEN from the environment (the board's own command reads it here)."""
+    """KORE_PLAID_BOARD_TRAINER_TOKEN from the environment (the board's own command reads it
+    here; the old KORE_PLAID_BOARD_TOKEN, handed to trainees once, is not)."""
     environ = os.environ if environ is None else environ
-    return (environ.get("KORE_PLAID_BOARD_TOKEN") or "").strip()
+    return (environ.get("KORE_PLAID_BOARD_TRAINER_TOKEN") or "").strip()

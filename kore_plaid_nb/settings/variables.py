@@ -143,6 +143,20 @@ def count(value: str, name: str) -> int:
     return number
 
 
+FLAG_WORDS = {"1": 1, "true": 1, "yes": 1, "0": 0, "false": 0, "no": 0}
+
+
+def flag(value: str, name: str) -> int:
+    """A switch: 1 (``1``, ``true``, ``yes``) or 0 (``0``, ``false``, ``no``)."""
+    try:
+        return FLAG_WORDS[value.lower()]
+    except KeyError:
+        raise SettingsError(
+            f"{name}={value!r} is neither on nor off.",
+            fix=f"Set {name} to 0 or 1 (true/false and yes/no work too), or unset it.",
+        ) from None
+
+
 def days(value: str, name: str) -> int:
     """A number of days (at least 1)."""
     try:

@@ -67,10 +67,11 @@ def answered(
     if wait is None:
         return answer_and_record(ctx, params, authorizations, seen)
     with holding_audits() as held:  # its audit writes wait the store's own time
-        with ctx.store.waiting_at_most(wait):
-            answer = answer_and_record(ctx, params, authorizations, seen)
-        write_held(held)
-    return answer
+        try:
+            with ctx.store.waiting_at_most(wait):
+                return answer_and_record(ctx, params, authorizations, seen)
+        finally:  # a 503 (a wrong key) keeps its record
+            write_held(held)
 
 
 async def token(ctx: BridgeContext, request: Request) -> Response:

@@ -255,6 +255,9 @@ class BridgeStore:
     def refresh_token_item(self, refresh_token: str) -> int | None:
         return self.grants.item_of_refresh_token(refresh_token)
 
+    def refresh_token_state(self, refresh_token: str) -> tuple[int, float | None] | None:
+        return self.grants.refresh_token_state(refresh_token)
+
     # Public tokens whose exchange ended ambiguously (see :mod:`.spent_tokens`).
 
     def is_public_token_spent(self, public_token: str) -> bool:
@@ -353,7 +356,7 @@ class BridgeStore:
         clear the values it replaced from disk."""
         counts = reseal_all(self.db, batch)
         if counts.resealed:
-            scrub(self.db, rebuild=False)
+            counts.scrubbed = scrub(self.db, rebuild=False)
         return counts
 
     @property

@@ -122,6 +122,16 @@ class Grants:
             ).fetchone()
         return None if row is None else int(row["item_ref"])
 
+    def refresh_token_state(self, refresh_token: str) -> tuple[int, float | None] | None:
+        """(Item row number, revoked at) of a refresh token, without opening anything
+        sealed; None for an unknown one."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT item_ref, revoked_at FROM refresh_tokens WHERE digest = ?",
+                (digest(refresh_token),),
+            ).fetchone()
+        return None if row is None else (int(row["item_ref"]), row["revoked_at"])
+
     def revoke_refresh_token(self, refresh_token: str) -> None:
         with self.db.transaction() as tx:
             tx.execute(

@@ -45,25 +45,38 @@ def store_keyring(settings: Settings, target: str | Path | None = None) -> Keyri
 
 def _left_key_file(settings: Settings, given: list[bytes]) -> list[bytes]:
     """The key of a key file made before BRIDGE_ENCRYPTION_KEY was set, when it is none of
-    the ``given`` keys: it still opens what it sealed (told once per process)."""
+    the ``given`` keys: it still opens what it sealed (told once per process). A file that
+    cannot be used (a link, others can read it, not a key) is skipped, and said once."""
     path = key_file_path(settings)
     try:
         key = _read_key(path)
     except FileNotFoundError:
         return []
+    except StoreConfigError:  # a link, readable by others, not a key
+        _tell_once(
+            path,
+            f"kore-plaid: BRIDGE_ENCRYPTION_KEY is set; the leftover key file {path} is not "
+            "used (a link, not a key, or readable by others or not this user's), so what "
+            "its key sealed cannot be read. Make it a plain file of this user, mode 0600, "
+            "holding that key, or remove it if nothing it sealed is needed.",
+        )
+        return []
     if key in given:
         return []
+    _tell_once(
+        path,
+        f"kore-plaid: BRIDGE_ENCRYPTION_KEY is set, and the key file {path} holds another "
+        "key: it is kept to decrypt what it encrypted (decrypt only). Run `kore-plaid keys "
+        "rotate` to re-encrypt under BRIDGE_ENCRYPTION_KEY, then keep the file with the "
+        "backups it opens (or remove it).",
+    )
+    return [key]
+
+
+def _tell_once(path: Path, text: str) -> None:
     if path not in _told_about:
         _told_about.add(path)
-        print(
-            f"kore-plaid: BRIDGE_ENCRYPTION_KEY is set, and the key file {path} holds another "
-            "key: it is kept to decrypt what it encrypted (decrypt only). Run `kore-plaid keys "
-            "rotate` to re-encrypt under BRIDGE_ENCRYPTION_KEY, then keep the file with the "
-            "backups it opens (or remove it).",
-            file=sys.stderr,
-            flush=True,
-        )
-    return [key]
+        print(" ".join(text.split()), file=sys.stderr, flush=True)
 
 
 def read_or_create_key(path: Path) -> bytes:

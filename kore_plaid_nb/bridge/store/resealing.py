@@ -11,12 +11,14 @@ counted. A value no key of the ring opens is left as it is, and counted.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from .database import Database, Row, Transaction
 from .sealed import PREFIX, Keyring, StoreKeyError
 
+log = logging.getLogger("kore_plaid_nb.bridge.store")
 DEFAULT_BATCH = 100
 
 
@@ -67,14 +69,16 @@ TABLES = (
 @dataclass
 class ResealCounts:
     """What a pass did: rows re-sealed, rows changed by someone else meanwhile (left as they
-    were), rows no key of the ring opens, and rows still not under the current key."""
+    were), rows no key of the ring opens, rows still not under the current key, and whether
+    the values replaced were cleared from disk (:func:`scrub`)."""
 
     resealed: int = 0
     changed_meanwhile: int = 0
     unreadable: int = 0
     left: int = 0
+    scrubbed: bool = True
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, int | bool]:
         return dict(vars(self))
 
 
@@ -157,11 +161,19 @@ def reseal_all(db: Database, batch: int = DEFAULT_BATCH) -> ResealCounts:
 
 def seal_leftovers(db: Database, batch: int = DEFAULT_BATCH) -> int:
     """Seal the plain values a bridge of schema 7 wrote after the migration (a rolling
-    upgrade); one indexed query per table when there are none. Returns how many rows."""
+    upgrade); one indexed read per table when there are none (no write). Returns how many
+    rows."""
     total = ResealCounts()
     for table in TABLES:
-        _reseal_table(db, table, batch, total, plain_only=True)
+        if _has_plain(db, table):
+            _reseal_table(db, table, batch, total, plain_only=True)
     return total.resealed
+
+
+def _has_plain(db: Database, table: SealedTable) -> bool:
+    with db.read() as tx:
+        sql = f"SELECT 1 AS found FROM {table.name} WHERE {table.plain} LIMIT 1"  # noqa: S608  # nosec B608
+        return tx.execute(sql).fetchone() is not None
 
 
 def _reseal_table(
@@ -180,8 +192,27 @@ def _reseal_table(
 
 def scrub(db: Database, rebuild: bool) -> bool:
     """Clear the values just replaced from disk (:meth:`.database.Backend.scrub`); ``rebuild``
-    after sealing plain values (their old free space, written before ``secure_delete``)."""
-    return db.backend.scrub([table.name for table in TABLES], rebuild)
+    after sealing plain values (their old free space, written before ``secure_delete``).
+    False (warned, with the command that finishes it) when the database kept it from it."""
+    backend = db.backend
+    if backend.scrub([table.name for table in TABLES], rebuild):
+        return True
+    if backend.dialect == "sqlite":
+        how = (
+            f"once no other program uses {backend.describe()}, run `VACUUM; PRAGMA "
+            "wal_checkpoint(TRUNCATE)` on it (e.g. with the sqlite3 shell)"
+        )
+    else:
+        how = (
+            f"run `VACUUM items, sessions` on {backend.describe()} as the tables' owner "
+            "(what is left in pg_wal goes as its segments are recycled)"
+        )
+    log.warning(
+        "kore-plaid: the bridge store's replaced secret values (old or plain) could not be "
+        "cleared from disk now: %s.",
+        how,
+    )
+    return False
 
 
 def _count_stale(db: Database, keyring: Keyring, table: SealedTable) -> int:
