@@ -254,9 +254,12 @@ def timed_progress(client: TestClient) -> tuple[float, dict]:
 def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(store) -> None:
     events = crowded_class()
     assert len(events) == 16_000
-    store.add(events)  # straight into the store (no caps): what an old board may hold
     client = TestClient(build_app(store, TRAINER))
-    assert client.get("/healthz").status_code == 200  # the test client's own start, untimed
+    # untimed: the test client's own start, and the code's first run (a fresh clone compiles
+    # its modules then), on a board that holds nothing yet
+    assert client.get("/healthz").status_code == 200
+    assert timed_progress(client)[1]["trainees"] == []
+    store.add(events)  # straight into the store (no caps): what an old board may hold
     timings = []
     for _ in range(3):  # the first reads all 16,000 rows; then the best of two
         elapsed, answer = timed_progress(client)
