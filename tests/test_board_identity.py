@@ -251,7 +251,46 @@ def timed_progress(client: TestClient) -> tuple[float, dict]:
     return elapsed, answer.json()
 
 
-def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(store) -> None:
+COLD_READS = """
+import json, sys, time, warnings
+from pathlib import Path
+warnings.filterwarnings("ignore")
+from starlette.testclient import TestClient
+from kore_plaid_nb.board.app import build_app
+from kore_plaid_nb.board.store import BoardStore
+
+def cpu_of_one_read(path):
+    store = BoardStore(path)
+    try:
+        client = TestClient(build_app(store, sys.argv[2]))
+        bearer = {"Authorization": "Bearer " + sys.argv[2]}
+        started = time.process_time()
+        assert client.get("/api/progress", headers=bearer).status_code == 200
+        return time.process_time() - started
+    finally:
+        store.close()
+
+cpu_of_one_read(Path(sys.argv[1]).with_name("warm-up.sqlite3"))  # the code's first run
+print(json.dumps([cpu_of_one_read(Path(sys.argv[1])) for _ in range(3)]))
+"""
+
+
+def cold_reads(path: Path) -> list[float]:
+    """CPU seconds of 3 boards started on ``path``, each reading all its rows once, in a
+    process of their own (this one's other threads must not count)."""
+    run = subprocess.run(
+        [sys.executable, "-c", COLD_READS, str(path), TRAINER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return list(json.loads(run.stdout))
+
+
+def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(
+    store: BoardStore, tmp_path: Path
+) -> None:
     events = crowded_class()
     assert len(events) == 16_000
     client = TestClient(build_app(store, TRAINER))
@@ -260,15 +299,16 @@ def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(store) -
     assert client.get("/healthz").status_code == 200
     assert timed_progress(client)[1]["trainees"] == []
     store.add(events)  # straight into the store (no caps): what an old board may hold
+    colds = cold_reads(tmp_path / "board.sqlite3")
     timings = []
-    for _ in range(3):  # the first reads all 16,000 rows; then the best of two
+    for _ in range(3):  # the running board: the first reads all 16,000 rows, then the best
         elapsed, answer = timed_progress(client)
         timings.append(elapsed)
     trainees = answer["trainees"]
     assert len(trainees) == 41
     mallory = next(t for t in trainees if t["name"] == "mallory")
     assert len(mallory["notebooks"][6]["steps"]) == len(RUNBOOK[6].steps) + 8000
-    cold, best = timings[0], min(timings)
+    cold, best = min(colds), min(timings)
     # events arrive between two looks: only the new rows are read, only their trainees redone
     arrivals = [Event("t00", "07_end_users", "late_check", "fail", "it broke", "fix it")]
     arrivals += [Event("newcomer", "00_start_here", step, "pass") for step in RUNBOOK[0].steps]
@@ -278,7 +318,7 @@ def test_sixteen_thousand_events_answer_progress_in_under_half_a_second(store) -
         f"\n/api/progress, 16,000 events, CPU: first {cold * 1000:.0f} ms,"
         f" then {best * 1000:.0f} ms, after {len(arrivals)} new ones {later * 1000:.0f} ms"
     )
-    assert cold < 0.5, timings  # even the first read, all 16,000 rows from SQLite
+    assert cold < 0.5, colds  # even a board's first read, all 16,000 rows from SQLite
     assert best < 0.5, timings  # a running board's answer (it keeps the events in memory)
     assert later < 0.5, (later, timings)
     by_name = {t["name"]: t for t in answer["trainees"]}
