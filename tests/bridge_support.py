@@ -37,7 +37,7 @@ from kore_plaid_nb import plaid_client, services, serving
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.items import list_items
 from kore_plaid_nb.bridge.plaid_link import PlaidLink
-from kore_plaid_nb.bridge.store import ItemRecord, open_store
+from kore_plaid_nb.bridge.store import ItemRecord, open_bridge_store, open_store
 from kore_plaid_nb.emulator.webhooks import wait_for_deliveries
 from kore_plaid_nb.settings import Settings, load
 
@@ -362,3 +362,12 @@ class OfflineLink(PlaidLink):
         hosted_link: dict[str, object] | None = None,
     ) -> str:
         return "link-sandbox-offline"
+
+
+def one_item_stored() -> Settings:
+    """The settings of a store that holds one Item, sealed under the configured key."""
+    settings = load()
+    with open_bridge_store(settings) as store:
+        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
+                                 "http://127.0.0.1/cb", None, None, 60)  # fmt: skip
+    return settings

@@ -175,14 +175,10 @@ def test_the_repair_endpoints_take_json_only_and_a_refusal_spends_nothing(
 def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> None:
     """PENDING_DISCONNECT: the Item still works at Plaid, so update mode ends without a
     LOGIN_REPAIRED webhook; the page's ``done`` is what makes the Item healthy again."""
-    access_token = bridge.authorize().access_token
-    api = plaid_client.create(bridge.settings)
-    fire = {"access_token": access_token, "webhook_code": "PENDING_DISCONNECT"}
-    plaid_client.call_json(api, "sandbox_item_fire_webhook", fire)
-    wait_for_deliveries(bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret)
-    [item] = list_items(bridge.settings, lookup=False)
-    assert item["health"] == "PENDING_DISCONNECT"
-    token = item["repair_url"].rsplit("/", 1)[1]
+    access_token, token = pending_disconnect(bridge)
+    assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (
+        "PENDING_DISCONNECT"
+    )
     # Plaid reports no error for PENDING_DISCONNECT: without Link, "done" must not pass.
     bare = bridge.post(f"/repair/{token}/done", json={})
     assert bare.status_code == 409, bare.text

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
-from bridge_support import ACCESS_TOKEN, Bridge
+from bridge_support import ACCESS_TOKEN, Bridge, one_item_stored
 from postgres_cluster import find_postgres_bin
 from store_inspect import change, rows, stored_access_tokens
 
@@ -320,15 +320,6 @@ def test_a_wrong_key_is_a_503_and_changes_nothing(bridge: Bridge) -> None:
 
 
 # ---------------------------------------------------------------- keys rotate
-
-
-def one_item_stored() -> settings_module.Settings:
-    """The settings of a store that holds one Item, sealed under the configured key."""
-    settings = settings_module.load()
-    with open_bridge_store(settings) as store:
-        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
-                                 CALLBACK, None, None, 60)  # fmt: skip
-    return settings
 
 
 @pytest.mark.backends("sqlite", "postgresql")

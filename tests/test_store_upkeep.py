@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from bridge_support import ACCESS_TOKEN, Bridge
+from bridge_support import ACCESS_TOKEN, Bridge, one_item_stored
 from store_inspect import change, one, rows
 
 from kore_plaid_nb import cli
@@ -34,14 +34,6 @@ from kore_plaid_nb.bridge.store.sealed import new_key_text
 from kore_plaid_nb.bridge.store.sqlite import SQLiteBackend
 
 CALLBACK = "http://127.0.0.1/cb"
-
-
-def one_item_stored() -> settings_module.Settings:
-    settings = settings_module.load()
-    with open_bridge_store(settings) as store:
-        store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
-                                 CALLBACK, None, None, 60)  # fmt: skip
-    return settings
 
 
 def write_a_version_7_store(settings: settings_module.Settings) -> None:
