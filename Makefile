@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast typecheck lab notebooks check lint security format clean stop
+.PHONY: install run test test-fast typecheck lab notebooks docs check lint security format clean stop
 
 # pip speaks for itself (no --quiet): a first install takes minutes and must not look hung.
 $(STAMP): requirements.txt pyproject.toml
@@ -19,6 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@# configurable-http-proxy (JupyterHub's proxy, from the npm registry) into .tools/; the
 	@# runbook itself does not need it, so a machine without npm only gets a warning
 	@bash tools/install_proxy.sh || echo "warning: JupyterHub's proxy is not installed (see above); only the training-session test needs it"
+	@# mermaid (npm) into .tools/: the documentation site serves it to draw its diagrams offline
+	@bash tools/install_docs_assets.sh || echo "warning: mermaid is not installed (see above); only make docs needs it"
 	@touch $(STAMP)
 	@echo "Installed: .venv is ready."
 
@@ -49,6 +51,11 @@ lab: $(STAMP)
 ## make notebooks: re-execute the notebooks and store their (sanitized) outputs
 notebooks: $(STAMP)
 	$(BIN)/kore-plaid run --store-outputs
+
+## make docs: the documentation site, static HTML in build/site/ (tools/build_docs.py, MkDocs
+## Material; committed notebook outputs, nothing executed or fetched; warnings are errors)
+docs: $(STAMP)
+	$(BIN)/python tools/build_docs.py
 
 ## make check: security (bandit + pip-audit), then make test (lint + tests)
 check: security test

@@ -40,6 +40,9 @@ SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_harness_",
     "tests/test_bridge_replicas.py",
     "tests/test_bridge_restart.py",
+    "tests/test_bridge_logs.py::test_every_log_line",  # bridge processes
+    "tests/test_prometheus_scrape.py",
+    "tests/test_metrics_exposure.py::test_command_",  # the bridge as its own process
     "tests/test_postgres_cluster.py",
     "tests/test_install.py",
     "tests/test_services.py",
@@ -50,6 +53,7 @@ SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_kore_standin.py",
     "tests/test_kernels.py",
     "tests/test_cli.py",
+    "tests/test_docs_site.py",  # builds the site, opens Chromium
     "tests/test_kore_profile.py::test_a_click_in_a_kernel",  # a real kernel
 )
 SERVER_FIXTURES = {"postgres_cluster", "bridge_database"}
@@ -122,6 +126,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # Rough seconds per unit on 2 workers; they only order the queue. Others: 0.2 s per test.
 UNIT_SECONDS = {
+    "tests/test_docs_site.py": 60,
     "tests/test_training_class.py": 45,
     "tests/test_jupyterhub.py": 40,
     "tests/test_runbook_run.py": 34,

@@ -4,6 +4,7 @@ only (so the board does not load the bridge):
 * :func:`read_limited`: a request body, refusing more than a limit without reading it all
   (:class:`BodyTooLarge`, :class:`BadContentLength`);
 * :data:`NO_STORE`: the headers of an answer no cache may keep;
+* :func:`bearer_token`: the token of an ``Authorization: Bearer`` header;
 * :class:`SecurityHeaders`: headers added to every response (pure ASGI, no body buffering);
 * :class:`LoopbackOnly`: a service bound to loopback answers only at its own addresses, and
   refuses cross-site form and text posts where it expects JSON.
@@ -25,10 +26,17 @@ __all__ = [
     "BodyTooLarge",
     "LoopbackOnly",
     "SecurityHeaders",
+    "bearer_token",
     "read_limited",
 ]
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; "" when there is none."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
 
 
 class BodyTooLarge(Exception):

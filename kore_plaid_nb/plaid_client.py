@@ -173,11 +173,11 @@ def link_token_get(
 
 def create_update_link_token(
     settings: Settings, access_token: str, user_id: str, **options: Any
-) -> str:
-    """``/link/token/create`` in update mode: Link logs the Item's user in again (the Item
-    and its access token stay); no products, the Item keeps its own."""
-    answer = link_token_answer(settings, user_id, access_token=access_token, **options)
-    return str(answer["link_token"])
+) -> dict[str, Any]:
+    """Plaid's whole ``/link/token/create`` answer in update mode (its ``link_token``,
+    ``request_id``, ...): Link logs the Item's user in again (the Item and its access token
+    stay); no products, the Item keeps its own."""
+    return link_token_answer(settings, user_id, access_token=access_token, **options)
 
 
 def sandbox_reset_login(settings: Settings, access_token: str, timeout: float = 30.0) -> None:
@@ -204,9 +204,10 @@ def invalidate_access_token(
 def webhook_verification_key(
     api: plaid_api.PlaidApi, key_id: str, timeout: float | None = None
 ) -> dict[str, Any]:
-    """``/webhook_verification_key/get``: the public key (a JWK) Plaid signs webhooks with,
-    named by the ``kid`` of their ``Plaid-Verification`` JWT."""
-    return dict(call_json(api, "webhook_verification_key_get", {"key_id": key_id}, timeout)["key"])
+    """Plaid's whole ``/webhook_verification_key/get`` answer: its ``key``, the public key
+    (a JWK) Plaid signs webhooks with, named by the ``kid`` of their ``Plaid-Verification``
+    JWT, and its ``request_id``."""
+    return call_json(api, "webhook_verification_key_get", {"key_id": key_id}, timeout)
 
 
 def explain(error: PlaidError, host: str | None = None) -> RunbookError:

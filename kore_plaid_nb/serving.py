@@ -1,6 +1,8 @@
 """Run an ASGI app on uvicorn: in the foreground (CLI) or in a thread (tests, notebooks).
 
-Servers stay quiet: no access log (URLs can carry codes), warnings only, on stderr.
+Servers stay quiet: no access log (URLs can carry codes), warnings only, on stderr. A server
+whose process set up its own logging (the bridge: :func:`.bridge.logs.configure`) passes
+``own_logging=True``, and uvicorn leaves the loggers as they are.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def _config(
     host: str,
     port: int,
     forwarded_allow_ips: tuple[str, ...] = (),
+    own_logging: bool = False,
     **extra: Any,
 ) -> uvicorn.Config:
     """Quiet uvicorn; ``X-Forwarded-*`` headers are trusted only from the listed addresses
@@ -54,11 +57,14 @@ def _config(
     that closes first races with a client reusing the connection, and a request lost that
     way (a Plaid exchange, say) cannot always be sent again."""
     loop, http = event_loop_and_parser()
+    if own_logging:  # the process's handlers and levels stay as it set them
+        extra.update(log_config=None, log_level=None)
+    else:
+        extra.setdefault("log_level", "warning")
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        log_level="warning",
         access_log=False,
         loop=loop,
         http=http,
@@ -160,10 +166,11 @@ def serve(
     port: int,
     what: str = "server",
     forwarded_allow_ips: tuple[str, ...] = (),
+    own_logging: bool = False,
 ) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
     check_port_free(host, port, what)
-    _Server(_config(app, host, port, forwarded_allow_ips)).run()
+    _Server(_config(app, host, port, forwarded_allow_ips, own_logging)).run()
 
 
 def serve_workers(
@@ -173,11 +180,15 @@ def serve_workers(
     workers: int,
     what: str = "server",
     forwarded_allow_ips: tuple[str, ...] = (),
+    own_logging: bool = False,
 ) -> None:
     """Serve ``factory`` (``"module:function"`` returning the app) from ``workers`` processes
-    sharing one socket, until interrupted; a worker that dies is replaced."""
+    sharing one socket, until interrupted; a worker that dies is replaced (with
+    ``own_logging``, the factory sets up each worker's logging)."""
     check_port_free(host, port, what)
-    config = _config(factory, host, port, forwarded_allow_ips, factory=True, workers=workers)
+    config = _config(
+        factory, host, port, forwarded_allow_ips, own_logging, factory=True, workers=workers
+    )
     sock = config.bind_socket()
     Multiprocess(config, sockets=[sock]).run()
 

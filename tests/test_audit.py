@@ -47,11 +47,17 @@ def audit_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str,
     return list(json.loads(capsys.readouterr().out)["records"])
 
 
+@pytest.fixture
+def behind_local_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's client is the bridge's trusted proxy: its X-Request-Id is honoured."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
 # -- One record per event, no secret
 
 
 @pytest.mark.backends("sqlite", "postgresql")
-@pytest.mark.usefixtures("store_backend")
+@pytest.mark.usefixtures("behind_local_proxy", "store_backend")
 def test_a_flow_with_a_replay_and_refusals_leaves_one_record_each_and_no_secret(
     bridge: Bridge, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -242,7 +248,10 @@ def test_the_retention_is_a_setting() -> None:
 
 
 @pytest.mark.bridge(plaid="unreachable")
+@pytest.mark.usefixtures("behind_local_proxy")
 def test_every_answer_carries_a_request_id_and_a_sane_one_sent_is_kept(bridge: Bridge) -> None:
+    """A sane id sent by the trusted proxy (FORWARDED_ALLOW_IPS) is kept (any other
+    caller's is replaced: tests/test_bridge_logs.py)."""
     health = bridge.url + "/healthz"
     assert GENERATED_ID.fullmatch(bridge.http.get(health).headers["x-request-id"])
     sent = "b7a3c1e0-9f2d-4c55-8e1a-0d6f2b9c4a17"

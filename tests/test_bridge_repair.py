@@ -192,7 +192,8 @@ def test_done_records_the_repair_when_plaid_sends_no_webhook(bridge: Bridge) -> 
     idle = wait_for_deliveries(
         bridge.emulator_url, bridge.settings.client_id, bridge.settings.secret
     )
-    to_us = [d["webhook_code"] for d in idle["deliveries"] if d["url"].startswith(bridge.url + "/")]
+    to_us = [d["webhook_code"] for d in idle["deliveries"]
+             if d["url"].startswith(bridge.url + "/") and d["webhook_type"] == "ITEM"]  # fmt: skip
     assert to_us == ["PENDING_DISCONNECT"]  # no LOGIN_REPAIRED: the Item had no error
     # (repair_links=False: a poll that mints nothing)
     assert list_items(bridge.settings, lookup=False, repair_links=False)[0]["health"] == (

@@ -288,12 +288,21 @@ def test_link_offers_only_banks_of_the_tokens_countries_and_products(plaid):
         session = httpx.post(plaid.url + "/link/_standin/session", json={"link_token": token})
         return [i["institution_id"] for i in session.json()["institutions"]]
 
-    us_banks = [i for i in data.INSTITUTION_IDS if i != "ins_117650"]
+    # the US banks with Instant Auth (the token asks for auth); the others lack it
+    us_banks = [
+        i
+        for i in data.INSTITUTION_IDS
+        if data.country(i) == "US" and i not in ("ins_130016", "ins_135858", "ins_133402")
+    ]
+    assert len(us_banks) == 12
     assert offered() == us_banks
-    assert offered(country_codes=["GB"]) == ["ins_117650"]
-    assert offered(country_codes=["US", "GB"]) == list(data.INSTITUTION_IDS)
-    # the UK bank has no investments: Link does not offer it for them
-    assert offered(country_codes=["US", "GB"], products=["investments"]) == us_banks
+    uk_banks = ["ins_117650", "ins_116834", "ins_117181", "ins_990106"]
+    assert offered(country_codes=["GB"]) == uk_banks
+    assert offered(country_codes=["US", "GB"]) == [*us_banks, *uk_banks]
+    # the UK banks (and ins_1, as Plaid's example lists it) have no investments: Link does
+    # not offer them for them
+    investing = [i for i in us_banks if i != "ins_1"]
+    assert offered(country_codes=["US", "GB"], products=["investments"]) == investing
 
 
 def test_reset_login_then_update_mode_link_fixes_the_item(plaid):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import plaid
 import pytest
+from emulator_support import call_error, call_ok, check_error_body, is_152_png, raw_post
 from plaid.api import plaid_api
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -38,7 +37,6 @@ from plaid.model.liabilities_get_request import LiabilitiesGetRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.link_token_get_request import LinkTokenGetRequest
-from plaid.model.plaid_error import PlaidError
 from plaid.model.products import Products
 from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhookRequest
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
@@ -178,44 +176,6 @@ def access_token(client: plaid_api.PlaidApi) -> str:
     return new_access_token(client)
 
 
-def call_ok(spec: Spec, client: plaid_api.PlaidApi, path: str, call: Callable[[], Any]) -> Any:
-    """Call through plaid-python (deserializes, type-checks), then check the raw body."""
-    model = call()
-    raw = json.loads(client.api_client.last_response.data)
-    spec.check(spec.success_schema(path), raw)
-    assert len(raw["request_id"]) == 15 and raw["request_id"].isalnum()
-    return model
-
-
-def check_error_body(spec: Spec, client: plaid_api.PlaidApi, path: str, body: str) -> dict:
-    parsed = json.loads(body)
-    spec.check(spec.error_schema(path), parsed)
-    spec.check("PlaidError", parsed)
-    client.api_client.deserialize(SimpleNamespace(data=body), (PlaidError,), True)
-    return parsed
-
-
-def call_error(
-    spec: Spec, client: plaid_api.PlaidApi, path: str, call: Callable[[], Any]
-) -> tuple[int, dict]:
-    with pytest.raises(plaid.ApiException) as caught:
-        call()
-    return caught.value.status, check_error_body(spec, client, path, caught.value.body)
-
-
-def raw_post(url: str, settings: Settings, path: str, content: bytes | str, **headers: str):
-    return httpx.post(
-        url + path,
-        content=content,
-        headers={
-            "PLAID-CLIENT-ID": settings.client_id,
-            "PLAID-SECRET": settings.secret,
-            "Content-Type": "application/json",
-            **headers,
-        },
-    )
-
-
 # ---------------------------------------------------------------------------- calls per endpoint
 
 
@@ -348,10 +308,14 @@ def test_every_sandbox_institution_conforms(spec, client):
             client,
             "/institutions/get_by_id",
             lambda i=institution_id: client.institutions_get_by_id(
-                InstitutionsGetByIdRequest(institution_id=i, country_codes=[CountryCode("US")])
+                InstitutionsGetByIdRequest(
+                    institution_id=i, country_codes=[CountryCode(data.country(i))]
+                )
             ),
         )
-        assert model.institution.oauth is (institution_id in ("ins_127287", "ins_117650"))
+        us_oauth = institution_id in ("ins_127287", "ins_132241")
+        abroad = institution_id.startswith(("ins_99", "ins_11"))  # the UK and EU banks
+        assert model.institution.oauth is (us_oauth or abroad)
         assert model.institution.logo is None and model.institution.url is None
 
 
@@ -706,6 +670,12 @@ def test_transactions_get_pages_newest_first_and_adds_the_product(spec, client):
     ).access_token
     products = client.item_get(ItemGetRequest(access_token=token)).item.products
     assert "transactions" not in [str(p) for p in products]
+    # the first call adds the product and starts the pull: not ready yet, as Plaid answers
+    request = TransactionsGetRequest(access_token=token, **far_range())
+    status, error = call_error(
+        spec, client, "/transactions/get", lambda: client.transactions_get(request)
+    )
+    assert (status, error["error_code"]) == (400, "PRODUCT_NOT_READY")
     whole = call_ok(
         spec,
         client,
@@ -811,11 +781,6 @@ def test_transactions_refresh_answers_only_a_request_id(spec, client, access_tok
 # ---------------------------------------------------------------------------- institutions
 
 
-def is_152_png(logo: str) -> bool:
-    png = __import__("base64").b64decode(logo, validate=True)
-    return png.startswith(b"\x89PNG\r\n\x1a\n") and png[16:24] == (152).to_bytes(4, "big") * 2
-
-
 def test_institutions_get_pages_and_filters(spec, client):
     def get(count=500, offset=0, countries=("US",), **options):
         return call_ok(
@@ -833,28 +798,49 @@ def test_institutions_get_pages_and_filters(spec, client):
         )
 
     us = get()
-    assert us.total == len(us.institutions) == 6
+    assert us.total == len(us.institutions) == 15
     assert all(i.country_codes == [CountryCode("US")] for i in us.institutions)
     assert all(i.logo is None and i.url is None for i in us.institutions)
-    paged = get(count=4).institutions + get(count=4, offset=4).institutions
+    paged = [i for offset in (0, 4, 8, 12) for i in get(count=4, offset=offset).institutions]
     assert [i.institution_id for i in paged] == [i.institution_id for i in us.institutions]
-    assert get(count=4, offset=4).total == 6
+    assert get(count=4, offset=4).total == 15
     both = get(countries=("US", "GB"))
-    assert both.total == 7
+    assert both.total == 19
     gb = get(countries=("GB",))
-    assert [i.institution_id for i in gb.institutions] == ["ins_117650"]
+    assert [i.institution_id for i in gb.institutions] == UK_BANKS
     investing = get(countries=("US", "GB"), products=[Products("investments")])
     assert "ins_117650" not in [i.institution_id for i in investing.institutions]
-    assert investing.total == 6
+    assert investing.total == 11  # the three US banks without investments, and the UK's
     oauth = get(countries=("US", "GB"), oauth=True)
-    assert {i.institution_id for i in oauth.institutions} == {"ins_127287", "ins_117650"}
+    assert {i.institution_id for i in oauth.institutions} == {"ins_127287", "ins_132241", *UK_BANKS}
     routed = get(routing_numbers=["011401533"])
     assert {i.institution_id for i in routed.institutions} == {"ins_109508", "ins_127287"}
     branded = get(include_optional_metadata=True)
     for institution in branded.institutions:
         assert institution.url.startswith("https://")
+        if institution.institution_id == "ins_1":  # a Production bank: no colour nor logo here
+            assert (institution.primary_color, institution.logo) == (None, None)
+            continue
         assert __import__("re").fullmatch(r"#[0-9a-f]{6}", institution.primary_color)
-        assert is_152_png(institution.logo)
+        if institution.institution_id == "ins_133402":  # a bank without a logo, as some are
+            assert institution.logo is None
+        else:
+            assert is_152_png(institution.logo)
+
+
+UK_BANKS = ["ins_117650", "ins_116834", "ins_117181", "ins_990106"]
+PLATYPUS_UK = ["ins_116834", "ins_117181", "ins_990106"]  # not the Royal Bank of Plaid
+PLATYPUS_US = [
+    "ins_109508",
+    "ins_127287",
+    "ins_130016",
+    "ins_132241",
+    "ins_132363",
+    "ins_132361",
+    "ins_133402",
+    "ins_133502",
+    "ins_133503",
+]
 
 
 def test_institutions_search_matches_names_case_insensitively(spec, client):
@@ -876,21 +862,13 @@ def test_institutions_search_matches_names_case_insensitively(spec, client):
     def ids(institutions):
         return [i.institution_id for i in institutions]
 
-    assert (
-        ids(search("PLATYPUS"))
-        == ids(search("platypus"))
-        == [
-            "ins_109508",
-            "ins_127287",
-            "ins_117650",
-        ]
-    )
-    assert ids(search("oauth BANK")) == ["ins_127287"]
+    assert ids(search("PLATYPUS")) == ids(search("platypus")) == [*PLATYPUS_US, *PLATYPUS_UK]
+    assert ids(search("oauth BANK")) == ["ins_127287", "ins_132241"]
     assert ids(search("tartan")) == ["ins_109511"]
-    assert ids(search("platypus", countries=("US",))) == ["ins_109508", "ins_127287"]
+    assert ids(search("platypus", countries=("US",))) == PLATYPUS_US
+    # the balance bank and the unsupported one have no liabilities, nor has the UK bank
     assert ids(search("platypus", products=[Products("liabilities")])) == [
-        "ins_109508",
-        "ins_127287",
+        i for i in PLATYPUS_US if i not in ("ins_130016", "ins_133402")
     ]
     assert search("no such bank") == []
     plain = search("houndstooth")[0]

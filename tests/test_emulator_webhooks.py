@@ -69,6 +69,10 @@ class Received:
     body: bytes
 
 
+def _at(received: list[Received], path: str) -> list[Received]:
+    return [r for r in received if r.path == path]
+
+
 class Receiver:
     """A real HTTP server that records every webhook; ``/fail/...`` answers 500, ``/slow/...``
     answers after 3 s."""
@@ -94,17 +98,17 @@ class Receiver:
 
     def at(self, path: str) -> list[Received]:
         with self._changed:
-            return [r for r in self.received if r.path == path]
+            return _at(self.received, path)
 
     def wait(self, path: str, count: int = 1) -> list[Received]:
         """The first ``count`` webhooks received at ``path`` (waits for them)."""
         deadline = time.monotonic() + TIMEOUT
         with self._changed:
-            while len([r for r in self.received if r.path == path]) < count:
+            while len(_at(self.received, path)) < count:
                 left = deadline - time.monotonic()
                 assert left > 0, f"{count} webhook(s) never reached {path}: {self.received}"
                 self._changed.wait(left)
-            return [r for r in self.received if r.path == path][:count]
+            return _at(self.received, path)[:count]
 
 
 @pytest.fixture(scope="module")
@@ -141,12 +145,17 @@ def hook_path(prefix: str = "hook") -> str:
     return f"/{prefix}/{next(_counter)}"
 
 
-def new_item(client: plaid_api.PlaidApi, webhook: str | None) -> tuple[str, str]:
-    """``(access_token, item_id)`` of a new Item whose webhook is ``webhook``."""
+def new_item(
+    client: plaid_api.PlaidApi,
+    webhook: str | None,
+    products: tuple[str, ...] = ("auth",),
+) -> tuple[str, str]:
+    """``(access_token, item_id)`` of a new Item whose webhook is ``webhook`` (Auth only by
+    default: an Item with transactions first hears INITIAL_UPDATE and HISTORICAL_UPDATE)."""
     options = SandboxPublicTokenCreateRequestOptions(webhook=webhook) if webhook else None
     request = SandboxPublicTokenCreateRequest(
         institution_id="ins_109508",
-        initial_products=[Products("transactions"), Products("auth")],
+        initial_products=[Products(p) for p in products],
         **({"options": options} if options else {}),
     )
     public = client.sandbox_public_token_create(request).public_token
@@ -154,6 +163,17 @@ def new_item(client: plaid_api.PlaidApi, webhook: str | None) -> tuple[str, str]
         ItemPublicTokenExchangeRequest(public_token=public)
     )
     return exchanged.access_token, exchanged.item_id
+
+
+PULL_CODES = ["INITIAL_UPDATE", "HISTORICAL_UPDATE"]
+WITH_TRANSACTIONS = ("transactions", "auth")
+
+
+def after_pull(client: plaid_api.PlaidApi, receiver: Receiver, path: str, count: int = 1):
+    """The ``count`` webhooks a transactions Item hears after its pull's two (checked)."""
+    received = receiver.wait(path, 2 + count)
+    assert [verify(client, r)["webhook_code"] for r in received[:2]] == PULL_CODES
+    return received[2:]
 
 
 def verify(client: plaid_api.PlaidApi, received: Received) -> dict:
@@ -176,7 +196,7 @@ def verify(client: plaid_api.PlaidApi, received: Received) -> dict:
 
 def test_a_webhook_verifies_with_the_published_key_and_its_body_hash(client, receiver, spec):
     path = hook_path()
-    token, item_id = new_item(client, receiver.url + path)
+    token, item_id = new_item(client, receiver.url + path, WITH_TRANSACTIONS)
     fired = client.sandbox_item_fire_webhook(
         SandboxItemFireWebhookRequest(
             access_token=token,
@@ -185,7 +205,7 @@ def test_a_webhook_verifies_with_the_published_key_and_its_body_hash(client, rec
         )
     )
     assert fired.webhook_fired is True
-    (received,) = receiver.wait(path)
+    (received,) = after_pull(client, receiver, path)
     assert received.headers["content-type"] == "application/json"
     body = verify(client, received)
     assert body == {
@@ -274,12 +294,16 @@ def test_fire_webhook_sends_plaids_documented_body(
     client, receiver, spec, code, kind, sent_type, schema
 ):
     path = hook_path()
-    token, item_id = new_item(client, receiver.url + path)
+    transactions = sent_type == "TRANSACTIONS"
+    token, item_id = new_item(
+        client, receiver.url + path, WITH_TRANSACTIONS if transactions else ("auth",)
+    )
     extra = {"webhook_type": WebhookType(kind)} if kind else {}
     client.sandbox_item_fire_webhook(
         SandboxItemFireWebhookRequest(access_token=token, webhook_code=code, **extra)
     )
-    body = verify(client, receiver.wait(path)[0])
+    fired = after_pull(client, receiver, path) if transactions else receiver.wait(path)
+    body = verify(client, fired[0])
     spec.check(schema, body)
     assert (body["webhook_type"], body["webhook_code"], body["item_id"]) == (
         sent_type,

@@ -62,6 +62,18 @@ def test_bad_settings_say_what_to_do(environ: dict[str, str], needle: str) -> No
     assert "What to do:" in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["APP_PORT", "KORE_SIMULATOR_PORT", "BRIDGE_METRICS_PORT"])
+@pytest.mark.parametrize("value", ["0", "70000"])
+def test_every_port_setting_is_checked_alike_and_says_the_range_it_accepts(
+    name: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings.load({name: value})
+    assert info.value.message == f"{name}={value} is not a TCP port (1 to 65535)."
+    assert info.value.fix.startswith(f"Set {name} to a free port from 1 to 65535 ")
+    assert settings.load({name: "80"}).as_env()[name] == "80"  # accepted, as the fix says
+
+
 @pytest.mark.parametrize(
     ("written", "value"),
     [("1", 1), ("true", 1), ("Yes", 1), ("0", 0), ("FALSE", 0), ("no", 0), ("", None)],
@@ -311,6 +323,11 @@ SAMPLES = {
     "BRIDGE_ENCRYPTION_KEYS": "b2xkLWJyaWRnZS1rZXktMDEyMzQ1Njc4OWFiY2RlZjA=",
     "BRIDGE_AUDIT_DAYS": "30",
     "FORWARDED_ALLOW_IPS": "127.0.0.1,10.0.0.1",
+    "BRIDGE_METRICS_PORT": "9465",
+    "BRIDGE_METRICS_HOST": "10.0.0.2",
+    "BRIDGE_METRICS_TOKEN": "metrics-token-0123456789abcdef",
+    "BRIDGE_LOG_FORMAT": "json",
+    "BRIDGE_LOG_LEVEL": "error",
     "BRIDGE_ALLOW_LOOPBACK_CALLBACK": "1",
     "NGROK_AUTHTOKEN": "ngrok-token-0123456789abcdef",
     "NGROK_DOMAIN": "my-bot.ngrok.app",
@@ -352,6 +369,7 @@ def test_every_secret_is_masked_in_repr_and_listed_in_secret_values(tmp_path: Pa
     assert sorted(secrets_declared) == [
         "BRIDGE_ENCRYPTION_KEY",
         "BRIDGE_ENCRYPTION_KEYS",
+        "BRIDGE_METRICS_TOKEN",
         "KORE_PLAID_BOARD_TOKEN",
         "KORE_PLAID_BOARD_TRAINEE_TOKEN",
         "NGROK_AUTHTOKEN",

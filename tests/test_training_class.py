@@ -143,7 +143,7 @@ def test_three_trainees_at_once_pass_and_the_fourth_fails_at_01_on_the_board(
         assert services.running(tmp_path / name) == []
     chosen = [set(ports.recorded(tmp_path / name).values()) for name in ("ann", "bob", "cyd")]
     assert chosen[0] and chosen[1] and chosen[2]
-    assert all(len(c) == 3 for c in chosen)  # bridge, emulator, Kore simulator
+    assert all(len(c) == 4 for c in chosen)  # bridge, its metrics, emulator, Kore simulator
     assert not (chosen[0] & chosen[1] or chosen[0] & chosen[2] or chosen[1] & chosen[2])
 
     trainee_look = httpx.get(

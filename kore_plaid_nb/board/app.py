@@ -50,6 +50,7 @@ from ..http_plumbing import (
     BadContentLength,
     BodyTooLarge,
     SecurityHeaders,
+    bearer_token,
     read_limited,
 )
 from ..progress.events import Event, EventError, from_dict
@@ -191,11 +192,6 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def _bearer(request: Request) -> str:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
-
-
 def _as(caller: Caller, events: list[Event]) -> list[Event]:
     """A trainee's events are theirs, whatever name they carry; the trainer's stay as sent."""
     if caller.is_trainer:
@@ -237,7 +233,7 @@ class BoardEndpoints:
         return await run_in_threadpool(self.store.has_session, digest, time.time())
 
     async def post_events(self, request: Request) -> Response:
-        caller = await self.identities.caller(_bearer(request))
+        caller = await self.identities.caller(bearer_token(request))
         if caller is None:
             return unauthorized()
         wait = self.budget.wait_seconds(f"{caller.role}:{caller.name}", time.time())
@@ -266,7 +262,7 @@ class BoardEndpoints:
         return JSONResponse(body, headers=NO_STORE)
 
     async def get_progress(self, request: Request) -> Response:
-        token = _bearer(request)
+        token = bearer_token(request)
         caller = await self.identities.caller(token) if token else None
         if caller is not None and not caller.is_trainer:
             return trainee_forbidden(caller)

@@ -8,6 +8,7 @@ Public API::
     create_app(settings) -> ASGI app
     running_bridge(settings, port=0) -> ContextManager[str]    # in-thread, yields base URL
     ensure_bridge(settings) -> services.ServiceRecord          # background, idempotent
+    metrics_url(settings) -> str | None                        # its metrics, for notebooks
     stop_bridge(settings) -> bool
     list_authorizations(settings) -> list[...]                 # masked, for notebooks
     remove_items(settings) -> int                              # /item/remove, at teardown
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import TypedDict
 
-from .. import services, serving
+from .. import ports, services, serving
 from ..settings import Settings, mask
 from ..tables import utc_time
 from .audit import AuditEvent, record_audit
@@ -34,12 +35,16 @@ from .routes import create_app
 from .store import AuthorizationRow, open_existing_store
 
 SERVICE_NAME = "bridge"
+METRICS_PORT_NAME = "BRIDGE_METRICS_PORT"  # its key in the state folder's ports.json
+# listeners on these are read on loopback (compared, never bound)
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "localhost")  # noqa: S104  # nosec B104
 
 __all__ = [
     "AuthorizationEntry",
     "create_app",
     "ensure_bridge",
     "list_authorizations",
+    "metrics_url",
     "remove_items",
     "running_bridge",
     "stop_bridge",
@@ -49,9 +54,8 @@ __all__ = [
 @contextlib.contextmanager
 def running_bridge(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve the bridge in a thread of this process (port 0: any free port); yields its URL."""
-    app = create_app(settings)
-    trusted = settings.forwarded_allow_ips
-    with serving.serve_in_thread(app, host, port, "bridge", trusted) as url:
+    app = create_app(settings)  # applies FORWARDED_ALLOW_IPS' proxy headers itself
+    with serving.serve_in_thread(app, host, port, "bridge") as url:
         yield url
 
 
@@ -64,9 +68,16 @@ def ensure_bridge(settings: Settings) -> services.ServiceRecord:
     BRIDGE_ALLOW_LOOPBACK_CALLBACK is set (0 is honoured), it accepts the Kore simulator's
     loopback callback, which ``kore-plaid verify`` (notebook 06) needs; a live bridge started
     so says it once, on start.
+
+    Unless BRIDGE_METRICS_PORT says where, it serves its metrics on a loopback listener of
+    its own, on a port chosen free once and recorded in the state folder like the emulator's
+    (:func:`metrics_url` finds it).
     """
     env = settings.as_env()
     env.setdefault("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    if settings.bridge_metrics_port is None:
+        env["BRIDGE_METRICS_PORT"] = str(_metrics_port(settings))
+        env["BRIDGE_METRICS_HOST"] = "127.0.0.1"
     loopback_by_default = settings.bridge_allow_loopback_callback is None
     if loopback_by_default:
         env["BRIDGE_ALLOW_LOOPBACK_CALLBACK"] = "1"
@@ -81,6 +92,32 @@ def ensure_bridge(settings: Settings) -> services.ServiceRecord:
     if loopback_by_default and not settings.embedded and record.started_at >= before:
         print(LOOPBACK_NOTICE.format(callback=settings.simulator_callback))
     return record
+
+
+def _metrics_port(settings: Settings) -> int:
+    """The loopback metrics port recorded for this state folder; chosen again when another
+    program took it before the bridge started."""
+    port = ports.assigned(settings.home, METRICS_PORT_NAME)
+    if services.read(settings.home, SERVICE_NAME) is None and services.port_in_use(
+        "127.0.0.1", port
+    ):
+        port = ports.reassign(settings.home, METRICS_PORT_NAME)
+    return port
+
+
+def metrics_url(settings: Settings) -> str | None:
+    """Where the runbook's background bridge serves its metrics: BRIDGE_METRICS_PORT's
+    listener (read on loopback when it listens on every interface), else the loopback one
+    :func:`ensure_bridge` gave it; None when no port was ever chosen."""
+    host, port = "127.0.0.1", settings.bridge_metrics_port
+    if port is None:
+        port = ports.recorded(settings.home).get(METRICS_PORT_NAME)
+    elif settings.bridge_metrics_host not in WILDCARD_HOSTS:
+        host = settings.bridge_metrics_host
+    if port is None:
+        return None
+    shown = host if ":" not in host or host.startswith("[") else f"[{host}]"
+    return f"http://{shown}:{port}/metrics"
 
 
 LOOPBACK_NOTICE = (

@@ -2,9 +2,11 @@
 (``POST /repair/{token}/link_token``), never the path and query asked for, which may carry a
 repair token, a return id or a ``state``.
 
-The bridge's servers run with the access log off; :func:`install` (called by
-:func:`.routes.create_app`) makes it safe wherever it is turned on (``uvicorn --factory
-kore_plaid_nb.bridge.asgi:create`` logs every request by default).
+The bridge's servers run with uvicorn's access log off: the bridge logs each request itself
+(the ``http_request`` line of :mod:`.request_ids`, without the client's address).
+:func:`install` (called by :func:`.routes.create_app`) makes uvicorn's line safe wherever it
+is turned on (``uvicorn --factory kore_plaid_nb.bridge.asgi:create`` logs every request by
+default).
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from .. import settings as settings_module
+from . import logs
 from .routes import create_app
 
 
 def create() -> Starlette:
-    return create_app(settings_module.load())
+    settings = settings_module.load()
+    logs.configure(settings)  # in each worker: uvicorn's own setup ran before
+    return create_app(settings)

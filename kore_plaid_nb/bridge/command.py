@@ -5,17 +5,30 @@ The store is opened (and migrated) before the port is taken, so a wrong ``BRIDGE
 the command with one readable line. With ``--workers N``, N processes share the port and the
 store (SQLite on one host; PostgreSQL for several hosts); ``X-Forwarded-*`` headers count
 only from the addresses in ``FORWARDED_ALLOW_IPS``.
+
+Metrics (:mod:`.metrics`): ``BRIDGE_METRICS_PORT`` opens their listener before the banner
+(a busy port ends the command readably); under ``--workers N`` it runs in this supervisor
+process and adds up the files the workers write to (:mod:`.metrics.worker_files`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import sys
+from typing import TYPE_CHECKING
 
 from .. import serving, stack
 from .. import settings as settings_module
 from ..errors import SettingsError
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from .metrics.listener import MetricsListener
+
+WORKERS_APP = "kore_plaid_nb.bridge.asgi:create"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import logs
     from .store import open_bridge_store
 
     if args.workers < 1:
@@ -38,43 +52,102 @@ def run(args: argparse.Namespace) -> int:
             fix="Pass --workers 1 or more (e.g. the number of CPU cores).",
         )
     settings = settings_module.load()
+    logs.configure(settings)
     open_bridge_store(settings, pool_size=1).close()  # fails here, readably
     if settings.embedded and not settings.plaid_api_url:
         settings = stack.plaid_settings(settings)  # the embedded emulator, in the background
-        print(
+        logs.announce(
             f"Plaid emulator at {settings.plaid_api_url} (a background service: "
             "`kore-plaid stop emulator` ends it)",
-            file=sys.stderr,
-            flush=True,
+            "emulator_started",
         )
     port = settings.app_port if args.port is None else args.port
-    trusted = ",".join(settings.forwarded_allow_ips) or "none"
-    print(
-        f"kore-plaid bridge ({settings.mode}) on http://{args.host}:{port}, "
-        f"{args.workers} worker(s): Authorization URL /, token URL "
-        f"/api/send_the_access_token_AUTH; store {settings.bridge_store_shown}; "
-        f"proxy headers trusted from: {trusted}",
-        file=sys.stderr,
-        flush=True,
-    )
-    if args.workers == 1:
-        from .routes import create_app
-
-        serving.serve(
-            create_app(settings),
-            args.host,
-            port,
-            what="bridge",
-            forwarded_allow_ips=settings.forwarded_allow_ips,
+    if settings.bridge_metrics_port == port:
+        raise SettingsError(
+            f"BRIDGE_METRICS_PORT={port} is also the bridge's port.",
+            fix="Give the metrics listener a port of its own (e.g. 9464), or unset "
+            "BRIDGE_METRICS_PORT and scrape /metrics on the main port with "
+            "BRIDGE_METRICS_TOKEN.",
         )
-        return 0
-    os.environ.update(settings.as_env())  # what each worker's settings_module.load() reads
-    serving.serve_workers(
-        "kore_plaid_nb.bridge.asgi:create",
-        args.host,
-        port,
-        args.workers,
-        what="bridge",
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    with contextlib.ExitStack() as cleanup:
+        if args.workers == 1:
+            _serve_one(settings, args.host, port, cleanup)
+        else:
+            _serve_workers(settings, args.host, port, args.workers, cleanup)
     return 0
+
+
+def _serve_one(settings: Settings, host: str, port: int, cleanup: contextlib.ExitStack) -> None:
+    """One process: the app's own metrics registry serves the listener."""
+    from .routes import create_app
+
+    app = create_app(settings)
+    listener = _metrics_listener(settings, app.state.metrics, cleanup)
+    _announce(settings, host, port, 1, listener)
+    serving.serve(
+        app,
+        host,
+        port,
+        what="bridge",
+        own_logging=True,  # logs.configure; the app applies the proxy headers itself
+    )
+
+
+def _serve_workers(
+    settings: Settings, host: str, port: int, workers: int, cleanup: contextlib.ExitStack
+) -> None:
+    """``workers`` processes; their metrics folder is exported before they start, and the
+    listener (with a store connection of its own, for the Items gauge) runs here."""
+    from .metrics.exposition import scrape_registry
+    from .metrics.worker_files import worker_metrics_folder
+    from .store import open_bridge_store
+
+    folder = cleanup.enter_context(worker_metrics_folder())
+    listener = None
+    if settings.bridge_metrics_port is not None:
+        store = cleanup.enter_context(open_bridge_store(settings, pool_size=1))
+        registry = scrape_registry(settings, store, worker_files=folder)
+        listener = _metrics_listener(settings, registry, cleanup)
+    _announce(settings, host, port, workers, listener)
+    os.environ.update(settings.as_env())  # what each worker's settings_module.load() reads
+    serving.serve_workers(WORKERS_APP, host, port, workers, what="bridge", own_logging=True)
+
+
+def _metrics_listener(
+    settings: Settings, registry: CollectorRegistry, cleanup: contextlib.ExitStack
+) -> MetricsListener | None:
+    if settings.bridge_metrics_port is None:
+        return None
+    from .metrics.listener import MetricsListener
+
+    listener = MetricsListener.start(
+        settings.bridge_metrics_host, settings.bridge_metrics_port, registry
+    )
+    cleanup.callback(listener.close)
+    return listener
+
+
+def _announce(
+    settings: Settings, host: str, port: int, workers: int, listener: MetricsListener | None
+) -> None:
+    from . import logs
+
+    trusted = ",".join(settings.forwarded_allow_ips) or "none"
+    logs.announce(
+        f"kore-plaid bridge ({settings.mode}) on http://{host}:{port}, "
+        f"{workers} worker(s): Authorization URL /, token URL "
+        f"/api/send_the_access_token_AUTH; link mode {settings.link_mode}; store "
+        f"{settings.bridge_store_shown}; proxy headers trusted from: {trusted}; "
+        f"{metrics_line(settings, host, port, listener)}",
+        "bridge_started",
+    )
+
+
+def metrics_line(settings: Settings, host: str, port: int, listener: MetricsListener | None) -> str:
+    """Where the bridge's metrics are, as the banner says it."""
+    places = [listener.url] if listener is not None else []
+    if settings.bridge_metrics_token:
+        places.append(f"http://{host}:{port}/metrics (Bearer BRIDGE_METRICS_TOKEN)")
+    if not places:
+        return "metrics: off (set BRIDGE_METRICS_PORT or BRIDGE_METRICS_TOKEN)"
+    return "metrics on " + " and ".join(places)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
@@ -31,6 +32,7 @@ from ..http_plumbing import (
     SecurityHeaders,
     read_limited,
 )
+from .metrics import recording
 from .refusal import Refusal, Refused
 from .request_ids import current_request, new_request_id, route_template
 from .store import StoreKeyError, StoreUnavailable
@@ -200,8 +202,10 @@ async def client_disconnected(request: Request, exc: Exception) -> Response:
 
 
 def store_unavailable_refusal(exc: Exception) -> Refusal:
-    """The store cannot answer (database down or restarting): 503 with Retry-After, logged."""
+    """The store cannot answer (database down or restarting): 503 with Retry-After, logged
+    and counted."""
     retry_after = getattr(exc, "retry_after", StoreUnavailable.retry_after)
+    recording.store_unavailable()
     log.warning("store unavailable: %s", getattr(exc, "message", exc))
     if isinstance(exc, StoreKeyError):  # a wrong or missing encryption key: nothing changed
         return Refusal(
@@ -251,6 +255,21 @@ def server_error(request_id: str) -> Refusal:
     )
 
 
+def without_values(exc: BaseException) -> str:
+    """An exception's types and frames, never its messages: those may quote a token, a
+    code or a database URL."""
+    chain: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 5:
+        frames = traceback.extract_tb(seen.__traceback__)
+        where = " <- ".join(
+            f"{f.name} ({f.filename.rsplit('/', 1)[-1]}:{f.lineno})" for f in frames[-6:][::-1]
+        )
+        chain.append(f"{type(seen).__name__} at {where or '?'}")
+        seen = seen.__cause__ or seen.__context__
+    return "; caused by ".join(chain)
+
+
 class UnexpectedErrors:
     """An exception no route expects (a programming error): logged once, with its traceback
     and the route's template, and answered 500 with a request id (JSON for API calls, else a
@@ -272,14 +291,15 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, watch)
-        except Exception:
+        except Exception as exc:
             current = current_request()
             request_id = current.request_id if current else new_request_id()
-            log.exception(
-                "unexpected error in %s %s (request id %s)",
+            log.error(
+                "unexpected error in %s %s (request id %s): %s",
                 scope.get("method", ""),
                 route_template(scope),
                 request_id,
+                without_values(exc),
             )
             if started:  # too late to answer: the client sees the response cut short
                 return

@@ -91,6 +91,7 @@ from .audit import (
 from .authorization_checks import accepted_callbacks, check_query
 from .client_auth import equal_secrets, presented_credentials, single_authorization
 from .deferred_audit import audit_later
+from .metrics import recording
 from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
@@ -318,7 +319,8 @@ class BridgeValidator(RequestValidator):
         return False
 
     def _revoke_replayed(self, code: str, access_token: str) -> None:
-        self.store.revoke_code_grant(code)
+        if self.store.revoke_code_grant(code):  # counted once: when a grant is revoked
+            recording.authorization_failed("code_replayed")
         if self.on_replay is not None:
             self.on_replay(access_token, "authorization code replayed")
 

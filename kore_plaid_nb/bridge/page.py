@@ -5,7 +5,8 @@ page, all on one layout (``templates/layout.html``, Jinja2 with ``{% extends %}`
 The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
 enforced with a Content-Security-Policy header that :func:`security_headers` gives every page
 (the app adds them in one middleware). Values are HTML-escaped (autoescape); the error page
-never contains a secret, a code or a token and never redirects.
+shows the request's id (:mod:`.request_ids`), never contains a secret, a code or a token and
+never redirects.
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def finishing_page(retry_url: str, seconds: int) -> HTMLResponse:
     return HTMLResponse(body, status_code=202, headers={"Retry-After": str(seconds)})
 
 
-def error_page(status: int, title: str, message: str, fix: str) -> HTMLResponse:
-    """A readable error page. Never redirects; callers pass no secret."""
-    body = render("error.html", title=title, message=message, fix=fix)
+def error_page(
+    status: int, title: str, message: str, fix: str, request_id: str | None = None
+) -> HTMLResponse:
+    """A readable error page, with the request's id for the user to quote when there is one.
+    Never redirects; callers pass no secret."""
+    body = render("error.html", title=title, message=message, fix=fix, request_id=request_id or "")
     return HTMLResponse(body, status_code=status)

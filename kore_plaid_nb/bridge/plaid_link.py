@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from .. import plaid_client
 from ..plaid_errors import Caller, PlaidError, PlaidProblem, advice, problem_of
 from ..settings import Settings
+from .metrics import recording
 from .refusal import Refusal, Refused
 from .store import ItemRecord, digest
 
@@ -140,6 +141,22 @@ def _told(problem: PlaidProblem, err: PlaidError, **fields: str) -> LinkStepErro
 GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
 
 
+def _attempt(endpoint: str, call: Callable[[], T]) -> T:
+    """One call to Plaid, recorded (:func:`.metrics.recording.plaid_call`): ``ok`` or the
+    failure's error code, its duration, Plaid's ``request_id``."""
+    started = time.perf_counter()
+    try:
+        answer = call()
+    except plaid_client.PLAID_FAILURES as exc:
+        err = plaid_client.error_from_exception(exc)
+        outcome = recording.plaid_outcome(err.error_type, err.error_code)
+        recording.plaid_call(endpoint, outcome, time.perf_counter() - started, err.request_id)
+        raise
+    request_id = answer.get("request_id") if isinstance(answer, dict) else None
+    recording.plaid_call(endpoint, "ok", time.perf_counter() - started, request_id)
+    return answer
+
+
 def item_gone(exc: BaseException) -> LinkStepError:
     """Plaid no longer knows the Item (removed): nothing left to repair."""
     return _told(PlaidProblem.ITEM_GONE, plaid_client.error_from_exception(exc))
@@ -174,13 +191,17 @@ class PlaidLink:
             return self._api
 
     def _call(
-        self, call: Callable[[], T], retry_if: Callable[[plaid_client.PlaidError], bool]
+        self,
+        endpoint: str,
+        call: Callable[[], T],
+        retry_if: Callable[[plaid_client.PlaidError], bool],
     ) -> T:
-        """Run ``call``; on a failure ``retry_if`` accepts, wait and try again (bounded)."""
+        """Run ``call`` (Plaid's ``endpoint``); on a failure ``retry_if`` accepts, wait and
+        try again (bounded). Each attempt is counted, timed and logged (:func:`_attempt`)."""
         attempt = 1
         while True:
             try:
-                return call()
+                return _attempt(endpoint, call)
             except plaid_client.PLAID_FAILURES as exc:
                 if attempt >= self.retry.attempts or not retry_if(
                     plaid_client.error_from_exception(exc)
@@ -214,6 +235,7 @@ class PlaidLink:
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         try:
             return self._call(
+                "/link/token/create",
                 lambda: plaid_client.link_token_answer(
                     self.settings,
                     user_id,
@@ -236,6 +258,7 @@ class PlaidLink:
         (``during``: what the bridge was doing, for the error message)."""
         try:
             return self._call(
+                "/link/token/get",
                 lambda: plaid_client.link_token_get(self.api, link_token, self.timeout),
                 is_transient,
             )
@@ -253,7 +276,8 @@ class PlaidLink:
         the bank again; the Item and its access token stay), for the same ``client_user_id``
         as when it was linked."""
         try:
-            return self._call(
+            answer = self._call(
+                "/link/token/create",
                 lambda: plaid_client.create_update_link_token(
                     self.settings,
                     access_token,
@@ -271,6 +295,7 @@ class PlaidLink:
             if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
                 raise item_gone(exc) from None
             raise explain(exc, self.settings, during, redirect_uri) from None
+        return str(answer["link_token"])
 
     def item_error(self, access_token: str) -> str | None:
         """The error code Plaid reports for the Item now (``item.error``), None when it
@@ -298,6 +323,7 @@ class PlaidLink:
             )
         try:
             response = self._call(
+                "/item/public_token/exchange",
                 lambda: plaid_client.call_json(
                     self.api,
                     "item_public_token_exchange",
@@ -325,6 +351,7 @@ class PlaidLink:
         reported to :attr:`item_errors`."""
         try:
             answer = self._call(
+                "/item/get",
                 lambda: plaid_client.call_json(
                     self.api, "item_get", {"access_token": access_token}, self.timeout
                 ),
@@ -364,6 +391,7 @@ class PlaidLink:
         """Invalidate an access token at Plaid (``/item/remove``); False when that failed."""
         try:
             self._call(
+                "/item/remove",
                 lambda: plaid_client.call_json(
                     self.api, "item_remove", {"access_token": access_token}, self.timeout
                 ),
@@ -379,7 +407,8 @@ class PlaidLink:
         (``/webhook_verification_key/get``); None when Plaid knows no such key. Plaid
         unreachable, rate limiting or refusing the bridge's keys: :class:`LinkStepError`."""
         try:
-            return self._call(
+            answer = self._call(
+                "/webhook_verification_key/get",
                 lambda: plaid_client.webhook_verification_key(self.api, key_id, self.timeout),
                 is_transient,
             )
@@ -389,3 +418,4 @@ class PlaidLink:
                 if err.error_code != "INVALID_API_KEYS":
                     return None
             raise explain(exc, self.settings, "fetching Plaid's webhook verification key") from None
+        return dict(answer["key"])

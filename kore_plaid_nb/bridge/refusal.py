@@ -8,6 +8,9 @@ renders itself for whoever asked.
   ``error_description`` (plus ``fix``).
 * :meth:`Refusal.page` - a readable HTML page (never a redirect, never a secret).
 
+Each rendering carries the request's id (:mod:`.request_ids`): ``request_id`` in the JSON,
+a line to quote on the page.
+
 Code that cannot return a refusal raises :class:`Refused`, which carries one.
 """
 
@@ -20,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from ..http_plumbing import NO_STORE
 from . import page
+from .request_ids import current_request_id
 
 DEFAULT_TITLE = "Something went wrong"
 
@@ -47,16 +51,19 @@ class Refusal:
         return body
 
     def json(self) -> JSONResponse:
-        return JSONResponse(self.body(), self.status, headers={**NO_STORE, **self.headers})
+        body = with_request_id(self.body())
+        return JSONResponse(body, self.status, headers={**NO_STORE, **self.headers})
 
     def oauth_json(self) -> JSONResponse:
         """The token endpoint's error (RFC 6749 5.2)."""
         body = {"error": self.error, "error_description": self.message, "fix": self.fix}
-        return JSONResponse(body, self.status, headers={**NO_STORE, **self.headers})
+        return JSONResponse(
+            with_request_id(body), self.status, headers={**NO_STORE, **self.headers}
+        )
 
     def page(self) -> HTMLResponse:
         fix = self.fix + (f" (procedure step {self.step})" if self.step else "")
-        response = page.error_page(self.status, self.title, self.message, fix)
+        response = page.error_page(self.status, self.title, self.message, fix, current_request_id())
         response.headers.update({**NO_STORE, **self.headers})
         return response
 
@@ -71,6 +78,12 @@ class Refusal:
 
     def with_headers(self, headers: Mapping[str, str]) -> Refusal:
         return replace(self, headers={**self.headers, **headers})
+
+
+def with_request_id(body: Mapping[str, object]) -> dict[str, object]:
+    """``body`` with the id of the request it answers (when inside one)."""
+    request_id = current_request_id()
+    return dict(body) if request_id is None else {**body, "request_id": request_id}
 
 
 class Refused(Exception):

@@ -22,11 +22,14 @@ def accounts_balance_get(emulator: Emulator, body: Body) -> Body:
 
 def auth_get(emulator: Emulator, body: Body) -> Body:
     item = emulator.healthy_item(body)
-    emulator.store.add_products(item.item_id, ["auth"])
     accounts = selected_accounts(item, body)
     ids = {a["account_id"] for a in accounts}
-    numbers = data.auth_numbers(item.item_id)
-    numbers["ach"] = [n for n in numbers["ach"] if n["account_id"] in ids]
+    numbers = {
+        kind: [n for n in entries if n["account_id"] in ids]
+        for kind, entries in data.auth_numbers(
+            item.item_id, data.country(item.institution_id)
+        ).items()
+    }
     return {"accounts": accounts, "numbers": numbers, "item": item_json(item)}
 
 

@@ -2,7 +2,8 @@
 ``/institutions/search``, ``/institutions/get_by_id``) and ``/categories/get``.
 
 Institutions carry ``url``, ``logo`` and ``primary_color`` only when the request sets
-``options.include_optional_metadata``; otherwise those are null, as Plaid answers.
+``options.include_optional_metadata``, and ``payment_initiation_metadata`` only with
+``options.include_payment_initiation_metadata``; otherwise those are null, as Plaid answers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import struct
 import zlib
 from functools import lru_cache
+from typing import NamedTuple
 
 from . import data, fields
 from .core import Body, Emulator
@@ -38,12 +40,30 @@ def logo(color: str) -> str:
     return base64.b64encode(png).decode()
 
 
-def institution_json(institution_id: str, include_optional_metadata: bool) -> Institution | None:
-    """The ``Institution`` object, with the optional metadata when asked for."""
+class MetadataOptions(NamedTuple):
+    """Which optional parts of an ``Institution`` the request asked for."""
+
+    optional: bool = False
+    payment_initiation: bool = False
+
+
+def institution_json(
+    institution_id: str, include: MetadataOptions, include_status: bool = False
+) -> Institution | None:
+    """The ``Institution`` object, with the optional metadata and the status when asked for."""
     institution = data.institution(institution_id)
-    if institution is not None and include_optional_metadata:
+    if institution is None:
+        return None
+    if include.optional:
         brand = data.BRANDS[institution_id]
-        institution |= {"url": brand.url, "primary_color": brand.color, "logo": logo(brand.color)}
+        image = logo(brand.color) if brand.has_logo and brand.color else None
+        institution |= {"url": brand.url, "primary_color": brand.color, "logo": image}
+    if include.payment_initiation:
+        institution["payment_initiation_metadata"] = data.payment_initiation_metadata(
+            institution_id
+        )
+    if include_status:
+        institution["status"] = data.status(data.BANKS[institution_id])
     return institution
 
 
@@ -92,6 +112,30 @@ def _matching(
     return result
 
 
+def routing_number_valid(number: str) -> bool:
+    """Nine digits with a valid ABA checksum."""
+    if len(number) != 9 or not number.isascii() or not number.isdigit():
+        return False
+    digits = [int(c) for c in number]
+    weighted = 3 * sum(digits[0::3]) + 7 * sum(digits[1::3]) + sum(digits[2::3])
+    return weighted % 10 == 0
+
+
+def _routing_filter(options: Body) -> set[str] | None:
+    """The valid routing numbers to match (None: no filter). As Plaid: invalid ones are
+    dropped, and if every one given is invalid the request is refused."""
+    numbers = fields.strings(options, "routing_numbers", required=False)
+    if not numbers:
+        return None
+    valid = {n for n in numbers if routing_number_valid(n)}
+    if not valid:
+        raise fields.invalid(
+            "options.routing_numbers",
+            "has no valid routing number (9 digits with a valid ABA checksum)",
+        )
+    return valid
+
+
 def _oauth_option(options: Body) -> bool | None:
     value = options.get("oauth")
     if value is not None and not isinstance(value, bool):
@@ -99,11 +143,13 @@ def _oauth_option(options: Body) -> bool | None:
     return value
 
 
-def _read_metadata_options(options: Body) -> bool:
-    """Check the ``include_*`` options; whether to include the optional metadata."""
+def _read_metadata_options(options: Body) -> MetadataOptions:
+    """Check the ``include_*`` options; which metadata to include."""
     flag(options, "include_auth_metadata")
-    flag(options, "include_payment_initiation_metadata")
-    return flag(options, "include_optional_metadata")
+    return MetadataOptions(
+        optional=flag(options, "include_optional_metadata"),
+        payment_initiation=flag(options, "include_payment_initiation_metadata"),
+    )
 
 
 # ---------------------------------------------------------------------------- endpoints
@@ -115,12 +161,11 @@ def institutions_get(emulator: Emulator, body: Body) -> Body:
     offset = _required_integer(body, "offset", 0)
     options = fields.obj(body, "options")
     products = _products_filter(options, "products", "options.products")
-    routing_numbers = fields.strings(options, "routing_numbers", required=False)
+    wanted = _routing_filter(options)
     oauth = _oauth_option(options)
     include_metadata = _read_metadata_options(options)
     matching = _matching(country_codes, products, oauth)
-    if routing_numbers:
-        wanted = set(routing_numbers)
+    if wanted is not None:
         matching = [i for i in matching if wanted <= set(i["routing_numbers"])]
     page = matching[offset : offset + count]
     return {
@@ -149,13 +194,21 @@ def institutions_search(emulator: Emulator, body: Body) -> Body:
 
 
 def institutions_get_by_id(emulator: Emulator, body: Body) -> Body:
+    """A bank outside ``country_codes`` is not found, as an unknown id (INVALID_INSTITUTION,
+    Plaid's documented code for an institution_id that does not exist)."""
     institution_id = fields.text(body, "institution_id") or ""
-    fields.strings(body, "country_codes", allowed=COUNTRY_CODES)
+    country_codes = fields.strings(body, "country_codes", allowed=COUNTRY_CODES) or []
     options = fields.obj(body, "options")
-    flag(options, "include_status")
-    institution = institution_json(institution_id, _read_metadata_options(options))
+    include_status = flag(options, "include_status")
+    institution = institution_json(institution_id, _read_metadata_options(options), include_status)
     if institution is None:
         raise PlaidAPIError("INVALID_INSTITUTION")
+    if not set(institution["country_codes"]) & set(country_codes):
+        raise PlaidAPIError(
+            "INVALID_INSTITUTION",
+            f"{institution_id} is not an institution of {', '.join(country_codes)}; send its "
+            f"country ({', '.join(institution['country_codes'])}) in country_codes",
+        )
     return {"institution": institution}
 
 

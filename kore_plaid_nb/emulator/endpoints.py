@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import accounts, catalog, investments, items, link_tokens, sandbox, transactions
 from . import webhook_endpoints as hooks
 from .core import Body, Emulator, Handler, OriginHandler
+from .product_gate import gated
 
 # Plaid endpoints that take no client_id / secret (``security: []`` in Plaid's spec)
 NO_CREDENTIALS = frozenset({"/categories/get"})
@@ -48,5 +49,5 @@ def _without_origin(handler: Handler) -> OriginHandler:
 # what the app calls: ``ENDPOINTS[path](emulator, body, origin)``
 ENDPOINTS: dict[str, OriginHandler] = {
     "/link/token/create": link_tokens.link_token_create,
-    **{path: _without_origin(handler) for path, handler in HANDLERS.items()},
+    **{path: _without_origin(gated(path, handler)) for path, handler in HANDLERS.items()},
 }

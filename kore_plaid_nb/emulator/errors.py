@@ -241,15 +241,15 @@ def error_body(
     display_message: str | None,
     request_id_value: str,
 ) -> dict[str, object]:
-    """Plaid's error object as the API sends it at the top level of a failed response."""
+    """Plaid's error object as the API sends it at the top level of a failed response: no
+    ``status`` (the spec sends it in webhook errors only) and no ``causes`` (asset and check
+    report errors only)."""
     return {
         "error_type": error_type,
         "error_code": error_code,
         "error_message": error_message,
         "display_message": display_message,
         "request_id": request_id_value,
-        "causes": [],
-        "status": None,
         "documentation_url": f"https://plaid.com/docs/errors/#{error_code.lower()}",
         "suggested_action": None,
     }

@@ -48,18 +48,23 @@ def strings(
     *,
     required: bool = True,
     allowed: frozenset[str] | None = None,
+    label: str | None = None,
 ) -> list[str] | None:
-    value = _get(body, name, required)
-    if value is _MISSING:
+    """A list of strings; errors name the field ``label`` (its full path) or ``name``."""
+    label = label or name
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise missing(label)
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise invalid(name, "must be a list of strings")
+        raise invalid(label, "must be a list of strings")
     if required and not value:
-        raise invalid(name, "must contain at least one value")
+        raise invalid(label, "must contain at least one value")
     if allowed is not None:
         unknown = [v for v in value if v not in allowed]
         if unknown:
-            raise invalid(name, f"contains values that are not allowed: {', '.join(unknown)}")
+            raise invalid(label, f"contains values that are not allowed: {', '.join(unknown)}")
     return list(value)
 
 

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import body as request_body
-from . import data, fields
+from . import data, fields, transactions
 from .core import Body, Emulator, Handler, check_credentials
 from .errors import PlaidAPIError, request_id
 from .store import Item, LinkConfig
@@ -79,7 +79,7 @@ def metadata(item_id: str, institution_id: str, link_session_id: str) -> Body:
             "verification_status": None,
             "class_type": None,
         }
-        for account in data.accounts(item_id)
+        for account in data.accounts(item_id, data.country(institution_id))
     ]
     return {
         "institution": {
@@ -149,8 +149,10 @@ def _return_from_oauth(emulator: Emulator, token: str, config: LinkConfig, recei
             "received_redirect_uri", "does not carry an oauth_state_id of this link token"
         )
     products = [str(p) for p in config.get("products") or []]
-    return emulator.login(institution_id, products, data.SANDBOX_USERNAME,
+    item = emulator.login(institution_id, products, data.SANDBOX_USERNAME,
                           data.SANDBOX_PASSWORD, config.get("webhook"))  # fmt: skip
+    transactions.item_created(emulator, item)
+    return item
 
 
 def _update_mode(emulator: Emulator, config: LinkConfig, institution_id: str, body: Body) -> Item:
@@ -193,6 +195,7 @@ def complete(emulator: Emulator, body: Body, *, oauth_redirect: bool = True) -> 
             products = [str(p) for p in config.get("products") or []]
             webhook = config.get("webhook")
             item = emulator.login(institution_id, products, username, password, webhook)
+            transactions.item_created(emulator, item)
     public_token = emulator.store.create_public_token(item.item_id)
     success = metadata(item.item_id, item.institution_id, link_session_id)
     emulator.store.finish_link_session(token, link_session_id, {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from . import data, fields
+from . import account_filters, data, fields
 from .catalog import COUNTRY_CODES
 from .core import Body, Emulator
 from .errors import PlaidAPIError
@@ -34,6 +34,8 @@ def link_token_create(emulator: Emulator, body: Body, origin: str) -> Body:
     webhook = fields.text(body, "webhook", required=False)
     hosted_link = fields.obj(body, "hosted_link") if body.get("hosted_link") is not None else None
     completion_uri = fields.text(hosted_link or {}, "completion_redirect_uri", required=False)
+    filters = account_filters.read(body)
+    institution_data = _institution_data(body)
     update_item = None
     if access_token is not None:
         update_item = emulator.item(body)
@@ -50,12 +52,44 @@ def link_token_create(emulator: Emulator, body: Body, origin: str) -> Body:
         "hosted_link": hosted_link is not None,
         "completion_redirect_uri": completion_uri,
     }
+    if filters is not None:
+        config["account_filters"] = filters
+    if institution_data is not None:
+        config["institution_data"] = institution_data
     token, expires_at = emulator.store.create_link_token(config)
     answer: Body = {"link_token": token, "expiration": iso_time(expires_at)}
     if hosted_link is not None:
         hosted_id = emulator.store.create_hosted_link(token)
         answer["hosted_link_url"] = f"{origin}/hosted-link/{hosted_id}"
     return answer
+
+
+def _institution_data(body: Body) -> Body | None:
+    """``institution_data`` (``{routing_number}``), or None when absent."""
+    if body.get("institution_data") is None:
+        return None
+    given = fields.obj(body, "institution_data")
+    routing_number = fields.text(given, "routing_number", required=False)
+    if routing_number is not None and not routing_number.isdigit():
+        raise fields.invalid("institution_data.routing_number", "must be digits")
+    return {} if routing_number is None else {"routing_number": routing_number}
+
+
+def _metadata(config: LinkConfig) -> Body:
+    """``LinkTokenGetMetadataResponse``: what the link token was created with."""
+    metadata: Body = {
+        "initial_products": list(config.get("products") or []),
+        "webhook": config.get("webhook"),
+        "country_codes": list(config.get("country_codes") or []),
+        "language": config.get("language"),
+        "redirect_uri": config.get("redirect_uri"),
+        "client_name": config.get("client_name"),
+    }
+    if "account_filters" in config:
+        metadata["account_filters"] = account_filters.echo(config["account_filters"])
+    if "institution_data" in config:
+        metadata["institution_data"] = dict(config["institution_data"])
+    return metadata
 
 
 def _session_json(session: LinkSession) -> Body:
@@ -86,13 +120,6 @@ def link_token_get(emulator: Emulator, body: Body) -> Body:
         "link_token": token,
         "created_at": iso_time(created) if created else None,
         "expiration": iso_time(created + LINK_TOKEN_TTL) if created else None,
-        "metadata": {
-            "initial_products": list(config.get("products") or []),
-            "webhook": config.get("webhook"),
-            "country_codes": list(config.get("country_codes") or []),
-            "language": config.get("language"),
-            "redirect_uri": config.get("redirect_uri"),
-            "client_name": config.get("client_name"),
-        },
+        "metadata": _metadata(config),
         "link_sessions": [_session_json(s) for s in emulator.store.link_sessions(token)],
     }

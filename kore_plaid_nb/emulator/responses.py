@@ -20,7 +20,10 @@ def item_json(item: Item) -> Body:
         "institution_name": institution["name"] if institution else None,
         "webhook": item.webhook or "",
         "error": item_error(item.error_code) if item.error_code else None,
-        "available_products": [p for p in (*data.PRODUCTS, "balance") if p not in item.products],
+        # every product of the bank not billed yet, as in the spec's ins_117650 example
+        "available_products": [
+            p for p in (institution["products"] if institution else []) if p not in item.products
+        ],
         "billed_products": list(item.products),
         "products": list(item.products),
         "consented_products": list(item.products),
@@ -38,9 +41,20 @@ def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def item_accounts(item: Item) -> list[Body]:
+    """The Item's accounts, as its bank's country has them."""
+    return data.accounts(item.item_id, data.country(item.institution_id))
+
+
+def item_transactions(item: Item) -> list[Body]:
+    """The Item's transactions, oldest first, in its bank's currency."""
+    currency = data.currency(data.country(item.institution_id))
+    return data.transactions(item.item_id, created_on(item), currency)
+
+
 def selected_accounts(item: Item, body: Body, types: tuple[str, ...] | None = None) -> list[Body]:
     """The Item's accounts, narrowed to ``options.account_ids`` (all known) and ``types``."""
-    accounts = data.accounts(item.item_id)
+    accounts = item_accounts(item)
     wanted = fields.strings(fields.obj(body, "options"), "account_ids", required=False)
     if wanted is not None:
         known = {a["account_id"] for a in accounts}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import data, fields, webhooks
+from . import data, fields, transactions, webhooks
 from .core import Body, Emulator
 
 
@@ -14,6 +14,7 @@ def sandbox_public_token_create(emulator: Emulator, body: Body) -> Body:
     password = fields.text(options, "override_password", required=False) or data.SANDBOX_PASSWORD
     webhook = fields.text(options, "webhook", required=False)
     item = emulator.login(institution_id, products, username, password, webhook)
+    transactions.item_created(emulator, item)
     return {"public_token": emulator.store.create_public_token(item.item_id)}
 
 

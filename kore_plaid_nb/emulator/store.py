@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS hosted_links (
     hosted_id TEXT PRIMARY KEY,
     link_token TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS synced_items (
+    item_id TEXT PRIMARY KEY
+);
 """
 
 
@@ -91,6 +94,8 @@ class LinkConfig(TypedDict, total=False):
     created_at: float
     hosted_link: bool
     completion_redirect_uri: str | None
+    account_filters: dict[str, object]
+    institution_data: dict[str, object]
 
 
 class LinkSession(TypedDict):
@@ -355,6 +360,19 @@ class Store:
         access_token = new_token("access")
         self._update(item_id, "UPDATE items SET access_token = ? WHERE item_id = ?", access_token)
         return access_token
+
+    def mark_synced(self, item_id: str) -> bool:
+        """Record that ``/transactions/sync`` was called for the Item; True the first time."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO synced_items VALUES (?)", (item_id,))
+        return cursor.rowcount == 1
+
+    def synced(self, item_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM synced_items WHERE item_id = ?", (item_id,)
+            ).fetchone()
+        return row is not None
 
     def remove_item(self, item_id: str) -> None:
         self._update(item_id, "UPDATE items SET removed = ? WHERE item_id = ?", 1)

@@ -6,6 +6,11 @@ of the emulator's P-256 key and whose claims are ``iat`` and ``request_body_sha2
 SHA-256 of the exact body bytes). The key lives in the emulator's SQLite file, so a restarted
 emulator keeps its ``kid``; ``/webhook_verification_key/get`` serves its public JWK.
 
+It also holds a key under the id of Plaid's published Sandbox key (:data:`SANDBOX_KID`, the
+one Plaid's client tests ask for): generated here, since only Plaid has Plaid's private key, so
+``/webhook_verification_key/get`` answers a valid P-256 JWK for it and :meth:`WebhookSender.sign`
+can sign with it (``kid=SANDBOX_KID``); deliveries are signed with the emulator's own key.
+
 One daemon thread delivers (never the request handler). Wait for delivery with
 :meth:`WebhookSender.wait_idle` (in-process: ``app.state.webhooks``) or, from anywhere,
 ``GET /_emulator/webhooks?wait=<seconds>`` (see :func:`wait_for_deliveries`).
@@ -42,6 +47,12 @@ DELIVERY_TIMEOUT = 10.0  # Plaid gives a receiver 10 seconds
 KEPT_DELIVERIES = 200
 
 Body = dict[str, object]
+
+# Plaid's Sandbox webhook key id, as Plaid's client tests ask for it (plaid-python
+# tests/integration/util.py WEBHOOK_VERIFICATION_KEY_ID; plaid-go plaid/webhooks_test.go)
+SANDBOX_KID = "6c5516e1-92dc-479e-a8ff-5a51992e0001"
+# dated before any key of the emulator's own, so it is never taken for the newest
+SANDBOX_KEY_CREATED_AT = 1560466143
 
 # webhook_type of DEFAULT_UPDATE -> the product the Item needs (Plaid's Sandbox list)
 DEFAULT_UPDATE_PRODUCTS = {
@@ -92,6 +103,21 @@ def item_webhook(
     }
 
 
+def transactions_webhook(item_id: str, webhook_code: str, **extra: object) -> Body:
+    """A ``TRANSACTIONS`` webhook: INITIAL_UPDATE, HISTORICAL_UPDATE, DEFAULT_UPDATE (with
+    ``error`` and ``new_transactions``) or SYNC_UPDATES_AVAILABLE (with the two flags)."""
+    return item_webhook(item_id, webhook_code, "TRANSACTIONS", **extra)
+
+
+def sync_updates_available(item_id: str, *, historical_update_complete: bool) -> Body:
+    return transactions_webhook(
+        item_id,
+        "SYNC_UPDATES_AVAILABLE",
+        initial_update_complete=True,
+        historical_update_complete=historical_update_complete,
+    )
+
+
 def error_object(error_code: str) -> Body:
     """The ``error`` of an Item webhook: Plaid's error object with its HTTP status."""
     return {**item_error(error_code), "status": PlaidAPIError(error_code).status}
@@ -126,11 +152,15 @@ def fire_body(item: Item, webhook_code: str, webhook_type: str | None) -> Body:
         raise PlaidAPIError(
             "SANDBOX_PRODUCT_NOT_ENABLED", f"the {product} product is not enabled on this item"
         )
+    if webhook_code == "SYNC_UPDATES_AVAILABLE":
+        return sync_updates_available(item.item_id, historical_update_complete=True)
     return item_webhook(item.item_id, webhook_code, kind, **_fire_fields(item, webhook_code, kind))
 
 
 def _fire_fields(item: Item, code: str, kind: str) -> Body:
-    account_ids = [a["account_id"] for a in data.accounts(item.item_id)]
+    """The fields of a fired webhook beyond type, code and item (the Item's own accounts)."""
+    country = data.country(item.institution_id)
+    account_ids = [a["account_id"] for a in data.accounts(item.item_id, country)]
     now = datetime.now(UTC)
     if code == "DEFAULT_UPDATE":
         by_kind: dict[str, Body] = {
@@ -153,8 +183,6 @@ def _fire_fields(item: Item, code: str, kind: str) -> Body:
         "USER_PERMISSION_REVOKED": {"error": error_object("USER_PERMISSION_REVOKED")},
         "USER_ACCOUNT_REVOKED": {"account_id": account_ids[0]},
         "LOGIN_REPAIRED": {},
-        "SYNC_UPDATES_AVAILABLE": {"initial_update_complete": True,
-                                   "historical_update_complete": True},
         "RECURRING_TRANSACTIONS_UPDATE": {"account_ids": account_ids},
     }  # fmt: skip
     return by_code[code]
@@ -226,6 +254,7 @@ class WebhookSender:
         self.store = store
         self.timeout = timeout
         self.kid, self._private_key, self.created_at = self._load_or_create_key()
+        self._ensure_key(SANDBOX_KID, SANDBOX_KEY_CREATED_AT)
         self._queue: queue.Queue[tuple[str, bytes, str, str] | None] = queue.Queue()
         self._lock = threading.Condition()
         self._pending = 0
@@ -234,7 +263,15 @@ class WebhookSender:
         self.deliveries: collections.deque[Delivery] = collections.deque(maxlen=KEPT_DELIVERIES)
 
     def _load_or_create_key(self) -> tuple[str, ec.EllipticCurvePrivateKey, int]:
+        """The emulator's own key: the newest stored one (never the Sandbox kid's)."""
         stored = self.store.signing_key()
+        if stored is None or stored.kid == SANDBOX_KID:
+            stored = self._ensure_key(str(uuid.uuid4()), int(time.time()))
+        return stored.kid, _private_key(stored), stored.created_at
+
+    def _ensure_key(self, kid: str, created_at: int) -> SigningKey:
+        """The stored key ``kid``; a new P-256 key under that id if there is none."""
+        stored = self.store.signing_key(kid)
         if stored is None:
             pem = (
                 ec.generate_private_key(ec.SECP256R1())
@@ -245,9 +282,9 @@ class WebhookSender:
                 )
                 .decode()
             )
-            stored = SigningKey(str(uuid.uuid4()), pem, int(time.time()))
+            stored = SigningKey(kid, pem, created_at)
             self.store.add_signing_key(stored)
-        return stored.kid, _private_key(stored), stored.created_at
+        return stored
 
     def jwk(self, kid: str) -> Body | None:
         """The public JWK of ``kid`` as ``/webhook_verification_key/get`` answers; None if
@@ -268,15 +305,21 @@ class WebhookSender:
             "expired_at": None,
         }
 
-    def sign(self, body: bytes, now: float | None = None) -> str:
-        """The ``Plaid-Verification`` JWT of ``body``."""
+    def sign(self, body: bytes, now: float | None = None, kid: str | None = None) -> str:
+        """The ``Plaid-Verification`` JWT of ``body``, with the emulator's own key or with the
+        stored key ``kid`` (e.g. :data:`SANDBOX_KID`); KeyError if there is no such key."""
+        private_key = self._private_key
+        if kid is not None and kid != self.kid:
+            stored = self.store.signing_key(kid)
+            if stored is None:
+                raise KeyError(f"the emulator has no webhook signing key {kid!r}")
+            private_key = _private_key(stored)
         claims = {
             "iat": int(now if now is not None else time.time()),
             "request_body_sha256": hashlib.sha256(body).hexdigest(),
         }
-        return jwt.encode(
-            claims, self._private_key, algorithm="ES256", headers={"kid": self.kid, "typ": "JWT"}
-        )
+        headers = {"kid": kid or self.kid, "typ": "JWT"}
+        return jwt.encode(claims, private_key, algorithm="ES256", headers=headers)
 
     def send(self, url: str | None, payload: Body) -> bool:
         """Queue ``payload`` for ``url``; returns at once. False (nothing sent) without a URL."""

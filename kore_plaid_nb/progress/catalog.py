@@ -45,7 +45,14 @@ RUNBOOK: tuple[Notebook, ...] = (
     Notebook(
         "07_end_users",
         "End users",
-        ("start", "authorize_end_users", "show_authorizations", "walk_item_repair", "show_items"),
+        (
+            "start",
+            "authorize_end_users",
+            "show_authorizations",
+            "walk_item_repair",
+            "show_items",
+            "show_bridge_figures",
+        ),
     ),
     Notebook("08_teardown", "Teardown", ("start", "teardown", "go_live")),
 )

@@ -41,6 +41,7 @@ from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
+from . import bridge_figures
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -123,6 +124,7 @@ def start(notebook: str) -> Settings:
             raise
         current, problem = settings_module.load(validate=False), exc
     _running.update(settings=current, started=current)
+    bridge_figures.remember_start(current)  # so a later cell shows this notebook's figures
     detail = "emulator, no account needed" if current.embedded else f"Plaid {current.plaid_env}"
     print(f"{notebook}: {current.mode} mode ({detail})")
     if problem is not None:
@@ -521,6 +523,7 @@ def show_items(current: Settings, newest: int = 4) -> None:
     from ..bridge.item_health import NEEDS_REPAIR
     from ..bridge.items import list_items
 
+    bridge_figures.wait_for_webhooks(current)  # each Item's last webhook, not the one in flight
     rows = [
         (
             i["institution"] or "-",
@@ -542,6 +545,12 @@ def walk_item_repair(current: Settings) -> None:
     running = stack.ensure_stack(current)
     rows = walk(running.settings, running.public_url)
     print(format_table(("what happens", "Item health", "Kore's balance call"), rows))
+
+
+@step
+def show_bridge_figures(current: Settings) -> None:
+    """What the bridge counted during this notebook, read from its own ``/metrics``."""
+    bridge_figures.show_figures(current)
 
 
 # -- 08 teardown --------------------------------------------------------------------------

@@ -51,6 +51,10 @@ PLAID_ENVIRONMENTS = ("sandbox", "production")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MODE_CHOICES = ("auto", "embedded", "live")
 LINK_MODES = ("page", "hosted")  # the bridge's own Link page, or Plaid's Hosted Link
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+METRICS_TOKEN_MIN_LENGTH = 16
+METRICS_TOKEN_PATTERN = rf"[A-Za-z0-9._~+/=-]{{{METRICS_TOKEN_MIN_LENGTH},}}"
 
 
 def postgres_password(bridge_db: str | None) -> str:
@@ -92,6 +96,12 @@ class Settings:
     bridge_encryption_keys: tuple[str, ...] = var("BRIDGE_ENCRYPTION_KEYS", split, (), secret=True)
     bridge_audit_days: int = var("BRIDGE_AUDIT_DAYS", days, 90)  # audit trail kept this long
     forwarded_allow_ips: tuple[str, ...] = var("FORWARDED_ALLOW_IPS", split, ())
+    # /metrics: its own listener (unset: none), or the main port with this bearer token
+    bridge_metrics_port: int | None = var("BRIDGE_METRICS_PORT", port, None)
+    bridge_metrics_host: str = var("BRIDGE_METRICS_HOST", text, "127.0.0.1")
+    bridge_metrics_token: str = var("BRIDGE_METRICS_TOKEN", text, "", secret=True)
+    bridge_log_format: str = var("BRIDGE_LOG_FORMAT", lowered, "text")
+    bridge_log_level: str | None = var("BRIDGE_LOG_LEVEL", lowered, None)  # see log_level
     # 1: a live bridge also accepts the simulator's loopback callback (embedded: always);
     # None: unset (refused; the runbook's own background bridge: accepted, see ensure_bridge)
     bridge_allow_loopback_callback: int | None = var("BRIDGE_ALLOW_LOOPBACK_CALLBACK", flag, None)
@@ -148,6 +158,14 @@ class Settings:
             if url and url not in seen:
                 seen.append(url)
         return tuple(seen)
+
+    @property
+    def log_level(self) -> str:
+        """The bridge's log level: BRIDGE_LOG_LEVEL, else info for JSON logs (one line per
+        request is their point) and warning for text ones."""
+        if self.bridge_log_level:
+            return self.bridge_log_level
+        return "info" if self.bridge_log_format == "json" else "warning"
 
     @property
     def bridge_db_url(self) -> str | None:
@@ -289,12 +307,20 @@ def _plaid_keys(s: Settings) -> None:
         )
 
 
+def check_port(name: str, number: int, or_else: str = "") -> None:
+    """``number`` is a TCP port (1 to 65535), else a :class:`SettingsError` naming ``name``;
+    ``or_else`` ends the fix (e.g. ", or unset it")."""
+    if not 0 < number < 65536:
+        raise SettingsError(
+            f"{name}={number} is not a TCP port (1 to 65535).",
+            fix=f"Set {name} to a free port from 1 to 65535 (1024 or above unless the bridge "
+            f"may bind privileged ports){or_else}.",
+        )
+
+
 def _ports(s: Settings) -> None:
     for name, number in (("APP_PORT", s.app_port), ("KORE_SIMULATOR_PORT", s.simulator_port)):
-        if not 0 < number < 65536:
-            raise SettingsError(
-                f"{name}={number} is not a TCP port.", fix="Use a port from 1024 to 65535."
-            )
+        check_port(name, number)
 
 
 def _callbacks(s: Settings) -> None:
@@ -338,6 +364,41 @@ def _service_urls(s: Settings) -> None:
         )
 
 
+def _metrics(s: Settings) -> None:
+    if s.bridge_metrics_port is not None:
+        check_port("BRIDGE_METRICS_PORT", s.bridge_metrics_port, ", e.g. 9464, or unset it")
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]+", s.bridge_metrics_host):
+        raise SettingsError(
+            f"BRIDGE_METRICS_HOST={s.bridge_metrics_host!r} is not an interface address.",
+            fix="Set BRIDGE_METRICS_HOST to an address of this machine (127.0.0.1, the "
+            "default, or 0.0.0.0 for every interface), or unset it.",
+        )
+    token = s.bridge_metrics_token
+    if token and not re.fullmatch(METRICS_TOKEN_PATTERN, token):
+        raise SettingsError(
+            f"BRIDGE_METRICS_TOKEN is not a usable bearer token ({len(token)} characters).",
+            fix=f"Set BRIDGE_METRICS_TOKEN to a random value of {METRICS_TOKEN_MIN_LENGTH} or "
+            "more letters, digits or -._~+/= (no spaces), e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it (no "
+            "/metrics on the main port).",
+        )
+
+
+def _logs(s: Settings) -> None:
+    if s.bridge_log_format not in LOG_FORMATS:
+        raise SettingsError(
+            f"BRIDGE_LOG_FORMAT={s.bridge_log_format!r} is not a log format.",
+            fix="Set BRIDGE_LOG_FORMAT to text (the default: one readable line per event) or "
+            "json (one JSON object per line), or unset it.",
+        )
+    if s.bridge_log_level is not None and s.bridge_log_level not in LOG_LEVELS:
+        raise SettingsError(
+            f"BRIDGE_LOG_LEVEL={s.bridge_log_level!r} is not a log level.",
+            fix="Set BRIDGE_LOG_LEVEL to debug, info, warning or error, or unset it (warning "
+            "for text logs, info for json).",
+        )
+
+
 # in the order a trainee meets them (the first failing check is the one shown)
 CHECKS: tuple[Callable[[Settings], None], ...] = (
     _plaid_environment,
@@ -348,6 +409,8 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     _callbacks,
     _bridge_db,
     _service_urls,
+    _metrics,
+    _logs,
 )
 
 

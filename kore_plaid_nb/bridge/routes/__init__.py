@@ -10,6 +10,8 @@
                                                 ``{"redirect_to": callback?code&state}``
 ``GET /oauth-return``                           OAuth institutions come back here
                                                 (all four: :mod:`.authorize`)
+``POST /api/link_exit``                         ``{"session", "error"}`` -> 204: the user left
+                                                Link, counted (:mod:`.link_exit`)
 ``POST /api/send_the_access_token_AUTH``        token endpoint (alias ``/oauth/token``,
                                                 :mod:`.token`)
 ``GET /hosted-link/return?return_id=``          LINK_MODE=hosted: Plaid's Hosted Link sends
@@ -19,6 +21,9 @@
 ``/done``)                                      (:mod:`.repair`)
 ``GET /healthz``, ``GET /readyz``,              liveness, readiness (the store answers, else
 ``GET /openapi.yaml``                           503), this contract (:mod:`.housekeeping`)
+``GET /metrics``                                Prometheus' text format, only with
+                                                ``Authorization: Bearer $BRIDGE_METRICS_TOKEN``
+                                                (404 when unset; :mod:`.metrics`)
 ==============================================  ============================================
 
 Errors are one model (:mod:`..refusal`): the browser API answers JSON
@@ -29,7 +34,8 @@ API takes JSON only (415 otherwise: a cross-site form cannot send it). Bodies ab
 400; a client that leaves mid-body is one log line; Plaid failures get a readable error
 (4xx/502/503/504); a store that cannot answer (database down or restarting) gets 503 with
 ``Retry-After``: JSON for API calls, the readable page for the browser; anything unexpected is
-logged once and answered 500 with a request id. Blocking work (the store, Plaid) runs in the
+logged once and answered 500 with a request id; an unknown path (404) or method (405) gets
+the same model (:mod:`.unrouted`). Blocking work (the store, Plaid) runs in the
 thread pool. The pages' security headers come from one middleware.
 """
 
@@ -53,9 +59,12 @@ from .authorize import LINK_TOKENS_PER_SESSION, authorize_routes
 from .context import BridgeContext
 from .hosted_return import hosted_return_routes
 from .housekeeping import housekeeping_routes, lifespan, sweep
+from .link_exit import link_exit_routes
+from .metrics import metrics_routes
 from .plaid_urls import link_redirect_uri
 from .repair import repair_routes
 from .token import token_routes
+from .unrouted import UNROUTED_HANDLERS
 from .webhook import webhook_routes
 
 # create_app, and the two names the tests reach through ``routes``.
@@ -76,17 +85,19 @@ def create_app(
     access_log.install()
     routes: list[BaseRoute] = [
         *authorize_routes(ctx),
+        *link_exit_routes(ctx),
         *token_routes(ctx),
         *hosted_return_routes(ctx),
         *webhook_routes(ctx),
         *repair_routes(ctx),
         *housekeeping_routes(ctx),
+        *metrics_routes(ctx),
         Mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static"),
     ]
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestIds),
+            Middleware(RequestIds, trusted_proxies=settings.forwarded_allow_ips),
             Middleware(SecurityHeaders, pages=page.security_headers(settings)),
             Middleware(UnexpectedErrors),
         ],
@@ -94,10 +105,12 @@ def create_app(
         exception_handlers={
             StoreUnavailable: store_unavailable,
             ClientDisconnect: client_disconnected,
+            **UNROUTED_HANDLERS,
         },
     )
     app.state.store = ctx.store
     app.state.oauth = ctx.oauth
     app.state.sweep = lambda: sweep(ctx)
     app.state.webhook_verifier = ctx.verifier
+    app.state.metrics = ctx.metrics
     return app

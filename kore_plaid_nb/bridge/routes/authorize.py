@@ -1,7 +1,9 @@
 """The authorization: ``GET /`` starts a session (the page, JSON, or Hosted Link),
 ``POST /api/link_token`` gives the page its Link token, ``POST /api/set_access_token``
 exchanges Link's public token once and mints the code, ``GET /oauth-return`` re-opens Link
-for OAuth banks. Every ``GET /`` records its shape, whatever its answer (:mod:`.recording`).
+for OAuth banks. Every ``GET /`` records its shape, whatever its answer (:mod:`.recording`);
+sessions started, codes issued and failures are counted (:mod:`..metrics.recording`: a
+failure once per session and reason, whatever the user's retries).
 
 New sessions are rate limited per client address and overall (:mod:`..ratelimit`: 429 with
 ``Retry-After``); a session gets at most :data:`LINK_TOKENS_PER_SESSION` Link tokens. The
@@ -28,6 +30,7 @@ from starlette.routing import Route
 from .. import page
 from ..hosted_link import hosted_link_url, new_hosted_session
 from ..http import NO_STORE, Redirect, read_json_params, store_unavailable, wants_json
+from ..metrics import recording as metrics
 from ..oauth import (
     SESSION_TTL,
     AuthorizationRedirect,
@@ -39,7 +42,7 @@ from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_SESSION, Problem
 from ..public_url import public_base_url
 from ..refusal import Refusal, Refused
-from ..store import StoreUnavailable
+from ..store import SessionRecord, StoreUnavailable
 from . import recording
 from .context import BridgeContext
 from .plaid_urls import OAUTH_RETURN_PATH, link_redirect_uri, webhook_url
@@ -145,6 +148,7 @@ def admit(ctx: BridgeContext, query: str, address: str) -> AuthorizationRequest:
     auth: AuthorizationRequest = ctx.oauth.validate_authorization(query)
     retry_after = ctx.limiter.acquire(address)
     if retry_after is not None:
+        metrics.session_rate_limited()
         raise Refused(too_many_sessions(retry_after))
     return auth
 
@@ -203,6 +207,7 @@ def start_session(
         SESSION_TTL,
         link_tokens=0 if link_token is None else 1,
     )
+    metrics.authorization_started()
     return Started(auth, session_id, link_token)
 
 
@@ -226,11 +231,13 @@ def start_hosted(
         new.return_id,
         new.salt,
     )
+    metrics.authorization_started()
     return Redirect(url)
 
 
 def client_address(request: Request) -> str:
-    """The client as uvicorn reports it (X-Forwarded-For only from FORWARDED_ALLOW_IPS)."""
+    """The client's address: the peer's, or the X-Forwarded-For the bridge read itself
+    from a FORWARDED_ALLOW_IPS peer (:mod:`..request_ids`)."""
     return request.client.host if request.client else ""
 
 
@@ -252,8 +259,10 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     try:
         outcome = await run_in_threadpool(admitted_and_recorded, seen, start)
     except StoreUnavailable as exc:  # answered as the app's handler does, recorded
+        metrics.authorization_failed("store_unavailable")
         return recording.recorded(await store_unavailable(request, exc), seen)
     if isinstance(outcome, Refusal):
+        metrics.authorization_refused(outcome.error)
         return outcome.json() if as_json else outcome.page()
     if isinstance(outcome, Redirect):
         return outcome.response()
@@ -288,7 +297,9 @@ async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
         return MISSING_SESSION.json()
     redirect_uri = link_redirect_uri(ctx.settings, request)
     webhook = webhook_url(ctx.settings, request)
-    issued = await run_in_threadpool(issue_link_token, ctx, session_id, redirect_uri, webhook)
+    issued = await on_authorization_path(
+        session_id, issue_link_token, ctx, session_id, redirect_uri, webhook
+    )
     if isinstance(issued, Refusal):
         return issued.json()
     return JSONResponse({"link_token": issued}, headers=NO_STORE)
@@ -323,7 +334,27 @@ def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect
             "The authorization request is no longer valid for this bridge's settings.",
             "Start the authorization again from Kore.",
         )
+    metrics.authorization_completed(seconds_open(ctx, claim.record))
     return Redirect(location)
+
+
+def seconds_open(ctx: BridgeContext, session: SessionRecord) -> float:
+    """How long ago the session was opened (it expires :data:`SESSION_TTL` after)."""
+    return ctx.store.clock() - (session.expires_at - SESSION_TTL)
+
+
+async def on_authorization_path(session_key: str, step: Callable[..., T], *args: object) -> T:
+    """``step(*args)`` in the thread pool; a Plaid failure it answers, or a store that cannot
+    answer, counted as a failed authorization, once per ``session_key`` (the session, or
+    what names it) and reason."""
+    try:
+        outcome = await run_in_threadpool(step, *args)
+    except StoreUnavailable:
+        metrics.authorization_failed("store_unavailable", session_key)
+        raise
+    if isinstance(outcome, Refusal):
+        metrics.authorization_refused(outcome.error, session_key)
+    return outcome
 
 
 async def set_access_token(ctx: BridgeContext, request: Request) -> Response:
@@ -335,7 +366,7 @@ async def set_access_token(ctx: BridgeContext, request: Request) -> Response:
     public_token = params.get("public_token") or ""
     if not session_id or not public_token:
         return MISSING_TOKEN.json()
-    outcome = await run_in_threadpool(complete, ctx, session_id, public_token)
+    outcome = await on_authorization_path(session_id, complete, ctx, session_id, public_token)
     if isinstance(outcome, Refusal):
         return outcome.json()
     return JSONResponse({"redirect_to": outcome.location}, headers=NO_STORE)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from ...settings import Settings
 from ..hosted_link import HostedLink
 from ..item_health import ItemHealth
+from ..metrics.exposition import scrape_registry
 from ..oauth import BridgeOAuth
 from ..plaid_link import PlaidLink
 from ..ratelimit import SessionLimiter
@@ -29,6 +32,7 @@ class BridgeContext:
     health: ItemHealth
     hosted: HostedLink
     recorder: RequestRecorder
+    metrics: CollectorRegistry  # what a scrape of this app shows (:mod:`.metrics`)
 
     @classmethod
     def build(
@@ -60,6 +64,7 @@ class BridgeContext:
             health=health,
             hosted=HostedLink(store, plaid),
             recorder=RequestRecorder(store),
+            metrics=scrape_registry(settings, store),
         )
 
     @property

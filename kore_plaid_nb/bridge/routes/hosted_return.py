@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,12 +16,13 @@ from starlette.routing import Route
 from .. import page
 from ..hosted_link import FINISHING_RELOAD_SECONDS, RETURN_PARAM, RETURN_PATH, session_id_for
 from ..http import Redirect
+from ..metrics import recording as metrics
 from ..oauth import AuthorizationRequest
 from ..plaid_link import LinkStepError
 from ..problems import CANNOT_FINISH, Problem
 from ..refusal import Refusal
 from ..store import HostedSession
-from .authorize import complete
+from .authorize import complete, on_authorization_path
 from .context import BridgeContext
 
 
@@ -65,6 +65,7 @@ def _denied(ctx: BridgeContext, session_id: str, session: HostedSession) -> Redi
     if claim.problem is not None:
         return Problem.of_session(claim.problem).refusal()
     ctx.store.close_claimed_session(session_id)
+    metrics.authorization_failed("user_left", session_id)
     state = dict(parse_qsl(session.auth_query, keep_blank_values=True)).get("state")
     auth = AuthorizationRequest(session.client_id, session.redirect_uri, state, session.auth_query)
     return Redirect(ctx.oauth.denial_location(auth))
@@ -80,7 +81,8 @@ def _cannot_finish(outcome: Redirect | Refusal) -> Redirect | Refusal:
 
 async def hosted_return(ctx: BridgeContext, request: Request) -> Response:
     return_id = request.query_params.get(RETURN_PARAM, "")
-    outcome = await run_in_threadpool(finish_hosted, ctx, return_id)
+    session_key = "hosted-return:" + return_id  # names one session, as its id does
+    outcome = await on_authorization_path(session_key, finish_hosted, ctx, return_id)
     if isinstance(outcome, Refusal):
         return outcome.page()
     if isinstance(outcome, Finishing):

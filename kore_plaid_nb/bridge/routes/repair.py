@@ -39,6 +39,7 @@ from .. import page
 from ..audit import AuditEvent, record_audit
 from ..hosted_link import RESULT_ATTEMPTS, RESULT_INTERVAL_SECONDS, results_of
 from ..http import NO_STORE, read_json_body, read_json_params
+from ..metrics import recording as metrics
 from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
 from ..refusal import Refusal, Refused
@@ -173,7 +174,8 @@ def finish_repair(ctx: BridgeContext, token: str, link_token: str) -> Refusal | 
     claim = ctx.store.complete_repair(token)  # single use: exactly one caller gets here
     if claim.item is None:
         return Problem.of_repair_link(claim.problem).refusal()
-    log.info("item %s repaired through its repair link", claim.item.ref)
+    log.info("item repaired through its repair link (the audit trail names it)")
+    metrics.repair_link_used()
     record_audit(ctx.store, AuditEvent.ITEM_REPAIRED, claim.item.ref, "repair link")
     return None
 

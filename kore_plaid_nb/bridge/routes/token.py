@@ -1,10 +1,12 @@
 """The token endpoint (``POST /api/send_the_access_token_AUTH``, alias ``/oauth/token``):
 :meth:`..oauth.BridgeOAuth.token_response`. The only route whose errors are RFC 6749's
 (``error`` / ``error_description``), its 503 included. Every request records its shape,
-whatever its answer (:mod:`.recording`)."""
+whatever its answer (:mod:`.recording`), and is counted and timed, a 500 included
+(:mod:`..metrics.recording`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import partial
 
@@ -15,6 +17,8 @@ from starlette.routing import Route
 
 from ..deferred_audit import AuditWrite, holding_audits, write_held
 from ..http import parse_params, read_body, store_unavailable_refusal
+from ..metrics import recording as metrics
+from ..metrics.catalog import OTHER
 from ..oauth import TokenResponse
 from ..refusal import Refused
 from ..store import StoreUnavailable
@@ -75,6 +79,7 @@ def answered(
 
 
 async def token(ctx: BridgeContext, request: Request) -> Response:
+    started = time.perf_counter()
     authorization = request.headers.getlist("authorization")
     try:
         body = await read_body(request)
@@ -82,7 +87,25 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
     except Refused as refused:  # a body not read or not parsed: no parameter to describe
         unread = recording.seen_request(ctx, request, "token", (), authorization)
         recording.record(unread, refused.refusal.status)
+        metrics.token_request(OTHER, refused.refusal.status, refused.refusal.error, started)
         return refused.refusal.oauth_json()
+    grant_type = metrics.token_grant_type(params)
+    try:
+        return await answer_token(ctx, request, params, authorization, grant_type, started)
+    except Exception:  # a bug: the app's handler answers 500; counted here first
+        metrics.token_request(grant_type, 500, "server_error", started)
+        raise
+
+
+async def answer_token(
+    ctx: BridgeContext,
+    request: Request,
+    params: Sequence[tuple[str, str]],
+    authorization: list[str],
+    grant_type: str,
+    started: float,
+) -> Response:
+    """The answer to a token request whose parameters were read, counted and timed."""
     seen = recording.seen_request(ctx, request, "token", params, authorization)
     refresh = ctx.inline_refresh and ("grant_type", "refresh_token") in params
     try:
@@ -95,8 +118,13 @@ async def token(ctx: BridgeContext, request: Request) -> Response:
             wait = REFRESH_WAIT_SECONDS if refresh else None
             answer = await run_in_threadpool(answered, ctx, params, authorization, seen, wait)
     except StoreUnavailable as exc:
-        return recording.recorded(store_unavailable_refusal(exc).oauth_json(), seen)
-    return JSONResponse(answer.body, answer.status, headers=answer.headers)
+        refusal = store_unavailable_refusal(exc)
+        response = recording.recorded(refusal.oauth_json(), seen)
+        metrics.token_request(grant_type, refusal.status, refusal.error, started)
+        return response
+    response = JSONResponse(answer.body, answer.status, headers=answer.headers)
+    metrics.token_request(grant_type, answer.status, answer.body.get("error"), started)
+    return response
 
 
 def token_routes(ctx: BridgeContext) -> list[Route]:

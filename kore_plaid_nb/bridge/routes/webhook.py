@@ -16,6 +16,7 @@ from starlette.routing import Route
 from ..audit import record_webhook_refusal
 from ..http import NO_STORE, read_body
 from ..item_health import MalformedWebhook, parse_webhook
+from ..metrics import recording as metrics
 from ..plaid_link import LinkStepError
 from ..refusal import Refusal, Refused
 from ..webhook_verification import KeyLookupsExhausted, WebhookRejected
@@ -36,13 +37,16 @@ async def verified(ctx: BridgeContext, request: Request) -> bytes:
         await run_in_threadpool(ctx.verifier.verify, body, signature, client_address(request))
     except WebhookRejected as exc:
         log.warning("plaid webhook refused: %s", exc.reason)
+        metrics.webhook_refused(exc.reason)
         await run_in_threadpool(record_webhook_refusal, ctx.store, exc.reason)
         raise Refused(Refusal(401, "invalid_webhook", exc.message, exc.fix)) from None
-    except LinkStepError as exc:
+    except LinkStepError as exc:  # Plaid's key could not be fetched: Plaid sends it again
+        metrics.webhook_refused("key_unavailable")
         retry = {"Retry-After": str(KEY_RETRY_SECONDS)}
         raise Refused(exc.refusal.with_headers(retry)) from None
     except KeyLookupsExhausted as exc:
         log.warning("plaid webhook not checked: too many new signing keys asked of Plaid")
+        metrics.webhook_refused("key_lookups_exhausted")
         await run_in_threadpool(record_webhook_refusal, ctx.store, "key_lookups_exhausted")
         unavailable = Refusal(
             503,
@@ -63,6 +67,7 @@ async def plaid_webhook(ctx: BridgeContext, request: Request) -> Response:
     try:
         webhook = parse_webhook(body)
     except MalformedWebhook as exc:
+        metrics.webhook_verified("", "")  # signed by Plaid, but no webhook: counted unknown
         return Refusal(
             400,
             "invalid_webhook_body",
@@ -70,6 +75,7 @@ async def plaid_webhook(ctx: BridgeContext, request: Request) -> Response:
             "Send Plaid's webhook body as Plaid signed it: a JSON object with "
             "webhook_type, webhook_code and item_id.",
         ).json()
+    metrics.webhook_verified(webhook.webhook_type, webhook.webhook_code)
     known = await run_in_threadpool(ctx.health.apply, webhook)
     if webhook.webhook_type == "LINK":
         await run_in_threadpool(ctx.hosted.record_webhook, body)

@@ -88,14 +88,21 @@
     return text;
   }
 
-  // POST a JSON body to the bridge; onOk(body) for a 2xx answer, else the page explains.
-  function callBridge(path, payload, onOk) {
-    fetch(path, {
+  // POST a JSON body to the bridge (every call of the page goes through here); keepalive lets
+  // a call finish while the page navigates away.
+  function post(path, payload, keepalive) {
+    return fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       credentials: "same-origin",
+      keepalive: !!keepalive,
       body: JSON.stringify(payload)
-    }).then(function (response) {
+    });
+  }
+
+  // POST to the bridge; onOk(body) for a 2xx answer, else the page explains.
+  function callBridge(path, payload, onOk) {
+    post(path, payload, false).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (response.ok) {
           onOk(body);
@@ -108,6 +115,12 @@
            "Connect again.", true);
       button.disabled = false;
     });
+  }
+
+  // Tell the bridge the user left Link (its metrics count it): fire and forget.
+  function tellExit(error) {
+    post("/api/link_exit", { session: ctx.session, error: !!error }, true)
+      .catch(function () { /* only a figure is lost */ });
   }
 
   function refused(body) {
@@ -167,6 +180,7 @@
       token: ctx.linkToken,
       onSuccess: function (publicToken) { finish(publicToken); },
       onExit: function (error) {
+        tellExit(error);
         if (error) {
           var why = error.display_message || error.error_message || error.error_code ||
             "an unknown error";
@@ -187,6 +201,11 @@
   }
 
   button.addEventListener("click", function () { openLink(false); });
-  deny.addEventListener("click", function (event) { event.preventDefault(); leave(deny.href); });
+  // Cancel is the user leaving too: counted like closing Link (keepalive outlives the page).
+  deny.addEventListener("click", function (event) {
+    event.preventDefault();
+    tellExit(false);
+    leave(deny.href);
+  });
   openLink(root.dataset.mode === "oauth-return");
 })();

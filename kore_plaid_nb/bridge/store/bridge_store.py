@@ -307,6 +307,9 @@ class BridgeStore:
     def fill_missing_refs(self) -> int:
         return self.items.fill_missing_refs()
 
+    def items_by_health(self) -> dict[str, int]:
+        return self.items.count_by_health()
+
     def item_statuses(self) -> list[ItemStatus]:
         return self.items.statuses()
 
@@ -323,6 +326,9 @@ class BridgeStore:
 
     def issue_repair_link(self, ref: str, replace: bool = False) -> IssuedRepairLink | None:
         return self.repair_links.issue(ref, replace=replace)
+
+    def open_repair_links(self) -> int:
+        return self.repair_links.count_open()
 
     def start_repair(self, token: str, limit: int) -> RepairClaim:
         return self.repair_links.start(token, limit)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from ..metrics import recording
 from .sealed import Keyring
 
 Clock = Callable[[], float]
@@ -69,8 +70,9 @@ class Database:
         return self.clock()
 
     def transaction(self) -> AbstractContextManager[Transaction]:
-        """A write transaction: all of it is committed, or none of it."""
-        return self.backend.transaction()
+        """A write transaction: all of it is committed, or none of it (timed, as every
+        read: :mod:`..metrics`)."""
+        return recording.store_transaction(self.backend.transaction())
 
     def read(self) -> AbstractContextManager[Transaction]:
-        return self.backend.read()
+        return recording.store_transaction(self.backend.read())

@@ -202,6 +202,15 @@ class Items:
                 )
         return len(rows)
 
+    def count_by_health(self) -> dict[str, int]:
+        """How many Items not yet removed are in each health (one grouped read)."""
+        with self.db.read() as tx:
+            rows = tx.execute(
+                "SELECT health, COUNT(*) AS items FROM items WHERE removed_at IS NULL"
+                " GROUP BY health"
+            ).fetchall()
+        return {str(row["health"]): int(row["items"]) for row in rows}
+
     def statuses(self) -> list[ItemStatus]:
         """Every Item the store holds, oldest first, with its health."""
         self.fill_missing_refs()

@@ -7,10 +7,10 @@ A key file left from before BRIDGE_ENCRYPTION_KEY was set still opens what it se
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import stat
-import sys
 from pathlib import Path
 
 from ...settings import POSTGRES_SCHEMES, Settings
@@ -76,7 +76,14 @@ def _left_key_file(settings: Settings, given: list[bytes]) -> list[bytes]:
 def _tell_once(path: Path, text: str) -> None:
     if path not in _told_about:
         _told_about.add(path)
-        print(" ".join(text.split()), file=sys.stderr, flush=True)
+        _tell(" ".join(text.split()))
+
+
+def _tell(text: str) -> None:
+    """On stderr, or as a line of the bridge's logs in a bridge process (:mod:`..logs`)."""
+    from ..logs import announce
+
+    announce(text, "encryption_key_file", logging.WARNING)
 
 
 def read_or_create_key(path: Path) -> bytes:
@@ -99,11 +106,9 @@ def read_or_create_key(path: Path) -> bytes:
         return _read_key(path)
     finally:
         draft.unlink(missing_ok=True)
-    print(
+    _tell(
         f"kore-plaid: made the bridge's encryption key {path} (mode 0600). Keep it with the "
-        "store: without it, the stored Plaid access tokens cannot be read.",
-        file=sys.stderr,
-        flush=True,
+        "store: without it, the stored Plaid access tokens cannot be read."
     )
     return _read_key(path)
 

@@ -77,6 +77,18 @@ class RepairLinks:
             )
         return IssuedRepairLink(token, now, now + ttl)
 
+    def count_open(self) -> int:
+        """Repair links issued, not used, not expired, for an Item not removed."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT COUNT(*) AS links FROM repair_links"
+                " JOIN items ON items.id = repair_links.item_ref"
+                " WHERE repair_links.used_at IS NULL AND repair_links.expires_at > ?"
+                " AND items.removed_at IS NULL",
+                (self.db.now(),),
+            ).fetchone()
+        return int(row["links"])
+
     def start(self, token: str, limit: int) -> RepairClaim:
         """Count one more Link token for a usable repair link, at most ``limit`` in all: its
         Item, or why not (``"exhausted"`` past the limit)."""

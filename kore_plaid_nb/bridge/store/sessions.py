@@ -93,6 +93,15 @@ class Sessions:
                 (digest(session_id),),
             )
 
+    def is_open(self, session_id: str) -> bool:
+        """The session exists, is live, and is neither completed nor being completed."""
+        with self.db.read() as tx:
+            row = tx.execute(
+                "SELECT 1 FROM sessions WHERE digest = ? AND status = 'open' AND expires_at > ?",
+                (digest(session_id), self.db.now()),
+            ).fetchone()
+        return row is not None
+
     def create_hosted(
         self,
         session_id: str,

@@ -7,20 +7,27 @@ the Item id, so one Item always answers the same and two Items never share ids.
 
 from __future__ import annotations
 
-from .bank_accounts import Account, accounts, auth_numbers, owners
+from .bank_accounts import Account, accounts, auth_numbers, currency, owners
 from .debts import liabilities
+from .health import status
 from .ids import account_id, derived_id
 from .institutions import (
+    BANKS,
     BRANDS,
+    EU_COUNTRIES,
     INSTITUTION_IDS,
     KNOWN_PRODUCTS,
     OAUTH_INSTITUTIONS,
     PRODUCTS,
     SANDBOX_PASSWORD,
     SANDBOX_USERNAME,
+    Bank,
     Brand,
     Institution,
+    country,
     institution,
+    payment_initiation_metadata,
+    supports,
 )
 from .ledger import CATEGORIES, TRANSACTION_MONTHS, Category, Transaction, categories, transactions
 from .portfolio import (
@@ -33,8 +40,10 @@ from .portfolio import (
 )
 
 __all__ = [
+    "BANKS",
     "BRANDS",
     "CATEGORIES",
+    "EU_COUNTRIES",
     "INSTITUTION_IDS",
     "KNOWN_PRODUCTS",
     "OAUTH_INSTITUTIONS",
@@ -44,6 +53,7 @@ __all__ = [
     "SECURITIES",
     "TRANSACTION_MONTHS",
     "Account",
+    "Bank",
     "Brand",
     "Category",
     "Holding",
@@ -54,12 +64,17 @@ __all__ = [
     "accounts",
     "auth_numbers",
     "categories",
+    "country",
+    "currency",
     "derived_id",
     "holdings",
     "institution",
     "investment_transactions",
     "liabilities",
     "owners",
+    "payment_initiation_metadata",
     "securities",
+    "status",
+    "supports",
     "transactions",
 ]

@@ -126,14 +126,14 @@ class _Dated(NamedTuple):
     transaction: Transaction
 
 
-def _transaction_json(item_id: str, dated: _Dated) -> dict[str, object]:
+def _transaction_json(item_id: str, dated: _Dated, currency: str) -> dict[str, object]:
     t, when = dated.transaction, dated.when.isoformat()
     return {
         "transaction_id": derived_id("txn", item_id, str(dated.month), str(dated.position)),
         "account_id": account_id(item_id, t.mask),
         "account_owner": None,
         "amount": t.amount,
-        "iso_currency_code": "USD",
+        "iso_currency_code": currency,
         "unofficial_currency_code": None,
         "category": list(t.category),
         "category_id": _CATEGORY_IDS[t.category],
@@ -184,8 +184,9 @@ def _transaction_json(item_id: str, dated: _Dated) -> dict[str, object]:
     }
 
 
-def transactions(item_id: str, created: date) -> list[dict[str, object]]:
-    """Every transaction of an Item, oldest first (the order /transactions/sync pages in)."""
+def transactions(item_id: str, created: date, currency: str = "USD") -> list[dict[str, object]]:
+    """Every transaction of an Item, oldest first (the order /transactions/sync pages in), in
+    ``currency`` (its bank's)."""
     dated = sorted(
         (
             _Dated(created - timedelta(days=30 * month + t.day), month, index, t)
@@ -194,4 +195,4 @@ def transactions(item_id: str, created: date) -> list[dict[str, object]]:
         ),
         key=lambda d: (d.when, -d.month, d.position),
     )
-    return [_transaction_json(item_id, d) for d in dated]
+    return [_transaction_json(item_id, d, currency) for d in dated]

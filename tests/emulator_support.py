@@ -1,0 +1,62 @@
+"""Calls through plaid-python whose raw answers are checked against Plaid's pinned spec:
+shared by the emulator's conformance tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import plaid
+import pytest
+from plaid.api import plaid_api
+from plaid.model.plaid_error import PlaidError
+from plaid_spec import Spec
+
+from kore_plaid_nb.settings import Settings
+
+
+def call_ok(spec: Spec, client: plaid_api.PlaidApi, path: str, call: Callable[[], Any]) -> Any:
+    """Call through plaid-python (deserializes, type-checks), then check the raw body."""
+    model = call()
+    raw = json.loads(client.api_client.last_response.data)
+    spec.check(spec.success_schema(path), raw)
+    assert len(raw["request_id"]) == 15 and raw["request_id"].isalnum()
+    return model
+
+
+def check_error_body(spec: Spec, client: plaid_api.PlaidApi, path: str, body: str) -> dict:
+    parsed = json.loads(body)
+    spec.check(spec.error_schema(path), parsed)
+    spec.check("PlaidError", parsed)
+    client.api_client.deserialize(SimpleNamespace(data=body), (PlaidError,), True)
+    return parsed
+
+
+def call_error(
+    spec: Spec, client: plaid_api.PlaidApi, path: str, call: Callable[[], Any]
+) -> tuple[int, dict]:
+    with pytest.raises(plaid.ApiException) as caught:
+        call()
+    return caught.value.status, check_error_body(spec, client, path, caught.value.body)
+
+
+def raw_post(url: str, settings: Settings, path: str, content: bytes | str, **headers: str):
+    return httpx.post(
+        url + path,
+        content=content,
+        headers={
+            "PLAID-CLIENT-ID": settings.client_id,
+            "PLAID-SECRET": settings.secret,
+            "Content-Type": "application/json",
+            **headers,
+        },
+    )
+
+
+def is_152_png(logo: str) -> bool:
+    png = base64.b64decode(logo, validate=True)
+    return png.startswith(b"\x89PNG\r\n\x1a\n") and png[16:24] == (152).to_bytes(4, "big") * 2
