@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast typecheck lab notebooks docs check lint security format clean stop
+.PHONY: install run test test-fast typecheck lab notebooks docs check lint security format clean stop catalogs
+
+# The bridge pages' gettext catalogs: each .po compiled to its .mo (never committed), again
+# whenever the .po is newer (kore_plaid_nb/bridge/i18n/catalogs.py says how to update them).
+LOCALES := kore_plaid_nb/bridge/i18n/locales
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(LOCALES)/*/LC_MESSAGES/*.po))
 
 # pip speaks for itself (no --quiet): a first install takes minutes and must not look hung.
 $(STAMP): requirements.txt pyproject.toml
@@ -21,23 +26,31 @@ $(STAMP): requirements.txt pyproject.toml
 	@bash tools/install_proxy.sh || echo "warning: JupyterHub's proxy is not installed (see above); only the training-session test needs it"
 	@# mermaid (npm) into .tools/: the documentation site serves it to draw its diagrams offline
 	@bash tools/install_docs_assets.sh || echo "warning: mermaid is not installed (see above); only make docs needs it"
+	@# axe-core (npm) into .tools/: the accessibility tests inject it into the bridge's pages
+	@bash tools/install_axe.sh || echo "warning: axe-core is not installed (see above); only the page accessibility tests need it"
 	@touch $(STAMP)
 	@echo "Installed: .venv is ready."
 
-install: $(STAMP)
+install: $(STAMP) catalogs
+
+## make catalogs: compile the pages' translations (.po -> .mo); the targets below need them
+catalogs: $(MO_FILES)
+
+$(LOCALES)/%.mo: $(LOCALES)/%.po | $(STAMP)
+	@$(BIN)/pybabel --quiet compile -i $< -o $@
 
 ## make run: execute the whole runbook headless (embedded mode unless .env has Plaid keys)
-run: $(STAMP)
+run: $(STAMP) catalogs
 	$(BIN)/kore-plaid run
 
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
-test: lint typecheck
+test: lint typecheck catalogs
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 ## make test-fast: the inner loop (about 1.5 minutes): ruff, mypy, then the unit and contract tests
 ## (no notebooks, no browser, no PostgreSQL, no service processes; make test runs those too)
-test-fast: lint typecheck
+test-fast: lint typecheck catalogs
 	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist load -p no:cacheprovider --fast tests
 
 ## make typecheck: mypy --strict over the package (settings in pyproject.toml)
@@ -45,16 +58,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 ## make lab: open the runbook in JupyterLab
-lab: $(STAMP)
+lab: $(STAMP) catalogs
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make notebooks: re-execute the notebooks and store their (sanitized) outputs
-notebooks: $(STAMP)
+notebooks: $(STAMP) catalogs
 	$(BIN)/kore-plaid run --store-outputs
 
 ## make docs: the documentation site, static HTML in build/site/ (tools/build_docs.py, MkDocs
 ## Material; committed notebook outputs, nothing executed or fetched; warnings are errors)
-docs: $(STAMP)
+docs: $(STAMP) catalogs
 	$(BIN)/python tools/build_docs.py
 
 ## make check: security (bandit + pip-audit), then make test (lint + tests)

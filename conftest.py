@@ -32,7 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # test that starts the project's services as processes (they all run in `make test`).
 SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_browser_",
+    "tests/test_pages_",  # Chromium on every end-user page
     "tests/test_emulator_link_browser.py",
+    "tests/test_page_speed.py",  # Chromium
     "tests/test_jupyterhub.py",
     "tests/test_training_class.py",
     "tests/test_runbook_run.py",
@@ -149,9 +151,13 @@ UNIT_SECONDS = {
     "tests/test_bridge_sessions_attacks.py": 9,
     "tests/test_browser_replicas.py": 10,
     "tests/test_browser_page.py": 10,
+    "tests/test_pages_accessibility.py": 30,
+    "tests/test_pages_phones.py": 20,
     "tests/test_harness_restart.py": 10,
     "tests/test_tunnel.py": 8,
     "tests/test_browser_board.py": 8,
+    "tests/test_page_speed.py": 10,
+    "tests/test_page_weight.py": 9,
 }
 
 

@@ -139,16 +139,19 @@ def link_token_answer(
     webhook: str | None = None,
     hosted_link: dict[str, object] | None = None,
     access_token: str | None = None,
+    language: str = "en",
 ) -> dict[str, Any]:
     """Plaid's whole ``/link/token/create`` answer (:func:`create_link_token`), within
     ``timeout`` seconds (plaid-python waits forever without one). ``webhook``: where Plaid
     sends the Item's webhooks; ``hosted_link`` (e.g. ``{"completion_redirect_uri": ...}``):
-    the answer holds ``hosted_link_url``; ``access_token``: update mode (no products)."""
+    the answer holds ``hosted_link_url``; ``access_token``: update mode (no products);
+    ``language``: Link's (one Plaid lists for these countries: the caller chooses it, see
+    :func:`.bridge.i18n.plaid_languages.link_language`)."""
     body: dict[str, object] = {
         "user": {"client_user_id": user_id},
         "client_name": client_name,
         "country_codes": list(settings.plaid_country_codes),
-        "language": "en",
+        "language": language,
     }
     if access_token is None:
         body["products"] = list(settings.plaid_products)

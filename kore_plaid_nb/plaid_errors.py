@@ -8,7 +8,6 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from string import Template
 
 import httpx
 import plaid
@@ -109,8 +108,8 @@ class Caller(enum.Enum):
 
 @dataclass(frozen=True)
 class Advice:
-    """One caller's words for one :class:`PlaidProblem`. ``message`` and ``fix`` are
-    :class:`string.Template` texts; the caller names their ``$fields``."""
+    """One caller's words for one :class:`PlaidProblem`. ``message`` and ``fix`` are texts
+    with ``%(name)s`` fields; the caller names them."""
 
     message: str
     fix: str
@@ -118,10 +117,10 @@ class Advice:
     status: int = 502  # what the bridge answers the browser with
 
     def says(self, **fields: object) -> str:
-        return Template(self.message).substitute(fields)
+        return self.message % fields
 
     def advises(self, **fields: object) -> str:
-        return Template(self.fix).substitute(fields)
+        return self.fix % fields
 
 
 KEYS_ADVICE = (
@@ -129,40 +128,52 @@ KEYS_ADVICE = (
     "dashboard.plaid.com > Developers > Keys"
 )
 REDIRECT_URIS_PAGE = "dashboard.plaid.com > Developers > API > Allowed redirect URIs"
-REFUSED = "Plaid refused the call: $error"  # the runbook shows Plaid's own words
 
-# The $fields each caller fills (tests/test_plaid_failures.py renders every row with them):
-# RUNBOOK: $error, or $at and $reason when Plaid was not reached (its fix: $host then, else
-# none); BRIDGE: $code, $error_type, $message and, but for ITEM_GONE, $during, $host,
-# $redirect_uri; KORE: $where, $detail, $linked_without (its fix: none). A caller without a
-# row for a problem uses its OTHER row.
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's marker (the bridge's i18n.N_, no import)
+    """Marks a text the bridge shows end users, for the ``messages`` catalog."""
+    return message
+
+
+REFUSED = "Plaid refused the call: %(error)s"  # the runbook shows Plaid's own words
+
+# The %(fields)s each caller fills (tests/test_plaid_failures.py renders every row with them):
+# RUNBOOK: error, or at and reason when Plaid was not reached (its fix: host then, else none);
+# BRIDGE: code, error_type, message and, but for ITEM_GONE, during, host, redirect_uri; KORE:
+# where, detail, linked_without (its fix: none). A caller without a row for a problem uses its
+# OTHER row. The BRIDGE rows are shown to end users: msgids of the bridge's ``messages``
+# catalog (N_), translated when the bridge renders them (bridge/refusal.py).
 ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
     PlaidProblem.UNREACHABLE: {
         Caller.RUNBOOK: Advice(
-            "Plaid could not be reached$at ($reason).",
+            "Plaid could not be reached%(at)s (%(reason)s).",
             "Check the internet connection (and HTTPS_PROXY, if this network needs a proxy), "
             "then try again; status.plaid.com shows whether Plaid is down.",
         ),
         Caller.BRIDGE: Advice(
-            "The bridge could not reach Plaid at $host while $during.",
-            "Check the internet connection, or start the emulator when PLAID_API_URL points "
-            "at it (`kore-plaid sandbox`).",
+            N_("The bridge could not reach Plaid at %(host)s while %(during)s."),
+            N_(
+                "Check the internet connection, or start the emulator when PLAID_API_URL points "
+                "at it (`kore-plaid sandbox`)."
+            ),
             "4.vii-x",
         ),
     },
     PlaidProblem.EMULATOR_UNREACHABLE: {
         Caller.RUNBOOK: Advice(
-            "Plaid could not be reached$at ($reason).",
-            "PLAID_API_URL points at $host: start the emulator there (embedded mode: rerun the "
+            "Plaid could not be reached%(at)s (%(reason)s).",
+            "PLAID_API_URL points at %(host)s: start the emulator there (embedded mode: rerun the "
             "notebook from the top, or `kore-plaid sandbox`), or unset PLAID_API_URL to use "
             "Plaid itself.",
         ),
     },
     PlaidProblem.TIMEOUT: {
         Caller.BRIDGE: Advice(
-            "Plaid at $host did not answer in time while $during.",
-            "Wait a minute and try again; if it keeps happening, check status.plaid.com "
-            "(or the emulator's log when PLAID_API_URL points at it).",
+            N_("Plaid at %(host)s did not answer in time while %(during)s."),
+            N_(
+                "Wait a minute and try again; if it keeps happening, check status.plaid.com "
+                "(or the emulator's log when PLAID_API_URL points at it)."
+            ),
             status=504,
         ),
     },
@@ -173,12 +184,16 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             "4.iii-iv",
         ),
         Caller.BRIDGE: Advice(
-            "Plaid refused the bridge's client id / secret while $during.",
-            f"{KEYS_ADVICE} into .env (PLAID_ENV names the environment), then restart the bridge.",
+            N_("Plaid refused the bridge's client id / secret while %(during)s."),
+            N_(
+                "Copy the client_id and the secret of the chosen environment again from "
+                "dashboard.plaid.com > Developers > Keys into .env (PLAID_ENV names the "
+                "environment), then restart the bridge."
+            ),
             "4.iii-iv",
         ),
         Caller.KORE: Advice(
-            "Plaid refused the client id / secret in $where ($detail).",
+            "Plaid refused the client id / secret in %(where)s (%(detail)s).",
             f"{KEYS_ADVICE} into .env, the profile's Client ID / Client Secret and the "
             "PLAID-CLIENT-ID / PLAID-SECRET headers.",
             "4.iii-iv / 9",
@@ -186,9 +201,11 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
     },
     PlaidProblem.LINK_SESSION: {
         Caller.BRIDGE: Advice(
-            "Plaid did not accept this Link session while $during (it expired or was already "
-            "used).",
-            "Close this page and start the authorization again from the Kore conversation.",
+            N_(
+                "Plaid did not accept this Link session while %(during)s (it expired or was "
+                "already used)."
+            ),
+            N_("Close this page and start the authorization again from the Kore conversation."),
             status=400,
         ),
     },
@@ -200,9 +217,11 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             "4.v-vi",
         ),
         Caller.BRIDGE: Advice(  # told only when the call sent a redirect URI
-            "Plaid refused a field while $during: $message",
-            f"Add $redirect_uri to {REDIRECT_URIS_PAGE} (or set LINK_REDIRECT_URI to one that "
-            "is there).",
+            N_("Plaid refused a field while %(during)s: %(message)s"),
+            N_(
+                "Add %(redirect_uri)s to dashboard.plaid.com > Developers > API > Allowed "
+                "redirect URIs (or set LINK_REDIRECT_URI to one that is there)."
+            ),
             "4.v-vi",
         ),
     },
@@ -211,12 +230,12 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             REFUSED, "The bank login expired: authorize again in Kore.", "10-12"
         ),
         Caller.BRIDGE: Advice(
-            "The bank asks for its login again while $during.",
-            "Open Plaid Link again (the Connect button) and log in to the bank.",
+            N_("The bank asks for its login again while %(during)s."),
+            N_("Open Plaid Link again (the Connect button) and log in to the bank."),
             status=400,
         ),
         Caller.KORE: Advice(
-            "$where failed: the bank login expired ($detail).",
+            "%(where)s failed: the bank login expired (%(detail)s).",
             "The user must authorize again (Kore: Authorize; end users get a new link).",
             "10-12",
         ),
@@ -226,7 +245,7 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             REFUSED, "Authorize again; check the payload field access_token = {{accessToken}}.", "8"
         ),
         Caller.KORE: Advice(
-            "Plaid refused the access token in $where ($detail).",
+            "Plaid refused the access token in %(where)s (%(detail)s).",
             "Authorization field: payload | access_token | {{accessToken}} (step 8), and the "
             "tenant must be the token's environment (step 6).",
             "8 / 6",
@@ -234,14 +253,14 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
     },
     PlaidProblem.ITEM_GONE: {
         Caller.BRIDGE: Advice(
-            "Plaid no longer knows this bank connection: it was removed.",
-            "Connect the bank again from the Kore conversation (authorize again).",
+            N_("Plaid no longer knows this bank connection: it was removed."),
+            N_("Connect the bank again from the Kore conversation (authorize again)."),
             status=410,
         ),
     },
     PlaidProblem.MISSING_FIELDS: {
         Caller.KORE: Advice(
-            "Plaid says a field is missing in $where ($detail).",
+            "Plaid says a field is missing in %(where)s (%(detail)s).",
             "Authorization fields: payload access_token = {{accessToken}}; headers "
             "PLAID-CLIENT-ID and PLAID-SECRET.",
             "8 / 9",
@@ -255,7 +274,7 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             "4.x",
         ),
         Caller.KORE: Advice(
-            "$where failed with $detail$linked_without",
+            "%(where)s failed with %(detail)s%(linked_without)s",
             "Set PLAID_PRODUCTS=auth,transactions,identity,investments,liabilities in .env, "
             "restart the bridge and authorize again.",
             "4.x",
@@ -264,22 +283,22 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
     PlaidProblem.RATE_LIMIT: {
         Caller.RUNBOOK: Advice(REFUSED, "Plaid rate-limited the calls: wait a minute and retry."),
         Caller.BRIDGE: Advice(
-            "Plaid is rate limiting the bridge while $during.",
-            "Wait a minute and try again.",
+            N_("Plaid is rate limiting the bridge while %(during)s."),
+            N_("Wait a minute and try again."),
             status=503,
         ),
         Caller.KORE: Advice(
-            "$where was rate-limited by Plaid ($detail).",
+            "%(where)s was rate-limited by Plaid (%(detail)s).",
             "Wait a minute and run the check again; nothing is misconfigured.",
         ),
     },
     PlaidProblem.OUTAGE: {
         Caller.BRIDGE: Advice(
-            "Plaid had a temporary problem ($error_type/$code) while $during.",
-            "Wait a minute and try again; if it keeps happening, check status.plaid.com.",
+            N_("Plaid had a temporary problem (%(error_type)s/%(code)s) while %(during)s."),
+            N_("Wait a minute and try again; if it keeps happening, check status.plaid.com."),
         ),
         Caller.KORE: Advice(
-            "$where failed on Plaid's side ($detail).",
+            "%(where)s failed on Plaid's side (%(detail)s).",
             "Plaid (or the emulator) had an internal error: run the check again; "
             "https://status.plaid.com says whether Plaid is down.",
         ),
@@ -290,13 +309,15 @@ ADVICE: Mapping[PlaidProblem, Mapping[Caller, Advice]] = {
             "Read Plaid's message above; https://plaid.com/docs/errors/ explains each code.",
         ),
         Caller.BRIDGE: Advice(
-            "Plaid answered $error_type/$code while $during: $message",
-            "Read the message; check PLAID_PRODUCTS / PLAID_COUNTRY_CODES in .env, then start "
-            "again from Kore.",
+            N_("Plaid answered %(error_type)s/%(code)s while %(during)s: %(message)s"),
+            N_(
+                "Read the message; check PLAID_PRODUCTS / PLAID_COUNTRY_CODES in .env, then "
+                "start again from Kore."
+            ),
             "4.x",
         ),
         Caller.KORE: Advice(
-            "$where failed: $detail",
+            "%(where)s failed: %(detail)s",
             "Read the message; the bridge's log may say more.",
             "6 / 8 / 9",  # a Kore action's tenant, payload or headers
         ),

@@ -360,6 +360,7 @@ class OfflineLink(PlaidLink):
         redirect_uri: str | None = None,
         webhook: str | None = None,
         hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
     ) -> str:
         return "link-sandbox-offline"
 

@@ -45,6 +45,7 @@ PHONE = {"width": 375, "height": 720}
 DESKTOP = {"width": 1280, "height": 800}
 CALLBACK_PATH = "/workflows/callback"
 TIMEOUT_MS = 10_000
+DEVICES: dict[str, dict[str, object]] = {}  # Playwright's device descriptors, by name
 
 
 def origin(url: str) -> str:
@@ -165,6 +166,7 @@ def browser() -> Iterator[object]:
         _missing_browser("the playwright package is missing: `pip install -r requirements.txt`")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
+        DEVICES.update(playwright.devices)
         # launch() gives the browser a fresh temporary user-data dir, removed on close.
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

@@ -249,12 +249,15 @@ def test_new_inputs_have_their_values_and_every_view_says_which_may_be_missing(
     remarks = profile.remarks()
     assert [said.split(":")[0] for said in remarks] == [
         "Callback Link",
+        "Authorization URL",
         "Access Using a Connector",
         "Scope",
         "Authorization Field 1 > Field Type",
         "Auth Error Status Code",
     ]
-    assert "May not be shown." in remarks[1] and "(inference)" in remarks[1]
+    # the pages' language (issue 27): how, and that Kore keeping the query is an assumption
+    assert "?ui_locales=es" in remarks[1] and "an assumption" in remarks[1]
+    assert "May not be shown." in remarks[2] and "(inference)" in remarks[2]
     assert remarks[-1] == (
         "Auth Error Status Code: Only on the Agent Platform's form. "
         "Source: Kore's docs, the Agent Platform's OAuth v2 page."

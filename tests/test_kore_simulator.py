@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from kore_plaid_nb import serving, settings
+from kore_plaid_nb import plaid_client, serving, settings
 from kore_plaid_nb.bridge import running_bridge
 from kore_plaid_nb.bridge.request_shapes import STANDIN_USER_AGENT, VERIFY_USER_AGENT
 from kore_plaid_nb.kore.simulator import (
@@ -355,3 +356,17 @@ def test_a_state_the_request_did_not_send_is_caught(sim: KoreSimulator) -> None:
     added = LinkResult(link.redirect_to + "&state=invented")
     with pytest.raises(KoreFlowError, match="sent no state, but the redirect carried one"):
         sim.follow_redirect(added, request)
+
+
+def test_a_query_typed_into_the_authorization_url_is_kept_and_chooses_the_language(
+    sim: KoreSimulator,
+) -> None:
+    """Kore's profile note (issue 27): end the Authorization URL with ?ui_locales=es; Kore
+    keeps it before its own parameters (assumed) and the pages and Plaid Link speak Spanish."""
+    request = sim.authorization_request(profile_query={"ui_locales": "es"})
+    assert urlsplit(request.url).query.startswith("ui_locales=es&response_type=code&")
+    page = httpx.get(request.url, headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200 and '<html lang="es">' in page.text
+    session = sim.get_link_token(request)
+    answer = plaid_client.link_token_get(plaid_client.create(sim.settings), session.link_token)
+    assert answer["metadata"]["language"] == "es", answer["metadata"]

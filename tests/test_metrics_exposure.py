@@ -72,6 +72,11 @@ def store_figures(text: str) -> tuple[float | None, float | None]:
     return up, links.get("open")
 
 
+def repair_link_states(text: str) -> dict[str, float]:
+    found = samples(text).get(catalog.REPAIR_LINKS_NAME, [])
+    return {labels["state"]: value for labels, value in found}
+
+
 def two_items_one_needing_its_user() -> Settings:
     """A store with a healthy Item, one in ITEM_LOGIN_REQUIRED and one removed."""
     settings = one_item_stored()
@@ -161,7 +166,23 @@ def test_repair_links_minted_by_another_program_are_shown_open_until_used(
     with open_bridge_store(with_token) as store:
         store.mark_item_healthy(needing)  # repaired: its links are spent
     with client_for(with_token) as client:
-        assert store_figures(client.get("/metrics", headers=BEARER).text) == (1.0, 0.0)
+        text = client.get("/metrics", headers=BEARER).text
+    assert store_figures(text) == (1.0, 0.0)
+    # the links issued, by state: both spent (one replaced, one by the repair)
+    assert repair_link_states(text) == {"open": 0.0, "used": 2.0, "expired": 0.0}
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_the_store_counts_repair_links_issued_by_state_on_every_backend(
+    store_backend: str,
+) -> None:
+    with open_bridge_store(two_items_one_needing_its_user()) as store:
+        assert store.repair_links_by_state() == {"open": 0, "used": 0, "expired": 0}
+        [needing] = [i.ref for i in store.item_statuses() if i.health == "ITEM_LOGIN_REQUIRED"]
+        assert store.create_repair_link(needing, ttl=-1.0) is not None  # expired at once
+        assert store.repair_links_by_state() == {"open": 0, "used": 0, "expired": 1}
+        assert store.create_repair_link(needing) is not None  # the old one is spent
+        assert store.repair_links_by_state() == {"open": 1, "used": 1, "expired": 0}
 
 
 @pytest.mark.backends("sqlite", "postgresql")

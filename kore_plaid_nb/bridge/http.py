@@ -32,6 +32,7 @@ from ..http_plumbing import (
     SecurityHeaders,
     read_limited,
 )
+from .i18n import N_
 from .metrics import recording
 from .refusal import Refusal, Refused
 from .request_ids import current_request, new_request_id, route_template
@@ -59,13 +60,16 @@ __all__ = [
 MAX_BODY_BYTES = 16 * 1024
 JSON_MEDIA_TYPE = "application/json"
 API_PATHS = ("/api/", "/oauth/", "/plaid/")
-NOT_UTF8 = "The body is not UTF-8 text: send every parameter as UTF-8 (no lone surrogates)."
-SEND_JSON_PARAMETERS = "Send the parameters as one flat JSON object of texts, in UTF-8."
+# Machines' endpoints (Kore's token endpoint, Plaid's webhook, Prometheus): English answers.
+MACHINE_PATHS = ("/api/send_the_access_token_AUTH", "/oauth/", "/plaid/", "/metrics")
+# Texts the pages' API calls may show the end user: msgids (:mod:`.i18n`, ``messages``).
+NOT_UTF8 = N_("The body is not UTF-8 text: send every parameter as UTF-8 (no lone surrogates).")
+SEND_JSON_PARAMETERS = N_("Send the parameters as one flat JSON object of texts, in UTF-8.")
 SEND_FORM_PARAMETERS = (
     "Send the parameters as a UTF-8 form (application/x-www-form-urlencoded), as RFC 6749 "
     "4.1.3 describes, or as one flat JSON object of texts."
-)
-SEND_CONTENT_LENGTH = "Send a Content-Length that is the body's size in bytes, or none."
+)  # forms: the token endpoint's only (English)
+SEND_CONTENT_LENGTH = N_("Send a Content-Length that is the body's size in bytes, or none.")
 log = logging.getLogger("kore_plaid_nb.bridge")
 
 
@@ -91,14 +95,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     try:
         return await read_limited(request, limit)
     except BadContentLength:
-        refusal = invalid_request("Content-Length is not a number.", SEND_CONTENT_LENGTH)
+        refusal = invalid_request(N_("Content-Length is not a number."), SEND_CONTENT_LENGTH)
         raise Refused(refusal) from None
     except BodyTooLarge:
         too_large = Refusal(
             413,
             "invalid_request",
-            "The request body is too large.",
-            f"Send at most {limit // 1024} KiB.",
+            N_("The request body is too large."),
+            N_("Send at most %(kib)s KiB."),
+            values={"kib": limit // 1024},
         )
         raise Refused(too_large) from None
 
@@ -120,13 +125,13 @@ def _json_params(body: bytes) -> list[tuple[str, str]]:
     try:
         data = json.loads(body)
     except RecursionError:
-        raise Refused(_not_json_params("The JSON body is nested too deeply.")) from None
+        raise Refused(_not_json_params(N_("The JSON body is nested too deeply."))) from None
     except UnicodeDecodeError:
         raise Refused(_not_json_params(NOT_UTF8)) from None
     except ValueError:
-        raise Refused(_not_json_params("The body is not valid JSON.")) from None
+        raise Refused(_not_json_params(N_("The body is not valid JSON."))) from None
     if not isinstance(data, dict):
-        raise Refused(_not_json_params("The JSON body must be an object."))
+        raise Refused(_not_json_params(N_("The JSON body must be an object.")))
     pairs = []
     for name, value in data.items():
         if value is None:
@@ -134,8 +139,10 @@ def _json_params(body: bytes) -> list[tuple[str, str]]:
         if isinstance(value, bool):
             value = "true" if value else "false"
         if not isinstance(value, str | int | float):
-            message = f"Parameter {name!r} must be a string." if _is_utf8(name) else NOT_UTF8
-            raise Refused(_not_json_params(message))
+            if not _is_utf8(name):
+                raise Refused(_not_json_params(NOT_UTF8))
+            not_text = _not_json_params(N_("Parameter %(name)s must be a string."))
+            raise Refused(replace(not_text, values={"name": repr(name)}))
         pairs.append((name, str(value)))
     if not all(_is_utf8(name) and _is_utf8(value) for name, value in pairs):
         raise Refused(_not_json_params(NOT_UTF8))
@@ -157,9 +164,11 @@ def _is_utf8(text: str) -> bool:
 NOT_JSON = Refusal(
     415,
     "unsupported_media_type",
-    "This endpoint takes a JSON body (Content-Type: application/json), as the "
-    "authorization page sends it.",
-    "Send the request with Content-Type: application/json and a JSON object body.",
+    N_(
+        "This endpoint takes a JSON body (Content-Type: application/json), as the "
+        "authorization page sends it."
+    ),
+    N_("Send the request with Content-Type: application/json and a JSON object body."),
 )
 
 
@@ -190,6 +199,11 @@ def answers_json(connection: HTTPConnection) -> bool:
     return connection.url.path.startswith(API_PATHS) or wants_json(connection)
 
 
+def for_people(connection: HTTPConnection) -> bool:
+    """Whether the answer may be translated: not a machine's endpoint (:data:`MACHINE_PATHS`)."""
+    return not connection.url.path.startswith(MACHINE_PATHS)
+
+
 async def client_disconnected(request: Request, exc: Exception) -> Response:
     """A client that went away in the middle of its body: one log line, no traceback (the
     status is for the app's own records: no one is left to read it)."""
@@ -211,20 +225,26 @@ def store_unavailable_refusal(exc: Exception) -> Refusal:
         return Refusal(
             503,
             "temporarily_unavailable",
-            "The bridge cannot decrypt this authorization's stored Plaid token: its "
-            "encryption key is not configured here.",
-            "Ask the bridge's operator to set BRIDGE_ENCRYPTION_KEY (or BRIDGE_ENCRYPTION_KEYS)"
-            " to the key that sealed it; nothing was changed, so retry afterwards.",
+            N_(
+                "The bridge cannot decrypt this authorization's stored Plaid token: its "
+                "encryption key is not configured here."
+            ),
+            N_(
+                "Ask the bridge's operator to set BRIDGE_ENCRYPTION_KEY (or "
+                "BRIDGE_ENCRYPTION_KEYS) to the key that sealed it; nothing was changed, so "
+                "retry afterwards."
+            ),
             headers={"Retry-After": str(retry_after)},
-            title="Please try again later",
+            title=N_("Please try again later"),
         )
     return Refusal(
         503,
         "temporarily_unavailable",
-        "The bridge's database cannot answer right now.",
-        f"Retry in {retry_after} seconds; nothing was half-done.",
+        N_("The bridge's database cannot answer right now."),
+        N_("Retry in %(seconds)s seconds; nothing was half-done."),
         headers={"Retry-After": str(retry_after)},
-        title="Please try again in a moment",
+        title=N_("Please try again in a moment"),
+        values={"seconds": retry_after},
     )
 
 
@@ -232,14 +252,18 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     """:func:`store_unavailable_refusal` as JSON for API calls, else as a page."""
     refusal = store_unavailable_refusal(exc)
     if answers_json(request):
-        return refusal.json()
-    retry_after = refusal.headers["Retry-After"]
+        return refusal.json(translated=for_people(request))
     for_the_browser = replace(
         refusal,
-        message="This sign-in service is briefly unavailable: its database cannot answer, and "
-        "nothing was saved half-way.",
-        fix=f"Wait {retry_after} seconds, then reload this page (or start again from the "
-        "Kore conversation).",
+        message=N_(
+            "This sign-in service is briefly unavailable: its database cannot answer, and "
+            "nothing was saved half-way."
+        ),
+        fix=N_(
+            "Wait %(seconds)s seconds, then reload this page (or start again from the Kore "
+            "conversation)."
+        ),
+        values={"seconds": refusal.headers["Retry-After"]},
     )
     return for_the_browser.page()
 
@@ -248,10 +272,13 @@ def server_error(request_id: str) -> Refusal:
     return Refusal(
         500,
         "server_error",
-        f"The bridge failed unexpectedly (request id {request_id}).",
-        "Try again in a moment; if it keeps failing, give the bridge's operator the request "
-        f"id {request_id}: the bridge's log has the details.",
+        N_("The bridge failed unexpectedly (request id %(request_id)s)."),
+        N_(
+            "Try again in a moment; if it keeps failing, give the bridge's operator the "
+            "request id %(request_id)s: the bridge's log has the details."
+        ),
         details={"request_id": request_id},
+        values={"request_id": request_id},
     )
 
 
@@ -305,5 +332,9 @@ class UnexpectedErrors:
                 return
             refusal = server_error(request_id)
             connection = HTTPConnection(scope)
-            response = refusal.json() if answers_json(connection) else refusal.page()
+            response: Response
+            if answers_json(connection):
+                response = refusal.json(translated=for_people(connection))
+            else:
+                response = refusal.page()
             await response(scope, receive, send)

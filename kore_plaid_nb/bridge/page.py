@@ -7,29 +7,89 @@ enforced with a Content-Security-Policy header that :func:`security_headers` giv
 (the app adds them in one middleware). Values are HTML-escaped (autoescape); the error page
 shows the request's id (:mod:`.request_ids`), never contains a secret, a code or a token and
 never redirects.
+
+Every text is in the request's language (:mod:`.i18n`, domain ``pages``): the templates'
+through Jinja2's i18n extension (``{% trans %}``, newstyle gettext: values are escaped), the
+titles and intros here marked with ``N_`` and translated at render time, the scripts' through
+a JSON block (``#kp-strings``) of their msgids (``_("...")`` in the script) and
+translations. The language goes on ``<html lang>`` and ``Content-Language``.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+from babel.messages.extract import extract
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from .. import plaid_client
 from ..settings import Settings
+from .i18n import N_, current_language, page_gettext
+from .i18n.catalogs import translations
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-TEMPLATES = Jinja2Templates(
-    env=jinja2.Environment(
+VARY = "Accept-Language"
+
+
+def _pages_gettext(message: str) -> str:
+    return translations(current_language(), "pages").gettext(message)
+
+
+def _pages_ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_language(), "pages").ngettext(singular, plural, n)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,  # a value left out is an error, not an empty text
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True  # msgids without the templates' line breaks
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        _pages_gettext, _pages_ngettext, newstyle=True
+    )
+    return env
+
+
+TEMPLATES = Jinja2Templates(env=_environment())
+
+AUTHORIZE_TITLE = N_("Connect your bank - Kore.ai")
+AUTHORIZE_HEADING = N_("Kore.ai bot wants to connect to your bank through Plaid")
+AUTHORIZE_INTRO = N_(
+    "The bot you are chatting with asks for read access to your bank accounts so that it can "
+    "answer your questions about them. Plaid makes the connection."
+)
+AUTHORIZE_STEP = N_(
+    "Plaid opens on this page. Choose your bank and sign in there: your bank password goes to "
+    "your bank through Plaid, never to the bot."
+)
+RETURN_TITLE = N_("Finishing the bank connection - Kore.ai")
+RETURN_HEADING = N_("Finishing the connection to your bank")
+RETURN_INTRO = N_(
+    "Your bank sent you back here to finish connecting it to the Kore.ai bot through Plaid."
+)
+RETURN_STEP = N_(
+    "Plaid finishes the connection with the account you chose at your bank; there is nothing "
+    "more to type."
+)
+REPAIR_TITLE = N_("Repair your bank connection - Kore.ai")
+REPAIR_HEADING = N_("Reconnect your bank to the Kore.ai bot")
+REPAIR_INTRO = N_(
+    "The Kore.ai bot can no longer read your bank accounts: your bank asks you to log in "
+    "again. Log in once more through Plaid and the bot's connection works again."
+)
+FINISHING_TITLE = N_("Finishing your bank connection…")
+FINISHING_MESSAGE = N_(
+    "Plaid is still finishing the connection to your bank. This page checks again by itself "
+    "in a moment; keep it open."
 )
 
 
@@ -63,8 +123,35 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
-def render(name: str, **values: str) -> str:
-    return TEMPLATES.get_template(name).render(values)
+@functools.cache
+def script_messages(script: str) -> tuple[str, ...]:
+    """The msgids a page script shows (its ``_("...")`` calls), read once from the file."""
+    with (STATIC_DIR / script).open("rb") as source:
+        found = extract("javascript", source, keywords={"_": None}, comment_tags=())
+        return tuple(dict.fromkeys(str(message) for _line, message, _c, _ctx in found))
+
+
+def script_strings(script: str) -> dict[str, str]:
+    """The script's texts in the current language: msgid -> translation (English: none,
+    the script shows its msgids)."""
+    return {
+        message: translated
+        for message in script_messages(script)
+        if (translated := _pages_gettext(message)) != message
+    }
+
+
+def render(name: str, **values: object) -> str:
+    return TEMPLATES.get_template(name).render({"language": current_language(), **values})
+
+
+def html(body: str, status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A page in the current language (``Content-Language``; it depends on
+    ``Accept-Language``)."""
+    language_headers = {"Content-Language": current_language(), "Vary": VARY}
+    return HTMLResponse(
+        body, status_code=status_code, headers={**language_headers, **(headers or {})}
+    )
 
 
 def authorize_page(
@@ -74,38 +161,36 @@ def authorize_page(
     (``POST /api/link_token``) and opens Plaid Link at once."""
     body = render(
         "authorize.html",
-        title="Connect your bank - Kore.ai",
-        heading="Kore.ai bot wants to connect to your bank through Plaid",
-        intro="The bot you are chatting with asks for read access to your bank accounts so "
-        "that it can answer your questions about them. Plaid makes the connection.",
+        title=page_gettext(AUTHORIZE_TITLE),
+        heading=page_gettext(AUTHORIZE_HEADING),
+        intro=page_gettext(AUTHORIZE_INTRO),
         mode="authorize",
-        step_link="Plaid opens on this page. Choose your bank and sign in there: your bank "
-        "password goes to your bank through Plaid, never to the bot.",
+        step_link=page_gettext(AUTHORIZE_STEP),
         session=session,
         deny_url=deny_url,
         callback_host=urlsplit(redirect_uri).netloc or redirect_uri,
         link_script_url=plaid_client.link_script_url(settings),
+        strings=script_strings("bridge.js"),
     )
-    return HTMLResponse(body)
+    return html(body)
 
 
 def oauth_return_page(settings: Settings) -> HTMLResponse:
     """Where OAuth banks send the browser back; the script re-opens Link from localStorage."""
     body = render(
         "authorize.html",
-        title="Finishing the bank connection - Kore.ai",
-        heading="Finishing the connection to your bank",
-        intro="Your bank sent you back here to finish connecting it to the Kore.ai bot "
-        "through Plaid.",
+        title=page_gettext(RETURN_TITLE),
+        heading=page_gettext(RETURN_HEADING),
+        intro=page_gettext(RETURN_INTRO),
         mode="oauth-return",
-        step_link="Plaid finishes the connection with the account you chose at your bank; "
-        "there is nothing more to type.",
+        step_link=page_gettext(RETURN_STEP),
         session="",
         deny_url="",
         callback_host="Kore.ai",
         link_script_url=plaid_client.link_script_url(settings),
+        strings=script_strings("bridge.js"),
     )
-    return HTMLResponse(body)
+    return html(body)
 
 
 def repair_page(settings: Settings, token: str) -> HTMLResponse:
@@ -113,14 +198,14 @@ def repair_page(settings: Settings, token: str) -> HTMLResponse:
     in update mode and opens Plaid Link, which logs the user in to the bank again."""
     body = render(
         "repair.html",
-        title="Repair your bank connection - Kore.ai",
-        heading="Reconnect your bank to the Kore.ai bot",
-        intro="The Kore.ai bot can no longer read your bank accounts: your bank asks you to "
-        "log in again. Log in once more through Plaid and the bot's connection works again.",
+        title=page_gettext(REPAIR_TITLE),
+        heading=page_gettext(REPAIR_HEADING),
+        intro=page_gettext(REPAIR_INTRO),
         token=token,
         link_script_url=plaid_client.link_script_url(settings),
+        strings=script_strings("repair.js"),
     )
-    return HTMLResponse(body)
+    return html(body)
 
 
 def finishing_page(retry_url: str, seconds: int) -> HTMLResponse:
@@ -128,13 +213,12 @@ def finishing_page(retry_url: str, seconds: int) -> HTMLResponse:
     (``retry_url``, a bridge path) every ``seconds``."""
     body = render(
         "finishing.html",
-        title="Finishing your bank connection…",
-        message="Plaid is still finishing the connection to your bank. This page checks "
-        "again by itself in a moment; keep it open.",
+        title=page_gettext(FINISHING_TITLE),
+        message=page_gettext(FINISHING_MESSAGE),
         retry_url=retry_url,
         seconds=str(seconds),
     )
-    return HTMLResponse(body, status_code=202, headers={"Retry-After": str(seconds)})
+    return html(body, status_code=202, headers={"Retry-After": str(seconds)})
 
 
 def error_page(
@@ -143,4 +227,4 @@ def error_page(
     """A readable error page, with the request's id for the user to quote when there is one.
     Never redirects; callers pass no secret."""
     body = render("error.html", title=title, message=message, fix=fix, request_id=request_id or "")
-    return HTMLResponse(body, status_code=status)
+    return html(body, status_code=status)

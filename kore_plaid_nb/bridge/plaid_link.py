@@ -19,15 +19,17 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import plaid_client
 from ..plaid_errors import Caller, PlaidError, PlaidProblem, advice, problem_of
 from ..settings import Settings
+from .i18n import N_
+from .i18n.plaid_languages import link_language
 from .metrics import recording
-from .refusal import Refusal, Refused
+from .refusal import Phrase, Refusal, Refused
 from .store import ItemRecord, digest
 
 if TYPE_CHECKING:
@@ -35,8 +37,15 @@ if TYPE_CHECKING:
 
 CLIENT_NAME = "Kore.ai bot"
 DEFAULT_TIMEOUT = 30.0
-FAILURE_TITLE = "Plaid is not available"
+FAILURE_TITLE = N_("Plaid is not available")
 T = TypeVar("T")
+# What the bridge was doing when Plaid failed (``during`` in the advice): msgids too.
+CREATING = N_("creating the Link token")
+READING_HOSTED_LINK = N_("reading the Hosted Link session")
+CREATING_FOR_REPAIR = N_("creating the Link token to repair the bank connection")
+CHECKING = N_("checking the bank connection")
+EXCHANGING = N_("exchanging the public token")
+FETCHING_KEY = "fetching Plaid's webhook verification key"  # for Plaid: English, not marked
 
 
 class SpentTokens(Protocol):
@@ -88,14 +97,24 @@ def is_rate_limit(err: plaid_client.PlaidError) -> bool:
 class LinkStepError(Refused):
     """A Plaid call failed; safe to show (no token, no secret). Carries its frozen
     :class:`.refusal.Refusal` (``plaid_error`` with ``plaid_error_code``), made by :meth:`of`;
-    a changed copy is ``LinkStepError(error.refusal.with_fix(...))``."""
+    a changed copy is ``LinkStepError(error.refusal.with_fix(...))``. Its ``message`` and
+    ``fix`` are in English (logs, the runbook); the refusal renders them translated."""
 
     @classmethod
-    def of(cls, status: int, code: str, message: str, fix: str, step: str | None) -> LinkStepError:
+    def of(
+        cls,
+        status: int,
+        code: str,
+        message: str,
+        fix: str,
+        step: str | None,
+        values: Mapping[str, str | int] | None = None,
+    ) -> LinkStepError:
         details = {"plaid_error_code": code}
-        return cls(
-            Refusal(status, "plaid_error", message, fix, step, details=details, title=FAILURE_TITLE)
+        refusal = Refusal(
+            status, "plaid_error", message, fix, step, details=details, title=FAILURE_TITLE
         )
+        return cls(replace(refusal, values=dict(values or {})))
 
     @property
     def code(self) -> str:
@@ -107,11 +126,11 @@ class LinkStepError(Refused):
 
     @property
     def message(self) -> str:
-        return self.refusal.message
+        return self.refusal.english.message
 
     @property
     def fix(self) -> str:
-        return self.refusal.fix
+        return self.refusal.english.fix
 
     @property
     def step(self) -> str | None:
@@ -122,20 +141,21 @@ def explain(
     exc: BaseException, settings: Settings, during: str, redirect_uri: str | None = None
 ) -> LinkStepError:
     """Turn a Plaid failure into a :class:`LinkStepError` that says what to check (the
-    bridge's words in :data:`.plaid_errors.ADVICE`)."""
+    bridge's words in :data:`.plaid_errors.ADVICE`); ``during``: a msgid (:class:`Phrase`)."""
     err = plaid_client.error_from_exception(exc)
     problem = problem_of(err)
     if problem is PlaidProblem.FIELD and not redirect_uri:
         problem = PlaidProblem.OTHER  # only a redirect URI is the bridge's to fix
     host = plaid_client.api_host(settings)
-    return _told(problem, err, during=during, host=host, redirect_uri=redirect_uri or "")
+    fields = {"during": Phrase(during), "host": host, "redirect_uri": redirect_uri or ""}
+    return _told(problem, err, fields)
 
 
-def _told(problem: PlaidProblem, err: PlaidError, **fields: str) -> LinkStepError:
+def _told(problem: PlaidProblem, err: PlaidError, fields: dict[str, str]) -> LinkStepError:
+    """The advice's msgids with their values (translated when rendered)."""
     said = advice(problem, Caller.BRIDGE)
     fields.update(code=err.error_code, error_type=err.error_type, message=err.error_message)
-    message, fix = said.says(**fields), said.advises(**fields)
-    return LinkStepError.of(said.status, err.error_code, message, fix, said.step)
+    return LinkStepError.of(said.status, err.error_code, said.message, said.fix, said.step, fields)
 
 
 GONE_ITEM_CODES = ("INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND")
@@ -159,7 +179,7 @@ def _attempt(endpoint: str, call: Callable[[], T]) -> T:
 
 def item_gone(exc: BaseException) -> LinkStepError:
     """Plaid no longer knows the Item (removed): nothing left to repair."""
-    return _told(PlaidProblem.ITEM_GONE, plaid_client.error_from_exception(exc))
+    return _told(PlaidProblem.ITEM_GONE, plaid_client.error_from_exception(exc), {})
 
 
 class PlaidLink:
@@ -216,12 +236,15 @@ class PlaidLink:
         redirect_uri: str | None = None,
         webhook: str | None = None,
         hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
     ) -> str:
         """A Link token for one end user (the session names the user, Plaid sees a digest);
         ``redirect_uri`` is where OAuth banks send the browser back (``/oauth-return``),
         ``webhook`` where Plaid reports on the Item (``/plaid/webhook``), ``hosted_link``
-        Plaid's Hosted Link options (:meth:`create_link` also returns its URL)."""
-        return str(self.create_link(session_id, redirect_uri, webhook, hosted_link)["link_token"])
+        Plaid's Hosted Link options (:meth:`create_link` also returns its URL), ``language``
+        the end user's (Link gets it when Plaid offers it for the configured countries)."""
+        answer = self.create_link(session_id, redirect_uri, webhook, hosted_link, language)
+        return str(answer["link_token"])
 
     def create_link(
         self,
@@ -229,6 +252,7 @@ class PlaidLink:
         redirect_uri: str | None = None,
         webhook: str | None = None,
         hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
         """Plaid's whole ``/link/token/create`` answer (``hosted_link_url`` with
         ``hosted_link``); see :meth:`create_link_token`."""
@@ -245,15 +269,14 @@ class PlaidLink:
                     timeout=self.timeout,
                     webhook=webhook,
                     hosted_link=hosted_link,
+                    language=self.link_language(language),
                 ),
                 is_transient,
             )
         except plaid_client.PLAID_FAILURES as exc:
-            raise explain(exc, self.settings, "creating the Link token", redirect_uri) from None
+            raise explain(exc, self.settings, CREATING, redirect_uri) from None
 
-    def link_token_get(
-        self, link_token: str, during: str = "reading the Hosted Link session"
-    ) -> dict[str, Any]:
+    def link_token_get(self, link_token: str, during: str = READING_HOSTED_LINK) -> dict[str, Any]:
         """``/link/token/get``: the Link token's sessions, with the public tokens they made
         (``during``: what the bridge was doing, for the error message)."""
         try:
@@ -271,10 +294,11 @@ class PlaidLink:
         client_user_id: str,
         redirect_uri: str | None = None,
         webhook: str | None = None,
+        language: str | None = None,
     ) -> str:
         """A Link token in update mode for the Item of ``access_token`` (its user logs in to
         the bank again; the Item and its access token stay), for the same ``client_user_id``
-        as when it was linked."""
+        as when it was linked; ``language`` as for :meth:`create_link_token`."""
         try:
             answer = self._call(
                 "/link/token/create",
@@ -287,15 +311,21 @@ class PlaidLink:
                     api=self.api,
                     timeout=self.timeout,
                     webhook=webhook,
+                    language=self.link_language(language),
                 ),
                 is_transient,
             )
         except plaid_client.PLAID_FAILURES as exc:
-            during = "creating the Link token to repair the bank connection"
+            during = CREATING_FOR_REPAIR
             if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
                 raise item_gone(exc) from None
             raise explain(exc, self.settings, during, redirect_uri) from None
         return str(answer["link_token"])
+
+    def link_language(self, language: str | None) -> str:
+        """What Link is opened in for an end user of ``language`` (English when Plaid does
+        not offer it for PLAID_COUNTRY_CODES)."""
+        return link_language(language, self.settings.plaid_country_codes)
 
     def item_error(self, access_token: str) -> str | None:
         """The error code Plaid reports for the Item now (``item.error``), None when it
@@ -305,7 +335,7 @@ class PlaidLink:
         except plaid_client.PLAID_FAILURES as exc:
             if plaid_client.error_from_exception(exc).error_code in GONE_ITEM_CODES:
                 raise item_gone(exc) from None
-            raise explain(exc, self.settings, "checking the bank connection") from None
+            raise explain(exc, self.settings, CHECKING) from None
         return str(error.get("error_code")) if isinstance(error, dict) else None
 
     def exchange(self, public_token: str, session_id: str) -> ItemRecord:
@@ -316,9 +346,11 @@ class PlaidLink:
             raise LinkStepError.of(
                 409,
                 "PUBLIC_TOKEN_ALREADY_SENT",
-                "This bank login was already sent to Plaid once and Plaid's answer was lost; "
-                "it cannot be used again.",
-                "Open Plaid Link again (the Connect button) and log in to the bank once more.",
+                N_(
+                    "This bank login was already sent to Plaid once and Plaid's answer was "
+                    "lost; it cannot be used again."
+                ),
+                N_("Open Plaid Link again (the Connect button) and log in to the bank once more."),
                 "10-12",
             )
         try:
@@ -336,13 +368,15 @@ class PlaidLink:
             err = plaid_client.error_from_exception(exc)
             if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
                 self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
-                failure = explain(exc, self.settings, "exchanging the public token").refusal
+                failure = explain(exc, self.settings, EXCHANGING).refusal
                 told = failure.with_fix(
-                    "Open Plaid Link again (the Connect button) and log in to the bank once "
-                    "more; if it keeps failing, wait a minute."
+                    N_(
+                        "Open Plaid Link again (the Connect button) and log in to the bank once "
+                        "more; if it keeps failing, wait a minute."
+                    )
                 ).with_step("10-12")  # the user logs in through Link again
                 raise LinkStepError(told) from None
-            raise explain(exc, self.settings, "exchanging the public token") from None
+            raise explain(exc, self.settings, EXCHANGING) from None
         user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
         return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)
 
@@ -417,5 +451,5 @@ class PlaidLink:
             if 400 <= err.status < 500 and not is_rate_limit(err) and err.status != 401:
                 if err.error_code != "INVALID_API_KEYS":
                     return None
-            raise explain(exc, self.settings, "fetching Plaid's webhook verification key") from None
+            raise explain(exc, self.settings, FETCHING_KEY) from None
         return dict(answer["key"])

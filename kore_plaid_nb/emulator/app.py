@@ -68,6 +68,10 @@ def require_json(request: Request) -> None:
 
 
 def check_credentials(request: Request, body: dict[str, object], settings: Settings) -> None:
+    # the body's keys must be strings even when the headers carry the keys (Plaid checks the
+    # body against its schema first)
+    fields.text(body, "client_id", required=False)
+    fields.text(body, "secret", required=False)
     client_id = request.headers.get("plaid-client-id") or body.get("client_id")
     secret = request.headers.get("plaid-secret") or body.get("secret")
     missing = [name for name, value in (("client_id", client_id), ("secret", secret)) if not value]

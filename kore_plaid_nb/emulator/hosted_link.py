@@ -73,6 +73,7 @@ def _login_form(info: link.Offer, link_session_id: str, error: PlaidAPIError | N
     return (
         f'<h1 id="plaid-standin-title">{title}</h1>'
         "<p>Plaid Sandbox emulator (offline, Hosted Link): no real bank is contacted.</p>"
+        f'<p id="plaid-standin-language">Link language: {html.escape(info["language"])}</p>'
         f'{message}<form method="post" id="plaid-standin-form">'
         f'<input type="hidden" name="link_session_id" value="{html.escape(link_session_id)}">'
         '<label for="plaid-standin-institution">Bank</label>'

@@ -210,6 +210,9 @@
       sessionInfo = info;
       var dialog = build(info.update_mode ? "Reconnect your bank" : "Connect your bank",
         "Plaid Sandbox emulator (offline): no real bank is contacted.");
+      // the link token's language (real Link would speak it; the stand-in only names it)
+      dialog.appendChild(el("p", { id: "plaid-standin-language" },
+        "Link language: " + (info.language || "en")));
       var form = el("form", { id: "plaid-standin-form", novalidate: "novalidate" });
       form.appendChild(el("label", { "for": "plaid-standin-institution" }, "Bank"));
       var select = el("select", { id: "plaid-standin-institution", name: "institution" });

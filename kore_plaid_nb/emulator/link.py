@@ -106,6 +106,7 @@ class Offer(TypedDict):
     institutions: list[OfferedInstitution]
     update_mode: bool
     oauth_redirect: bool
+    language: str  # what the link token was created with (the dialog shows it)
 
 
 def offer(emulator: Emulator, config: LinkConfig) -> Offer:
@@ -132,6 +133,7 @@ def offer(emulator: Emulator, config: LinkConfig) -> Offer:
         ],
         "update_mode": bool(update_item_id),
         "oauth_redirect": bool(config.get("redirect_uri")),
+        "language": str(config.get("language") or "en"),
     }
 
 

@@ -12,11 +12,21 @@ from .errors import PlaidAPIError
 from .responses import iso_time
 from .store import LINK_TOKEN_TTL, LinkConfig, LinkSession
 
+# Plaid's API reference, LinkTokenCreateRequest.language: the languages Link supports.
+LINK_LANGUAGES = frozenset(
+    {"da", "nl", "en", "et", "fr", "de", "hi", "it", "lv", "lt", "no", "pl", "pt", "ro", "es",
+     "sv", "vi"}
+)  # fmt: skip
+
 
 def link_token_create(emulator: Emulator, body: Body, origin: str) -> Body:
     """``origin``: the emulator's own origin, which the Hosted Link URL starts with."""
     client_name = fields.text(body, "client_name")
     language = fields.text(body, "language")
+    if language not in LINK_LANGUAGES:
+        raise fields.invalid(
+            "language", f"must be one of the following: {', '.join(sorted(LINK_LANGUAGES))}"
+        )
     country_codes = fields.strings(body, "country_codes", allowed=COUNTRY_CODES)
     user = fields.obj(body, "user", required=True)
     client_user_id = fields.text(user, "client_user_id")

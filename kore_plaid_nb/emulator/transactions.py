@@ -47,6 +47,7 @@ def decode_cursor(item: Item, cursor: str) -> int:
 
 
 INITIAL_PULL_DAYS = 30
+FIRST_PULL_SECONDS = 1.0  # from Link to INITIAL_UPDATE (the emulator's; Plaid takes longer)
 
 
 def pull_counts(item: Item) -> tuple[int, int]:
@@ -67,12 +68,17 @@ def announce_pull(emulator: Emulator, item: Item) -> None:
         return
     initial, historical = pull_counts(item)
     synced = emulator.store.synced(item.item_id)
+    bodies: list[Body] = []
     for code, count in (("INITIAL_UPDATE", initial), ("HISTORICAL_UPDATE", historical)):
-        body = webhooks.transactions_webhook(item.item_id, code, error=None, new_transactions=count)
-        emulator.webhooks.send(item.webhook, body)
+        bodies.append(
+            webhooks.transactions_webhook(item.item_id, code, error=None, new_transactions=count)
+        )
         if synced:
-            emulator.webhooks.send(item.webhook, webhooks.sync_updates_available(
+            bodies.append(webhooks.sync_updates_available(
                 item.item_id, historical_update_complete=code == "HISTORICAL_UPDATE"))  # fmt: skip
+    # Plaid pulls for seconds or more after Link: the app has exchanged the public token and
+    # stored its Item by then (sent at once, they could reach it before it knows the Item)
+    emulator.webhooks.send_later(item.webhook, bodies, FIRST_PULL_SECONDS)
 
 
 def item_created(emulator: Emulator, item: Item) -> None:

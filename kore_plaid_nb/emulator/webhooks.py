@@ -26,6 +26,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -247,6 +248,13 @@ class Delivery:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+Job = tuple[str, bytes, str, str]  # url, body, webhook_type, webhook_code
+
+
+def _job(url: str, payload: Body) -> Job:
+    return url, encode(payload), str(payload.get("webhook_type")), str(payload.get("webhook_code"))
+
+
 class WebhookSender:
     """The signing key and the outbox: :meth:`send` queues, one daemon thread POSTs."""
 
@@ -255,7 +263,8 @@ class WebhookSender:
         self.timeout = timeout
         self.kid, self._private_key, self.created_at = self._load_or_create_key()
         self._ensure_key(SANDBOX_KID, SANDBOX_KEY_CREATED_AT)
-        self._queue: queue.Queue[tuple[str, bytes, str, str] | None] = queue.Queue()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._held: dict[str, list[Job]] = {}  # url -> webhooks waiting for send_later's time
         self._lock = threading.Condition()
         self._pending = 0
         self._thread: threading.Thread | None = None
@@ -322,19 +331,51 @@ class WebhookSender:
         return jwt.encode(claims, private_key, algorithm="ES256", headers=headers)
 
     def send(self, url: str | None, payload: Body) -> bool:
-        """Queue ``payload`` for ``url``; returns at once. False (nothing sent) without a URL."""
+        """Queue ``payload`` for ``url``; returns at once. False (nothing sent) without a URL.
+        Behind webhooks held for the same URL (:meth:`send_later`), it waits its turn."""
         if not url or self._closed:
             return False
+        job = _job(url, payload)
         with self._lock:
             self._pending += 1
+            held = self._held.get(url)
+            if held is not None:
+                held.append(job)
+                return True
+        self._enqueue([job])
+        return True
+
+    def send_later(self, url: str | None, payloads: Sequence[Body], after: float) -> bool:
+        """Queue ``payloads`` for ``url`` ``after`` seconds from now; what is sent to that URL
+        meanwhile follows them, in order. Counted as pending at once (:meth:`wait_idle` waits
+        for them). False without a URL."""
+        if not url or self._closed or not payloads:
+            return False
+        with self._lock:
+            self._pending += len(payloads)
+            held = self._held.get(url)
+            if held is None:
+                held = self._held[url] = []
+                timer = threading.Timer(after, self._release, (url,))
+                timer.daemon = True
+                timer.start()
+            held.extend(_job(url, payload) for payload in payloads)
+        return True
+
+    def _release(self, url: str) -> None:
+        with self._lock:
+            jobs = self._held.pop(url, [])
+        self._enqueue(jobs)
+
+    def _enqueue(self, jobs: list[Job]) -> None:
+        with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="emulator-webhooks", daemon=True
                 )
                 self._thread.start()
-        kind, code = str(payload.get("webhook_type")), str(payload.get("webhook_code"))
-        self._queue.put((url, encode(payload), kind, code))
-        return True
+        for job in jobs:
+            self._queue.put(job)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every queued webhook was attempted; False if ``timeout`` ran out."""

@@ -38,6 +38,31 @@ class CallbackResult:
 
 NO_STATE = ""  # the key of a redirect without a state
 
+# What Kore shows after its callback: an ASSUMPTION. Kore's Plaid sample (Plaid_Guide_Code,
+# index.js) answers Kore's token request with {closeWindow: true, access_token} (see
+# contract.py, "token_answer"): Kore then closes the authorization window and the user is
+# back in the conversation. The stand-in does what a browser lets it: window.close() (which
+# works when the chat opened the window), else it says to go back to the conversation.
+CLOSING_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Kore simulator</title>
+<style>body{{margin:0;padding:1rem;font:1rem/1.5 system-ui,sans-serif}}
+main{{max-width:34rem;margin:2rem auto}}h1{{font-size:1.4rem}}</style></head>
+<body><main><h1 id="outcome">{title}</h1>
+<p id="return">{text} You can close this window and return to the conversation.</p>
+</main><script>window.close();</script></body></html>
+"""
+
+
+def closing_page(error: str | None) -> str:
+    """Kore's page after its callback (see :data:`CLOSING_PAGE`); ``error`` from the query."""
+    if error is not None:
+        title, text = "Not authorized", f"Authorization failed: {html.escape(error)}."
+    else:
+        title, text = "Authorized", "The bot is connected to your bank."
+    return CLOSING_PAGE.format(title=title, text=text)
+
 
 class CallbackReceiver:
     """What the loopback callback server received, keyed by state (:data:`NO_STATE` when
@@ -52,11 +77,7 @@ class CallbackReceiver:
             params = dict(request.query_params)
             with self._lock:
                 self._received[params.get("state", NO_STATE)] = params
-            if "error" in params:
-                text = f"Authorization failed: {html.escape(params['error'])}."
-            else:
-                text = "Authorized. You can close this window."
-            return HTMLResponse(f"<!doctype html><title>Kore simulator</title><p>{text}</p>")
+            return HTMLResponse(closing_page(params.get("error")))
 
         return Starlette(routes=[Route(path, callback)], middleware=[Middleware(LoopbackOnly)])
 

@@ -23,6 +23,7 @@ from .. import plaid_client
 from ..bridge import items
 from ..bridge.item_health import HEALTHY, LOGIN_REQUIRED
 from ..bridge.store import public_ref
+from ..emulator.webhooks import wait_for_deliveries
 from ..settings import Settings
 from .diagnosis import error_text, json_object
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
@@ -49,6 +50,7 @@ def walk_item_repair(settings: Settings, base_url: str) -> list[Row]:
         ref = public_ref(str(item_of(sim, access_token)["item_id"]))
         health = _wait_for_health(settings, ref, HEALTHY)
         rows.append((f"1. the user authorizes at {bank}", health, _kore_call(sim, access_token)))
+        _wait_for_first_pull(settings)
 
         plaid_client.sandbox_reset_login(settings, access_token)
         health = _wait_for_health(settings, ref, LOGIN_REQUIRED)
@@ -64,6 +66,17 @@ def walk_item_repair(settings: Settings, base_url: str) -> list[Row]:
         rows.append(("3. the user opens the repair link and logs in again", health,
                      _kore_call(sim, access_token)))  # fmt: skip
     return rows
+
+
+def _wait_for_first_pull(settings: Settings) -> None:
+    """Embedded mode: let the emulator's first-pull webhooks (TRANSACTIONS INITIAL_UPDATE,
+    HISTORICAL_UPDATE, sent seconds after Link as Plaid does) reach the bridge before the bank
+    asks for a login, so the Item's last webhook is the walk's own, whatever the machine's
+    speed."""
+    if settings.embedded and settings.plaid_api_url:
+        wait_for_deliveries(
+            settings.plaid_api_url, settings.client_id, settings.secret, WEBHOOK_WAIT_SECONDS
+        )
 
 
 def _kore_call(sim: KoreSimulator, access_token: str) -> str:

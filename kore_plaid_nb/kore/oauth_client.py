@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -99,10 +100,15 @@ class KoreOAuthClient:
         return self.behaviour.pkce
 
     def authorization_request(
-        self, redirect_uri: str | None = None, use_pkce: bool | None = None
+        self,
+        redirect_uri: str | None = None,
+        use_pkce: bool | None = None,
+        profile_query: Mapping[str, str] | None = None,
     ) -> AuthorizationRequest:
         """The URL Kore sends the user to: client_id, redirect_uri, then a fresh state and
-        PKCE S256 when the behaviour (or ``use_pkce``) says so."""
+        PKCE S256 when the behaviour (or ``use_pkce``) says so. ``profile_query``: a query
+        typed into the profile's Authorization URL (``ui_locales=es``), which Kore keeps before
+        its own parameters (an assumption: issue 27; not seen on the wire)."""
         behaviour = self.behaviour
         if use_pkce is not None:
             behaviour = replace(behaviour, pkce=use_pkce)
@@ -119,7 +125,8 @@ class KoreOAuthClient:
         if behaviour.pkce:
             verifier, challenge = pkce_pair()
             query.update(code_challenge=challenge, code_challenge_method="S256")
-        url = f"{self.base_url}/?{urlencode(query)}"
+        typed = f"{urlencode(profile_query)}&" if profile_query else ""
+        url = f"{self.base_url}/?{typed}{urlencode(query)}"
         return AuthorizationRequest(url, redirect_uri, state, verifier, challenge, behaviour)
 
     def exchange_code(self, request: AuthorizationRequest, code: str) -> TokenResult:

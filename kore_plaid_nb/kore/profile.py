@@ -44,6 +44,10 @@ SEED = "the seed procedure"
 KORE_OAUTH_PAGE = "Kore's docs, OAuth v2 page"
 KORE_AGENT_PLATFORM = "Kore's docs, the Agent Platform's OAuth v2 page"
 KORE_PLAID_GUIDE = "Kore's docs, Plaid guide"
+LANGUAGE_SOURCE = (
+    "ui_locales: OpenID Connect Core 1.0, 3.1.2.1; that Kore keeps a query in the Authorization "
+    "URL: an assumption (the project's issue 27), not seen on the wire"
+)
 # what each public_url_source means, in a sentence
 SOURCE_PHRASES = {
     "tunnel": "the ngrok tunnel's URL",
@@ -199,7 +203,14 @@ class KoreProfile:
         """Authorization URL to Additional Fields."""
         return [
             ProfileRow(
-                "5", "Authorization URL", "paste", self.authorization_url, source=f"{SEED}, step 5"
+                "5",
+                "Authorization URL",
+                "paste",
+                self.authorization_url,
+                source=f"{SEED}, step 5; {LANGUAGE_SOURCE}",
+                note="Its pages speak the browser's language (English, Spanish, French, German "
+                "or Dutch); to choose one for a bot, end the URL with ?ui_locales=es (or fr, "
+                "de, nl): Kore keeps a query there and adds its own parameters after it.",
             ),
             ProfileRow(
                 "-",

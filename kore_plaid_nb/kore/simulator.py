@@ -23,7 +23,7 @@ most likely wrong.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -182,11 +182,15 @@ class KoreSimulator:
     # 1. Authorization request.
 
     def authorization_request(
-        self, redirect_uri: str | None = None, use_pkce: bool | None = None
+        self,
+        redirect_uri: str | None = None,
+        use_pkce: bool | None = None,
+        profile_query: Mapping[str, str] | None = None,
     ) -> AuthorizationRequest:
         """The URL Kore sends the user to: client_id, redirect_uri, and a fresh state and
-        PKCE when the behaviour says so."""
-        return self.oauth.authorization_request(redirect_uri, use_pkce)
+        PKCE when the behaviour says so; after ``profile_query``, the query of the profile's
+        Authorization URL (e.g. ``{"ui_locales": "es"}``)."""
+        return self.oauth.authorization_request(redirect_uri, use_pkce, profile_query)
 
     def check_bridge_up(self) -> str:
         """GET /healthz on the bridge."""

@@ -94,7 +94,8 @@ def wait_for_webhooks(settings: Settings) -> None:
         return
     try:
         plaid = stack.plaid_settings(settings, start=False)
-        wait_for_deliveries(plaid.plaid_api_url or "", plaid.client_id, plaid.secret)
+        # returns once the outbox is empty; 30 s (the emulator's cap) for a loaded machine
+        wait_for_deliveries(plaid.plaid_api_url or "", plaid.client_id, plaid.secret, 30.0)
     except (RunbookError, httpx.HTTPError, ValueError):
         pass  # the figures are shown as they are
 

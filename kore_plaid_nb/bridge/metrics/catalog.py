@@ -189,8 +189,10 @@ ITEMS_HELP: Final = (
 )
 REPAIR_LINKS_NAME: Final = f"{PREFIX}_repair_links"
 REPAIR_LINKS_HELP: Final = (
-    "Repair links by state: open (issued, not used, not expired), read from the store with "
-    "the Items. Every replica reports the same store: use max(), not sum(), across replicas."
+    "Repair links issued for Items the bridge holds, by state: open (not used, not expired), "
+    "used (completed, or replaced by a newer link), expired; their sum is the links issued. "
+    "Read from the store with the Items. Every replica reports the same store: use max(), "
+    "not sum(), across replicas."
 )
 REPAIR_LINKS_LABELS: Final = ("state",)
 STORE_UP_NAME: Final = f"{PREFIX}_store_up"

@@ -35,20 +35,20 @@ class BuildInfo:
 
 @dataclass(frozen=True)
 class StoreReading:
-    """One read of the store: Items by (bounded) health, and the open repair links."""
+    """One read of the store: Items by (bounded) health, and repair links by state."""
 
     items: dict[str, int]
-    open_repair_links: int
+    repair_links: dict[str, int]
 
 
-def _no_repair_links() -> int:
-    return 0
+def _no_repair_links() -> dict[str, int]:
+    return {}
 
 
 class StoreFigures:
     """``kore_plaid_bridge_items{health}``, ``kore_plaid_bridge_repair_links{state}`` and
     ``kore_plaid_bridge_store_up``: ``read_items`` (the store's count by health) and
-    ``read_repair_links`` (its open links) called at most once every ``max_age`` seconds,
+    ``read_repair_links`` (its links by state) called at most once every ``max_age`` seconds,
     whatever the number of scrapes. Every health of :data:`.catalog.ITEM_HEALTHS` is shown, 0
     when no Item is in it; a store that cannot answer shows ``store_up 0`` and leaves the
     other two out."""
@@ -56,7 +56,7 @@ class StoreFigures:
     def __init__(
         self,
         read_items: Callable[[], dict[str, int]],
-        read_repair_links: Callable[[], int] = _no_repair_links,
+        read_repair_links: Callable[[], dict[str, int]] = _no_repair_links,
         max_age: float = ITEMS_MAX_AGE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -85,7 +85,8 @@ class StoreFigures:
             items.add_metric([health], count)
         yield items
         links = self._repair_links()
-        links.add_metric(["open"], reading.open_repair_links)
+        for state, count in reading.repair_links.items():  # every state, 0 included
+            links.add_metric([state], count)
         yield links
 
     def counts(self) -> dict[str, int] | None:
@@ -105,7 +106,7 @@ class StoreFigures:
 
     def _read(self) -> StoreReading | None:
         try:
-            found, open_links = self.read_items(), self.read_repair_links()
+            found, links = self.read_items(), self.read_repair_links()
         except StoreUnavailable as exc:
             log.warning("The store's figures left out of the metrics: %s", exc.message)
             return None
@@ -116,7 +117,7 @@ class StoreFigures:
         for health, items in found.items():
             shown = catalog.bounded(health, catalog.ITEM_HEALTHS)
             counts[shown] = counts.get(shown, 0) + items
-        return StoreReading(counts, open_links)
+        return StoreReading(counts, links)
 
     @staticmethod
     def _items() -> GaugeMetricFamily:

@@ -26,7 +26,7 @@ class StoreCounts(Protocol):
 
     def items_by_health(self) -> dict[str, int]: ...
 
-    def open_repair_links(self) -> int: ...
+    def repair_links_by_state(self) -> dict[str, int]: ...
 
 
 def in_files() -> bool:
@@ -48,7 +48,7 @@ def scrape_registry(
     else:
         registry.register(catalog.REGISTRY)
     registry.register(BuildInfo(__version__, store.dialect, settings.link_mode))
-    registry.register(StoreFigures(store.items_by_health, store.open_repair_links))
+    registry.register(StoreFigures(store.items_by_health, store.repair_links_by_state))
     return registry
 
 

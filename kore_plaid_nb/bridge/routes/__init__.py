@@ -51,6 +51,7 @@ from ...http_plumbing import SecurityHeaders
 from ...settings import Settings
 from .. import access_log, page
 from ..http import UnexpectedErrors, client_disconnected, store_unavailable
+from ..i18n.middleware import Languages
 from ..plaid_link import PlaidLink
 from ..request_ids import RequestIds
 from ..store import BridgeStore, StoreUnavailable
@@ -98,6 +99,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(RequestIds, trusted_proxies=settings.forwarded_allow_ips),
+            Middleware(Languages),  # each request's language (pages, refusals)
             Middleware(SecurityHeaders, pages=page.security_headers(settings)),
             Middleware(UnexpectedErrors),
         ],

@@ -27,9 +27,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import page
+from .. import i18n, page
 from ..hosted_link import hosted_link_url, new_hosted_session
 from ..http import NO_STORE, Redirect, read_json_params, store_unavailable, wants_json
+from ..i18n import N_, cookie
+from ..i18n.negotiation import negotiate
 from ..metrics import recording as metrics
 from ..oauth import (
     SESSION_TTL,
@@ -60,63 +62,79 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+CANNOT_START = N_("Cannot start the authorization")
 MISSING_SESSION = Refusal(
     400,
     "invalid_request",
-    "The request needs 'session'.",
-    "Let the authorization page send it (it does so before it opens Plaid Link).",
+    N_("The request needs 'session'."),
+    N_("Let the authorization page send it (it does so before it opens Plaid Link)."),
 )
 MISSING_TOKEN = Refusal(
     400,
     "invalid_request",
-    "The request needs both 'session' and 'public_token'.",
-    "Let the authorization page send it (it does so when Plaid Link succeeds).",
+    N_("The request needs both 'session' and 'public_token'."),
+    N_("Let the authorization page send it (it does so when Plaid Link succeeds)."),
 )
 
 
 def explain_fatal(exc: FatalClientError) -> Refusal:
     """The answer to an authorization request that must not redirect (400)."""
     error, message, fix = _fatal_reason(exc)
-    return Refusal(400, error, message, fix, title="Cannot start the authorization")
+    values = {"description": str(exc.description)}  # oauthlib's words: English
+    return Refusal(400, error, message, fix, title=CANNOT_START, values=values)
 
 
 def _fatal_reason(exc: FatalClientError) -> tuple[str, str, str]:
     if isinstance(exc, errors.InvalidClientIdError):
         return (
             "invalid_client",
-            "This authorization link was not made for this bridge: its client_id is not the "
-            "Plaid client id configured here.",
-            "In Kore's authorization profile, set Client ID to the PLAID_CLIENT_ID in the "
-            "bridge's .env (procedure step 4.iii), save, and authorize again.",
+            N_(
+                "This authorization link was not made for this bridge: its client_id is not "
+                "the Plaid client id configured here."
+            ),
+            N_(
+                "In Kore's authorization profile, set Client ID to the PLAID_CLIENT_ID in the "
+                "bridge's .env (procedure step 4.iii), save, and authorize again."
+            ),
         )
     if isinstance(exc, errors.MissingClientIdError):
         return (
             "invalid_request",
-            "This page is the Authorization URL of Kore's authorization profile; it was "
-            "opened without a client_id.",
-            "Start the authorization from Kore (Authorize button, or the link in the "
-            "conversation).",
+            N_(
+                "This page is the Authorization URL of Kore's authorization profile; it was "
+                "opened without a client_id."
+            ),
+            N_(
+                "Start the authorization from Kore (Authorize button, or the link in the "
+                "conversation)."
+            ),
         )
     if isinstance(exc, errors.MissingRedirectURIError):
         return (
             "invalid_request",
-            "The authorization link names no callback URL, and the bridge accepts several.",
-            "Let Kore send redirect_uri, or keep a single callback in PLAID_REDIRECT_URI / "
-            "KORE_CALLBACK_URLS.",
+            N_("The authorization link names no callback URL, and the bridge accepts several."),
+            N_(
+                "Let Kore send redirect_uri, or keep a single callback in PLAID_REDIRECT_URI / "
+                "KORE_CALLBACK_URLS."
+            ),
         )
     if isinstance(exc, errors.MismatchingRedirectURIError | errors.InvalidRedirectURIError):
         return (
             "invalid_request",
-            "The callback URL in this authorization link is not one the bridge accepts.",
-            "Set PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env to the Callback Link shown "
-            "in Kore's authorization profile, exactly as shown, then restart the bridge "
-            "(procedure step 4.v-vi).",
+            N_("The callback URL in this authorization link is not one the bridge accepts."),
+            N_(
+                "Set PLAID_REDIRECT_URI (or KORE_CALLBACK_URLS) in .env to the Callback Link "
+                "shown in Kore's authorization profile, exactly as shown, then restart the "
+                "bridge (procedure step 4.v-vi)."
+            ),
         )
     return (
         "invalid_request",
-        f"The authorization request is not valid: {exc.description}",
-        "Start the authorization again from Kore; if it keeps failing, compare the profile "
-        "with `kore-plaid profile`.",
+        N_("The authorization request is not valid: %(description)s"),
+        N_(
+            "Start the authorization again from Kore; if it keeps failing, compare the profile "
+            "with `kore-plaid profile`."
+        ),
     )
 
 
@@ -125,11 +143,14 @@ def too_many_sessions(retry_after: int) -> Refusal:
     return Refusal(
         429,
         "too_many_requests",
-        "Too many authorizations were started from this network (or on this bridge) in "
-        "the last minute.",
-        f"Wait {retry_after} seconds, then start the authorization again from Kore.",
+        N_(
+            "Too many authorizations were started from this network (or on this bridge) in "
+            "the last minute."
+        ),
+        N_("Wait %(seconds)s seconds, then start the authorization again from Kore."),
         headers={"Retry-After": str(retry_after)},
-        title="Please wait a moment",
+        title=N_("Please wait a moment"),
+        values={"seconds": retry_after},
     )
 
 
@@ -196,9 +217,12 @@ def start_session(
     thread-pool hop."""
     auth = admit(ctx, query, address)
     session_id = secrets.token_urlsafe(32)
+    language = i18n.current_language()  # the session keeps it (Link, the later pages)
     link_token = None
     if with_link_token:
-        link_token = ctx.link.create_link_token(session_id, redirect_uri, webhook)
+        link_token = ctx.link.create_link_token(
+            session_id, redirect_uri, webhook, language=language
+        )
     ctx.store.create_session(
         session_id,
         auth.client_id,
@@ -206,6 +230,7 @@ def start_session(
         query,
         SESSION_TTL,
         link_tokens=0 if link_token is None else 1,
+        language=language,
     )
     metrics.authorization_started()
     return Started(auth, session_id, link_token)
@@ -219,7 +244,8 @@ def start_hosted(
     auth = admit(ctx, query, address)
     new = new_hosted_session()
     options: dict[str, object] = {"completion_redirect_uri": new.completion_uri(base)}
-    answer = ctx.link.create_link(new.session_id, None, webhook, options)
+    language = i18n.current_language()
+    answer = ctx.link.create_link(new.session_id, None, webhook, options, language)
     url = hosted_link_url(answer)
     ctx.store.create_hosted_session(
         new.session_id,
@@ -230,6 +256,7 @@ def start_hosted(
         str(answer["link_token"]),
         new.return_id,
         new.salt,
+        language,
     )
     metrics.authorization_started()
     return Redirect(url)
@@ -271,18 +298,25 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
         return JSONResponse(body, headers=NO_STORE)
     auth = outcome.auth
     deny_url = ctx.oauth.denial_location(auth)
-    return page.authorize_page(ctx.settings, outcome.session_id, deny_url, auth.redirect_uri)
+    response = page.authorize_page(ctx.settings, outcome.session_id, deny_url, auth.redirect_uri)
+    # the OAuth bank's return (/oauth-return) speaks the session's language too
+    secure = request.url.scheme == "https"
+    cookie.remember(response, i18n.current_language(), OAUTH_RETURN_PATH, int(SESSION_TTL), secure)
+    return response
 
 
 def issue_link_token(
     ctx: BridgeContext, session_id: str, redirect_uri: str | None, webhook: str | None
 ) -> str | Refusal:
-    """A Link token for an open session (at most :data:`LINK_TOKENS_PER_SESSION`)."""
-    problem = ctx.store.count_link_token(session_id, LINK_TOKENS_PER_SESSION)
-    if problem is not None:
-        return Problem.of_session(problem).refusal()
+    """A Link token for an open session (at most :data:`LINK_TOKENS_PER_SESSION`), in the
+    session's language."""
+    grant = ctx.store.grant_link_token(session_id, LINK_TOKENS_PER_SESSION)
+    if grant.problem is not None:
+        return Problem.of_session(grant.problem).refusal()
     try:
-        return ctx.link.create_link_token(session_id, redirect_uri, webhook)
+        return ctx.link.create_link_token(
+            session_id, redirect_uri, webhook, language=grant.language
+        )
     except LinkStepError as exc:
         return exc.refusal
 
@@ -331,8 +365,8 @@ def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect
         return Refusal(
             400,
             exc.error,
-            "The authorization request is no longer valid for this bridge's settings.",
-            "Start the authorization again from Kore.",
+            N_("The authorization request is no longer valid for this bridge's settings."),
+            N_("Start the authorization again from Kore."),
         )
     metrics.authorization_completed(seconds_open(ctx, claim.record))
     return Redirect(location)
@@ -373,6 +407,15 @@ async def set_access_token(ctx: BridgeContext, request: Request) -> Response:
 
 
 async def oauth_return(ctx: BridgeContext, request: Request) -> Response:
+    """The OAuth bank's return: in the URL's language, else the authorization's (its
+    cookie), else the browser's."""
+    i18n.choose(
+        negotiate(
+            request.query_params,
+            request.headers.get("accept-language"),
+            remembered=cookie.remembered(request),
+        )
+    )
     return page.oauth_return_page(ctx.settings)
 
 

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import page
+from .. import i18n, page
 from ..hosted_link import FINISHING_RELOAD_SECONDS, RETURN_PARAM, RETURN_PATH, session_id_for
-from ..http import Redirect
+from ..http import NO_STORE, Redirect, wants_json
+from ..i18n.negotiation import negotiate
 from ..metrics import recording as metrics
 from ..oauth import AuthorizationRequest
 from ..plaid_link import LinkStepError
@@ -79,15 +81,37 @@ def _cannot_finish(outcome: Redirect | Refusal) -> Redirect | Refusal:
     return outcome
 
 
+def session_language(ctx: BridgeContext, return_id: str) -> str | None:
+    """The language the session was started in (None: unknown session, or not recorded)."""
+    session = ctx.store.find_hosted_session(return_id) if return_id else None
+    return session.language if session is not None else None
+
+
 async def hosted_return(ctx: BridgeContext, request: Request) -> Response:
     return_id = request.query_params.get(RETURN_PARAM, "")
+    remembered = await run_in_threadpool(session_language, ctx, return_id)
+    accept = request.headers.get("accept-language")
+    i18n.choose(negotiate(request.query_params, accept, remembered=remembered))
     session_key = "hosted-return:" + return_id  # names one session, as its id does
     outcome = await on_authorization_path(session_key, finish_hosted, ctx, return_id)
+    if wants_json(request):
+        return as_json(outcome)
     if isinstance(outcome, Refusal):
         return outcome.page()
     if isinstance(outcome, Finishing):
         return page.finishing_page(outcome.retry_url, FINISHING_RELOAD_SECONDS)
     return outcome.response()
+
+
+def as_json(outcome: Redirect | Finishing | Refusal) -> Response:
+    """The finishing page's own check (static/finishing.js, ``Accept: application/json``):
+    202 while Plaid finishes, then where to go (``redirect_to``), as the authorization page's
+    calls answer; the page then navigates instead of reloading itself."""
+    if isinstance(outcome, Refusal):
+        return outcome.json()
+    if isinstance(outcome, Finishing):
+        return JSONResponse({"finishing": True}, 202, headers=NO_STORE)
+    return JSONResponse({"redirect_to": outcome.location}, headers=NO_STORE)
 
 
 def hosted_return_routes(ctx: BridgeContext) -> list[Route]:

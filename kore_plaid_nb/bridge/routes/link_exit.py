@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..http import JSON_MEDIA_TYPE, NO_STORE, parse_params, read_json_body
+from ..i18n import N_
 from ..metrics import recording as metrics
 from ..refusal import Refusal, Refused
 from .context import BridgeContext
@@ -27,8 +28,8 @@ LINK_EXIT_PATH = "/api/link_exit"
 MALFORMED_EXIT = Refusal(
     400,
     "invalid_request",
-    "The request needs 'session' (text) and 'error' (true or false).",
-    "Let the authorization page send it (it does so when Plaid Link closes).",
+    N_("The request needs 'session' (text) and 'error' (true or false)."),
+    N_("Let the authorization page send it (it does so when Plaid Link closes)."),
 )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -35,14 +36,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import page
+from .. import i18n, page
 from ..audit import AuditEvent, record_audit
 from ..hosted_link import RESULT_ATTEMPTS, RESULT_INTERVAL_SECONDS, results_of
 from ..http import NO_STORE, read_json_body, read_json_params
+from ..i18n import N_
+from ..i18n.negotiation import negotiate
 from ..metrics import recording as metrics
 from ..plaid_link import LinkStepError
-from ..problems import LINK_TOKENS_PER_REPAIR_LINK, LOG_IN_AGAIN, Problem
-from ..refusal import Refusal, Refused
+from ..problems import LINK_TOKENS_PER_REPAIR_LINK, Problem
+from ..refusal import Phrase, Refusal, Refused
 from ..store import RepairClaim, StoreProblem
 from .context import BridgeContext
 from .plaid_urls import webhook_url
@@ -51,19 +54,22 @@ __all__ = ["repair_routes"]
 
 log = logging.getLogger("kore_plaid_nb.bridge")
 REPAIR_PREFIX = "/repair/"
-CONFIRMING = "confirming the bank login with Plaid"
+CONFIRMING = Phrase(N_("confirming the bank login with Plaid"))
+LOG_IN_AGAIN = N_("Press \u201cLog in to your bank again\u201d and finish the login in Plaid.")
 NOT_THIS_LINK = Refusal(
     409,
     "not_repaired",
-    "This repair page did not open Plaid with the Link token it names, so nothing can be "
-    "confirmed.",
-    f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+    N_(
+        "This repair page did not open Plaid with the Link token it names, so nothing can be "
+        "confirmed."
+    ),
+    LOG_IN_AGAIN,
 )
 NOT_LOGGED_IN = Refusal(
     409,
     "not_repaired",
-    "Plaid shows no finished bank login for this repair link yet.",
-    f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+    N_("Plaid shows no finished bank login for this repair link yet."),
+    LOG_IN_AGAIN,
 )
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")  # secrets.token_urlsafe(32): 43 characters
 
@@ -88,13 +94,25 @@ async def refused_call(request: Request) -> Refusal | None:
 async def show(ctx: BridgeContext, request: Request) -> Response:
     token = request.path_params["token"]
     claim = await run_in_threadpool(valid, ctx, token)
+    # the URL's language, else the authorization's (the Item's), else the browser's
+    remembered = claim.item.language if claim.item is not None else None
+    accept = request.headers.get("accept-language")
+    i18n.choose(negotiate(request.query_params, accept, remembered=remembered))
     if claim.problem is not None:
         return Problem.of_repair_link(claim.problem).refusal().page()
     return page.repair_page(ctx.settings, token)
 
 
-def issue_link_token(ctx: BridgeContext, token: str, webhook: str | None) -> str | Refusal:
-    """A Link token in update mode for the link's Item (counted before Plaid is asked)."""
+def issue_link_token(
+    ctx: BridgeContext,
+    token: str,
+    webhook: str | None,
+    asked: Mapping[str, str] | None = None,
+    accept_language: str | None = None,
+) -> str | Refusal:
+    """A Link token in update mode for the link's Item (counted before Plaid is asked), in
+    the language ``asked`` in the query (the page sends its own), else the Item's, else
+    ``accept_language``'s."""
     if not TOKEN_SHAPE.fullmatch(token):
         return Problem.REPAIR_UNKNOWN.refusal()
     claim = ctx.store.start_repair(token, LINK_TOKENS_PER_REPAIR_LINK)
@@ -102,8 +120,9 @@ def issue_link_token(ctx: BridgeContext, token: str, webhook: str | None) -> str
         return Problem.of_repair_link(claim.problem).refusal()
     item = claim.item
     try:
+        language = negotiate(asked or {}, accept_language, remembered=item.language)
         link_token = ctx.link.create_update_link_token(
-            item.access_token, item.client_user_id, webhook=webhook
+            item.access_token, item.client_user_id, webhook=webhook, language=language
         )
     except LinkStepError as exc:
         return exc.refusal
@@ -117,7 +136,8 @@ async def link_token(ctx: BridgeContext, request: Request) -> Response:
         return refused.json()
     token = request.path_params["token"]
     webhook = webhook_url(ctx.settings, request)
-    issued = await run_in_threadpool(issue_link_token, ctx, token, webhook)
+    asked, accept = dict(request.query_params), request.headers.get("accept-language")
+    issued = await run_in_threadpool(issue_link_token, ctx, token, webhook, asked, accept)
     if isinstance(issued, Refusal):
         return issued.json()
     return JSONResponse({"link_token": issued}, headers=NO_STORE)
@@ -168,8 +188,9 @@ def finish_repair(ctx: BridgeContext, token: str, link_token: str) -> Refusal | 
         return Refusal(
             409,
             "not_repaired",
-            f"Plaid still reports this bank connection as broken ({still}).",
-            f"{LOG_IN_AGAIN} and finish the login in Plaid.",
+            N_("Plaid still reports this bank connection as broken (%(code)s)."),
+            LOG_IN_AGAIN,
+            values={"code": still},
         )
     claim = ctx.store.complete_repair(token)  # single use: exactly one caller gets here
     if claim.item is None:

@@ -11,11 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..http import answers_json
+from ..i18n import N_
 from ..refusal import Refusal
 from .token import TOKEN_PATHS
 
 CONTRACT = "the bridge's contract (GET /openapi.yaml)"
-FROM_THE_START = "Go back to the Kore conversation and start the authorization again from there."
+FROM_THE_START = N_(
+    "Go back to the Kore conversation and start the authorization again from there."
+)
 
 
 def for_a_browser(request: Request) -> bool:
@@ -33,9 +36,12 @@ def not_found_refusal(request: Request) -> Refusal:
         return Refusal(
             404,
             "not_found",
-            "This address is not a page of this sign-in service.",
-            "Check the link you followed. " + FROM_THE_START,
-            title="Page not found",
+            N_("This address is not a page of this sign-in service."),
+            N_(
+                "Check the link you followed. Go back to the Kore conversation and start the "
+                "authorization again from there."
+            ),
+            title=N_("Page not found"),
         )
     return Refusal(
         404,
@@ -51,9 +57,9 @@ def method_refusal(request: Request, exc: Exception) -> Refusal:
         return Refusal(
             405,
             "method_not_allowed",
-            "This address is not a page to open in a browser.",
+            N_("This address is not a page to open in a browser."),
             FROM_THE_START,
-            title="Not a page",
+            title=N_("Not a page"),
         ).with_headers({"Allow": allowed})
     return Refusal(
         405,

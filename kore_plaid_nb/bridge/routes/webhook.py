@@ -63,7 +63,7 @@ async def plaid_webhook(ctx: BridgeContext, request: Request) -> Response:
     try:
         body = await verified(ctx, request)
     except Refused as refused:
-        return refused.refusal.json()
+        return refused.refusal.json(translated=False)  # Plaid's: English
     try:
         webhook = parse_webhook(body)
     except MalformedWebhook as exc:
@@ -74,7 +74,7 @@ async def plaid_webhook(ctx: BridgeContext, request: Request) -> Response:
             str(exc),
             "Send Plaid's webhook body as Plaid signed it: a JSON object with "
             "webhook_type, webhook_code and item_id.",
-        ).json()
+        ).json(translated=False)
     metrics.webhook_verified(webhook.webhook_type, webhook.webhook_code)
     known = await run_in_threadpool(ctx.health.apply, webhook)
     if webhook.webhook_type == "LINK":

@@ -15,7 +15,25 @@
   var deny = document.getElementById("deny");
   var next = document.getElementById("next");
 
+  // The page's texts in its language: the page puts msgid -> translation in #kp-strings;
+  // a msgid with no translation there (English) is shown as it is.
+  var STRINGS = (function () {
+    var block = document.getElementById("kp-strings");
+    try { return (block && JSON.parse(block.textContent)) || {}; } catch (e) { return {}; }
+  })();
+  function _(msgid, values) {
+    var text = Object.prototype.hasOwnProperty.call(STRINGS, msgid) ? STRINGS[msgid] : msgid;
+    return text.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ?
+        String(values[name]) : all;
+    });
+  }
+  var LANGUAGE = document.documentElement.lang || "en";
+
   function show(text, isError) {
+    // An error is announced at once (role=alert), progress politely (role=status).
+    message.setAttribute("role", isError ? "alert" : "status");
+    message.setAttribute("aria-live", isError ? "assertive" : "polite");
     message.textContent = text;
     message.className = "message " + (isError ? "error" : "notice");
   }
@@ -54,8 +72,9 @@
   var ctx;
   if (root.dataset.mode === "authorize") {
     if (finishedRequests().indexOf(window.location.href) !== -1) {
-      endHere("This authorization request is already finished. You can close this page and " +
-              "go back to the conversation; to connect again, start a new authorization there.");
+      endHere(_("This authorization request is already finished. You can close this page " +
+                "and go back to the conversation; to connect again, start a new authorization " +
+                "there."));
       return;
     }
     ctx = {
@@ -68,9 +87,9 @@
   } else {
     ctx = recall();
     if (!ctx || !ctx.session) {
-      endHere("No authorization is in progress in this browser: your bank may have opened " +
-              "this page in a different browser from the one you started in. Go back to the " +
-              "conversation and start the authorization again.", true);
+      endHere(_("No authorization is in progress in this browser: your bank may have " +
+                "opened this page in a different browser from the one you started in. Go back " +
+                "to the conversation and start the authorization again."), true);
       return;
     }
     deny.href = ctx.denyUrl;
@@ -82,9 +101,9 @@
   }
 
   function describe(body) {
-    var text = sentence((body && body.message) || "Connecting the account failed");
+    var text = sentence((body && body.message) || _("Connecting the account failed"));
     if (body && body.fix) { text += " " + sentence(body.fix); }
-    if (body && body.step) { text += " (procedure step " + body.step + ")"; }
+    if (body && body.step) { text += " " + _("(procedure step %(step)s)", { step: body.step }); }
     return text;
   }
 
@@ -93,7 +112,8 @@
   function post(path, payload, keepalive) {
     return fetch(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      headers: { "Content-Type": "application/json", "Accept": "application/json",
+                 "Accept-Language": LANGUAGE },
       credentials: "same-origin",
       keepalive: !!keepalive,
       body: JSON.stringify(payload)
@@ -111,8 +131,8 @@
         }
       });
     }).catch(function () {
-      show("The page could not reach the bridge. Check your connection and press " +
-           "Connect again.", true);
+      show(_("The page could not reach the bridge. Check your connection and press " +
+             "\u201c%(button)s\u201d again.", { button: button.textContent }), true);
       button.disabled = false;
     });
   }
@@ -142,11 +162,11 @@
 
   function finish(publicToken) {
     button.disabled = true;
-    show("Connecting your account…", false);
+    show(_("Connecting your account\u2026"), false);
     callBridge("/api/set_access_token", { session: ctx.session, public_token: publicToken },
       function (body) {
         if (body.redirect_to) {
-          show("Connected. Returning to the conversation…", false);
+          show(_("Connected. Returning to the conversation\u2026"), false);
           leave(body.redirect_to);
         } else {
           refused(body);
@@ -168,7 +188,8 @@
 
   function openLink(received) {
     if (!window.Plaid || !window.Plaid.create) {
-      show("Plaid Link could not be loaded. Check your connection and reload the page.", true);
+      show(_("Plaid Link could not be loaded. Check your connection and reload the page."),
+           true);
       return;
     }
     button.disabled = true;
@@ -183,14 +204,16 @@
         tellExit(error);
         if (error) {
           var why = error.display_message || error.error_message || error.error_code ||
-            "an unknown error";
-          show("Plaid could not connect your bank: " + sentence(why) + " Press \u201c" +
-               button.textContent + "\u201d to try again, or cancel.", true);
+            _("an unknown error");
+          show(_("Plaid could not connect your bank: %(why)s Press \u201c%(button)s\u201d to " +
+                 "try again, or cancel.", { why: sentence(why), button: button.textContent }),
+               true);
           button.disabled = false;
           button.focus();
           return;
         }
-        show("You closed Plaid Link. Returning to the conversation without connecting…", false);
+        show(_("You closed Plaid Link. Returning to the conversation without " +
+               "connecting\u2026"), false);
         leave(ctx.denyUrl);
       }
     };

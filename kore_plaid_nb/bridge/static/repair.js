@@ -8,10 +8,29 @@
   var message = document.getElementById("message");
   var button = document.getElementById("connect");
   var next = document.getElementById("next");
+
+  // The page's texts in its language: the page puts msgid -> translation in #kp-strings;
+  // a msgid with no translation there (English) is shown as it is.
+  var STRINGS = (function () {
+    var block = document.getElementById("kp-strings");
+    try { return (block && JSON.parse(block.textContent)) || {}; } catch (e) { return {}; }
+  })();
+  function _(msgid, values) {
+    var text = Object.prototype.hasOwnProperty.call(STRINGS, msgid) ? STRINGS[msgid] : msgid;
+    return text.replace(/%\((\w+)\)s/g, function (all, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ?
+        String(values[name]) : all;
+    });
+  }
+  var LANGUAGE = document.documentElement.lang || "en";
   var base = "/repair/" + encodeURIComponent(root.dataset.token);
+  var lang = "?lang=" + encodeURIComponent(LANGUAGE);  // Link opens in the page's language
   var linkToken = "";
 
   function show(text, isError) {
+    // An error is announced at once (role=alert), progress politely (role=status).
+    message.setAttribute("role", isError ? "alert" : "status");
+    message.setAttribute("aria-live", isError ? "assertive" : "polite");
     message.textContent = text;
     message.className = "message " + (isError ? "error" : "notice");
   }
@@ -20,7 +39,7 @@
     return /[.!?]$/.test(text) ? text : text + ".";
   }
   function describe(body) {
-    var text = sentence((body && body.message) || "Repairing the bank connection failed");
+    var text = sentence((body && body.message) || _("Repairing the bank connection failed"));
     if (body && body.fix) { text += " " + sentence(body.fix); }
     return text;
   }
@@ -49,7 +68,8 @@
   function callBridge(path, onOk, params) {
     fetch(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      headers: { "Content-Type": "application/json", "Accept": "application/json",
+                 "Accept-Language": LANGUAGE },
       credentials: "same-origin",
       body: JSON.stringify(params || {})
     }).then(function (response) {
@@ -57,20 +77,20 @@
         if (response.ok) { onOk(body); } else { refused(body); }
       });
     }).catch(function () {
-      show("The page could not reach the bridge. Check your connection and press \u201c" +
-           button.textContent + "\u201d again.", true);
+      show(_("The page could not reach the bridge. Check your connection and press " +
+             "\u201c%(button)s\u201d again.", { button: button.textContent }), true);
       button.disabled = false;
     });
   }
 
   function finish() {
     button.disabled = true;
-    show("Saving the repair\u2026", false);
-    callBridge(base + "/done", function (body) {
+    show(_("Saving the repair\u2026"), false);
+    callBridge(base + "/done" + lang, function (body) {
       if (body.repaired) {
-        document.getElementById("heading").textContent = "Bank connection repaired";
+        document.getElementById("heading").textContent = _("Bank connection repaired");
         document.getElementById("intro").hidden = true;
-        endHere("Your bank connection is repaired. You can close this window.", false);
+        endHere(_("Your bank connection is repaired. You can close this window."), false);
       } else {
         refused(body);
       }
@@ -79,12 +99,13 @@
 
   function openLink() {
     if (!window.Plaid || !window.Plaid.create) {
-      show("Plaid Link could not be loaded. Check your connection and reload the page.", true);
+      show(_("Plaid Link could not be loaded. Check your connection and reload the page."),
+           true);
       return;
     }
     button.disabled = true;
     if (linkToken) { createLink(); return; }
-    callBridge(base + "/link_token", function (body) {
+    callBridge(base + "/link_token" + lang, function (body) {
       if (!body.link_token) { refused(body); return; }
       linkToken = body.link_token;
       createLink();
@@ -98,12 +119,13 @@
       onExit: function (error) {
         if (error) {
           var why = error.display_message || error.error_message || error.error_code ||
-            "an unknown error";
-          show("Plaid could not reconnect your bank: " + sentence(why) + " Press \u201c" +
-               button.textContent + "\u201d to try again.", true);
+            _("an unknown error");
+          show(_("Plaid could not reconnect your bank: %(why)s Press \u201c%(button)s\u201d " +
+                 "to try again.", { why: sentence(why), button: button.textContent }), true);
         } else {
-          show("You closed Plaid before logging in: the bank connection is not repaired " +
-               "yet. Press \u201c" + button.textContent + "\u201d to try again.", false);
+          show(_("You closed Plaid before logging in: the bank connection is not repaired " +
+                 "yet. Press \u201c%(button)s\u201d to try again.",
+                 { button: button.textContent }), false);
         }
         button.disabled = false;
         button.focus();

@@ -42,6 +42,7 @@ from .records import (
     HostedSession,
     ItemRecord,
     ItemStatus,
+    LinkTokenGrant,
     RefreshRecord,
     RepairClaim,
     SessionClaim,
@@ -176,11 +177,17 @@ class BridgeStore:
         auth_query: str,
         ttl: float,
         link_tokens: int = 0,
+        language: str | None = None,
     ) -> None:
-        self.sessions.create(session_id, client_id, redirect_uri, auth_query, ttl, link_tokens)
+        self.sessions.create(
+            session_id, client_id, redirect_uri, auth_query, ttl, link_tokens, language
+        )
 
     def count_link_token(self, session_id: str, limit: int) -> StoreProblem | None:
         return self.sessions.count_link_token(session_id, limit)
+
+    def grant_link_token(self, session_id: str, limit: int) -> LinkTokenGrant:
+        return self.sessions.grant_link_token(session_id, limit)
 
     def claim_session(self, session_id: str) -> SessionClaim:
         return self.sessions.claim(session_id)
@@ -198,10 +205,12 @@ class BridgeStore:
         link_token: str,
         return_id: str,
         salt: str,
+        language: str | None = None,
     ) -> None:
         self.sessions.create_hosted(
-            session_id, client_id, redirect_uri, auth_query, ttl, link_token, return_id, salt
-        )
+            session_id, client_id, redirect_uri, auth_query, ttl, link_token, return_id, salt,
+            language,
+        )  # fmt: skip
 
     def find_hosted_session(self, return_id: str) -> HostedSession | None:
         return self.sessions.find_hosted(return_id)
@@ -327,8 +336,8 @@ class BridgeStore:
     def issue_repair_link(self, ref: str, replace: bool = False) -> IssuedRepairLink | None:
         return self.repair_links.issue(ref, replace=replace)
 
-    def open_repair_links(self) -> int:
-        return self.repair_links.count_open()
+    def repair_links_by_state(self) -> dict[str, int]:
+        return self.repair_links.count_by_state()
 
     def start_repair(self, token: str, limit: int) -> RepairClaim:
         return self.repair_links.start(token, limit)

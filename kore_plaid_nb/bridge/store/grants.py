@@ -28,17 +28,18 @@ class Grants:
         code_ttl: float,
         audit: AuditRecord | None = None,
     ) -> None:
-        """The Item, its code and the session's completion (and ``audit``: the record of
-        the authorization) in one transaction."""
+        """The Item (with the session's language), its code and the session's completion
+        (and ``audit``: the record of the authorization) in one transaction."""
         now = self.db.now()
         sealed, token_digest = sealed_access_token(self.db.keyring, item.item_id, item.access_token)
         with self.db.transaction() as tx:
             item_ref = tx.execute(
                 "INSERT INTO items (item_id, access_token, access_token_digest, institution,"
-                " client_user_id, created_at, client_id, redirect_uri, public_ref)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                " client_user_id, created_at, client_id, redirect_uri, public_ref, language)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT language FROM sessions WHERE digest = ?)) RETURNING id",
                 (item.item_id, sealed, token_digest, item.institution, item.client_user_id, now,
-                 client_id, redirect_uri, public_ref(item.item_id)),
+                 client_id, redirect_uri, public_ref(item.item_id), digest(session_id)),
             ).fetchall()[0]["id"]  # fmt: skip
             tx.execute(
                 "INSERT INTO codes (digest, client_id, redirect_uri, code_challenge,"

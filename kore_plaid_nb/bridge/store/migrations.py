@@ -204,6 +204,13 @@ VERSIONS: dict[int, list[Step]] = {
     10: [
         "ALTER TABLE repair_links ADD COLUMN link_token_digest TEXT",
     ],
+    # 11: the end user's language (issue 27): the session's (Link opens in it, the pages speak
+    # it), kept on the Item it creates (its repair page speaks it). NULL: not known (English
+    # or the browser's).
+    11: [
+        "ALTER TABLE sessions ADD COLUMN language TEXT",
+        "ALTER TABLE items ADD COLUMN language TEXT",
+    ],
 }
 LATEST = max(VERSIONS)
 

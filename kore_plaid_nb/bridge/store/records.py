@@ -67,6 +67,15 @@ class SessionRecord:
 
 
 @dataclass(frozen=True)
+class LinkTokenGrant:
+    """Outcome of counting a Link token for a session: None or why not, and the session's
+    language (None: not recorded)."""
+
+    problem: StoreProblem | None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class SessionClaim:
     """Outcome of claiming a session: the record, or why there is none
     (``"unknown"``, ``"expired"`` or ``"used"``)."""
@@ -147,6 +156,7 @@ class RepairItem:
     access_token: str
     institution: str | None
     client_user_id: str
+    language: str | None = None  # of the authorization that created the Item
 
 
 @dataclass(frozen=True)
@@ -176,3 +186,4 @@ class HostedSession:
     status: str
     hosted_status: str | None
     public_token: str | None
+    language: str | None = None

@@ -11,13 +11,14 @@ from .items import HEALTHY, access_token_of
 from .records import RepairClaim, RepairItem, StoreProblem, digest, from_row
 
 REPAIR_LINK_TTL_SECONDS = 86400.0
+REPAIR_LINK_STATES = ("open", "used", "expired")  # kore_plaid_bridge_repair_links{state}
 
 # Why a repair link cannot be used: the columns read, and the item's columns for the link
 # that can (``ref`` is the Item's public reference).
 LINK_STATE = (
     "SELECT repair_links.expires_at, repair_links.used_at, repair_links.link_tokens,"
     " items.removed_at, items.public_ref AS ref, items.item_id, items.access_token,"
-    " items.institution, items.client_user_id"
+    " items.institution, items.client_user_id, items.language"
     " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
     " WHERE repair_links.digest = ?"
 )
@@ -77,17 +78,22 @@ class RepairLinks:
             )
         return IssuedRepairLink(token, now, now + ttl)
 
-    def count_open(self) -> int:
-        """Repair links issued, not used, not expired, for an Item not removed."""
+    def count_by_state(self) -> dict[str, int]:
+        """Repair links issued for Items not removed, by state: ``open`` (not used, not
+        expired), ``used`` (completed, or replaced by a newer link), ``expired``."""
+        now = self.db.now()
         with self.db.read() as tx:
             row = tx.execute(
-                "SELECT COUNT(*) AS links FROM repair_links"
-                " JOIN items ON items.id = repair_links.item_ref"
-                " WHERE repair_links.used_at IS NULL AND repair_links.expires_at > ?"
-                " AND items.removed_at IS NULL",
-                (self.db.now(),),
+                "SELECT"
+                " SUM(CASE WHEN used_at IS NULL AND expires_at > ? THEN 1 ELSE 0 END) AS open,"
+                " SUM(CASE WHEN used_at IS NOT NULL THEN 1 ELSE 0 END) AS used,"
+                " SUM(CASE WHEN used_at IS NULL AND expires_at <= ? THEN 1 ELSE 0 END)"
+                " AS expired"
+                " FROM repair_links JOIN items ON items.id = repair_links.item_ref"
+                " WHERE items.removed_at IS NULL",
+                (now, now),
             ).fetchone()
-        return int(row["links"])
+        return {state: int(row[state] or 0) for state in REPAIR_LINK_STATES}
 
     def start(self, token: str, limit: int) -> RepairClaim:
         """Count one more Link token for a usable repair link, at most ``limit`` in all: its
@@ -177,8 +183,8 @@ def _live_link(tx: Transaction, item_ref: int, now: float) -> Row | None:
 
 def _repair_item(db: Database, tx: Transaction, item_ref: int) -> RepairItem:
     row = tx.execute(
-        "SELECT public_ref AS ref, item_id, access_token, institution, client_user_id"
-        " FROM items WHERE id = ?",
+        "SELECT public_ref AS ref, item_id, access_token, institution, client_user_id,"
+        " language FROM items WHERE id = ?",
         (item_ref,),
     ).fetchone()
     return from_row(RepairItem, row, access_token=access_token_of(db.keyring, row))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .database import Database, Row, Transaction
 from .records import (
     HostedSession,
+    LinkTokenGrant,
     SessionClaim,
     SessionRecord,
     StoreProblem,
@@ -18,6 +19,14 @@ from .records import (
 
 # A session stuck in "exchanging" (process killed mid-exchange) may be claimed again after this.
 STALE_CLAIM_SECONDS = 60.0
+INSERT_SESSION = (
+    "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at, expires_at,"
+    " link_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_SESSION_IN_LANGUAGE = (
+    "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at, expires_at,"
+    " link_tokens, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class Sessions:
@@ -34,36 +43,44 @@ class Sessions:
         auth_query: str,
         ttl: float,
         link_tokens: int = 0,
+        language: str | None = None,
     ) -> None:
-        """Open a session; ``link_tokens``: how many Link tokens it was already given."""
+        """Open a session; ``link_tokens``: how many Link tokens it was already given;
+        ``language``: the end user's (:mod:`..i18n`)."""
         now = self.db.now()
+        values = (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl,
+                  link_tokens)  # fmt: skip
         with self.db.transaction() as tx:
-            tx.execute(
-                "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
-                " expires_at, link_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (digest(session_id), client_id, redirect_uri, auth_query, now, now + ttl,
-                 link_tokens),
-            )  # fmt: skip
+            if language is None:  # left out (NULL), as a bridge of schema 10 wrote sessions
+                tx.execute(INSERT_SESSION, values)
+            else:
+                tx.execute(INSERT_SESSION_IN_LANGUAGE, (*values, language))
 
     def count_link_token(self, session_id: str, limit: int) -> StoreProblem | None:
         """Count one more Link token for a live session, at most ``limit`` in all; None when
         granted, else why not: ``"unknown"``, ``"expired"`` or ``"exhausted"``. A completed
         session still gets one (a restored page then learns from set_access_token that it
         is finished)."""
+        return self.grant_link_token(session_id, limit).problem
+
+    def grant_link_token(self, session_id: str, limit: int) -> LinkTokenGrant:
+        """:meth:`count_link_token`, with the session's language when granted."""
         key = digest(session_id)
         now = self.db.now()
         with self.db.transaction() as tx:
             rows = tx.execute(
                 "UPDATE sessions SET link_tokens = link_tokens + 1"
-                " WHERE digest = ? AND expires_at > ? AND link_tokens < ? RETURNING link_tokens",
+                " WHERE digest = ? AND expires_at > ? AND link_tokens < ?"
+                " RETURNING link_tokens, language",
                 (key, now, limit),
             ).fetchall()
             if rows:
-                return None
+                return LinkTokenGrant(None, rows[0]["language"])
             expires_at = _expires_at(tx, key)
         if expires_at is None:
-            return StoreProblem.UNKNOWN
-        return StoreProblem.EXPIRED if expires_at <= now else StoreProblem.EXHAUSTED
+            return LinkTokenGrant(StoreProblem.UNKNOWN)
+        problem = StoreProblem.EXPIRED if expires_at <= now else StoreProblem.EXHAUSTED
+        return LinkTokenGrant(problem)
 
     def claim(self, session_id: str) -> SessionClaim:
         """Move an open session to "exchanging": exactly one caller wins, on any replica."""
@@ -112,6 +129,7 @@ class Sessions:
         link_token: str,
         return_id: str,
         salt: str,
+        language: str | None = None,
     ) -> None:
         """Open a session that Plaid's Hosted Link completes (it was given one Link token)."""
         now = self.db.now()
@@ -121,16 +139,16 @@ class Sessions:
             tx.execute(
                 "INSERT INTO sessions (digest, client_id, redirect_uri, auth_query, created_at,"
                 " expires_at, link_tokens, link_token, link_token_digest, hosted_return,"
-                " hosted_salt) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                " hosted_salt, language) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
                 (key, client_id, redirect_uri, auth_query, now, now + ttl, sealed,
-                 self.db.keyring.digest(link_token), digest(return_id), salt),
+                 self.db.keyring.digest(link_token), digest(return_id), salt, language),
             )  # fmt: skip
 
     def find_hosted(self, return_id: str) -> HostedSession | None:
         with self.db.read() as tx:
             row = tx.execute(
                 "SELECT digest, hosted_salt AS salt, link_token, auth_query, client_id,"
-                " redirect_uri, expires_at, status, hosted_status, hosted_public_token"
+                " redirect_uri, expires_at, status, hosted_status, hosted_public_token, language"
                 " FROM sessions WHERE hosted_return = ?",
                 (digest(return_id),),
             ).fetchone()
