@@ -1,11 +1,12 @@
-"""Calls through plaid-python whose raw answers are checked against Plaid's pinned spec:
-shared by the emulator's conformance tests."""
+"""Calls through plaid-python whose raw answers are checked against Plaid's pinned spec, and
+the module fixtures of a test file that runs one emulator (``spec``, ``settings``, ``url``,
+``client``: import them by name): shared by the emulator's conformance tests."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,9 +15,32 @@ import plaid
 import pytest
 from plaid.api import plaid_api
 from plaid.model.plaid_error import PlaidError
-from plaid_spec import Spec
+from plaid_spec import Spec, load_spec
 
+from kore_plaid_nb import plaid_client
+from kore_plaid_nb.emulator import running_emulator
 from kore_plaid_nb.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    return load_spec()
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("emulator-home"))
+
+
+@pytest.fixture(scope="module")
+def url(settings: Settings) -> Iterator[str]:
+    with running_emulator(settings) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
+    return plaid_client.create(settings.with_values(plaid_api_url=url))
 
 
 def call_ok(spec: Spec, client: plaid_api.PlaidApi, path: str, call: Callable[[], Any]) -> Any:

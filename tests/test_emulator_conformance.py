@@ -4,13 +4,23 @@ the real client, which type-checks) AND validates against Plaid's OpenAPI spec."
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from emulator_support import call_error, call_ok, check_error_body, is_152_png, raw_post
+from emulator_support import (
+    call_error,
+    call_ok,
+    check_error_body,
+    client,
+    is_152_png,
+    raw_post,
+    settings,
+    spec,
+    url,
+)
 from plaid.api import plaid_api
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -50,10 +60,10 @@ from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.webhook_type import WebhookType
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
-from plaid_spec import SPEC_PATH, Spec, load_spec
+from plaid_spec import SPEC_PATH
 
 from kore_plaid_nb import plaid_client
-from kore_plaid_nb.emulator import data, faults, running_emulator
+from kore_plaid_nb.emulator import data, faults
 from kore_plaid_nb.settings import Settings
 
 ALL_PATHS = (
@@ -116,13 +126,10 @@ DATA_PATHS = tuple(
 # nothing listens here: deliveries fail (logged) and the endpoints answer all the same
 DEAD_WEBHOOK = "http://127.0.0.1:9/plaid-webhook"
 
+__all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
+
 
 # ---------------------------------------------------------------------------- spec
-
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec()
 
 
 def test_the_spec_is_pinned_inside_the_repository() -> None:
@@ -134,22 +141,6 @@ def test_the_spec_is_pinned_inside_the_repository() -> None:
 
 
 # ---------------------------------------------------------------------------- emulator
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("emulator-home"))
-
-
-@pytest.fixture(scope="module")
-def url(settings: Settings) -> Iterator[str]:
-    with running_emulator(settings) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
-    return plaid_client.create(settings.with_values(plaid_api_url=url))
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import httpx
 import jwt
 import plaid
 import pytest
+from emulator_support import client, settings, spec, url
 from plaid.api import plaid_api
 from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.country_code import CountryCode
@@ -49,7 +50,7 @@ from plaid.model.transactions_get_request import TransactionsGetRequest
 from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
-from plaid_spec import Spec, load_spec
+from plaid_spec import load_spec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -74,10 +75,7 @@ API_ERROR_FIELDS = {
     "suggested_action",
 }
 
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec()
+__all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
 
 
 class Receiver:
@@ -117,22 +115,6 @@ def receiver() -> Iterator[Receiver]:
     with serve_in_thread(hooks.app(), what="webhook receiver") as url:
         hooks.url = url
         yield hooks
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("fidelity-home"))
-
-
-@pytest.fixture(scope="module")
-def url(settings: Settings) -> Iterator[str]:
-    with running_emulator(settings) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
-    return plaid_client.create(settings.with_values(plaid_api_url=url))
 
 
 _counter = iter(range(1_000_000))

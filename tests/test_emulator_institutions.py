@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
-from emulator_support import call_ok, check_error_body, is_152_png, raw_post
-from plaid.api import plaid_api
+from emulator_support import (
+    call_ok,
+    check_error_body,
+    client,
+    is_152_png,
+    raw_post,
+    settings,
+    spec,
+    url,
+)
 from plaid.model.country_code import CountryCode
 from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
 from plaid.model.institutions_get_by_id_request_options import InstitutionsGetByIdRequestOptions
@@ -20,11 +27,6 @@ from plaid.model.institutions_get_request_options import InstitutionsGetRequestO
 from plaid.model.institutions_search_request import InstitutionsSearchRequest
 from plaid.model.institutions_search_request_options import InstitutionsSearchRequestOptions
 from plaid.model.products import Products
-from plaid_spec import Spec, load_spec
-
-from kore_plaid_nb import plaid_client
-from kore_plaid_nb.emulator import running_emulator
-from kore_plaid_nb.settings import Settings
 
 # Plaid's Sandbox-only US institutions, as its docs list them
 SANDBOX_US = {
@@ -54,26 +56,7 @@ SANDBOX_GB = {
 }
 EU = ("ES", "FR", "NL", "DE", "IE")
 
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec()
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("emulator-home"))
-
-
-@pytest.fixture(scope="module")
-def url(settings: Settings) -> Iterator[str]:
-    with running_emulator(settings) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
-    return plaid_client.create(settings.with_values(plaid_api_url=url))
+__all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
 
 
 def get(spec, client, count=500, offset=0, countries=("US",), **options):

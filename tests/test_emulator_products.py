@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emulator_support import call_error, call_ok
+from emulator_support import call_error, call_ok, client, settings, spec, url
 from plaid.api import plaid_api
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -27,11 +27,9 @@ from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRe
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 from plaid.model.transactions_get_request import TransactionsGetRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
-from plaid_spec import Spec, load_spec
+from plaid_spec import Spec
 
-from kore_plaid_nb import plaid_client
-from kore_plaid_nb.emulator import data, running_emulator
-from kore_plaid_nb.settings import Settings
+from kore_plaid_nb.emulator import data
 
 GB_BANK, CA_BANK, BALANCE_BANK = "ins_117650", "ins_43", "ins_130016"
 EU_BANKS = {"ES": "ins_990101", "FR": "ins_990102", "NL": "ins_990103", "DE": "ins_990104",
@@ -39,26 +37,7 @@ EU_BANKS = {"ES": "ins_990101", "FR": "ins_990102", "NL": "ins_990103", "DE": "i
 IBAN_LENGTHS = {"GB": 22, "ES": 24, "FR": 27, "NL": 18, "DE": 22, "IE": 22}
 DAYS = {"start_date": datetime.date(2000, 1, 1), "end_date": datetime.date(2100, 1, 1)}
 
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec()
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("emulator-home"))
-
-
-@pytest.fixture(scope="module")
-def url(settings: Settings) -> Iterator[str]:
-    with running_emulator(settings) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
-    return plaid_client.create(settings.with_values(plaid_api_url=url))
+__all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
 
 
 def item_at(client: plaid_api.PlaidApi, institution_id: str, *products: str) -> str:

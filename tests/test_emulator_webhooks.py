@@ -19,6 +19,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from emulator_support import client, settings, spec, url
 from plaid.api import plaid_api
 from plaid.model.accounts_get_request import AccountsGetRequest
 from plaid.model.country_code import CountryCode
@@ -38,7 +39,6 @@ from plaid.model.sandbox_public_token_create_request_options import (
 )
 from plaid.model.webhook_type import WebhookType
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
-from plaid_spec import Spec, load_spec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,10 +53,7 @@ from kore_plaid_nb.settings import Settings
 
 TIMEOUT = 10.0
 
-
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_spec()
+__all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
 
 
 # ---------------------------------------------------------------------------- receiver
@@ -120,22 +117,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 # ---------------------------------------------------------------------------- emulator
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("webhooks-home"))
-
-
-@pytest.fixture(scope="module")
-def url(settings: Settings) -> Iterator[str]:
-    with running_emulator(settings) as base_url:
-        yield base_url
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings, url: str) -> plaid_api.PlaidApi:
-    return plaid_client.create(settings.with_values(plaid_api_url=url))
 
 
 _counter = iter(range(1_000_000))
