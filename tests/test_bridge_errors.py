@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from bridge_support import TOKEN_PATH, OfflineLink, authorize_query
+from offline_bridge import JSON, app, client, new_session, settings
 
-from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge.http import MAX_BODY_BYTES
 from kore_plaid_nb.bridge.plaid_link import LinkStepError
 from kore_plaid_nb.bridge.problems import CANNOT_FINISH, REPAIR_CODES, SESSION_CODES, Problem
@@ -28,33 +28,10 @@ with warnings.catch_warnings():
     from starlette.applications import Starlette
     from starlette.testclient import TestClient
 
-JSON = {"Accept": "application/json"}
 SET_ACCESS_TOKEN = "/api/set_access_token"
 REPAIR_TOKEN = "r" * 43  # the shape of a repair link's secret
 
-
-@pytest.fixture
-def settings(home: object) -> Settings:
-    return settings_module.load()
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Starlette]:
-    app = create_app(settings, link=OfflineLink(settings))
-    yield app
-    app.state.store.close()
-
-
-@pytest.fixture
-def client(app: Starlette) -> TestClient:
-    # raise_server_exceptions: an exception that escaped the bridge's own handler fails the test
-    return TestClient(app, raise_server_exceptions=True)
-
-
-def new_session(client: TestClient, settings: Settings) -> str:
-    started = client.get("/?" + authorize_query(settings), headers=JSON)
-    assert started.status_code == 200, started.text
-    return str(started.json()["session"])
+__all__ = ["app", "client", "settings"]  # fixtures used by name
 
 
 def assert_readable(answer: httpx.Response, status: int, error: str) -> dict[str, object]:

@@ -13,12 +13,12 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from bridge_support import TOKEN_PATH, WEBHOOK_PATH, OfflineLink, authorize_query
+from offline_bridge import JSON, app, client, settings
 from webhook_signing import KeyRing, new_key, sign
 
 from kore_plaid_nb import bridge as bridge_package
@@ -36,25 +36,9 @@ with warnings.catch_warnings():
     from starlette.applications import Starlette
     from starlette.testclient import TestClient
 
-JSON = {"Accept": "application/json"}
 LIVE_KEYS = {"PLAID_CLIENT_ID": "live0client0id000000000a", "PLAID_SECRET": "live0secret" * 3}
 
-
-@pytest.fixture
-def settings(home: object) -> Settings:
-    return settings_module.load()
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Starlette]:
-    app = create_app(settings, link=OfflineLink(settings))
-    yield app
-    app.state.store.close()
-
-
-@pytest.fixture
-def client(app: Starlette) -> TestClient:
-    return TestClient(app, raise_server_exceptions=True)
+__all__ = ["app", "client", "settings"]  # fixtures used by name
 
 
 def sessions(app: Starlette) -> int:

@@ -24,6 +24,7 @@ from bridge_support import (
     query_of,
     sandbox_public_token,
 )
+from offline_bridge import JSON, app, client, new_session, settings
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from webhook_signing import new_key, sign
@@ -44,7 +45,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 P = catalog.PREFIX
-JSON = {"Accept": "application/json"}
 LINK_EXIT = "/api/link_exit"
 STARTED = (f"{P}_authorizations_started_total", {})
 COMPLETED = (f"{P}_authorizations_completed_total", {})
@@ -52,6 +52,8 @@ AUTHORIZATION_SECONDS = (f"{P}_authorization_seconds_count", {})
 STORE_SECONDS = (f"{P}_store_transaction_seconds_count", {})
 STORE_UNAVAILABLE = (f"{P}_store_unavailable_total", {})
 RATE_LIMITED = (f"{P}_sessions_rate_limited_total", {})
+
+__all__ = ["app", "client", "settings"]  # fixtures used by name
 
 
 def failed(reason: str) -> tuple[str, dict[str, str]]:
@@ -269,29 +271,6 @@ def test_plaids_request_id_is_logged_for_update_mode_and_the_webhook_key(
 
 
 # -- without Plaid: the app in-process
-
-
-@pytest.fixture
-def settings(home: object) -> Settings:
-    return settings_module.load()
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Starlette]:
-    app = create_app(settings, link=OfflineLink(settings))
-    yield app
-    app.state.store.close()
-
-
-@pytest.fixture
-def client(app: Starlette) -> TestClient:
-    return TestClient(app, raise_server_exceptions=True)
-
-
-def new_session(client: TestClient, settings: Settings) -> str:
-    started = client.get("/?" + authorize_query(settings), headers=JSON)
-    assert started.status_code == 200, started.text
-    return str(started.json()["session"])
 
 
 def test_sessions_refused_by_the_rate_limit_are_counted(settings: Settings) -> None:
