@@ -14,6 +14,9 @@ import httpx
 import plaid
 import pytest
 from plaid.api import plaid_api
+from plaid.model.country_code import CountryCode
+from plaid.model.institutions_get_request import InstitutionsGetRequest
+from plaid.model.institutions_get_request_options import InstitutionsGetRequestOptions
 from plaid.model.plaid_error import PlaidError
 from plaid_spec import Spec, load_spec
 
@@ -84,3 +87,27 @@ def raw_post(url: str, settings: Settings, path: str, content: bytes | str, **he
 def is_152_png(logo: str) -> bool:
     png = base64.b64decode(logo, validate=True)
     return png.startswith(b"\x89PNG\r\n\x1a\n") and png[16:24] == (152).to_bytes(4, "big") * 2
+
+
+def institutions_get(
+    spec: Spec,
+    client: plaid_api.PlaidApi,
+    count: int = 500,
+    offset: int = 0,
+    countries: tuple[str, ...] = ("US",),
+    **options: Any,
+) -> Any:
+    """``/institutions/get`` through plaid-python, its raw answer checked against the spec."""
+    return call_ok(
+        spec,
+        client,
+        "/institutions/get",
+        lambda: client.institutions_get(
+            InstitutionsGetRequest(
+                count=count,
+                offset=offset,
+                country_codes=[CountryCode(c) for c in countries],
+                options=InstitutionsGetRequestOptions(**options),
+            )
+        ),
+    )

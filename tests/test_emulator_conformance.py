@@ -15,6 +15,7 @@ from emulator_support import (
     call_ok,
     check_error_body,
     client,
+    institutions_get,
     is_152_png,
     raw_post,
     settings,
@@ -30,7 +31,6 @@ from plaid.model.identity_get_request import IdentityGetRequest
 from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
 from plaid.model.institutions_get_by_id_request_options import InstitutionsGetByIdRequestOptions
 from plaid.model.institutions_get_request import InstitutionsGetRequest
-from plaid.model.institutions_get_request_options import InstitutionsGetRequestOptions
 from plaid.model.institutions_search_request import InstitutionsSearchRequest
 from plaid.model.institutions_search_request_options import InstitutionsSearchRequestOptions
 from plaid.model.investments_holdings_get_request import InvestmentsHoldingsGetRequest
@@ -773,20 +773,8 @@ def test_transactions_refresh_answers_only_a_request_id(spec, client, access_tok
 
 
 def test_institutions_get_pages_and_filters(spec, client):
-    def get(count=500, offset=0, countries=("US",), **options):
-        return call_ok(
-            spec,
-            client,
-            "/institutions/get",
-            lambda: client.institutions_get(
-                InstitutionsGetRequest(
-                    count=count,
-                    offset=offset,
-                    country_codes=[CountryCode(c) for c in countries],
-                    options=InstitutionsGetRequestOptions(**options),
-                )
-            ),
-        )
+    def get(**arguments):
+        return institutions_get(spec, client, **arguments)
 
     us = get()
     assert us.total == len(us.institutions) == 15

@@ -19,11 +19,10 @@ from emulator_support import (
     spec,
     url,
 )
+from emulator_support import institutions_get as get
 from plaid.model.country_code import CountryCode
 from plaid.model.institutions_get_by_id_request import InstitutionsGetByIdRequest
 from plaid.model.institutions_get_by_id_request_options import InstitutionsGetByIdRequestOptions
-from plaid.model.institutions_get_request import InstitutionsGetRequest
-from plaid.model.institutions_get_request_options import InstitutionsGetRequestOptions
 from plaid.model.institutions_search_request import InstitutionsSearchRequest
 from plaid.model.institutions_search_request_options import InstitutionsSearchRequestOptions
 from plaid.model.products import Products
@@ -57,22 +56,6 @@ SANDBOX_GB = {
 EU = ("ES", "FR", "NL", "DE", "IE")
 
 __all__ = ["client", "settings", "spec", "url"]  # module fixtures used by name
-
-
-def get(spec, client, count=500, offset=0, countries=("US",), **options):
-    return call_ok(
-        spec,
-        client,
-        "/institutions/get",
-        lambda: client.institutions_get(
-            InstitutionsGetRequest(
-                count=count,
-                offset=offset,
-                country_codes=[CountryCode(c) for c in countries],
-                options=InstitutionsGetRequestOptions(**options),
-            )
-        ),
-    )
 
 
 def by_id(spec, client, institution_id, countries=("US",), **options):
