@@ -12,7 +12,9 @@ import secrets
 import sqlite3
 import stat
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -491,6 +493,51 @@ def test_what_an_old_replica_wrote_after_the_migration_is_sealed_at_the_next_sta
         assert store.use_refresh_token(refresh_token).access_token == "access-sandbox-seven"
         assert store.record_item_health("access-sandbox-seven", "ITEM_LOGIN_REQUIRED", None)
         assert store.record_hosted_result(link_token, "SUCCESS", "public-sandbox-8")
+    assert where_on_disk(settings, b"access-") == []
+
+
+@contextlib.contextmanager
+def an_older_snapshot(settings: settings_module.Settings) -> Iterator[psycopg.Connection]:
+    """Another transaction (a replica's, autovacuum's ANALYZE) that still sees the store's
+    rows as they are now, so PostgreSQL keeps their old versions until it ends."""
+    with psycopg.connect(str(settings.bridge_db_url), autocommit=True) as reader:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT COUNT(*) FROM items")
+        yield reader
+
+
+@pytest.mark.backends("postgresql")
+def test_plain_rows_another_transaction_still_sees_are_cleared_once_it_ends(
+    store_backend: str, home: Path
+) -> None:
+    settings = settings_module.load()
+    with open_store(settings.bridge_store, pool_size=1) as store:
+        write_as_an_old_bridge(store, 8)
+    with an_older_snapshot(settings) as reader:
+        threading.Timer(1.0, reader.execute, ("COMMIT",)).start()
+        with open_store(settings.bridge_store, pool_size=1):
+            pass  # sealed at the start; its VACUUM waits for the reader
+    assert where_on_disk(settings, b"access-") == []
+
+
+@pytest.mark.backends("postgresql")
+def test_plain_rows_kept_past_the_bridges_patience_are_warned_with_the_command(
+    store_backend: str, home: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from kore_plaid_nb.bridge.store import postgres
+
+    monkeypatch.setattr(postgres, "SCRUB_PATIENCE_SECONDS", 0.5)
+    settings = settings_module.load()
+    with open_store(settings.bridge_store, pool_size=1) as store:
+        write_as_an_old_bridge(store, 8)
+    with an_older_snapshot(settings), open_store(settings.bridge_store, pool_size=1):
+        pass
+    assert "could not be cleared from disk now" in caplog.text
+    assert "VACUUM items, sessions" in caplog.text
+    assert where_on_disk(settings, b"access-") == ["files"]
+    with psycopg.connect(str(settings.bridge_db_url), autocommit=True) as owner:
+        owner.execute("VACUUM items, sessions")  # what the warning says to run
     assert where_on_disk(settings, b"access-") == []
 
 

@@ -14,6 +14,7 @@ the transaction in flight is rolled back, never half-written.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +34,9 @@ RECONNECT_GIVE_UP_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5
 DEFAULT_POOL_SIZE = 10
 APPLICATION_NAME = "kore-plaid-bridge"
+SCRUB_PATIENCE_SECONDS = 5.0
+SCRUB_RETRY_SECONDS = 0.25
+_KEPT = re.compile(r"(\d+) are dead but not yet removable|tuples missed: (\d+) dead")
 
 
 def _where(url: str) -> str:
@@ -117,22 +121,45 @@ class PostgresBackend:
 
     def scrub(self, tables: Sequence[str], rebuild: bool) -> bool:
         """``VACUUM`` ``tables`` (outside a transaction): the dead row versions that held the
-        values replaced are cleared from the tables' files. ``rebuild``: nothing more here
-        (``VACUUM FULL`` would lock the tables). False when the database refused (a role
-        that does not own them: PostgreSQL then only warns, and they stay)."""
+        values replaced are cleared from the tables' files and their indexes. ``rebuild``:
+        nothing more here (``VACUUM FULL`` would lock the tables). A row version that another
+        transaction may still see (a replica's, autovacuum's ANALYZE) or a page another
+        process held cannot be cleared yet: tried again for :data:`SCRUB_PATIENCE_SECONDS`.
+        False when the database refused (a role that does not own them: PostgreSQL then
+        only warns) or kept such rows past that."""
         try:
             with psycopg.connect(
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 application_name=APPLICATION_NAME,
             ) as conn:  # fmt: skip
-                warnings: list[str] = []
-                conn.add_notice_handler(
-                    lambda notice: warnings.append(notice.severity_nonlocalized or "")
-                )
-                conn.execute(f"VACUUM {', '.join(tables)}")  # the store's own table names
+                return _vacuum_until_clear(conn, tables)
         except (psycopg.Error, ValueError):
             return False
-        return "WARNING" not in warnings
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _vacuum_until_clear(conn: psycopg.Connection[Any], tables: Sequence[str]) -> bool:
+    notices: list[tuple[str, str]] = []  # read inside the handler: a notice lives no longer
+    conn.add_notice_handler(
+        lambda n: notices.append((n.severity_nonlocalized or "", n.message_primary or ""))
+    )
+    deadline = time.monotonic() + SCRUB_PATIENCE_SECONDS
+    while True:
+        notices.clear()
+        # the store's own table names; INDEX_CLEANUP ON: index entries go even when few
+        conn.execute(f"VACUUM (VERBOSE, INDEX_CLEANUP ON) {', '.join(tables)}")
+        if any(severity == "WARNING" for severity, _ in notices):
+            return False
+        if not any(_rows_kept(message) for _, message in notices):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(SCRUB_RETRY_SECONDS)
+
+
+def _rows_kept(report: str) -> int:
+    """Dead row versions a ``VACUUM VERBOSE`` report says it left (PostgreSQL 15's English
+    wording; a server answering in another language reads as none: one VACUUM, as before)."""
+    return sum(int(m.group(1) or m.group(2)) for m in _KEPT.finditer(report))
