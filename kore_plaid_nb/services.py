@@ -40,6 +40,10 @@ class ServiceRecord:
         return pid_alive(self.pid)
 
 
+# the background services a runbook starts, in the order they start (each part names its own)
+SERVICE_NAMES = ("emulator", "bridge", "tunnel")
+
+
 def services_dir(home: Path) -> Path:
     return private_folder(private_folder(home) / "services")
 
@@ -141,6 +145,7 @@ def ensure_running(
             f"for others: --port). `lsof -i :{port}` shows who holds it.",
         )
     log_path = logs_dir(home) / f"{name}.log"
+    log_start = log_path.stat().st_size if log_path.is_file() else 0  # this start's lines after
     process_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "kore_plaid_nb", *command]
     with open(private_file(log_path), "ab") as log:
@@ -158,7 +163,8 @@ def ensure_running(
     if not wait_healthy(url + health_path, timeout=timeout, pid=process.pid):
         stop(home, name)
         raise ServiceError(
-            f"The {name} did not start on {url}. Last lines of its log:\n{tail(log_path)}",
+            f"The {name} did not start on {url}. Last lines of its log:\n"
+            f"{tail(log_path, since=log_start)}",
             fix=f"Read {log_path}; fix the setting it names, then run the cell again.",
         )
     return record
@@ -200,9 +206,12 @@ def running(home: Path) -> list[ServiceRecord]:
     return [r for r in records if r is not None]
 
 
-def tail(path: Path, lines: int = 15) -> str:
+def tail(path: Path, lines: int = 15, since: int = 0) -> str:
+    """The last ``lines`` of a log, from byte ``since`` on (one start's lines)."""
     try:
-        text = Path(path).read_text(errors="replace").splitlines()
+        with open(path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace").splitlines()
     except OSError:
         return "(no log)"
     return "\n".join(text[-lines:]) or "(empty log)"

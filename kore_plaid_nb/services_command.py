@@ -23,11 +23,22 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def configure_stop(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("names", nargs="*", help="services to stop (default: all)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help=f"services to stop: {', '.join(services.SERVICE_NAMES)} (default: all)",
+    )
 
 
 def run_stop(args: argparse.Namespace) -> int:
     home = settings.home_path()
+    unknown = [name for name in args.names if name not in services.SERVICE_NAMES]
+    if unknown:
+        print(
+            f"{', '.join(unknown)} is not a service. The services: "
+            f"{', '.join(services.SERVICE_NAMES)} (`kore-plaid status` shows those running)."
+        )
+        return 2
     if args.names:
         stopped = [name for name in args.names if services.stop(home, name)]
     else:

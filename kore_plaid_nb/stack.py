@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import bridge, emulator, ports, progress, services, tunnel
-from .errors import ServiceError
+from .errors import RunbookError, ServiceError
 from .settings import Settings
 
 EMULATOR = "emulator"
@@ -72,10 +72,22 @@ def teardown(settings: Settings, remove_items: bool = True) -> list[str]:
     if remove_items:
         emulator_up = settings.embedded and services.read(settings.home, EMULATOR) is not None
         if not settings.embedded or emulator_up:
-            removed = bridge.remove_items(plaid_settings(settings, start=False))
-            done.append(f"removed {removed} Item(s) at Plaid")
+            done.append(_remove_items(settings))
     done.extend(f"stopped {name}" for name in services.stop_all(settings.home))
     return done
+
+
+def _remove_items(settings: Settings) -> str:
+    """Remove the bridge's Items at Plaid; a store or Plaid that cannot be reached is said
+    (with its fix) and does not keep the services from stopping."""
+    try:
+        removed = bridge.remove_items(plaid_settings(settings, start=False))
+    except RunbookError as exc:
+        return (
+            f"Items NOT removed at Plaid: {exc.message} What to do: {exc.fix} Then run this "
+            "teardown again (the Items stay at Plaid until then)."
+        )
+    return f"removed {removed} Item(s) at Plaid"
 
 
 def reset(settings: Settings, clear_progress: bool = False) -> list[str]:

@@ -108,7 +108,8 @@ def plaid_keys_form(
         if on_save is None:
             return
         typed_id = client_id.value.strip()
-        chosen_secret = (secret.value.strip() or current.plaid_secret) if typed_id else ""
+        typed_secret = secret.value.strip()  # without a client_id: said, not dropped
+        chosen_secret = (typed_secret or current.plaid_secret) if typed_id else typed_secret
         secret.value = ""
         values = (typed_id, chosen_secret, environment.value)
         unchecked.clear()

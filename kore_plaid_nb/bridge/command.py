@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import serving, stack
+from .. import services, serving, stack
 from .. import settings as settings_module
-from ..errors import SettingsError
+from ..emulator.service import SERVICE_NAME as EMULATOR_SERVICE
+from ..errors import RunbookError, SettingsError
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -33,7 +36,13 @@ WORKERS_APP = "kore_plaid_nb.bridge.asgi:create"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port (default APP_PORT, 8000)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port (default: APP_PORT from .env or the environment, else a free port chosen "
+        "once and kept in the state folder; `kore-plaid status` shows it)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -53,15 +62,9 @@ def run(args: argparse.Namespace) -> int:
         )
     settings = settings_module.load()
     logs.configure(settings)
-    open_bridge_store(settings, pool_size=1).close()  # fails here, readably
-    if settings.embedded and not settings.plaid_api_url:
-        settings = stack.plaid_settings(settings)  # the embedded emulator, in the background
-        logs.announce(
-            f"Plaid emulator at {settings.plaid_api_url} (a background service: "
-            "`kore-plaid stop emulator` ends it)",
-            "emulator_started",
-        )
     port = settings.app_port if args.port is None else args.port
+    serving.check_port_free(args.host, port, "bridge")  # before the emulator and the banner
+    open_bridge_store(settings, pool_size=1).close()  # fails here, readably
     if settings.bridge_metrics_port == port:
         raise SettingsError(
             f"BRIDGE_METRICS_PORT={port} is also the bridge's port.",
@@ -70,11 +73,41 @@ def run(args: argparse.Namespace) -> int:
             "BRIDGE_METRICS_TOKEN.",
         )
     with contextlib.ExitStack() as cleanup:
+        settings = _with_plaid(settings, cleanup)
         if args.workers == 1:
             _serve_one(settings, args.host, port, cleanup)
         else:
             _serve_workers(settings, args.host, port, args.workers, cleanup)
     return 0
+
+
+def _with_plaid(settings: Settings, cleanup: contextlib.ExitStack) -> Settings:
+    """The settings pointed at Plaid: in embedded mode the emulator, started in the
+    background when it is not running; one this command started is stopped again if the
+    bridge then fails to start (a busy metrics port), and kept once it serves."""
+    from . import logs
+
+    if not settings.embedded or settings.plaid_api_url:
+        return settings
+    started = services.read(settings.home, EMULATOR_SERVICE) is None
+    settings = stack.plaid_settings(settings)
+    logs.announce(
+        f"Plaid emulator at {settings.plaid_api_url} (a background service: "
+        "`kore-plaid stop emulator` ends it)",
+        "emulator_started",
+    )
+    if started:
+        cleanup.push(_stop_emulator_on_failure(settings.home))
+    return settings
+
+
+def _stop_emulator_on_failure(home: Path) -> Callable[..., bool]:
+    def stop(kind: type[BaseException] | None, *_: object) -> bool:
+        if kind is not None and issubclass(kind, RunbookError):
+            services.stop(home, EMULATOR_SERVICE)
+        return False  # the error goes on
+
+    return stop
 
 
 def _serve_one(settings: Settings, host: str, port: int, cleanup: contextlib.ExitStack) -> None:

@@ -27,6 +27,9 @@ HEADERS = ("item", "institution", "health", "last webhook", "authorized at", "ac
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    parser.add_argument(
+        "--all", action="store_true", help="also list the Items removed at Plaid (hidden)"
+    )
     one_item = parser.add_mutually_exclusive_group()
     one_item.add_argument(
         "--rotate",
@@ -42,19 +45,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .items import list_items
+    from .items import REMOVED, list_items
 
     settings = settings_module.load()
     if args.rotate is not None:
         return _rotate(settings, args.rotate, args.json)
     if args.new_repair_link is not None:
         return _new_repair_link(settings, args.new_repair_link, args.json)
-    items = list_items(settings)
+    every = list_items(settings)
+    items = every if args.all else [item for item in every if item["health"] != REMOVED]
     if args.json:
         print(json.dumps(items, indent=2))
         return 0
+    hidden = len(every) - len(items)
     if not items:
-        print(f"No Item yet: the bridge's store ({settings.bridge_store_shown}) holds none.")
+        print(
+            f"No Item yet: the bridge's store ({settings.bridge_store_shown}) holds none."
+            if not hidden
+            else f"No Item in use: {_removed(hidden)}."
+        )
         return 0
     rows = [
         (
@@ -68,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         for item in items
     ]
     print(format_table(HEADERS, rows))
+    if hidden:
+        print(f"({_removed(hidden)}.)")
     repairs = [item for item in items if item["repair_url"]]
     if repairs:
         print("\nSend each of these users their repair link (single use, valid 24 h, shown once):")
@@ -80,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {item['item_ref']} ({item['health']}): {_sent(item)}")
         print("A user who lost theirs: `kore-plaid items --new-repair-link ITEM_REF`.")
     return 0
+
+
+def _removed(count: int) -> str:
+    items = "Item" if count == 1 else "Items"
+    return f"{count} {items} removed at Plaid not shown: `kore-plaid items --all` lists them"
 
 
 def _sent(item: ItemEntry) -> str:

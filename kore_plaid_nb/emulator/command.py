@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..serving import serve
+from ..serving import check_port_free, serve
 from ..settings import load as load_settings
 from ..settings import mask
 from .app import create_app, default_state_path
@@ -25,6 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_port_free(args.host, args.port, "Plaid emulator")  # before the banner
     state = args.state or default_state_path(settings)
     app = create_app(settings, state_path=state)
     print(

@@ -137,9 +137,31 @@ def record(
             history = [event] if known else journal.read(settings.home)
             outbox.enqueue(settings.home, history)
             outbox.flush(settings.home, settings.board_url, token)
+            if outbox.tell_token_refusal_once(settings.home):
+                print(token_refusal_note(settings))
     except OSError:
         return None
     return event
+
+
+def token_refusal_note(settings: Settings) -> str:
+    """What a trainee whose token the board refuses reads (once), with the fix."""
+    return (
+        f"The trainer's board ({settings.board_url}) refused your token (HTTP 401), so the "
+        "trainer cannot see your progress. What to do: ask the trainer for your own token "
+        "(`kore-plaid board add-trainee NAME` prints it), set KORE_PLAID_BOARD_TRAINEE_TOKEN "
+        "in your .env, and run the cell again: your steps wait and go then."
+    )
+
+
+def board_refuses_token(settings: Settings) -> bool:
+    """True while the last delivery to the configured board was refused for the token."""
+    status = outbox.last_status(settings.home) or {}
+    return (
+        bool(settings.board_url)
+        and status.get("board_url") == settings.board_url
+        and bool(status.get("denied"))
+    )
 
 
 def checklist(settings: Settings) -> list[NotebookStatus]:

@@ -40,6 +40,7 @@ class Delivery:
     waiting: int
     error: str = ""
     rejected: int = 0
+    token_refused: bool = False  # the board answered 401: the trainer sees nothing
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Answer:
     for_good: bool = False
     event: int | None = None
     too_large: bool = False
+    token_refused: bool = False
 
 
 def outbox_path(home: Path) -> Path:
@@ -97,7 +99,8 @@ def flush(home: Path, board_url: str, token: str) -> Delivery:
             _rewrite(path, [e for e in events if e.id != refused[0].id])
     _write_status(home, board_url, answer)
     sent = 0 if answer.error else len(batch)
-    return Delivery(sent, len(events) - sent - len(refused), answer.error, len(refused))
+    left = len(events) - sent - len(refused)
+    return Delivery(sent, left, answer.error, len(refused), answer.token_refused)
 
 
 def _send(board_url: str, token: str, batch: list[Event]) -> tuple[list[Event], Answer]:
@@ -131,7 +134,10 @@ def _post(board_url: str, token: str, batch: list[Event]) -> Answer:
     except httpx.HTTPError as exc:
         return Answer(f"the board at {board_url} did not answer ({type(exc).__name__})")
     if answer.status_code == 401:
-        return Answer("the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN")
+        return Answer(
+            "the board refused the token (401): check KORE_PLAID_BOARD_TRAINEE_TOKEN",
+            token_refused=True,
+        )
     if answer.status_code >= 300:
         return _refusal(answer)
     return Answer()
@@ -181,8 +187,20 @@ def _write_status(home: Path, board_url: str, answer: Answer) -> None:
         "board_url": board_url,
         "error": "" if set_aside else answer.error,
         "rejected": answer.error if set_aside else previous.get("rejected", ""),
+        "denied": answer.token_refused,
+        # told once per refusal: kept while the board keeps refusing
+        "denial_told": answer.token_refused and bool(previous.get("denial_told")),
     }
     write_private(progress_dir(home) / STATUS, json.dumps(status))
+
+
+def tell_token_refusal_once(home: Path) -> bool:
+    """True the first time since the board began refusing the token (then recorded)."""
+    status = last_status(home) or {}
+    if not status.get("denied") or status.get("denial_told"):
+        return False
+    write_private(progress_dir(home) / STATUS, json.dumps({**status, "denial_told": True}))
+    return True
 
 
 def last_status(home: Path) -> dict[str, object] | None:

@@ -6,9 +6,10 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from .. import services
+from .. import progress, services
 from ..settings import ENV_NAMES, home_path, load_as_is, project_root
 from .ending import closing_text
 from .report import remove_report, write_html_report
@@ -18,7 +19,12 @@ from .steps import HEADLESS_ENV
 
 def configure(parser: argparse.ArgumentParser) -> None:
     root = project_root()
-    parser.add_argument("--notebooks", type=Path, default=root / "notebooks")
+    parser.add_argument(
+        "--notebooks",
+        type=Path,
+        default=root / "notebooks",
+        help="the folder of the runbook's notebooks (default: notebooks/ of the project)",
+    )
     parser.add_argument(
         "--build-dir",
         type=Path,
@@ -32,6 +38,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the sanitized outputs back into notebooks/ (make notebooks)",
     )
+
+
+def plan_line(count: int, mode: str) -> str:
+    """The run's first line: how many notebooks, in which mode."""
+    return f"kore-plaid runbook: {count} notebook{'' if count == 1 else 's'}, {mode} mode"
+
+
+def unknown_notebooks(paths: list[Path], only: Sequence[str]) -> list[str]:
+    """The names in ``--only`` that match none of ``paths`` (by number or full name)."""
+    known = {path.stem for path in paths} | {path.stem[:2] for path in paths}
+    return [name for name in only if name.removesuffix(".ipynb") not in known]
 
 
 def _isolate_for_storage() -> None:
@@ -58,11 +75,20 @@ def run(args: argparse.Namespace) -> int:
     settings = load_as_is()  # a wrong setting fails notebook 01 (with its fix), not the run
     if args.build_dir is None:
         args.build_dir = project_root() / "build" if args.store_outputs else _default_build_dir()
-    paths = notebook_paths(args.notebooks, args.only)
+    paths = notebook_paths(args.notebooks)
     if not paths:
         print(f"No notebooks found in {args.notebooks}.")
         return 1
-    print(f"kore-plaid runbook: {len(paths)} notebooks, {settings.mode} mode")
+    unknown = unknown_notebooks(paths, args.only)
+    if unknown:
+        print(
+            f"No notebook {', '.join(unknown)} in {args.notebooks}. The runbook's notebooks: "
+            + ", ".join(path.stem for path in paths)
+            + " (--only takes their numbers, e.g. --only 00 03)."
+        )
+        return 2
+    paths = notebook_paths(args.notebooks, args.only)
+    print(plan_line(len(paths), settings.mode))
     started = time.monotonic()
     remove_report(args.build_dir)  # whatever ends this run, an older report never stands for it
     report = RunReport.planned(paths)
@@ -79,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         if text:
             print(f"\n{title}\n{text}")
     print(f"\nReport: {html_path}  ({time.monotonic() - started:.1f} s)")
+    if progress.board_refuses_token(settings):
+        print(f"\n{progress.token_refusal_note(settings)}")
     if interrupted:
         print("Interrupted: the services were stopped; `make run` starts again from the top.")
         return 130

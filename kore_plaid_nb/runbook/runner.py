@@ -95,9 +95,13 @@ def _cell_failure(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, CellExecutionError):
         text = ANSI_ESCAPE.sub("", str(getattr(exc, "evalue", "") or "")).strip()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        fixes = [line for line in lines if line.startswith(FIX_PREFIX)]
-        message = next((line for line in lines if not line.startswith(FIX_PREFIX)), "")
-        fix = fixes[0].removeprefix(FIX_PREFIX) if fixes else ""
+        # the last "What to do:" is the error's own; lines above it (a service's log quoted
+        # with its own advice) are part of the message
+        last_fix = max(
+            (i for i, line in enumerate(lines) if line.startswith(FIX_PREFIX)), default=None
+        )
+        message = "\n".join(lines[:last_fix] if last_fix is not None else lines[:1])
+        fix = lines[last_fix].removeprefix(FIX_PREFIX) if last_fix is not None else ""
         if not fix:
             message = _with_builtin_name(getattr(exc, "ename", ""), message)
         return message or "a cell failed", fix

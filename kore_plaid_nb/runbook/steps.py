@@ -8,13 +8,9 @@ Services are started idempotently, so any notebook can run alone.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
-import stat
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import httpx
@@ -41,7 +37,7 @@ from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
-from . import bridge_figures
+from . import bridge_figures, prerequisites_checks
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -150,15 +146,13 @@ def finish(current: Settings) -> None:
 
 @step
 def prerequisites(current: Settings) -> None:
-    rows = [("Python 3.11 or newer", "ok" if sys.version_info >= (3, 11) else "too old")]
-    for label, module in REQUIRED_MODULES:
-        try:
-            importlib.import_module(module)
-            rows.append((label, "ok"))
-        except ImportError:
-            rows.append((label, "missing: run `make install`"))
-    rows.append(("state folder writable", _writable(current.home)))
-    rows.append((".env private (mode 0600)", _env_file_private(current.env_file)))
+    checks = [
+        prerequisites_checks.python_version(),
+        *(prerequisites_checks.module(label, module) for label, module in REQUIRED_MODULES),
+        prerequisites_checks.writable(current.home),
+        prerequisites_checks.env_file_private(current.env_file),
+    ]
+    rows = [(check.label, check.result) for check in checks]
     if current.embedded:
         rows.append(("mode", "embedded: no Plaid keys configured (notebook 01 sets them)"))
     else:
@@ -166,26 +160,12 @@ def prerequisites(current: Settings) -> None:
         rows.append(("mode", f"live: Plaid {current.plaid_env}"))
         rows.append(("ngrok authtoken", token))
     print(format_table(("check", "result"), rows))
-    if any(result.startswith(("missing:", "too old", "not")) for _, result in rows):
-        raise RunbookError("A prerequisite is missing.", fix="Run `make install`, then rerun.")
-
-
-def _writable(path: Path) -> str:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-check"
-        probe.write_text("ok")
-        probe.unlink()
-        return "ok"
-    except OSError as exc:
-        return f"not writable: {exc.strerror}"
-
-
-def _env_file_private(path: Path) -> str:
-    if not path.is_file():
-        return "ok (no .env yet)"
-    mode = stat.S_IMODE(path.stat().st_mode)
-    return "ok" if mode & 0o077 == 0 else f"not private (mode {mode:o}): run `chmod 600 .env`"
+    failed = [check for check in checks if check.fix]
+    if failed:
+        raise RunbookError(
+            "A prerequisite is missing: " + ", ".join(check.label for check in failed) + ".",
+            fix=" ".join(dict.fromkeys(check.fix for check in failed)) + " Then rerun.",
+        )
 
 
 @step
@@ -215,10 +195,23 @@ def plaid_keys_form(current: Settings) -> widgets.Form:
 def _check_and_save(client_id: str, secret: str, env: str) -> str:
     """Check the keys against Plaid, then save them; nothing is saved unless Plaid accepted
     them (:class:`PlaidUnreachable` when Plaid could not be asked). No keys: embedded mode."""
+    if not client_id and secret:  # said, as a client_id without its secret is
+        raise SettingsError(
+            "A secret was typed, but no client_id: nothing was saved.",
+            fix="Copy the client_id too (dashboard.plaid.com > Developers > Keys), or empty "
+            "the secret box as well for the embedded mode; then press Check and save.",
+            step="4.iii-iv",
+        )
     saved = settings_module.load(validate=False)
     candidate = saved.with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
     if not client_id:
-        return settings_module.save_plaid_keys("", "", env, saved.env_file)
+        line = settings_module.save_plaid_keys("", "", "sandbox", saved.env_file)
+        if env != "sandbox":
+            line += (
+                f"\nEmbedded mode is Sandbox only: PLAID_ENV stays sandbox, not {env} "
+                f"({env} needs your own Plaid keys for it, typed above)."
+            )
+        return line
     where = "The embedded emulator" if candidate.embedded else f"Plaid {env}"
     try:
         _link_token(stack.plaid_settings(candidate))

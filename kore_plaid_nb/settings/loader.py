@@ -54,6 +54,18 @@ def check_env_file(path: Path) -> None:
         )
 
 
+def check_named_env_file(path: Path) -> None:
+    """A ``.env`` named by KORE_PLAID_ENV_FILE may not exist yet (notebook 01 writes it), but
+    its folder must: a path nothing can be saved to is a typo, not an empty ``.env``."""
+    if not path.parent.is_dir():
+        raise SettingsError(
+            f"KORE_PLAID_ENV_FILE names {path}, but its folder {path.parent} does not exist, "
+            "so no setting is read from it and none could be saved there.",
+            fix="Correct KORE_PLAID_ENV_FILE (a path to a .env in a folder that exists), or "
+            "unset it to use the project's own .env.",
+        )
+
+
 def load(
     environ: Mapping[str, str] | None = None,
     env_file: Path | None = None,
@@ -67,6 +79,8 @@ def load(
     """
     environ = dict(os.environ if environ is None else environ)
     path = env_file or env_file_path(environ)
+    if validate and env_file is None and environ.get("KORE_PLAID_ENV_FILE"):
+        check_named_env_file(path)
     values = {**read_env_file(path), **{k: v for k, v in environ.items() if v != ""}}
     home = home_path(environ)
     read: dict[str, Any] = {}

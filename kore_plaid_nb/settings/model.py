@@ -15,6 +15,7 @@ from ..errors import SettingsError
 from ..masking import mask
 from .database_url import database_location, database_secrets
 from .paths import env_file_path, home_path, trainee_name
+from .plaid_vocabulary import COUNTRY_CODES, PRODUCTS
 from .variables import (
     Var,
     as_text,
@@ -399,12 +400,29 @@ def _logs(s: Settings) -> None:
         )
 
 
+def _plaid_vocabulary(s: Settings) -> None:
+    for name, values, known, example in (
+        ("PLAID_PRODUCTS", s.plaid_products, PRODUCTS, ",".join(DEFAULT_PRODUCTS)),
+        ("PLAID_COUNTRY_CODES", s.plaid_country_codes, COUNTRY_CODES, "US"),
+    ):
+        unknown = [value for value in values if value not in known]
+        if unknown or not values:
+            what = ", ".join(unknown) or "nothing"
+            raise SettingsError(
+                f"{name}={','.join(values)} names what Plaid does not know: {what}.",
+                fix=f"Set {name} in .env to values from Plaid's list (e.g. {name}={example}), "
+                "or unset it for the default.",
+                step="4.x" if name == "PLAID_PRODUCTS" else None,
+            )
+
+
 # in the order a trainee meets them (the first failing check is the one shown)
 CHECKS: tuple[Callable[[Settings], None], ...] = (
     _plaid_environment,
     _mode,
     _link_mode,
     _plaid_keys,
+    _plaid_vocabulary,
     _ports,
     _callbacks,
     _bridge_db,

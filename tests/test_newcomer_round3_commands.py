@@ -1,0 +1,341 @@
+"""Issue 29, point 12: the command line says what is wrong, names the setting, and starts
+nothing it does not keep."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kore_plaid_nb import cli, services
+from kore_plaid_nb import settings as settings_module
+from kore_plaid_nb.errors import SettingsError
+from kore_plaid_nb.settings import plaid_vocabulary
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+# -- settings Plaid would refuse are named as settings
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("PLAID_PRODUCTS", "auth,foo", "foo"),
+        ("PLAID_COUNTRY_CODES", "US,XX", "XX"),
+    ],
+)
+def test_a_value_plaid_does_not_know_names_its_setting(
+    name: str, value: str, named: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        settings_module.load()
+    assert f"{name}=" in info.value.message and named in info.value.message
+    assert "redirect" not in str(info.value).lower()
+    assert name in info.value.fix and info.value.step != "4.v-vi"
+
+
+def test_the_settings_vocabulary_is_plaid_pythons() -> None:
+    from plaid.model.country_code import CountryCode
+    from plaid.model.products import Products
+
+    assert plaid_vocabulary.PRODUCTS == frozenset(Products.allowed_values[("value",)].values())
+    assert plaid_vocabulary.COUNTRY_CODES == frozenset(
+        CountryCode.allowed_values[("value",)].values()
+    )
+
+
+def test_an_env_file_named_but_missing_is_said(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere" / "my.env"
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(missing))
+    with pytest.raises(SettingsError) as info:
+        settings_module.load()
+    assert str(missing) in info.value.message and "KORE_PLAID_ENV_FILE" in info.value.fix
+
+
+def test_an_env_file_named_in_an_existing_folder_may_be_created_later(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notebook 01 writes it: a named file in a folder that exists is not an error yet."""
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(tmp_path / "later.env"))
+    assert settings_module.load().env_file == tmp_path / "later.env"
+
+
+# -- kore-plaid run
+
+
+def test_run_only_an_unknown_notebook_lists_the_valid_ones(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["run", "--only", "99"]) == 2
+    out = capsys.readouterr().out
+    assert "99" in out and "00" in out and "08" in out and "No notebooks found" not in out
+
+
+def test_run_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--notebooks NOTEBOOKS" in text and "the folder of the runbook's notebooks" in text
+
+
+@pytest.mark.parametrize(("count", "said"), [(1, "1 notebook,"), (9, "9 notebooks,")])
+def test_run_counts_notebooks_in_english(count: int, said: str) -> None:
+    from kore_plaid_nb.runbook.command import plan_line
+
+    assert said in plan_line(count, "embedded")
+
+
+# -- kore-plaid stop
+
+
+def test_stop_a_name_that_is_no_service_says_so(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["stop", "bogus"]) == 2
+    out = capsys.readouterr().out
+    assert "bogus is not a service" in out and "bridge" in out and "emulator" in out
+    assert "nothing was running" not in out
+
+
+# -- bridge and sandbox on a busy port
+
+
+def test_bridge_help_names_the_port_it_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["bridge", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "8000" not in text and "APP_PORT" in text and "free port" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "banner"),
+    [("bridge", "kore-plaid bridge ("), ("sandbox", "Plaid Sandbox emulator on")],
+)
+def test_a_busy_port_is_said_before_any_banner_and_nothing_is_left_running(
+    command: str, banner: str, busy_port: int, home: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kore_plaid_nb", command, "--port", str(busy_port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert banner not in done.stdout + done.stderr
+    assert (
+        f"Port {busy_port} on 127.0.0.1 is already in use" in done.stderr
+        and "Traceback" not in done.stderr
+    )
+    assert services.running(settings_module.home_path()) == []
+
+
+def test_every_background_service_is_a_name_stop_accepts() -> None:
+    from kore_plaid_nb.bridge import SERVICE_NAME as BRIDGE
+    from kore_plaid_nb.emulator.service import SERVICE_NAME as EMULATOR
+    from kore_plaid_nb.tunnel.control import SERVICE as TUNNEL
+
+    assert services.SERVICE_NAMES == (EMULATOR, BRIDGE, TUNNEL)
+
+
+def test_a_busy_metrics_port_stops_the_emulator_the_bridge_started(
+    busy_port: int, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRIDGE_METRICS_PORT", str(busy_port))
+    done = subprocess.run(
+        [sys.executable, "-m", "kore_plaid_nb", "bridge", "--port", str(services.free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert str(busy_port) in done.stderr and "Traceback" not in done.stderr
+    assert services.running(settings_module.home_path()) == []
+
+
+# -- notebook 00: the summary carries the failing check's own fix
+
+
+def test_a_shared_env_file_fails_00_with_chmod_not_make_install(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb.errors import RunbookError
+    from kore_plaid_nb.runbook import steps
+
+    env_file = tmp_path / "shared.env"
+    env_file.write_text("APP_PORT=28123\n")
+    env_file.chmod(0o644)
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    with pytest.raises(RunbookError) as info:
+        steps.prerequisites(settings_module.load())
+    assert ".env private (mode 0600)" in info.value.message
+    assert f"chmod 600 {env_file}" in info.value.fix and "make install" not in info.value.fix
+
+
+# -- point 6: kore-plaid run's summary quotes why a service did not start
+
+
+def test_a_service_that_did_not_start_is_summarized_with_its_cause() -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    from kore_plaid_nb.errors import ServiceError
+    from kore_plaid_nb.runbook import runner
+
+    error = ServiceError(
+        "The bridge did not start on http://127.0.0.1:1. Last lines of its log:\n"
+        "error: BRIDGE_DB: cannot connect to PostgreSQL at db:5432/x: Connection refused\n"
+        "What to do: Check BRIDGE_DB, that the server runs.",
+        fix="Read bridge.log; fix the setting it names, then run the cell again.",
+    )
+    message, fix = runner._cell_failure(CellExecutionError("tb", "ServiceError", str(error)))
+    assert "Connection refused" in message and "Check BRIDGE_DB" in message
+    assert fix == "Read bridge.log; fix the setting it names, then run the cell again."
+
+
+def test_a_service_start_quotes_only_its_own_log_lines(home: Path) -> None:
+    from kore_plaid_nb.errors import ServiceError
+
+    log = services.logs_dir(home) / "emulator.log"
+    log.write_text("an older start's line\n")
+    with pytest.raises(ServiceError) as info:
+        services.ensure_running(
+            home, "emulator", ["sandbox", "--port", "not-a-port"], port=services.free_port(),
+            timeout=60,
+        )  # fmt: skip
+    assert "an older start's line" not in info.value.message
+    assert "not-a-port" in info.value.message
+
+
+def test_teardown_with_a_store_it_cannot_reach_still_stops_everything(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb import stack
+
+    monkeypatch.setenv("BRIDGE_DB", "postgresql://kore:a-long-password@127.0.0.1:1/bridge")
+    monkeypatch.setenv("PLAID_CLIENT_ID", "0123456789abcdef01234567")
+    monkeypatch.setenv("PLAID_SECRET", "0123456789abcdef0123456789abcd")
+    done = stack.teardown(settings_module.load())
+    [said] = [line for line in done if "Items NOT removed" in line]
+    assert "BRIDGE_DB" in said and "a-long-password" not in said
+    assert services.running(settings_module.home_path()) == []
+
+
+# -- point 5: a secret without its client_id is said, not thrown away
+
+
+def test_a_secret_without_a_client_id_is_refused_and_nothing_saved(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Notebook 01's form: an empty client_id box and a typed secret."""
+    from kore_plaid_nb import widgets
+    from kore_plaid_nb.runbook import steps
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PLAID_ENV=sandbox\n")
+    env_file.chmod(0o600)
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    form = widgets.plaid_keys_form(settings_module.load(), on_save=steps._check_and_save)
+    client_id, secret, _, button = form.children[:4]
+    secret.value = "0123456789abcdef0123456789abcd"
+    button.click()
+    out = capsys.readouterr().out
+    assert "A secret was typed, but no client_id: nothing was saved." in out
+    assert "Removed" not in out and "Traceback" not in out
+    assert env_file.read_text() == "PLAID_ENV=sandbox\n"
+    assert secret.value == ""  # the typed secret does not stay in the widget's state
+
+
+# -- point 4: embedded mode is Sandbox only
+
+
+def test_embedded_mode_keeps_sandbox_and_says_so(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    env_file = tmp_path / ".env"
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    said = steps._check_and_save("", "", "production")
+    assert "Embedded mode is Sandbox only: PLAID_ENV stays sandbox" in said
+    assert settings_module.load().plaid_env == "sandbox"
+    assert "PLAID_ENV=production" not in env_file.read_text()
+
+
+# -- point 9: kore-plaid items hides removed Items unless --all
+
+
+def test_items_hides_removed_items_unless_all(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from bridge_support import one_item_stored
+    from store_inspect import rows
+
+    from kore_plaid_nb.bridge.store import open_bridge_store
+
+    settings = one_item_stored()
+    [(item_id,)] = rows(settings, "SELECT id FROM items")
+    with open_bridge_store(settings) as store:
+        store.mark_item_removed(item_id)
+    assert cli.main(["items"]) == 0
+    out = capsys.readouterr().out
+    assert "1 Item removed at Plaid not shown: `kore-plaid items --all` lists them" in out
+    assert cli.main(["items", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert cli.main(["items", "--all", "--json"]) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    assert item["health"] == "removed"
+
+
+# -- point 7: a wrong board token is said once, with the fix; the events wait
+
+
+def test_a_wrong_board_token_is_said_once_and_the_events_wait(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from kore_plaid_nb import progress
+    from kore_plaid_nb.board.app import build_app
+    from kore_plaid_nb.board.identity import new_trainee_token, token_digest
+    from kore_plaid_nb.board.store import BoardStore
+    from kore_plaid_nb.progress import outbox
+    from kore_plaid_nb.serving import serve_in_thread
+
+    for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_API_URL", "KORE_PLAID_BOARD_AUTH"):
+        monkeypatch.delenv(name, raising=False)
+    store = BoardStore(tmp_path / "board.sqlite3")
+    right = new_trainee_token()
+    store.set_trainee_token("ann", token_digest(right), "2026-01-01T00:00:00.000Z")
+    try:
+        with serve_in_thread(build_app(store, "t" * 32), "127.0.0.1", 0, "board") as url:
+            wrong = settings_module.Settings(
+                home=home, trainee="ann", board_url=url, board_trainee_token=new_trainee_token()
+            )
+            for step in ("start", "prerequisites", "finish"):
+                progress.record(wrong, "00_start_here", step, "pass")
+            told = capsys.readouterr().out
+            assert told.count("refused your token (HTTP 401)") == 1
+            assert "KORE_PLAID_BOARD_TRAINEE_TOKEN" in told and right not in told
+            assert len(outbox.waiting(home)) == 3 and progress.board_refuses_token(wrong)
+            fixed = settings_module.Settings(
+                home=home, trainee="ann", board_url=url, board_trainee_token=right
+            )
+            progress.record(fixed, "01_plaid_keys", "start", "pass")
+            assert outbox.waiting(home) == [] and store.count() == 4
+            assert not progress.board_refuses_token(fixed)
+    finally:
+        store.close()
