@@ -14,6 +14,7 @@ import pytest
 from kore_plaid_nb import cli, services
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.errors import SettingsError
+from kore_plaid_nb.runbook.command import plan_line
 from kore_plaid_nb.settings import plaid_vocabulary
 
 
@@ -94,9 +95,7 @@ def test_run_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize(("count", "said"), [(1, "1 notebook,"), (9, "9 notebooks,")])
 def test_run_counts_notebooks_in_english(count: int, said: str) -> None:
-    from kore_plaid_nb.runbook.command import plan_line
-
-    assert said in plan_line(count, "embedded")
+    assert said in plan_line(count, "embedded", "page")
 
 
 # -- kore-plaid stop
@@ -339,3 +338,33 @@ def test_a_wrong_board_token_is_said_once_and_the_events_wait(
             assert not progress.board_refuses_token(fixed)
     finally:
         store.close()
+
+
+# -- point 13: the report draws the chain and names the link mode
+
+
+def test_the_report_draws_diagrams_offline_and_names_the_link_mode(tmp_path: Path) -> None:
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from kore_plaid_nb.runbook import report as report_module
+    from kore_plaid_nb.runbook.runner import NotebookResult, RunReport
+
+    build = tmp_path / "build"
+    (build / "notebooks").mkdir(parents=True)
+    chain = "```mermaid\nflowchart LR\n    kore[Kore] --> bridge[Bridge]\n```"
+    nbformat.write(
+        new_notebook(cells=[new_markdown_cell(chain)]), build / "notebooks" / "00_start_here.ipynb"
+    )
+    run = RunReport([NotebookResult("00_start_here", True, 1.0)])
+    path = report_module.write_html_report(run, build, "embedded", link_mode="hosted")
+    page = path.read_text()
+    assert "Mode: embedded, link mode hosted" in page
+    assert '<pre class="mermaid">' in page
+    script = build / report_module.ASSETS / "mermaid.min.js"
+    assert f'src="{report_module.ASSETS}/mermaid.min.js"' in page
+    assert script.stat().st_size > 1_000_000 and "mermaid.initialize" in page
+    assert oct(script.stat().st_mode & 0o777) == "0o600"
+    assert plan_line(1, "embedded", "hosted") == (
+        "kore-plaid runbook: 1 notebook, embedded mode, link mode hosted"
+    )

@@ -40,9 +40,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def plan_line(count: int, mode: str) -> str:
-    """The run's first line: how many notebooks, in which mode."""
-    return f"kore-plaid runbook: {count} notebook{'' if count == 1 else 's'}, {mode} mode"
+def plan_line(count: int, mode: str, link_mode: str) -> str:
+    """The run's first line: how many notebooks, in which mode and link mode."""
+    notebooks = f"{count} notebook{'' if count == 1 else 's'}"
+    return f"kore-plaid runbook: {notebooks}, {mode} mode, link mode {link_mode}"
 
 
 def unknown_notebooks(paths: list[Path], only: Sequence[str]) -> list[str]:
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     paths = notebook_paths(args.notebooks, args.only)
-    print(plan_line(len(paths), settings.mode))
+    print(plan_line(len(paths), settings.mode, settings.link_mode))
     started = time.monotonic()
     remove_report(args.build_dir)  # whatever ends this run, an older report never stands for it
     report = RunReport.planned(paths)
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         interrupted = True
     finally:
         services.stop_all(settings.home)
-        html_path = write_html_report(report, args.build_dir, settings.mode)
+        html_path = write_html_report(
+            report, args.build_dir, settings.mode, link_mode=settings.link_mode
+        )
     for tag, title in (("profile", "Kore authorization profile"), ("verification", "Verification")):
         text = report.tagged(tag)
         if text:

@@ -11,9 +11,13 @@ from nbconvert import HTMLExporter
 from nbformat.v4 import new_output
 
 from ..private_files import private_folder, write_private
+from ..settings import project_root
 from .runner import FIX_PREFIX, RunReport, is_not_run
 
 REPORT_NAME = "report.html"
+ASSETS = "report-assets"  # beside the report: what it loads, so it opens offline
+# Mermaid draws the notebooks' diagrams (installed by `make install`: tools/install_docs_assets.sh)
+MERMAID_JS = project_root() / ".tools/mermaid/node_modules/mermaid/dist/mermaid.min.js"
 NOT_RUN_CELL = "(not run: an earlier cell of this notebook failed)\n"
 
 
@@ -22,7 +26,9 @@ def remove_report(build_dir: Path) -> None:
     (build_dir / REPORT_NAME).unlink(missing_ok=True)
 
 
-def write_html_report(report: RunReport, build_dir: Path, mode: str) -> Path:
+def write_html_report(
+    report: RunReport, build_dir: Path, mode: str, link_mode: str = "page"
+) -> Path:
     exporter = HTMLExporter(template_name="basic")
     rows = []
     bodies = []
@@ -50,12 +56,28 @@ def write_html_report(report: RunReport, build_dir: Path, mode: str) -> Path:
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6rem}}
 pre{{white-space:pre-wrap}}</style></head><body>
 <h1>kore-plaid runbook: {verdict}</h1>
-<p>Mode: {html.escape(mode)}. Written {time.strftime("%Y-%m-%d %H:%M:%S %Z")}.</p>
+<p>Mode: {html.escape(mode)}, link mode {html.escape(link_mode)}.
+Written {time.strftime("%Y-%m-%d %H:%M:%S %Z")}.</p>
 <table><tr><th>notebook</th><th>result</th><th>time</th></tr>{"".join(rows)}</table>
 {"".join(bodies)}
+{_diagram_script(build_dir)}
 </body></html>
 """
     return write_private(private_folder(build_dir) / REPORT_NAME, page)
+
+
+def _diagram_script(build_dir: Path) -> str:
+    """Mermaid, copied beside the report, draws each ``pre.mermaid``; without it (npm was
+    missing at install) the diagrams stay as their source, which reads too."""
+    try:
+        script = MERMAID_JS.read_bytes()
+    except OSError:
+        return ""
+    write_private(private_folder(build_dir / ASSETS) / "mermaid.min.js", script)
+    return (
+        f'<script src="{ASSETS}/mermaid.min.js"></script>\n'
+        '<script>mermaid.initialize({startOnLoad: true, securityLevel: "strict"});</script>'
+    )
 
 
 def _marked(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
