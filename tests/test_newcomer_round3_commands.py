@@ -368,3 +368,47 @@ def test_the_report_draws_diagrams_offline_and_names_the_link_mode(tmp_path: Pat
     assert plan_line(1, "embedded", "hosted") == (
         "kore-plaid runbook: 1 notebook, embedded mode, link mode hosted"
     )
+
+
+# -- points 1 and 3: every cell uses the settings as they are now
+
+
+def test_02_checks_the_callback_just_saved_not_the_one_before(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.runbook import step_runner, steps
+
+    monkeypatch.setattr(
+        step_runner, "running", {"notebook": None, "settings": None, "started": None}
+    )
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(tmp_path / ".env"))
+    settings = steps.start("02_redirect_uri")
+    form = steps.callback_form(settings)
+    url_box, save = form.children[0], form.children[3]
+    url_box.value = "https://bots.kore.ai/workflows/callback/"
+    save.click()
+    assert "Saved to" in capsys.readouterr().out
+    steps.kore_callbacks(settings)  # the next cell, with the first cell's settings
+    out = capsys.readouterr().out
+    assert "PLAID_REDIRECT_URI now: https://bots.kore.ai/workflows/callback/" in out
+
+
+def test_a_later_cell_of_a_broken_notebook_says_fix_the_settings_above_first(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb.errors import RunbookError
+    from kore_plaid_nb.runbook import step_runner, steps
+
+    monkeypatch.setattr(
+        step_runner, "running", {"notebook": None, "settings": None, "started": None}
+    )
+    env_file = tmp_path / ".env"
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    settings = steps.start("03_bridge")  # a kernel that ran before: good settings
+    env_file.write_text("PLAID_ENV=development\n")
+    env_file.chmod(0o600)
+    with pytest.raises(RunbookError) as info:
+        steps.check_bridge(settings)  # the old settings object is not used quietly
+    assert info.value.message.startswith("Fix the settings above first: PLAID_ENV=")
+    assert f"The settings file is {env_file}." in info.value.fix
+    assert "File > Open from Path..." in info.value.fix  # .env: hidden in JupyterLab

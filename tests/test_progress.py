@@ -216,8 +216,10 @@ def test_start_of_a_lenient_notebook_shows_a_wrong_setting_and_01_fails(
     assert "Progress (dev): 0 of 9 notebooks done, next: 00_start_here" in out
     steps.finish(current)
     assert "00_start_here done. Next: 01_plaid_keys (Plaid keys)." in capsys.readouterr().out
-    with pytest.raises(RunbookError, match="PLAID_ENV=development"):
-        steps.start("01_plaid_keys")
+    keys = steps.start("01_plaid_keys")  # its form fixes it: shown, not stopped (issue 29)
+    assert "Settings problem (the form below fixes it)" in capsys.readouterr().out
+    with pytest.raises(RunbookError, match="Fix the settings above first: PLAID_ENV=development"):
+        steps.check_plaid_keys(keys)
     statuses = progress.checklist(settings.load(validate=False))
     assert [s.status for s in statuses[:3]] == ["pass", "fail", "pending"]
     assert "What to do: Set PLAID_ENV=sandbox" in statuses[1].text

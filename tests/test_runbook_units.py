@@ -475,19 +475,22 @@ def test_connection_failures_are_told_without_library_class_names(
 def test_the_check_after_the_form_checks_the_keys_the_form_saved(
     tmp_path: Path, embedded, monkeypatch, capsys
 ) -> None:
-    from kore_plaid_nb.runbook import steps
+    from kore_plaid_nb.runbook import step_runner, steps
 
-    monkeypatch.setattr(steps, "_running", {"notebook": None, "settings": None, "started": None})
+    monkeypatch.setattr(
+        step_runner, "running", {"notebook": None, "settings": None, "started": None}
+    )
     current = steps.start("01_plaid_keys")
     assert not current.plaid_client_id
     steps._check_and_save(settings.DEMO_CLIENT_ID, settings.DEMO_SECRET, "sandbox")  # the form
     capsys.readouterr()
     steps.check_plaid_keys(current)  # the next cell, with the settings of the first one
     out = capsys.readouterr().out
-    assert f"Using the keys now saved in {tmp_path / '.env'}: embedded mode" in out
+    assert f"Using the settings now saved in {tmp_path / '.env'}: embedded mode" in out
     assert "Plaid accepted the keys" in out
     # every later cell passes the same first object: it gets the saved keys too
-    assert steps._as_saved(current).plaid_client_id == settings.DEMO_CLIENT_ID
+    steps.show_settings(current)
+    assert settings.mask(settings.DEMO_CLIENT_ID) in capsys.readouterr().out
 
 
 def test_a_plaid_refusal_escaping_a_step_is_explained_not_named() -> None:

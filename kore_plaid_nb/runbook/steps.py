@@ -7,20 +7,17 @@ Services are started idempotently, so any notebook can run alone.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
-from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import httpx
-import plaid
 
 from .. import plaid_client, progress, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
 from ..bridge.kore_requests import latest_from_kore
-from ..errors import PlaidUnreachable, RunbookError, SettingsError, plain_reason
+from ..errors import PlaidUnreachable, RunbookError, SettingsError
 from ..kore import (
     build_profile,
     end_users,
@@ -37,7 +34,8 @@ from ..settings import Settings, mask
 from ..tables import format_table
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
-from . import bridge_figures, prerequisites_checks
+from . import bridge_figures, prerequisites_checks, step_runner
+from .step_runner import step
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,85 +51,41 @@ REQUIRED_MODULES = (
 )
 
 
-# The notebook this kernel runs, and its settings: what each step's progress event names.
-# "started": what start() gave the notebook; "settings": the latest (re-read after a save)
-_running: dict[str, object] = {"notebook": None, "settings": None, "started": None}
-# These only look or clean up, so a wrong setting is shown instead of stopping them.
-LENIENT_NOTEBOOKS = ("00_start_here", "08_teardown")
-
-
-def step(function: Callable[P, R]) -> Callable[P, R]:
-    """A notebook step: records a pass or fail progress event, and turns an unexpected
-    exception into a :class:`RunbookError` that says what to do (IPython shows its message,
-    not a traceback); the original stays chained."""
-
-    @functools.wraps(function)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            result = function(*args, **kwargs)
-        except RunbookError as exc:
-            _record(function.__name__, exc)
-            raise
-        except plaid.ApiException as exc:  # a Plaid call not explained where it was made
-            error = plaid_client.explain(plaid_client.error_from_exception(exc))
-            _record(function.__name__, error)
-            raise error from exc
-        except Exception as exc:
-            error = RunbookError(
-                f"{function.__name__} failed unexpectedly: {plain_reason(exc)}",
-                fix="Run the cell again. If it fails again, `kore-plaid status` shows the "
-                "services and their logs; `kore-plaid stop`, then rerun this notebook from "
-                "the top.",
-            )
-            _record(function.__name__, error)
-            raise error from exc
-        _record(function.__name__, None)
-        return result
-
-    return run
-
-
-def _record(step_name: str, error: RunbookError | None) -> None:
-    notebook = _running["notebook"]
-    if not isinstance(notebook, str):
-        return  # called outside a notebook (start() was not run)
-    if error is None:
-        progress.record(_recording_settings(), notebook, step_name, "pass")
-        return
-    message = error.message + (f" (procedure step {error.step})" if error.step else "")
-    progress.record(_recording_settings(), notebook, step_name, "fail", message, error.fix)
-
-
-def _recording_settings() -> Settings:
-    current = _running["settings"]
-    # when start() failed on a wrong setting, the state folder and board are still known
-    return current if isinstance(current, Settings) else settings_module.load_as_is()
-
-
 @step
 def start(notebook: str) -> Settings:
     """Load the settings; print the mode and where the trainee stands."""
-    _running.update(notebook=notebook, settings=None, started=None)
+    step_runner.running.update(notebook=notebook, settings=None, started=None)
     problem = None
     try:
         current = settings_module.load()
     except SettingsError as exc:
-        if notebook not in LENIENT_NOTEBOOKS:
-            raise
         current, problem = settings_module.load(validate=False), exc
-    _running.update(settings=current, started=current)
+        step_runner.running.update(settings=current, started=current)
+        if notebook not in step_runner.LENIENT_NOTEBOOKS:
+            step_runner.bind_in_notebook(
+                current
+            )  # so later cells say "fix the settings above first"
+            raise SettingsError(
+                exc.message, fix=f"{exc.fix} {step_runner.where_settings_live()}", step=exc.step
+            ) from None
+    step_runner.running.update(settings=current, started=current)
     bridge_figures.remember_start(current)  # so a later cell shows this notebook's figures
     detail = "emulator, no account needed" if current.embedded else f"Plaid {current.plaid_env}"
     print(f"{notebook}: {current.mode} mode ({detail})")
     if problem is not None:
-        print(f"Settings problem (notebook 01 fixes it): {problem.message}")
+        fixer = (
+            "the form below fixes it"
+            if notebook in step_runner.FORM_NOTEBOOKS
+            else "notebook 01 fixes it"
+        )
+        print(f"Settings problem ({fixer}): {problem.message}\n{step_runner.where_settings_live()}")
     print(progress.standing(current))
     return current
 
 
 def finish(current: Settings) -> None:
     """The last cell of a notebook: record it as done and say what comes next."""
-    notebook = _running["notebook"]
+    notebook = step_runner.running["notebook"]
     if not isinstance(notebook, str):
         raise RunbookError(
             "finish() ran before start().", fix="Run this notebook from its first cell."
@@ -238,22 +192,8 @@ def _save_unchecked(client_id: str, secret: str, env: str) -> str:
     )
 
 
-def _as_saved(current: Settings) -> Settings:
-    """The notebook's own settings read again (the form above may have saved new keys);
-    settings passed in from elsewhere are used as they are."""
-    if current is not _running["settings"] and current is not _running["started"]:
-        return current
-    updated = settings_module.load()
-    if updated != current:
-        _running["settings"] = updated
-        detail = "emulator" if updated.embedded else f"Plaid {updated.plaid_env}"
-        print(f"Using the keys now saved in {updated.env_file}: {updated.mode} mode ({detail}).")
-    return updated
-
-
 @step
 def check_plaid_keys(current: Settings) -> None:
-    current = _as_saved(current)
     plaid_settings = stack.plaid_settings(current)
     _link_token(plaid_settings)
     where = "the embedded emulator" if current.embedded else f"Plaid {current.plaid_env}"
@@ -262,7 +202,7 @@ def check_plaid_keys(current: Settings) -> None:
 
 @step
 def show_wrong_secret(current: Settings) -> None:
-    plaid_settings = stack.plaid_settings(_as_saved(current))
+    plaid_settings = stack.plaid_settings(current)
     wrong = plaid_settings.with_values(
         plaid_client_id=plaid_settings.client_id,
         plaid_secret="wrong-secret-for-this-demo",  # noqa: S106 - wrong on purpose  # nosec B106
@@ -439,7 +379,7 @@ def verify(current: Settings) -> None:
         tunnel.check_tunnel(running.settings, expected_url=remembered_public_url(current))
     report = verification.verify(running.settings, url=running.public_url)
     print(report.to_text())
-    notebook = _running["notebook"]
+    notebook = step_runner.running["notebook"]
     for check in report.results:
         if isinstance(notebook, str) and check.result != "skip":
             status = "pass" if check.ok else "fail"
@@ -566,7 +506,7 @@ def go_live(current: Settings) -> None:
     from .ending import closing_text
 
     before = {s.notebook: s.status for s in progress.checklist(current)}
-    notebook = _running["notebook"]
+    notebook = step_runner.running["notebook"]
     if isinstance(notebook, str):
         before.pop(notebook, None)  # this notebook is still running
     print(closing_text(current, before))
