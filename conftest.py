@@ -58,8 +58,24 @@ SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_newcomer_round3_commands.py::test_a_busy_",  # the commands as processes
     "tests/test_newcomer_round3_commands.py::test_a_service_start_",
     "tests/test_newcomer_round3_kernel.py",  # a real kernel
+    "tests/test_newcomer_round3_services.py",  # the emulator as a process
     "tests/test_docs_site.py",  # builds the site, opens Chromium
     "tests/test_kore_profile.py::test_a_click_in_a_kernel",  # a real kernel
+    # services or commands started as processes (~1 s of CPU each)
+    "tests/test_board.py::test_the_command_",
+    "tests/test_board.py::test_a_port_in_use_",
+    "tests/test_emulator.py::test_background_service_",
+    "tests/test_emulator.py::test_service_restarts_",
+    "tests/test_emulator_attacks.py::test_a_50_mb_body_",
+    "tests/test_emulator_attacks.py::test_a_client_aborting_mid_body_",
+    "tests/test_ports.py::test_a_chosen_port_taken_meanwhile_",
+    "tests/test_ports.py::test_a_busy_explicit_port_",
+    "tests/test_progress.py::test_reset_stops_services_",
+    "tests/test_runbook_units.py::test_a_tunnel_url_that_changed_",
+    "tests/test_metrics_exposure.py::test_only_a_worker_of_the_command_",
+    "tests/test_metrics_recording.py::test_the_series_rules_and_dashboards_",  # a fresh process
+    "tests/test_lint_policy.py::test_bandit_",  # bandit over the package (make security too)
+    "tests/test_emulator_conformance.py::test_no_body_shape_",  # ~5000 fuzzed requests
 )
 SERVER_FIXTURES = {"postgres_cluster", "bridge_database"}
 SERVER_BACKENDS = ("postgresql", "replicas")

@@ -130,6 +130,17 @@ KEYS_ADVICE = (
 REDIRECT_URIS_PAGE = "dashboard.plaid.com > Developers > API > Allowed redirect URIs"
 
 
+def emulator_redirect_uris_fix(uri: str = "the URI") -> str:
+    """What to do when the emulator refuses a redirect URI: embedded mode has no dashboard,
+    the emulator allows what the settings name."""
+    return (
+        "In embedded mode the emulator plays Plaid's dashboard: it allows the Kore callback "
+        "saved in notebook 02 (PLAID_REDIRECT_URI), LINK_REDIRECT_URI and any URL on this "
+        f"machine. Save {uri} in notebook 02 (or as LINK_REDIRECT_URI in .env), then run this "
+        "check again."
+    )
+
+
 def N_(message: str) -> str:  # noqa: N802 - gettext's marker (the bridge's i18n.N_, no import)
     """Marks a text the bridge shows end users, for the ``messages`` catalog."""
     return message

@@ -30,6 +30,8 @@ def plaid_settings(settings: Settings, start: bool = True) -> Settings:
     if not settings.embedded or settings.plaid_api_url:
         return settings
     record = services.read(settings.home, EMULATOR)
+    if record is not None and start and not emulator.sync_dashboard(record.url, settings):
+        record = emulator.ensure_emulator(settings)  # gone, or of an older version: restarted
     if record is None:
         if not start:
             raise ServiceError(

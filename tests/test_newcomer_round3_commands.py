@@ -412,3 +412,47 @@ def test_a_later_cell_of_a_broken_notebook_says_fix_the_settings_above_first(
     assert info.value.message.startswith("Fix the settings above first: PLAID_ENV=")
     assert f"The settings file is {env_file}." in info.value.fix
     assert "File > Open from Path..." in info.value.fix  # .env: hidden in JupyterLab
+
+
+# -- point 2: embedded mode has no dashboard
+
+
+def test_an_embedded_redirect_refusal_sends_to_notebook_02_not_a_dashboard(
+    emulator_url: str, home: Path
+) -> None:
+    from kore_plaid_nb.errors import RunbookError
+    from kore_plaid_nb.verification import check_redirect_uri_registered
+
+    settings = settings_module.load().with_values(plaid_api_url=emulator_url)
+    assert settings.embedded
+    with pytest.raises(RunbookError) as info:
+        check_redirect_uri_registered(settings, "https://bots.example.com/workflows/callback/")
+    assert "dashboard" not in info.value.fix.lower().replace("plays plaid's dashboard", "")
+    assert "notebook 02" in info.value.fix
+
+
+def test_the_emulators_dashboard_takes_the_saved_callbacks(emulator_url: str) -> None:
+    import httpx
+
+    from kore_plaid_nb.settings import DEMO_CLIENT_ID, DEMO_SECRET
+
+    keys = {"PLAID-CLIENT-ID": DEMO_CLIENT_ID, "PLAID-SECRET": DEMO_SECRET}
+    new = ["https://bots.example.com/workflows/callback/"]
+    put = httpx.put(
+        f"{emulator_url}/_emulator/dashboard", json={"allowed_redirect_uris": new}, headers=keys
+    )
+    assert put.status_code == 200 and put.json() == {"allowed_redirect_uris": new}
+    wrong = {**keys, "PLAID-SECRET": "0" * 30}
+    refused = httpx.put(
+        f"{emulator_url}/_emulator/dashboard", json={"allowed_redirect_uris": new}, headers=wrong
+    )
+    assert refused.status_code == 400 and refused.json()["error_code"] == "INVALID_API_KEYS"
+    link = httpx.post(
+        f"{emulator_url}/link/token/create",
+        headers=keys,
+        json={
+            "client_name": "x", "language": "en", "country_codes": ["US"], "products": ["auth"],
+            "user": {"client_user_id": "u"}, "redirect_uri": new[0],
+        },
+    )  # fmt: skip
+    assert link.status_code == 200, link.text

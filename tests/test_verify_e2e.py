@@ -14,6 +14,7 @@ from verify_support import WRONG_SECRET, assert_nothing_secret, assert_rows_pass
 
 from kore_plaid_nb import cli, services, settings
 from kore_plaid_nb.bridge import ensure_bridge, running_bridge, stop_bridge
+from kore_plaid_nb.errors import SettingsError
 
 
 def failed_rows(out: str) -> list[str]:
@@ -131,19 +132,25 @@ def test_wrong_tenant_points_at_step_6(
     assert re.search(r"Refresh Token URL: grant_type=refresh_token\s+pass", out)
 
 
-@pytest.mark.parametrize(
-    "products",
-    ["auth,transactions,identity", "auth,transactions,identity,investment,liabilities"],
-)
-def test_wrong_products_point_at_step_4_x(
+def test_a_mistyped_product_is_a_setting_error_at_step_4_x(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Named when the settings load (issue 29), before any Plaid call."""
+    monkeypatch.setenv("PLAID_PRODUCTS", "auth,transactions,identity,investment,liabilities")
+    with pytest.raises(SettingsError) as info:
+        settings.load()
+    assert "investment." in info.value.message and info.value.step == "4.x"
+    assert "PLAID_PRODUCTS=auth,transactions,identity,investments,liabilities" in info.value.fix
+
+
+def test_missing_products_point_at_step_4_x(
     emulator_url: str,
-    products: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("PLAID_API_URL", emulator_url)
     monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
-    monkeypatch.setenv("PLAID_PRODUCTS", products)
+    monkeypatch.setenv("PLAID_PRODUCTS", "auth,transactions,identity")
     with running_bridge(settings.load()) as url:
         code, out = verify(capsys, "--url", url)
     assert code == 1

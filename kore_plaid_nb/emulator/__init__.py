@@ -19,7 +19,7 @@ from ..serving import serve_in_thread
 from ..settings import Settings
 from ..settings import load as load_settings
 from .app import create_app, default_state_path
-from .service import SERVICE_NAME, ensure_emulator, stop_emulator
+from .service import SERVICE_NAME, ensure_emulator, stop_emulator, sync_dashboard
 
 __all__ = [
     "SERVICE_NAME",
@@ -28,6 +28,7 @@ __all__ = [
     "ensure_emulator",
     "running_emulator",
     "stop_emulator",
+    "sync_dashboard",
 ]
 
 

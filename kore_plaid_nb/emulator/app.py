@@ -31,6 +31,7 @@ from .core import Emulator, OriginHandler
 from .endpoints import ENDPOINTS, NO_CREDENTIALS
 from .errors import PlaidAPIError, request_id
 from .faults import FaultPlan, parse_fault
+from .redirect_uris import DASHBOARD_PATH, allowed_redirect_uris
 from .store import Store
 from .webhooks import WebhookSender
 
@@ -41,12 +42,6 @@ STATE_FILE = "emulator.sqlite3"
 
 def default_state_path(settings: Settings) -> Path:
     return settings.home / STATE_FILE
-
-
-def allowed_redirect_uris(settings: Settings) -> tuple[str, ...]:
-    """The emulated dashboard's "Allowed redirect URIs" (loopback URLs are allowed too)."""
-    candidates = (settings.link_redirect_uri, *settings.registered_callbacks)
-    return tuple(dict.fromkeys(uri for uri in candidates if uri))
 
 
 def error_response(error: PlaidAPIError, rid: str | None = None) -> JSONResponse:
@@ -133,6 +128,29 @@ def _fault_routes(emulator: Emulator, faults: FaultPlan) -> list[Route]:
     return [Route("/_emulator/faults", control, methods=["GET", "POST", "DELETE"])]
 
 
+def _dashboard_routes(emulator: Emulator) -> list[Route]:
+    """``GET``/``PUT`` the emulated dashboard's allowed redirect URIs: the runbook keeps them
+    equal to its settings while the emulator runs (notebook 02 saves a new callback)."""
+
+    async def dashboard(request: Request) -> Response:
+        try:
+            body: dict[str, object] = {}
+            if request.method == "PUT":
+                require_json(request)
+                body = await read_json(request)
+            check_credentials(request, body, emulator.settings)
+            if request.method == "PUT":
+                if "allowed_redirect_uris" not in body:
+                    raise fields.missing("allowed_redirect_uris")
+                uris = fields.strings(body, "allowed_redirect_uris", required=False) or []
+                emulator.allowed_redirect_uris = tuple(dict.fromkeys(uris))
+        except PlaidAPIError as error:
+            return error_response(error)
+        return JSONResponse({"allowed_redirect_uris": list(emulator.allowed_redirect_uris)})
+
+    return [Route(DASHBOARD_PATH, dashboard, methods=["GET", "PUT"])]
+
+
 def _webhook_routes(emulator: Emulator) -> list[Route]:
     """``GET /_emulator/webhooks?wait=<s>``: waits (at most 30 s) until every queued webhook
     was attempted, then lists the attempts (no bodies)."""
@@ -209,6 +227,7 @@ def create_app(
     routes += [_plaid_route(p, h, emulator, faults) for p, h in ENDPOINTS.items()]
     routes += _fault_routes(emulator, faults)
     routes += _webhook_routes(emulator)
+    routes += _dashboard_routes(emulator)
     routes += link.routes(emulator)
     routes += hosted_link.routes(emulator)
     app = Starlette(

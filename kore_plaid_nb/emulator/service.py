@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 
 from .. import ports, services
 from ..settings import Settings
+from .redirect_uris import DASHBOARD_PATH, allowed_redirect_uris
 
 SERVICE_NAME = "emulator"
 PORT_NAME = "EMULATOR_PORT"  # its key in the state folder's ports.json
@@ -23,7 +25,11 @@ def ensure_emulator(settings: Settings, port: int | None = None) -> services.Ser
     existing = services.read(settings.home, SERVICE_NAME)
     if existing is not None:
         healthy = services.wait_healthy(existing.url + "/healthz", timeout=5, pid=existing.pid)
-        if healthy and accepts_keys(existing.url, settings):
+        if (
+            healthy
+            and accepts_keys(existing.url, settings)
+            and sync_dashboard(existing.url, settings)  # a callback saved since it started
+        ):
             return existing
         services.stop(settings.home, SERVICE_NAME)  # stale, or started with other keys
     if port is None:
@@ -44,6 +50,29 @@ def accepts_keys(url: str, settings: Settings) -> bool:
     request = urllib.request.Request(  # noqa: S310 - the recorded loopback http URL
         url + "/_emulator/faults",
         headers={"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310
+            status: int = response.status
+            return status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def sync_dashboard(url: str, settings: Settings) -> bool:
+    """Give the running emulator's dashboard the redirect URIs these settings allow (notebook
+    02 may have saved a new Kore callback since it started). False when it did not take them
+    (an emulator of an older version): the caller then starts a new one."""
+    body = json.dumps({"allowed_redirect_uris": list(allowed_redirect_uris(settings))}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the recorded loopback http URL
+        url + DASHBOARD_PATH,
+        data=body,
+        method="PUT",
+        headers={
+            "Content-Type": "application/json",
+            "PLAID-CLIENT-ID": settings.client_id,
+            "PLAID-SECRET": settings.secret,
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310

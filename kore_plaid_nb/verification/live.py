@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import plaid_client
 from ..errors import RunbookError
-from ..plaid_errors import REDIRECT_URIS_PAGE
+from ..plaid_errors import REDIRECT_URIS_PAGE, emulator_redirect_uris_fix
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -131,10 +131,15 @@ def check_redirect_uri_registered(
         except plaid_client.PLAID_FAILURES as exc:
             error = plaid_client.error_from_exception(exc)
             if error.error_code == "INVALID_FIELD":
+                fix = (
+                    emulator_redirect_uris_fix(uri)
+                    if settings.embedded
+                    else f"In {REDIRECT_URIS_PAGE}, add {uri} exactly (copy Kore's "
+                    "Callback Link), save, and run this check again."
+                )
                 raise RunbookError(
                     f"Plaid does not allow the redirect URI {uri} ({error.error_message}).",
-                    fix=f"In {REDIRECT_URIS_PAGE}, add {uri} exactly (copy Kore's "
-                    "Callback Link), save, and run this check again.",
+                    fix=fix,
                     step="4.v-vi",
                 ) from None
             raise plaid_client.explain(error, plaid_client.api_host(settings)) from None
