@@ -456,3 +456,31 @@ def test_the_emulators_dashboard_takes_the_saved_callbacks(emulator_url: str) ->
         },
     )  # fmt: skip
     assert link.status_code == 200, link.text
+
+
+# -- point 9: steps in words, on the board and in kore-plaid progress
+
+
+def test_every_step_of_the_runbook_has_words() -> None:
+    from kore_plaid_nb.progress import catalog
+
+    steps = {step for notebook in catalog.RUNBOOK for step in notebook.steps}
+    assert steps <= set(catalog.STEP_WORDS)
+    assert all(" " in catalog.step_words(step) for step in steps)  # words, not names
+
+
+def test_the_board_and_progress_show_step_words(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.board.progress import notebook_json
+    from kore_plaid_nb.progress import checklist, record
+
+    current = settings_module.load()
+    record(current, "01_plaid_keys", "start", "pass")
+    record(current, "01_plaid_keys", "plaid_keys_form", "pass")
+    keys = checklist(current)[1]
+    labels = {s["step"]: s["label"] for s in notebook_json(keys)["steps"]}  # type: ignore[union-attr]
+    assert labels["plaid_keys_form"] == "Plaid keys form"
+    assert cli.main(["progress"]) == 0
+    out = capsys.readouterr().out
+    assert "Plaid keys checked" in out and "plaid_keys_form" not in out

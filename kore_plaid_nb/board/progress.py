@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..progress.catalog import FINISH
+from ..progress.catalog import FINISH, step_words
 from ..progress.checklist import NotebookStatus, last_seen, notebook_statuses
 from .store import TraineeEvents
 
@@ -70,7 +70,9 @@ def trainee_progress(
     elif not finished and idle >= stuck_after:
         last = row.events[-1]
         done = (
-            f"{last.notebook} finished" if last.step == FINISH else f"{last.notebook} / {last.step}"
+            f"{last.notebook} finished"
+            if last.step == FINISH
+            else f"{last.notebook} / {step_words(last.step)}"
         )
         reason = f"No progress for {_duration(idle)} (last step: {done})"
     return TraineeProgress(
@@ -103,7 +105,14 @@ def notebook_json(nb: NotebookStatus) -> dict[str, object]:
         "problem": nb.message if failed else "",
         "fix": nb.fix if failed else "",
         "steps": [
-            {"step": s.step, "status": s.status, "message": s.message, "fix": s.fix, "at": s.at}
+            {
+                "step": s.step,
+                "label": step_words(s.step),
+                "status": s.status,
+                "message": s.message,
+                "fix": s.fix,
+                "at": s.at,
+            }
             for s in nb.steps
         ],
     }

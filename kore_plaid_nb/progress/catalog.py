@@ -57,6 +57,42 @@ RUNBOOK: tuple[Notebook, ...] = (
     Notebook("08_teardown", "Teardown", ("start", "teardown", "go_live")),
 )
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)
+# What each step does, in the words a trainer reads on the board (the steps' own names are
+# the runbook's functions).
+STEP_WORDS: dict[str, str] = {
+    START: "notebook opened",
+    "prerequisites": "prerequisites checked",
+    "show_settings": "settings shown",
+    "plaid_keys_form": "Plaid keys form",
+    "check_plaid_keys": "Plaid keys checked",
+    "show_wrong_secret": "a wrong secret shown",
+    "explain_environment": "environments explained",
+    "kore_callbacks": "Kore callbacks listed",
+    "callback_form": "callback form",
+    "check_redirect_uris": "redirect URIs checked",
+    "start_bridge": "bridge started",
+    "check_bridge": "bridge checked",
+    "ngrok_form": "ngrok form",
+    "open_tunnel": "tunnel opened",
+    "check_tunnel": "tunnel checked",
+    "show_profile": "Kore profile shown",
+    "verify": "chain verified as Kore",
+    "wait_for_kore": "waited for Kore's token call",
+    "what_kore_sent": "what Kore sent shown",
+    "authorize_end_users": "end users authorized",
+    "show_authorizations": "authorizations listed",
+    "walk_item_repair": "Item repair walked",
+    "show_items": "Items listed",
+    "show_bridge_figures": "bridge figures shown",
+    "teardown": "services stopped",
+    "go_live": "go-live checklist shown",
+    FINISH: "notebook finished",
+}
+
+
+def step_words(step: str) -> str:
+    """A step in words (an unknown step, e.g. from a newer runbook, as its name)."""
+    return STEP_WORDS.get(step, step.replace("_", " "))
 
 
 def next_notebook(name: str) -> Notebook | None:

@@ -9,6 +9,7 @@ from .. import settings as settings_module
 from ..settings import Settings
 from ..tables import format_table
 from . import NotebookStatus, checklist, delivery_note, last_seen, standing
+from .catalog import step_words
 from .journal import read
 
 SHOWN = {"pass": "done", "fail": "FAILED", "pending": "not yet"}  # words  # nosec B105
@@ -30,7 +31,7 @@ def run_progress(args: argparse.Namespace) -> int:
     for notebook in statuses:
         rows.append((notebook.notebook, SHOWN[notebook.status], _when(notebook.at)))
         for step in notebook.steps:
-            rows.append((f"  {step.step}", SHOWN[step.status], _when(step.at)))
+            rows.append((f"  {step_words(step.step)}", SHOWN[step.status], _when(step.at)))
     print(format_table(("notebook / step", "status", "at"), rows))
     for notebook in statuses:
         if notebook.status == "fail":

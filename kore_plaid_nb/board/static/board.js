@@ -191,7 +191,7 @@
           "li",
           `step ${stepKind}`,
           el("span", "sym", SYMBOLS[stepKind]),
-          el("span", "step-name", step.step),
+          el("span", "step-name", step.label || step.step),
         );
         li.firstChild.setAttribute("aria-hidden", "true");
         li.append(el("span", "visually-hidden", ` ${WORDS[stepKind]}`));
