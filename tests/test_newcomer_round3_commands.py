@@ -484,3 +484,29 @@ def test_the_board_and_progress_show_step_words(
     assert cli.main(["progress"]) == 0
     out = capsys.readouterr().out
     assert "Plaid keys checked" in out and "plaid_keys_form" not in out
+
+
+# -- point 15: the Hub's board port
+
+
+def test_a_busy_board_port_under_the_hub_names_its_setting(
+    busy_port: int, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kore_plaid_nb.board import command as board_command
+    from kore_plaid_nb.errors import ServiceError
+
+    with pytest.raises(ServiceError) as info:
+        board_command._check_port("127.0.0.1", busy_port, hub_port=True)
+    assert "KORE_PLAID_BOARD_PORT" in info.value.fix and "--port" not in info.value.fix
+
+
+def test_the_hub_refuses_to_start_while_the_board_port_is_taken(
+    busy_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Path(__file__).resolve().parents[1] / "deploy" / "jupyterhub" / "jupyterhub_config.py"
+    monkeypatch.setenv("KORE_PLAID_BOARD_HOME", str(tmp_path / "board"))
+    monkeypatch.setenv("KORE_PLAID_BOARD_PORT", str(busy_port))
+    with pytest.raises(ValueError, match=f"KORE_PLAID_BOARD_PORT={busy_port} is already in use"):
+        PyFileConfigLoader(config.name, str(config.parent)).load_config()

@@ -87,6 +87,7 @@
 import os
 import secrets
 import shlex
+import socket
 import sqlite3
 import stat
 import sys
@@ -120,6 +121,25 @@ SINGLEUSER = str(Path(PYTHON).parent / "jupyterhub-singleuser")
 if not os.access(SINGLEUSER, os.X_OK):
     SINGLEUSER = "jupyterhub-singleuser"  # found on the servers' PATH
 BOARD_PORT = _port("KORE_PLAID_BOARD_PORT", 8800)
+
+
+def _check_board_port_free(port):
+    """Refuse to start while another program holds the board's port: the Hub's proxy would
+    send /services/board/ (and the trainer's sign-in) to that program."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ValueError(
+                f"KORE_PLAID_BOARD_PORT={port} is already in use on 127.0.0.1, so the board "
+                "cannot start there and /services/board/ would reach that other program. Set "
+                "KORE_PLAID_BOARD_PORT to a free port (`lsof -i :PORT` shows who holds one) "
+                "and start the Hub again."
+            ) from None
+
+
+_check_board_port_free(BOARD_PORT)
 BOARD_HOME = Path(_env("KORE_PLAID_BOARD_HOME", "kore-plaid-board")).absolute()
 BOARD_NAME = "board"
 BOARD_PREFIX = f"/services/{BOARD_NAME}"

@@ -246,11 +246,19 @@ def _check_port(host: str, port: int, hub_port: bool) -> None:
     try:
         serving.check_port_free(host, port, "board")
     except ServiceError:
-        where = "the port JupyterHub gave the service" if hub_port else "it"
+        if hub_port:
+            fix = (
+                f"Stop the program holding it (`lsof -i :{port}` shows it), or set "
+                "KORE_PLAID_BOARD_PORT to a free port in the Hub's environment and start the "
+                "Hub again (JupyterHub gives the board the port of that setting)."
+            )
+        else:
+            fix = (
+                f"Stop the program holding it (`lsof -i :{port}` shows it, e.g. another "
+                f"`kore-plaid board`), or pass another port: kore-plaid board --port {port + 1}"
+            )
         raise ServiceError(
-            f"Port {port} on {host} is already in use, so the board cannot start.",
-            fix=f"Stop the program holding {where} (`lsof -i :{port}` shows it, e.g. another "
-            f"`kore-plaid board`), or pass another port: kore-plaid board --port {port + 1}",
+            f"Port {port} on {host} is already in use, so the board cannot start.", fix=fix
         ) from None
 
 
