@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from . import parent_watch
 from .errors import RunbookError
 from .private_files import private_by_default
 
@@ -56,6 +57,7 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the program itself (not a test): its files and its children's private
         private_by_default()
+        parent_watch.start_watching()  # a service ends with the Jupyter server that started it
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import parent_watch
 from .errors import ServiceError
 from .private_files import private_file, private_folder, write_private
 
@@ -147,6 +148,7 @@ def ensure_running(
     log_path = logs_dir(home) / f"{name}.log"
     log_start = log_path.stat().st_size if log_path.is_file() else 0  # this start's lines after
     process_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+    process_env.update(parent_watch.watch_env(os.environ))  # ends with this Jupyter server
     argv = [sys.executable, "-m", "kore_plaid_nb", *command]
     with open(private_file(log_path), "ab") as log:
         process = subprocess.Popen(  # noqa: S603 - sys.executable -m kore_plaid_nb, no shell  # nosec B603

@@ -805,10 +805,10 @@ def test_two_trainees_run_the_runbook_through_the_hub(hub: Hub) -> None:
             30,
             hub,
         )
-    for name in TRAINEES:
-        done = stop_trainee_services(hub, name)
-        assert done is not None and done.returncode == 0, done and done.stderr
-    left = processes_under(hub.class_dir)
+    # nobody runs `kore-plaid stop`: the services watch the server that started them (issue 29)
+    deadline = time.monotonic() + 20
+    while (left := processes_under(hub.class_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert left == [], f"still running from trainees' homes: {[(p, command_of(p)) for p in left]}"
     phases.done("servers and services stopped")
     print(f"\nseconds: {phases}")

@@ -27,3 +27,31 @@ def test_a_callback_saved_while_the_emulator_runs_passes_the_check(
         assert stack.services.read(first.home, "emulator").pid == pid  # not restarted
     finally:
         stack.services.stop_all(settings_module.home_path())
+
+
+def test_a_service_ends_with_the_jupyter_server_that_started_it(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 29, point 8: a kernel's services watch its server (JPY_PARENT_PID)."""
+    import subprocess
+    import time
+
+    from kore_plaid_nb import emulator, services
+
+    server = subprocess.Popen(["sleep", "120"])  # stands for the Jupyter server
+    try:
+        monkeypatch.setenv("JPY_PARENT_PID", str(server.pid))
+        record = emulator.ensure_emulator(settings_module.load())
+        assert services.pid_alive(record.pid)
+        time.sleep(1.5)
+        assert services.pid_alive(record.pid)  # a kernel may come and go: the server counts
+        server.kill()
+        server.wait()
+        deadline = time.monotonic() + 15
+        while services.pid_alive(record.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not services.pid_alive(record.pid)
+        assert "has stopped, so this service stops too" in Path(record.log).read_text()
+    finally:
+        server.kill()
+        services.stop_all(settings_module.home_path())
