@@ -43,23 +43,36 @@ $(LOCALES)/%.mo: $(LOCALES)/%.po | $(STAMP)
 run: $(STAMP) catalogs
 	$(BIN)/kore-plaid run
 
+# The tests' Python processes (xdist workers, services, kernels) keep and reuse their compiled
+# bytecode (__pycache__/, pytest's rewritten test modules) even where the environment turns its
+# writing off: compiling it all again costs each worker ~10 s of CPU before its first test.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
 test: lint typecheck catalogs
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+	$(PYTEST) -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
-## make test-fast: the inner loop (about 1.5 minutes): ruff, mypy, then the unit and contract tests
+# make test-fast leaves out the notebooks' and the fuzz suite's pytest plugins (~3 s of
+# imports in every process) and does not import the files it leaves out (conftest.py)
+FAST_PLUGINS_OFF := -p no:nbval -p no:schemathesis -p no:hypothesispytest
+
+## make test-fast: the inner loop (under a minute): ruff, mypy, then the unit and contract tests
 ## (no notebooks, no browser, no PostgreSQL, no service processes; make test runs those too)
 test-fast: lint typecheck catalogs
-	$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-2} --dist load -p no:cacheprovider --fast tests
+	$(PYTEST) -n $${PYTEST_WORKERS:-2} --dist load -p no:cacheprovider $(FAST_PLUGINS_OFF) --fast tests
 
 ## make typecheck: mypy --strict over the package (settings in pyproject.toml)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## make lab: open the runbook in JupyterLab
+## make lab: open the runbook in JupyterLab, on 00_start_here (LAB_PORT=8888 by default;
+## NO_BROWSER=1: print the URL instead of opening a browser, e.g. on a remote machine)
+LAB_PORT ?= 8888
 lab: $(STAMP) catalogs
-	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --port=$(LAB_PORT) \
+		--LabApp.default_url=/lab/tree/00_start_here.ipynb \
+		$(if $(NO_BROWSER),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make notebooks: re-execute the notebooks and store their (sanitized) outputs
 notebooks: $(STAMP) catalogs

@@ -196,3 +196,15 @@ def ngrok_form(current: Settings, on_save: Callable[[str, str], str] | None = No
 
     button.on_click(clicked)
     return Form("ngrok (authtoken, reserved domain)", [token, domain, button, output])
+
+
+def action_form(label: str, description: str, action: Callable[[], str]) -> Form:
+    """One button that runs ``action`` and shows its line (or its error, with the fix)."""
+    button = widgets.Button(
+        description=description,
+        button_style="warning",
+        layout=widgets.Layout(width="auto"),
+    )
+    output = widgets.Output()
+    button.on_click(lambda _: _report(output, action))
+    return Form(label, [button, output])

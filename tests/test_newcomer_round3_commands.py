@@ -510,3 +510,65 @@ def test_the_hub_refuses_to_start_while_the_board_port_is_taken(
     monkeypatch.setenv("KORE_PLAID_BOARD_PORT", str(busy_port))
     with pytest.raises(ValueError, match=f"KORE_PLAID_BOARD_PORT={busy_port} is already in use"):
         PyFileConfigLoader(config.name, str(config.parent)).load_config()
+
+
+# -- point 14: small things in the notebooks and commands
+
+
+def test_make_lab_opens_00_and_takes_a_port_and_no_browser() -> None:
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "-s", "lab", "LAB_PORT=8890", "NO_BROWSER=1", "STAMP=/dev/null"],
+        cwd=root, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    command = " ".join(done.stdout.replace("\\\n", " ").split())
+    assert "--port=8890" in command and "--no-browser" in command
+    assert "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in command
+
+
+def test_08_has_a_button_that_removes_the_saved_secrets(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PLAID_CLIENT_ID=0123456789abcdef01234567\nPLAID_SECRET=0123456789abcdef0123456789abcd\n"
+        "NGROK_AUTHTOKEN=2abcdefghijklmnopqrstuvwxyz_0123456789ABCD\n"
+    )
+    env_file.chmod(0o600)
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    form = steps.wipe_secrets_form(settings_module.load())
+    form.children[0].click()
+    assert "Removed PLAID_SECRET and NGROK_AUTHTOKEN" in capsys.readouterr().out
+    text = env_file.read_text()
+    assert "PLAID_SECRET" not in text and "NGROK_AUTHTOKEN" not in text
+    assert "PLAID_CLIENT_ID=0123456789abcdef01234567" in text
+    assert "0123456789abcd" not in repr(form)  # the stored output names no secret
+
+
+def test_an_ngrok_token_saved_in_embedded_mode_says_the_stand_in_stays(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(tmp_path / ".env"))
+    form = steps.ngrok_form(settings_module.load())
+    token_box, save = (
+        form.children[0],
+        next(child for child in form.children if getattr(child, "description", "") == "Save"),
+    )
+    token_box.value = "2abcdefghijklmnopqrstuvwxyz_0123456789ABCD"
+    save.click()
+    assert "Embedded mode keeps the local tunnel stand-in" in capsys.readouterr().out
+
+
+def test_00_warns_about_a_wrong_setting(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kore_plaid_nb.runbook import steps
+
+    monkeypatch.setenv("PLAID_ENV", "development")
+    steps.prerequisites(settings_module.load(validate=False))  # 00 passes, and says it
+    out = capsys.readouterr().out
+    assert "WARNING: PLAID_ENV=development: Plaid decommissioned its Development environment" in out

@@ -320,7 +320,9 @@ def test_a_board_that_never_answers_costs_a_step_at_most_a_second(home: Path) ->
         elapsed = time.monotonic() - started
     finally:
         silent.close()
-    assert recorded is not None and elapsed < 1.0
+    # the board's two 0.45 s timeouts (connect, read), plus slack for a loaded machine: a
+    # default client timeout (5 s and more) would be far over it
+    assert recorded is not None and elapsed < 1.5
     assert journal.read(home)[0].step == "start" and len(outbox.waiting(home)) == 1
 
 

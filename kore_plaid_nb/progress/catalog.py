@@ -54,7 +54,7 @@ RUNBOOK: tuple[Notebook, ...] = (
             "show_bridge_figures",
         ),
     ),
-    Notebook("08_teardown", "Teardown", ("start", "teardown", "go_live")),
+    Notebook("08_teardown", "Teardown", ("start", "teardown", "wipe_secrets_form", "go_live")),
 )
 NOTEBOOK_NAMES: tuple[str, ...] = tuple(n.name for n in RUNBOOK)
 # What each step does, in the words a trainer reads on the board (the steps' own names are
@@ -85,6 +85,7 @@ STEP_WORDS: dict[str, str] = {
     "show_items": "Items listed",
     "show_bridge_figures": "bridge figures shown",
     "teardown": "services stopped",
+    "wipe_secrets_form": "secrets removal offered",
     "go_live": "go-live checklist shown",
     FINISH: "notebook finished",
 }

@@ -107,6 +107,11 @@ def prerequisites(current: Settings) -> None:
         prerequisites_checks.env_file_private(current.env_file),
     ]
     rows = [(check.label, check.result) for check in checks]
+    try:
+        settings_module.load()
+        rows.append(("settings", "ok"))
+    except SettingsError as exc:  # a warning here: notebook 01 fixes it
+        rows.append(("settings", f"WARNING: {exc.message} (notebook 01 fixes it)"))
     if current.embedded:
         rows.append(("mode", "embedded: no Plaid keys configured (notebook 01 sets them)"))
     else:
@@ -327,7 +332,13 @@ def ngrok_form(current: Settings) -> widgets.Form:
             {"NGROK_AUTHTOKEN": token or None, "NGROK_DOMAIN": domain or None}
         )
         shown = mask(token) or "(none)"
-        return f"Saved to {path}: NGROK_AUTHTOKEN {shown}, NGROK_DOMAIN {domain or '(none)'}"
+        line = f"Saved to {path}: NGROK_AUTHTOKEN {shown}, NGROK_DOMAIN {domain or '(none)'}"
+        if token and settings_module.load(validate=False).embedded:
+            line += (
+                "\nEmbedded mode keeps the local tunnel stand-in: ngrok opens in live mode, "
+                "once your Plaid keys are saved (notebook 01)."
+            )
+        return line
 
     return widgets.ngrok_form(current, on_save=save)
 
@@ -487,6 +498,21 @@ def show_bridge_figures(current: Settings) -> None:
 
 
 # -- 08 teardown --------------------------------------------------------------------------
+
+
+@step
+def wipe_secrets_form(current: Settings) -> widgets.Form:
+    """08's button: remove the saved Plaid secret and ngrok authtoken from ``.env``."""
+
+    def wipe() -> str:
+        path = settings_module.save({"PLAID_SECRET": None, "NGROK_AUTHTOKEN": None})  # names  # nosec B105
+        return f"Removed PLAID_SECRET and NGROK_AUTHTOKEN from {path}."
+
+    return widgets.action_form(
+        "removing the saved secrets",
+        "Remove PLAID_SECRET and NGROK_AUTHTOKEN from .env",
+        wipe,
+    )
 
 
 @step
