@@ -550,3 +550,16 @@ def test_a_click_in_a_kernel_leaves_the_secret_out_of_the_saved_notebook(
 def test_view_refuses_a_revealed_profile(live_keys: settings.Settings) -> None:
     with pytest.raises(ValueError, match="masked profile"):
         ProfileView(build_profile(live_keys, PUBLIC, reveal=True))
+
+
+def test_long_kore_inputs_wrap_instead_of_being_cut(live_keys: settings.Settings) -> None:
+    """Issue 29: "Allowed redirect URIs" was cut off at 1400 px (an ipywidgets Label keeps one
+    line and ends it with an ellipsis); the label and action cells wrap."""
+    view = _view(live_keys)
+    cells = [c for box in view.children for c in getattr(box, "children", ())]
+    labelled = [c for c in cells if "Allowed redirect URIs" in str(getattr(c, "value", ""))]
+    assert labelled, "the dashboard row is in the view"
+    assert all(isinstance(c, ipywidgets.HTML) for c in labelled)
+    assert not any(isinstance(c, ipywidgets.Label) and len(c.value) > 30 for c in cells), (
+        "a long text in a Label is cut"
+    )

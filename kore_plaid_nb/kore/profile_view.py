@@ -195,8 +195,8 @@ class ProfileView(widgets.VBox):
         for row in rows:
             cells += [
                 widgets.Label(row.step),
-                widgets.Label(row.label),
-                widgets.Label(row.action),
+                _wrapping(row.label),  # a Label cuts long text (ellipsis); HTML wraps
+                _wrapping(row.action),
                 widgets.HTML(_value_html(row)),
                 self._button(row),
             ]
@@ -249,3 +249,8 @@ class ProfileView(widgets.VBox):
         bundle["text/plain"] = repr(self)  # whole (a widget's would be cut at 110 characters)
         bundle["text/html"] = profile_html(self.profile)
         return bundle
+
+
+def _wrapping(text: str) -> widgets.HTML:
+    """A grid cell whose text wraps at word boundaries instead of being cut."""
+    return widgets.HTML(f'<span style="overflow-wrap: normal">{html.escape(text)}</span>')
