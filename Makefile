@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast typecheck lab notebooks docs check lint security format clean stop catalogs
+.PHONY: install run test test-fast typecheck lab notebooks docs check lint security format clean stop catalogs browser
 
 # The bridge pages' gettext catalogs: each .po compiled to its .mo (never committed), again
 # whenever the .po is newer (kore_plaid_nb/bridge/i18n/catalogs.py says how to update them).
@@ -33,6 +33,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP) catalogs
 
+## make browser: Debian's Chromium for the browser tests (installed as root; else one line saying
+## how, or SKIP_BROWSER=1 to run make test without the browser tests, said in its summary)
+browser:
+	@bash tools/install_browser.sh
+
 ## make catalogs: compile the pages' translations (.po -> .mo); the targets below need them
 catalogs: $(MO_FILES)
 
@@ -50,7 +55,7 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
-test: lint typecheck catalogs
+test: lint typecheck catalogs browser
 	$(PYTEST) -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 # make test-fast leaves out the notebooks' and the fuzz suite's pytest plugins (~3 s of

@@ -572,3 +572,43 @@ def test_00_warns_about_a_wrong_setting(
     steps.prerequisites(settings_module.load(validate=False))  # 00 passes, and says it
     out = capsys.readouterr().out
     assert "WARNING: PLAID_ENV=development: Plaid decommissioned its Development environment" in out
+
+
+# -- point 10: make test installs the browser, or says how, or says it skipped them
+
+
+def installer(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """tools/install_browser.sh where Chromium is missing and apt-get cannot be found."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("id",):
+        link = bin_dir / tool
+        if not link.exists():
+            link.symlink_to(subprocess.check_output(["which", tool], text=True).strip())
+    script = Path(__file__).resolve().parents[1] / "tools" / "install_browser.sh"
+    return subprocess.run(
+        ["/bin/bash", str(script)],
+        env={"PATH": str(bin_dir), "KORE_PLAID_CHROMIUM": str(tmp_path / "chromium"), **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_missing_browser_stops_make_test_with_how_to_install_it(tmp_path: Path) -> None:
+    done = installer(tmp_path)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert "sudo apt-get install chromium" in line and "SKIP_BROWSER=1" in line
+
+
+def test_skip_browser_lets_make_test_go_on_and_says_so(tmp_path: Path) -> None:
+    done = installer(tmp_path, SKIP_BROWSER="1")
+    assert done.returncode == 0 and "the browser tests will NOT run" in done.stderr
+
+
+def test_make_test_runs_the_browser_installer() -> None:
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-n", "test", "STAMP=/dev/null"], cwd=root, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    assert "bash tools/install_browser.sh" in done.stdout
