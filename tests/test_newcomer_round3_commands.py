@@ -612,3 +612,13 @@ def test_make_test_runs_the_browser_installer() -> None:
         timeout=60, check=True,
     )  # fmt: skip
     assert "bash tools/install_browser.sh" in done.stdout
+
+
+def test_production_in_embedded_mode_is_a_settings_problem_named_at_01(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 29, point 4: before, 01 accepted it, 05 said Tenant = production, 06 failed."""
+    monkeypatch.setenv("PLAID_ENV", "production")
+    with pytest.raises(SettingsError) as info:
+        settings_module.load()
+    assert "Sandbox only" in info.value.message and "PLAID_ENV=sandbox" in info.value.fix

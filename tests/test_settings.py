@@ -223,7 +223,8 @@ def test_as_env_round_trips() -> None:
 
 def test_client_factory_knows_the_hosts() -> None:
     assert plaid_client.api_host(settings.load({})) == "https://sandbox.plaid.com"
-    assert plaid_client.api_host(settings.load({"PLAID_ENV": "production"})) == (
+    keys = {"PLAID_CLIENT_ID": "client-id-0123456789ab", "PLAID_SECRET": "s" * 30}
+    assert plaid_client.api_host(settings.load({**keys, "PLAID_ENV": "production"})) == (
         "https://production.plaid.com"
     )
     embedded = settings.load({"PLAID_API_URL": "http://127.0.0.1:5555"})
@@ -333,7 +334,7 @@ SAMPLES = {
     "NGROK_DOMAIN": "my-bot.ngrok.app",
     "NGROK_REGION": "eu",
     "KORE_SIMULATOR_PORT": "8766",
-    "KORE_PLAID_MODE": "embedded",
+    "KORE_PLAID_MODE": "live",  # embedded mode is Sandbox only (issue 29): PLAID_ENV is production
     "KORE_PLAID_BOARD_URL": "http://board.example.com:8800",
     "KORE_PLAID_BOARD_TOKEN": "board-token-0123456789abcdef",
     "KORE_PLAID_BOARD_TRAINEE_TOKEN": "kpt_trainee-token-0123456789abcdef",

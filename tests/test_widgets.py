@@ -30,7 +30,8 @@ def test_an_unrun_notebook_says_the_form_appears_when_the_cell_runs() -> None:
 
 
 def test_the_environment_list_offers_only_what_plaid_has_and_labels_are_whole() -> None:
-    keys = widgets.plaid_keys_form(settings.load({"PLAID_ENV": "production"}))
+    live = {"PLAID_CLIENT_ID": "client-id-0123456789ab", "PLAID_SECRET": "s" * 30}
+    keys = widgets.plaid_keys_form(settings.load({**live, "PLAID_ENV": "production"}))
     environment = keys.children[2]
     assert isinstance(environment, ipywidgets.Dropdown)
     assert list(environment.options) == ["sandbox", "production"]

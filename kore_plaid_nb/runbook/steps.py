@@ -162,7 +162,6 @@ def _check_and_save(client_id: str, secret: str, env: str) -> str:
             step="4.iii-iv",
         )
     saved = settings_module.load(validate=False)
-    candidate = saved.with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
     if not client_id:
         line = settings_module.save_plaid_keys("", "", "sandbox", saved.env_file)
         if env != "sandbox":
@@ -171,6 +170,7 @@ def _check_and_save(client_id: str, secret: str, env: str) -> str:
                 f"({env} needs your own Plaid keys for it, typed above)."
             )
         return line
+    candidate = saved.with_values(plaid_client_id=client_id, plaid_secret=secret, plaid_env=env)
     where = "The embedded emulator" if candidate.embedded else f"Plaid {env}"
     try:
         _link_token(stack.plaid_settings(candidate))

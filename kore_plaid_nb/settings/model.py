@@ -282,6 +282,17 @@ def _mode(s: Settings) -> None:
         )
 
 
+def _embedded_is_sandbox(s: Settings) -> None:
+    if s.embedded and s.plaid_env != "sandbox" and s.plaid_env in PLAID_ENVIRONMENTS:
+        raise SettingsError(
+            f"PLAID_ENV={s.plaid_env} in embedded mode: the emulator plays Plaid's Sandbox only, "
+            f"and {s.plaid_env} needs your own Plaid keys for it.",
+            fix="Set PLAID_ENV=sandbox (or unset it), or save your Plaid keys for "
+            f"{s.plaid_env} in notebook 01.",
+            step="4.iv",
+        )
+
+
 def _link_mode(s: Settings) -> None:
     if s.link_mode not in LINK_MODES:
         raise SettingsError(
@@ -422,6 +433,7 @@ CHECKS: tuple[Callable[[Settings], None], ...] = (
     _mode,
     _link_mode,
     _plaid_keys,
+    _embedded_is_sandbox,
     _plaid_vocabulary,
     _ports,
     _callbacks,
