@@ -298,6 +298,7 @@ def test_kore_plaid_items_json_lists_every_item_masked(
     assert healthy["health"] == "healthy" and healthy["repair_url"] is None
     assert healthy["last_webhook"] is None
     assert healthy["institution"] == "ins_109508"  # asked of Plaid for the listing
+    assert healthy["institution_name"] == "First Platypus Bank"  # and named (issue 29)
     assert broken["health"] == "ITEM_LOGIN_REQUIRED"
     assert broken["last_webhook"] == "ITEM ERROR"
     local = f"http://127.0.0.1:{bridge.settings.app_port}/repair/"  # no public URL set

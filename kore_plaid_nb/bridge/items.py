@@ -32,6 +32,7 @@ from ..settings import Settings, mask
 from ..tables import utc_time
 from . import rotation
 from .audit import AuditEvent, record_audit
+from .institution_names import institution_names
 from .item_health import NEEDS_REPAIR, ItemHealth
 from .plaid_link import PlaidLink, RetryPolicy
 from .public_url import configured_urls
@@ -54,6 +55,7 @@ class ItemEntry(TypedDict):
 
     item_ref: str
     institution: str | None
+    institution_name: str | None  # the bank's name, when Plaid gives it
     health: ShownHealth
     health_detail: str | None
     last_webhook: str | None
@@ -115,7 +117,11 @@ def list_items(
     with store:
         if lookup:
             fill_institutions(settings, store)
-        return [_describe(settings, store, item, repair_links) for item in store.item_statuses()]
+        items = [_describe(settings, store, item, repair_links) for item in store.item_statuses()]
+    names = institution_names(settings, (i["institution"] for i in items)) if lookup else {}
+    for item in items:
+        item["institution_name"] = names.get(item["institution"] or "")
+    return items
 
 
 def repair_link(settings: Settings, item_ref: str) -> str | None:
@@ -171,6 +177,7 @@ def _describe(
     return {
         "item_ref": item.ref,
         "institution": item.institution,
+        "institution_name": None,  # list_items names it
         "health": health,
         "health_detail": item.health_detail,
         "last_webhook": item.last_webhook,

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [
         (
             item["item_ref"],
-            item["institution"] or "unknown",
+            item["institution_name"] or item["institution"] or "unknown",
             item["health"],
             _last_webhook(item),
             item["authorized_at"],

@@ -16,6 +16,8 @@ import httpx
 from .. import plaid_client, progress, services, stack, tunnel, verification, widgets
 from .. import settings as settings_module
 from ..bridge import list_authorizations
+from ..bridge.institution_names import institution_names
+from ..bridge.institution_names import shown as bank_shown
 from ..bridge.kore_requests import latest_from_kore
 from ..errors import PlaidUnreachable, RunbookError, SettingsError
 from ..kore import (
@@ -452,9 +454,17 @@ def _plaid_settings_if_up(current: Settings) -> Settings:
 @step
 def show_authorizations(current: Settings, newest: int = 3) -> None:
     """The ``newest`` authorizations in the bridge's store, masked."""
+    plaid_settings = _plaid_settings_if_up(current)
+    shown = list_authorizations(plaid_settings)[:newest]
+    names = institution_names(plaid_settings, (a["institution"] for a in shown))
     rows = [
-        (a["institution"] or "-", a["item_id"] or "-", a["access_token"] or "-", a["status"])
-        for a in list_authorizations(_plaid_settings_if_up(current))[:newest]
+        (
+            bank_shown(a["institution"], names),
+            a["item_id"] or "-",
+            a["access_token"] or "-",
+            a["status"],
+        )
+        for a in shown
     ]
     print(f"The {len(rows)} newest authorization(s) in the bridge's store:")
     print(format_table(("bank", "Item", "access token", "status"), sorted(rows)))
@@ -470,7 +480,7 @@ def show_items(current: Settings, newest: int = 4) -> None:
     bridge_figures.wait_for_webhooks(current)  # each Item's last webhook, not the one in flight
     rows = [
         (
-            i["institution"] or "-",
+            i["institution_name"] or i["institution"] or "-",
             i["health"],
             i["last_webhook"] or "-",
             "yes" if i["health"] in NEEDS_REPAIR else "-",
