@@ -622,3 +622,28 @@ def test_production_in_embedded_mode_is_a_settings_problem_named_at_01(
     with pytest.raises(SettingsError) as info:
         settings_module.load()
     assert "Sandbox only" in info.value.message and "PLAID_ENV=sandbox" in info.value.fix
+
+
+def test_stored_notebooks_show_readable_examples_not_placeholders() -> None:
+    """Issue 29, point 14: what a newcomer sees before the first run."""
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    text = "".join(path.read_text() for path in sorted(root.glob("0*.ipynb")))
+    assert "Progress (TRAINEE): PROGRESS" not in text and "APP_PORT             PORT" not in text
+    assert "Progress (you): your notebooks done so far" in text
+
+
+def test_stored_outputs_merge_consecutive_prints_as_nbval_compares_them() -> None:
+    from nbformat.v4 import new_output
+
+    from kore_plaid_nb.runbook.runner import _coalesced
+
+    outputs = [
+        new_output("stream", name="stdout", text="stopped bridge\n"),
+        new_output("stream", name="stdout", text="Nothing is left running.\n"),
+        new_output("stream", name="stderr", text="warning\n"),
+    ]
+    merged = _coalesced(outputs)
+    assert [o["text"] for o in merged] == [
+        "stopped bridge\nNothing is left running.\n",
+        "warning\n",
+    ]

@@ -182,10 +182,29 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
     nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = _coalesced(cell.outputs)  # as nbval compares them
         for output in cell.get("outputs", []):
             # a widget view names a random model that is never stored: keep its text form
             output.get("data", {}).pop(WIDGET_VIEW, None)
             _rewrite_texts(output, lambda text: sanitize_text(text, patterns))
+
+
+def _coalesced(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """Consecutive prints to one stream as one output: how they arrive in messages depends on
+    timing, so a stored notebook would differ from run to run."""
+    merged: list[nbformat.NotebookNode] = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and output.get("output_type") == "stream" == last.get("output_type")
+            and output.get("name") == last.get("name")
+        ):
+            last["text"] = last["text"] + output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def kernel_log(settings: Settings) -> Path:
