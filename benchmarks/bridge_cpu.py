@@ -14,18 +14,34 @@ sandbox`` / ``kore-plaid bridge``, a throw-away state folder), then:
    fresh code (``--codes``, minted beforehand through real authorizations) until they run
    out: p50 and p99 (wrk waits out ``--code-seconds`` whatever happens, so no rate).
 
+``--workers N`` runs ``kore-plaid bridge --workers N`` and adds up the CPU of the supervisor
+and its workers; ``--store postgresql`` puts the bridge on a throw-away PostgreSQL cluster
+(its server's CPU is not the bridge's). On 2 cores the client and the emulator need CPU too,
+so authorizations per wall second cannot show how far N workers scale; what can is
+``authorizations_per_bridge_cpu_second``: N workers, each with a core of its own, would
+complete N x that many per second, so the scaling of 2 workers is
+``2 x cpu_ms(1 worker) / cpu_ms(2 workers)`` (1.8 needs at most 11 % more CPU per
+authorization with 2 workers), as long as nothing serializes them without spending CPU
+(SQLite's one writer at a time: each authorization holds the write lock for its
+transactions, a ceiling of 1 / that time; ``bridge_cpu_share`` shows how busy the bridge was).
+``--profile FILE`` records py-spy's collapsed stacks of the bridge (every process) during
+the CPU runs; ``benchmarks/profile_shares.py FILE`` sums them by area.
+
     .venv/bin/python benchmarks/bridge_cpu.py [--users 20] [--authorizations 300] [--runs 3]
-        [--seconds 10] [--codes 600] [--no-wrk] [--json FILE]
+        [--seconds 10] [--codes 600] [--no-wrk] [--profile FILE] [--workers 1]
+        [--store sqlite|postgresql] [--postgres URL] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +49,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,9 +99,14 @@ end
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(utime, stime) of a process (every thread), from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+    """(utime, stime) of a process (every thread) and of its children (``--workers N``: the
+    supervisor and its workers), from /proc/<pid>/stat."""
+    user = system = 0.0
+    for one in [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        user += int(fields[11]) / CLOCK_TICKS
+        system += int(fields[12]) / CLOCK_TICKS
+    return user, system
 
 
 def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, float]:
@@ -100,6 +123,7 @@ def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, flo
         "authorizations": len(results),
         "per_second": round(count / wall, 1),
         "bridge_cpu_ms_per_authorization": round(used * 1000 / count, 2),
+        "authorizations_per_bridge_cpu_second": round(count / used, 1) if used else 0.0,
         "of_which_kernel_ms": round(system * 1000 / count, 2),
         "bridge_cpu_share": round(used / wall, 2),
     }
@@ -150,14 +174,35 @@ def fresh_codes(bench: Bench, users: int, count: int) -> list[str]:
         return list(pool.map(one, range(count)))
 
 
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (a dev tool: ``pip install py-spy``) sampling ``pid`` into ``out`` (collapsed
+    stacks, one per line with its count: ``--format raw``), every thread, idle ones left out."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "1000",
+               "--output", str(out), "--nonblocking", "--subprocesses"]  # fmt: skip
+    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    time.sleep(1.0)  # attached before the load starts
+    return profiler
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    profiler.wait(timeout=60)
+
+
 def measure(bench: Bench, args: argparse.Namespace) -> dict[str, object]:
     for _ in range(10):  # warm-up: imports, connection pools, SQLite pages
         refresh_token = str(bench.authorization(0)["refresh_token"])
     figures: dict[str, object] = {"cpu": [], "refresh_wrk": [], "code_wrk": []}
-    for run in range(args.runs):
-        row = cpu_per_authorization(bench, args.users, args.authorizations)
-        figures["cpu"].append(row)
-        print(f"run {run + 1}: {row}", flush=True)
+    profiler = start_profiler(bench.pid, args.profile) if args.profile else None
+    try:
+        for run in range(args.runs):
+            row = cpu_per_authorization(bench, args.users, args.authorizations)
+            figures["cpu"].append(row)
+            print(f"run {run + 1}: {row}", flush=True)
+    finally:
+        if profiler is not None:
+            stop_profiler(profiler)
     if args.no_wrk or not shutil.which("wrk"):
         return figures
     basic = base64.b64encode(f"{bench.auth[0]}:{bench.auth[1]}".encode()).decode()
@@ -191,10 +236,53 @@ def main() -> int:
         " this long, its threads stop when the codes run out, so its requests/s means nothing)",
     )
     parser.add_argument("--no-wrk", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="bridge processes (kore-plaid bridge --workers N); CPU is summed over them all",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: a throw-away cluster (tests/postgres_cluster.py), or --postgres",
+    )
+    parser.add_argument("--postgres", default=None, help="a PostgreSQL URL for --store postgresql")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy the bridge during the CPU runs (--format raw: collapsed stacks) into this"
+        " file; summarize with benchmarks/profile_shares.py (py-spy's own CPU is not the bridge's)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith(("PLAID_", "KORE_", "BRIDGE_"))]:
         del os.environ[name]
+    with contextlib.ExitStack() as cleanup:
+        db_url = store_url(args, cleanup)
+        figures = run(args, db_url)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def store_url(args: argparse.Namespace, cleanup: contextlib.ExitStack) -> str | None:
+    """BRIDGE_DB for ``--store postgresql``: ``--postgres``, else a throw-away cluster's."""
+    if args.store != "postgresql":
+        return None
+    if args.postgres:
+        return str(args.postgres)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from postgres_cluster import PostgresCluster
+
+    cluster = cleanup.enter_context(PostgresCluster())
+    return str(cluster.create_database())
+
+
+def run(args: argparse.Namespace, db_url: str | None) -> dict[str, object]:
+    """Start the emulator and the bridge in a throw-away state folder and measure."""
     with tempfile.TemporaryDirectory(prefix="kore-plaid-bench-") as folder:
         home = Path(folder)
         os.environ.update({"KORE_PLAID_HOME": str(home), "KORE_PLAID_ENV_FILE": str(home / ".env")})
@@ -204,20 +292,18 @@ def main() -> int:
         settings = settings_module.load().with_values(
             plaid_api_url=f"http://127.0.0.1:{emulator_port}", app_port=bridge_port
         )
+        if db_url:
+            settings = settings.with_values(bridge_db=db_url)
+        bridge_command = ["bridge", "--port", str(bridge_port), "--workers", str(args.workers)]
         env = settings.as_env()
         try:
             services.ensure_running(
                 home, "emulator", ["sandbox", "--port", str(emulator_port)], emulator_port, env=env
             )
-            bridge = services.ensure_running(
-                home, "bridge", ["bridge", "--port", str(bridge_port)], bridge_port, env=env
-            )
-            figures = measure(Bench(bridge.url, bridge.pid, settings), args)
+            bridge = services.ensure_running(home, "bridge", bridge_command, bridge_port, env=env)
+            return measure(Bench(bridge.url, bridge.pid, settings), args)
         finally:
             services.stop_all(home)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from plaid.api import plaid_api
 from .errors import PlaidUnreachable, RunbookError
 from .plaid_errors import PLAID_FAILURES as PLAID_FAILURES
 from .plaid_errors import TRANSPORT_FAILURES as TRANSPORT_FAILURES
-from .plaid_errors import Caller, PlaidProblem, advice, problem_of
+from .plaid_errors import Caller, PlaidProblem, advice, emulator_redirect_uris_fix, problem_of
 from .plaid_errors import PlaidError as PlaidError
 from .plaid_errors import error_from_exception as error_from_exception
 from .settings import Settings
@@ -66,10 +66,10 @@ class _BoundedRESTClient(plaid.rest.RESTClientObject):  # type: ignore[misc]  # 
         )
 
 
-def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
-    """A plaid-python API client for these settings (demo keys in embedded mode); every call
-    gives up after ``timeout`` seconds."""
-    configuration = plaid.Configuration(
+def configuration(settings: Settings) -> plaid.Configuration:
+    """plaid-python's configuration for these settings: the host and the keys (demo keys in
+    embedded mode); the bridge's async hot path (:mod:`.bridge.plaid_async`) reads it too."""
+    config = plaid.Configuration(
         host=api_host(settings),
         api_key={
             "clientId": settings.client_id,
@@ -77,9 +77,16 @@ def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
             "plaidVersion": PLAID_VERSION,
         },
     )
-    configuration.connection_pool_maxsize = POOL_MAXSIZE
-    api_client = plaid.ApiClient(configuration)
-    api_client.rest_client = _BoundedRESTClient(configuration, timeout)
+    config.connection_pool_maxsize = POOL_MAXSIZE
+    return config
+
+
+def create(settings: Settings, timeout: float = 30.0) -> plaid_api.PlaidApi:
+    """A plaid-python API client for these settings (demo keys in embedded mode); every call
+    gives up after ``timeout`` seconds."""
+    config = configuration(settings)
+    api_client = plaid.ApiClient(config)
+    api_client.rest_client = _BoundedRESTClient(config, timeout)
     return plaid_api.PlaidApi(api_client)
 
 
@@ -105,12 +112,12 @@ def call_json(
         _request_timeout=timeout,
     )
     try:
-        return _json_object(response.data, response.status)
+        return json_object(response.data, response.status)
     finally:
         response.release_conn()
 
 
-def _json_object(data: bytes, status: int) -> dict[str, Any]:
+def json_object(data: bytes, status: int) -> dict[str, Any]:
     """Plaid's JSON answer; a 2xx page that is not one (a captive portal, a proxy) is a Plaid
     failure whose effect is unknown (``status`` 0), not a bug."""
     try:
@@ -147,6 +154,24 @@ def link_token_answer(
     the answer holds ``hosted_link_url``; ``access_token``: update mode (no products);
     ``language``: Link's (one Plaid lists for these countries: the caller chooses it, see
     :func:`.bridge.i18n.plaid_languages.link_language`)."""
+    body = link_token_body(
+        settings, user_id, redirect_uri, client_name, webhook, hosted_link, access_token, language
+    )
+    api = api or create(settings)
+    return call_json(api, "link_token_create", body, timeout)
+
+
+def link_token_body(
+    settings: Settings,
+    user_id: str,
+    redirect_uri: str | None = None,
+    client_name: str = "Kore.ai",
+    webhook: str | None = None,
+    hosted_link: dict[str, object] | None = None,
+    access_token: str | None = None,
+    language: str = "en",
+) -> dict[str, object]:
+    """The ``/link/token/create`` request body of :func:`link_token_answer` (same options)."""
     body: dict[str, object] = {
         "user": {"client_user_id": user_id},
         "client_name": client_name,
@@ -163,8 +188,7 @@ def link_token_answer(
         body["webhook"] = webhook
     if hosted_link is not None:
         body["hosted_link"] = dict(hosted_link)
-    api = api or create(settings)
-    return call_json(api, "link_token_create", body, timeout)
+    return body
 
 
 def link_token_get(
@@ -227,4 +251,7 @@ def explain(error: PlaidError, host: str | None = None) -> RunbookError:
             step=said.step,
         )
     said = advice(problem, Caller.RUNBOOK)
-    return RunbookError(said.says(error=error), fix=said.advises(), step=said.step)
+    fix = said.advises()
+    if problem is PlaidProblem.FIELD and host is not None and host not in PLAID_HOSTS.values():
+        fix = emulator_redirect_uris_fix()
+    return RunbookError(said.says(error=error), fix=fix, step=said.step)

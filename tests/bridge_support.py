@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from fake_clock import FakeClock
+from http_support import TLS
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 from plaid.model.sandbox_public_token_create_request_options import (
@@ -344,7 +345,7 @@ def serving_bridge(
         if store_backend == "replicas":
             other = stack.enter_context(serving.serve_in_thread(served(new_app()), what="bridge"))
             url = stack.enter_context(running_round_robin([url, other])).url
-        http = stack.enter_context(httpx.Client(timeout=20))
+        http = stack.enter_context(httpx.Client(timeout=20, verify=TLS))
         recorder = front if isinstance(front, StatusRecorder) else None
         yield Bridge(
             url, app, settings, http, options, emulator_url, clock, recorder, ring, private
@@ -363,6 +364,16 @@ class OfflineLink(PlaidLink):
         language: str | None = None,
     ) -> str:
         return "link-sandbox-offline"
+
+    async def create_link_token_async(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
+    ) -> str:
+        return "link-sandbox-offline"  # the routes' path (on the event loop)
 
 
 def one_item_stored() -> Settings:

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from browser_support import CALLBACK_PATH, TIMEOUT_MS, pkce_pair, query_of
+from http_support import TLS
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb.bridge import running_bridge
@@ -130,7 +131,7 @@ def authorize_over_http(stack: PagesStack, language: str | None = None) -> str:
     }
     if language:
         query["ui_locales"] = language
-    with httpx.Client(timeout=15) as http:
+    with httpx.Client(timeout=15, verify=TLS) as http:
         start = http.get(
             f"{stack.bridge_url}/?{urlencode(query)}", headers={"Accept": "application/json"}
         )
@@ -164,7 +165,7 @@ def pages_stack(home: Path) -> Iterator[PagesStack]:
     """The whole stack in this process for the ``with`` block."""
     kore = CallbackReceiver()
     completions: list[str] = []
-    original = plaid_client.link_token_answer
+    original = plaid_client.link_token_body  # the body the bridge sends Plaid
 
     def recording(*args: object, **kwargs: object) -> dict[str, object]:
         options = kwargs.get("hosted_link")
@@ -178,7 +179,7 @@ def pages_stack(home: Path) -> Iterator[PagesStack]:
         serve_in_thread(kore.app(CALLBACK_PATH), what="Kore callback stand-in") as kore_url,
         running_emulator(base) as emulator_url,
     ):
-        patch.setattr(plaid_client, "link_token_answer", recording)
+        patch.setattr(plaid_client, "link_token_body", recording)
         callback_url = kore_url + CALLBACK_PATH
         settings = base.with_values(plaid_api_url=emulator_url, plaid_redirect_uri=callback_url)
         with (

@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from bridge_support import authorize_query, exchange, query_of
 from cryptography.hazmat.primitives.asymmetric import ec
+from http_support import TLS
 from plaid.model.accounts_get_request import AccountsGetRequest
 from store_inspect import hosted_results, one, rows, stored_link_tokens
 from webhook_signing import new_key, sign
@@ -33,6 +35,7 @@ from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
 from kore_plaid_nb.bridge import create_app
 from kore_plaid_nb.bridge.hosted_link import RETURN_PATH, new_hosted_session, session_id_for
+from kore_plaid_nb.bridge.plaid_async import AsyncPlaid
 from kore_plaid_nb.bridge.plaid_link import PlaidLink
 from kore_plaid_nb.bridge.store import migrations, open_store
 from kore_plaid_nb.emulator import faults
@@ -136,7 +139,7 @@ def hosted(
         return plaid.webhook_verification_key(kid)
 
     completions: list[str] = []
-    original = plaid_client.link_token_answer
+    original = plaid_client.link_token_body  # the body the bridge sends Plaid
 
     def recording(*args: object, **kwargs: object) -> dict:
         options = kwargs.get("hosted_link")
@@ -144,11 +147,11 @@ def hosted(
             completions.append(str(options["completion_redirect_uri"]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(plaid_client, "link_token_answer", recording)
+    monkeypatch.setattr(plaid_client, "link_token_body", recording)
     app = create_app(settings, webhook_keys=keys)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(app, what="bridge"))
-        http = stack.enter_context(httpx.Client(timeout=20))
+        http = stack.enter_context(httpx.Client(timeout=20, verify=TLS))
         yield Hosted(url, settings, http, emulator_url, gate, private, completions)
         gate.set()
     faults.clear(emulator_url)
@@ -391,14 +394,14 @@ def test_an_expired_hosted_session_says_so(hosted: Hosted) -> None:
 def test_plaid_without_hosted_link_is_a_readable_error(
     hosted: Hosted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = plaid_client.link_token_answer
+    original = AsyncPlaid.call_json  # the bridge's Link tokens come from its hot path
 
-    def without_url(*args: object, **kwargs: object) -> dict:
-        answer = dict(original(*args, **kwargs))
+    async def without_url(self: AsyncPlaid, path: str, body: Any) -> dict:
+        answer = dict(await original(self, path, body))
         answer.pop("hosted_link_url", None)
         return answer
 
-    monkeypatch.setattr(plaid_client, "link_token_answer", without_url)
+    monkeypatch.setattr(AsyncPlaid, "call_json", without_url)
     answer = hosted.http.get(hosted.url + "/?" + authorize_query(hosted.settings))
     assert answer.status_code == 502 and "text/html" in answer.headers["content-type"]
     assert "Hosted Link is not enabled" in answer.text and "LINK_MODE=page" in answer.text

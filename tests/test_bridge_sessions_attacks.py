@@ -14,6 +14,7 @@ import httpx
 import pytest
 from bridge_support import authorize_query, query_of, sandbox_public_token
 from fake_clock import FakeClock
+from http_support import TLS
 from starlette.requests import Request
 from store_inspect import one
 
@@ -55,7 +56,7 @@ def bridge(settings: settings_module.Settings) -> Iterator[str]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=20) as client:
+    with httpx.Client(timeout=20, verify=TLS) as client:
         yield client
 
 
@@ -290,11 +291,11 @@ class FailsOnce(PlaidLink):
 
     failed = False
 
-    def exchange(self, public_token: str, session_id: str):
-        if not self.failed:
+    async def exchange_async(self, public_token: str, session_id: str, checked: bool = False):
+        if not self.failed:  # the routes' exchange (on the event loop)
             self.failed = True
             raise RuntimeError("an unforeseen failure")
-        return super().exchange(public_token, session_id)
+        return await super().exchange_async(public_token, session_id, checked)
 
 
 def test_an_unforeseen_failure_gives_the_session_back(

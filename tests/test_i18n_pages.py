@@ -241,7 +241,7 @@ def hosted_bridge(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     """A LINK_MODE=hosted bridge; every completion_redirect_uri it sends Plaid is kept."""
     settings = settings_module.load().with_values(plaid_api_url=emulator_url, link_mode="hosted")
     completions: list[str] = []
-    original = plaid_client.link_token_answer
+    original = plaid_client.link_token_body  # the body the bridge sends Plaid
 
     def recording(*args: object, **kwargs: object) -> dict:
         options = kwargs.get("hosted_link")
@@ -249,7 +249,7 @@ def hosted_bridge(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
             completions.append(str(options["completion_redirect_uri"]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(plaid_client, "link_token_answer", recording)
+    monkeypatch.setattr(plaid_client, "link_token_body", recording)
     with serve_in_thread(create_app(settings), what="bridge") as url, httpx.Client() as http:
         yield url, settings, http, completions
 

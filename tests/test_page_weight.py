@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from bridge_support import authorize_query
+from http_support import TLS
 
 from kore_plaid_nb import plaid_client
 from kore_plaid_nb import settings as settings_module
@@ -115,7 +116,7 @@ def weigh(
             continue
         seen.add(url)
         if url == link_script:
-            weight.link_script = len(httpx.get(url, timeout=10).content)
+            weight.link_script = len(httpx.get(url, timeout=10, verify=TLS).content)
             continue
         if not url.startswith(bridge + "/"):
             weight.foreign.append(url)
@@ -153,7 +154,7 @@ def hosted_client(
 ) -> Iterator[tuple[TestClient, list[str]]]:
     """A LINK_MODE=hosted bridge, and the completion_redirect_uris it gives Plaid."""
     completions: list[str] = []
-    original = plaid_client.link_token_answer
+    original = plaid_client.link_token_body  # the body the bridge sends Plaid
 
     def recording(*args: object, **kwargs: object) -> dict:
         options = kwargs.get("hosted_link")
@@ -161,7 +162,7 @@ def hosted_client(
             completions.append(str(options["completion_redirect_uri"]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(plaid_client, "link_token_answer", recording)
+    monkeypatch.setattr(plaid_client, "link_token_body", recording)
     app = create_app(settings.with_values(link_mode="hosted"))
     with TestClient(app, raise_server_exceptions=True) as served:
         yield served, completions

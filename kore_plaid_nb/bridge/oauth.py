@@ -66,13 +66,12 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from oauthlib.common import UNICODE_ASCII_CHARACTER_SET, Request, add_params_to_uri
 from oauthlib.oauth2 import RequestValidator, WebApplicationServer
@@ -88,11 +87,13 @@ from .audit import (
     record_refused_refresh,
     use_refresh_token,
 )
-from .authorization_checks import accepted_callbacks, check_query
+from .authorization_checks import accepted_callbacks, check_query, require_s256
 from .client_auth import equal_secrets, presented_credentials, single_authorization
 from .deferred_audit import audit_later
 from .metrics import recording
+from .oauth_request import ParsedOnceRequest, parse_once
 from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
+from .validated_queries import ValidatedQueries, ValidatedQuery, issue_validated
 
 # oauthlib's debug lines print grants (codes) in clear: keep them off whatever the root level.
 logging.getLogger("oauthlib").setLevel(logging.WARNING)
@@ -100,7 +101,6 @@ logging.getLogger("oauthlib").setLevel(logging.WARNING)
 CODE_TTL = 600.0
 SESSION_TTL = 1800.0
 BASIC_REALM = 'Basic realm="kore-plaid-bridge", charset="UTF-8"'
-PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 TOKEN_GRANT_TYPES = ("authorization_code", "refresh_token")
 
 # The refresh token stored with a code redeemed during the current token request: it is
@@ -300,11 +300,12 @@ class BridgeValidator(RequestValidator):
         *args: object,
         **kwargs: object,
     ) -> bool:
-        record = self.store.find_code(code)
+        refresh_token = secrets.token_urlsafe(32)
+        # found and redeemed in one transaction (a code of another client stays unused)
+        record, redeemed = self.store.redeem_code_of(code, client_id, refresh_token)
         if record is None or not equal_secrets(client_id, record.client_id):
             return False
-        refresh_token = secrets.token_urlsafe(32)
-        if record.used_at is None and self.store.redeem_code(code, refresh_token):
+        if redeemed:
             _redeemed_refresh_token.set(refresh_token)
             request.code_record = record
             request.item_access_token = record.access_token
@@ -314,8 +315,10 @@ class BridgeValidator(RequestValidator):
         # Not redeemed: used before (a replay, or the loser of a race), or expired.
         current = record if record.used_at is not None else self.store.find_code(code)
         if current is not None and current.used_at is not None:
-            self._revoke_replayed(code, record.access_token)
-            record_audit(self.store, AuditEvent.CODE_REPLAYED, record.item_ref, "grant revoked")
+            # held back on the event loop (.deferred_audit): a store write and a Plaid call
+            audit_later(partial(self._revoke_replayed, code, record.access_token))
+            replayed = (AuditEvent.CODE_REPLAYED, record.item_ref, "grant revoked")
+            audit_later(partial(record_audit, self.store, *replayed))
         return False
 
     def _revoke_replayed(self, code: str, access_token: str) -> None:
@@ -396,33 +399,6 @@ def _redeemed_refresh_token_of(request: Request) -> str:
     return token
 
 
-def _require_s256(request: Request) -> dict[str, str]:
-    """Post-authorization check: a PKCE challenge must use S256 (oauthlib would allow plain)
-    and look like one (RFC 7636 4.2); the code always travels in the query (Kore reads it
-    there), whatever ``response_mode`` asks."""
-    if request.code_challenge is not None:
-        # oauthlib has already turned a missing method into "plain": read the query.
-        sent = parse_qsl(request.uri_query or "", keep_blank_values=True)
-        if "code_challenge_method" not in {name for name, _ in sent}:
-            raise errors.InvalidRequestError(
-                description="code_challenge_method is missing, which means plain (RFC 7636 "
-                "4.3): send code_challenge_method=S256 with code_challenge.",
-                request=request,
-            )
-        if request.code_challenge_method != "S256":
-            raise errors.InvalidRequestError(
-                description="code_challenge_method must be S256 (plain is not accepted).",
-                request=request,
-            )
-        if not PKCE_CHALLENGE.fullmatch(request.code_challenge):
-            raise errors.InvalidRequestError(
-                description="code_challenge must be 43-128 characters of [A-Za-z0-9-._~].",
-                request=request,
-            )
-    request.response_mode = "query"
-    return {}
-
-
 def _error_location(exc: errors.OAuth2Error) -> str:
     """Where an authorization error sends the browser: the error and the ``state`` exactly
     as sent (RFC 6749 4.1.2.1), an empty one too (oauthlib would drop it); nothing else."""
@@ -475,13 +451,15 @@ class BridgeOAuth:
         self.store = store
         self.base_uri = base_uri.rstrip("/")
         self.validator = BridgeValidator(settings, store, on_replay=on_replay)
+        parse_once()  # oauthlib's requests parse their query and body once
         self.server = WebApplicationServer(
             self.validator,
             token_generator=lambda request: request.item_access_token,
             refresh_token_generator=_redeemed_refresh_token_of,
         )
-        self.server.auth_grant.custom_validators.post_auth.append(_require_s256)
+        self.server.auth_grant.custom_validators.post_auth.append(require_s256)
         self.server.auth_grant.create_authorization_code = _mint_code
+        self.validated = ValidatedQueries()
 
     # Authorization endpoint.
 
@@ -505,6 +483,14 @@ class BridgeOAuth:
             raise errors.InvalidRequestFatalError(
                 description="The authorization request could not be parsed."
             ) from None
+        challenge = info.get("code_challenge")
+        validated = ValidatedQuery(
+            info["client_id"],
+            info["redirect_uri"],
+            challenge,
+            challenge and info["request"].code_challenge_method,
+        )
+        self.validated.remember(query, validated)
         return AuthorizationRequest(
             client_id=info["client_id"],
             redirect_uri=info["redirect_uri"],
@@ -515,8 +501,14 @@ class BridgeOAuth:
     def issue_code(self, session_id: str, query: str, item: ItemRecord) -> str:
         """Mint and store the code for a completed Link session; returns the redirect URL."""
         uri = f"{self.base_uri}/?{query}"
+        credentials = {"session_id": session_id, "item": item}
+        validated = self.validated.get(query)
+        if validated is not None:
+            request = validated.request(ParsedOnceRequest(uri, http_method="GET"), credentials)
+            request.client = BridgeClient(validated.client_id)
+            return issue_validated(self.server, self.validator, request)
         headers, _body, _status = self.server.create_authorization_response(
-            uri, http_method="GET", scopes=[], credentials={"session_id": session_id, "item": item}
+            uri, http_method="GET", scopes=[], credentials=credentials
         )
         location: str = headers["Location"]
         return location
@@ -564,8 +556,9 @@ class BridgeOAuth:
             _redeemed_refresh_token.reset(reset)
         if status != 200 and redeemed is not None:
             # The code was redeemed, then a later check failed (PKCE verifier, redirect_uri):
-            # the code stays used, and the refresh token stored with it was never handed out.
-            self.store.revoke_refresh_token(redeemed)
+            # the code stays used, and the refresh token stored with it was never handed out
+            # (held back on the event loop: after the redeeming, nothing there may fail).
+            audit_later(partial(self.store.revoke_refresh_token, redeemed))
         payload = json.loads(body) if body else {}
         out_headers = dict(NO_STORE)
         if status == 200:

@@ -11,17 +11,25 @@ connection) Plaid may already have created the Item, so it is retried only on 42
 refused the call before doing anything) and the public token of an ambiguous failure is never
 sent again: the user opens Link again for a fresh one. That record (:class:`SpentTokens`)
 is the bridge's store, shared by every replica and kept across restarts.
+
+The bridge's hot path (``/link/token/create``, ``/item/public_token/exchange``,
+``/item/remove`` while a user or Kore waits) has ``*_async`` twins on the event loop
+(:mod:`.plaid_async`): the same bodies, retries, spent-token rule, metrics, log line and
+explanations; every other call, and the sync methods, stay on plaid-python.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from .. import plaid_client
 from ..plaid_errors import Caller, PlaidError, PlaidProblem, advice, problem_of
@@ -29,6 +37,7 @@ from ..settings import Settings
 from .i18n import N_
 from .i18n.plaid_languages import link_language
 from .metrics import recording
+from .plaid_async import AsyncPlaid
 from .refusal import Phrase, Refusal, Refused
 from .store import ItemRecord, digest
 
@@ -177,6 +186,38 @@ def _attempt(endpoint: str, call: Callable[[], T]) -> T:
     return answer
 
 
+async def _attempt_async(endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
+    """:func:`_attempt` for a call on the event loop (:mod:`.plaid_async`)."""
+    started = time.perf_counter()
+    try:
+        answer = await call()
+    except plaid_client.PLAID_FAILURES as exc:
+        err = plaid_client.error_from_exception(exc)
+        outcome = recording.plaid_outcome(err.error_type, err.error_code)
+        recording.plaid_call(endpoint, outcome, time.perf_counter() - started, err.request_id)
+        raise
+    request_id = answer.get("request_id") if isinstance(answer, dict) else None
+    recording.plaid_call(endpoint, "ok", time.perf_counter() - started, request_id)
+    return answer
+
+
+def link_user_id(session_id: str) -> str:
+    """The ``client_user_id`` Plaid sees for a session: a digest, never the session id."""
+    return "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+ALREADY_SENT = (
+    409,
+    "PUBLIC_TOKEN_ALREADY_SENT",
+    N_(
+        "This bank login was already sent to Plaid once and Plaid's answer was "
+        "lost; it cannot be used again."
+    ),
+    N_("Open Plaid Link again (the Connect button) and log in to the bank once more."),
+    "10-12",
+)
+
+
 def item_gone(exc: BaseException) -> LinkStepError:
     """Plaid no longer knows the Item (removed): nothing left to repair."""
     return _told(PlaidProblem.ITEM_GONE, plaid_client.error_from_exception(exc), {})
@@ -198,6 +239,8 @@ class PlaidLink:
         self.timeout = timeout
         self._api = None
         self._lock = threading.Lock()
+        # The hot path's pool on the event loop (opened there, closed by the lifespan).
+        self.hot = AsyncPlaid.for_settings(settings, timeout)
         # Public tokens whose exchange ended ambiguously: never sent again.
         self.spent = spent or _ProcessSpentTokens()
         # Told (access token, Plaid error code) when Plaid reports an Item in error.
@@ -230,6 +273,30 @@ class PlaidLink:
             time.sleep(self.retry.delay(attempt))
             attempt += 1
 
+    async def _call_async(
+        self,
+        endpoint: str,
+        body: Mapping[str, object],
+        retry_if: Callable[[plaid_client.PlaidError], bool],
+    ) -> dict[str, Any]:
+        """:meth:`_call` on the event loop: POST ``body`` to ``endpoint`` (:mod:`.plaid_async`),
+        same retries, same records."""
+        attempt = 1
+        while True:
+            try:
+                return await _attempt_async(endpoint, lambda: self.hot.call_json(endpoint, body))
+            except plaid_client.PLAID_FAILURES as exc:
+                if attempt >= self.retry.attempts or not retry_if(
+                    plaid_client.error_from_exception(exc)
+                ):
+                    raise
+            await asyncio.sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    async def aclose(self) -> None:
+        """Close the hot path's pool (the app's lifespan)."""
+        await self.hot.aclose()
+
     def create_link_token(
         self,
         session_id: str,
@@ -256,7 +323,7 @@ class PlaidLink:
     ) -> dict[str, Any]:
         """Plaid's whole ``/link/token/create`` answer (``hosted_link_url`` with
         ``hosted_link``); see :meth:`create_link_token`."""
-        user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+        user_id = link_user_id(session_id)
         try:
             return self._call(
                 "/link/token/create",
@@ -273,6 +340,43 @@ class PlaidLink:
                 ),
                 is_transient,
             )
+        except plaid_client.PLAID_FAILURES as exc:
+            raise explain(exc, self.settings, CREATING, redirect_uri) from None
+
+    async def create_link_token_async(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
+    ) -> str:
+        """:meth:`create_link_token` on the event loop."""
+        answer = await self.create_link_async(
+            session_id, redirect_uri, webhook, hosted_link, language
+        )
+        return str(answer["link_token"])
+
+    async def create_link_async(
+        self,
+        session_id: str,
+        redirect_uri: str | None = None,
+        webhook: str | None = None,
+        hosted_link: dict[str, object] | None = None,
+        language: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`create_link` on the event loop."""
+        body = plaid_client.link_token_body(
+            self.settings,
+            link_user_id(session_id),
+            redirect_uri,
+            CLIENT_NAME,
+            webhook=webhook,
+            hosted_link=hosted_link,
+            language=self.link_language(language),
+        )
+        try:
+            return await self._call_async("/link/token/create", body, is_transient)
         except plaid_client.PLAID_FAILURES as exc:
             raise explain(exc, self.settings, CREATING, redirect_uri) from None
 
@@ -342,17 +446,7 @@ class PlaidLink:
         """Exchange the public token (once: re-sent only after a 429). The Item's institution
         is left for :meth:`institution` (only notebooks show it; Kore's flow does not need
         a second Plaid call)."""
-        if self.spent.is_public_token_spent(public_token):
-            raise LinkStepError.of(
-                409,
-                "PUBLIC_TOKEN_ALREADY_SENT",
-                N_(
-                    "This bank login was already sent to Plaid once and Plaid's answer was "
-                    "lost; it cannot be used again."
-                ),
-                N_("Open Plaid Link again (the Connect button) and log in to the bank once more."),
-                "10-12",
-            )
+        self.refuse_spent(public_token)
         try:
             response = self._call(
                 "/item/public_token/exchange",
@@ -365,20 +459,45 @@ class PlaidLink:
                 is_rate_limit,
             )
         except plaid_client.PLAID_FAILURES as exc:
-            err = plaid_client.error_from_exception(exc)
-            if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
-                self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
-                failure = explain(exc, self.settings, EXCHANGING).refusal
-                told = failure.with_fix(
-                    N_(
-                        "Open Plaid Link again (the Connect button) and log in to the bank once "
-                        "more; if it keeps failing, wait a minute."
-                    )
-                ).with_step("10-12")  # the user logs in through Link again
-                raise LinkStepError(told) from None
-            raise explain(exc, self.settings, EXCHANGING) from None
-        user_id = "kore-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
-        return ItemRecord(str(response["item_id"]), str(response["access_token"]), None, user_id)
+            raise self._exchange_failed(exc, public_token) from None
+        return _item_record(response, session_id)
+
+    def refuse_spent(self, public_token: str) -> None:
+        """:class:`LinkStepError` (409) when ``public_token`` must never be sent again."""
+        if self.spent.is_public_token_spent(public_token):
+            raise LinkStepError.of(*ALREADY_SENT)
+
+    async def exchange_async(
+        self, public_token: str, session_id: str, checked: bool = False
+    ) -> ItemRecord:
+        """:meth:`exchange` on the event loop. The spent-token record is the store's: read
+        in the thread pool, unless the caller ran :meth:`refuse_spent` in its own store hop
+        (``checked``); an ambiguous failure records it there too."""
+        if not checked:
+            await run_in_threadpool(self.refuse_spent, public_token)
+        body = {"public_token": public_token}
+        try:
+            response = await self._call_async("/item/public_token/exchange", body, is_rate_limit)
+        except plaid_client.PLAID_FAILURES as exc:
+            failure = await run_in_threadpool(self._exchange_failed, exc, public_token)
+            raise failure from None
+        return _item_record(response, session_id)
+
+    def _exchange_failed(self, exc: BaseException, public_token: str) -> LinkStepError:
+        """An exchange's failure; after an ambiguous one (5xx, no answer) the public token is
+        recorded as spent: never sent again."""
+        err = plaid_client.error_from_exception(exc)
+        if not is_rate_limit(err) and (err.status >= 500 or err.status == 0):
+            self.spent.mark_public_token_spent(public_token)  # Plaid may have used it
+            failure = explain(exc, self.settings, EXCHANGING).refusal
+            told = failure.with_fix(
+                N_(
+                    "Open Plaid Link again (the Connect button) and log in to the bank once "
+                    "more; if it keeps failing, wait a minute."
+                )
+            ).with_step("10-12")  # the user logs in through Link again
+            return LinkStepError(told)
+        return explain(exc, self.settings, EXCHANGING)
 
     def _item_get(self, access_token: str) -> dict[str, Any]:
         """``/item/get``; an Item in error (Plaid's ``item.error``, or a failed call) is
@@ -436,6 +555,16 @@ class PlaidLink:
             return False
         return True
 
+    async def remove_item_async(self, access_token: str) -> bool:
+        """:meth:`remove_item` on the event loop."""
+        body = {"access_token": access_token}
+        try:
+            await self._call_async("/item/remove", body, is_transient)
+        except plaid_client.PLAID_FAILURES as exc:
+            await run_in_threadpool(self._report, access_token, exc)  # the store: off the loop
+            return False
+        return True
+
     def webhook_verification_key(self, key_id: str) -> dict[str, Any] | None:
         """The JWK Plaid signs webhooks with under ``key_id``
         (``/webhook_verification_key/get``); None when Plaid knows no such key. Plaid
@@ -453,3 +582,9 @@ class PlaidLink:
                     return None
             raise explain(exc, self.settings, FETCHING_KEY) from None
         return dict(answer["key"])
+
+
+def _item_record(response: Mapping[str, Any], session_id: str) -> ItemRecord:
+    """The Item an exchange made (its institution left for :meth:`PlaidLink.institution`)."""
+    item_id, access_token = str(response["item_id"]), str(response["access_token"])
+    return ItemRecord(item_id, access_token, None, link_user_id(session_id))

@@ -98,6 +98,8 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 def log_request(scope: Scope, status: int | None, started: float) -> None:
     """The request's one ``http_request`` line (its id comes from the context)."""
+    if not request_log.isEnabledFor(logging.INFO):  # text logs' default level: warning
+        return
     method = str(scope.get("method", ""))
     route = route_template(scope)
     duration_ms = round((time.perf_counter() - started) * 1000, 1)

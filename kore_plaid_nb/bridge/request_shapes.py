@@ -11,6 +11,7 @@ User-Agent (software, not a secret) and the answer's status. Never a secret, cod
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -49,14 +50,17 @@ PARAM_NAME = re.compile(
 # and an unknown one (what Kore adds) is exactly what the recorder is for.
 NAME = re.compile(_SHORT_FEW_DIGITS + r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_TEXT = 200
+NAMES_CACHED = 1024  # names whose verdict is kept (any number may be sent: the oldest go)
 PKCE_PARAMS = {"authorize": "code_challenge", "token": "code_verifier"}  # nosec B105
 
 
+@functools.lru_cache(maxsize=NAMES_CACHED)  # the same few names, request after request
 def param_name(name: str) -> str:
     """A parameter name as sent, or ``(other)`` when it does not look like one."""
     return name if PARAM_NAME.fullmatch(name) else OTHER
 
 
+@functools.lru_cache(maxsize=NAMES_CACHED)
 def header_name(name: str) -> str:
     """A header name, lower-cased, or ``(other)`` when it does not look like one."""
     lowered = name.lower()
@@ -72,6 +76,8 @@ def _text(value: str | None) -> str | None:
     """A short printable header value (User-Agent, Content-Type), or None."""
     if not value:
         return None
+    if value.isprintable():  # the usual case: no character to drop
+        return value.strip()[:MAX_TEXT] or None
     printable = "".join(ch for ch in value if ch.isprintable()).strip()
     return printable[:MAX_TEXT] or None
 

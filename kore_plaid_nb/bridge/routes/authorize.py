@@ -8,15 +8,16 @@ failure once per session and reason, whatever the user's retries).
 New sessions are rate limited per client address and overall (:mod:`..ratelimit`: 429 with
 ``Retry-After``); a session gets at most :data:`LINK_TOKENS_PER_SESSION` Link tokens. The
 flows (:func:`start_session`, :func:`start_hosted`, :func:`issue_link_token`,
-:func:`complete`) run in the thread pool and return what happened, a value or a
-:class:`..refusal.Refusal`, which the endpoints render as JSON or as a page.
+:func:`complete`) return what happened, a value or a :class:`..refusal.Refusal`, which the
+endpoints render as JSON or as a page. Their Plaid calls run on the event loop
+(:mod:`..plaid_async`), their store work in the thread pool.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -44,7 +45,7 @@ from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_SESSION, Problem
 from ..public_url import public_base_url
 from ..refusal import Refusal, Refused
-from ..store import SessionRecord, StoreUnavailable
+from ..store import ItemRecord, SessionRecord, StoreUnavailable
 from . import recording
 from .context import BridgeContext
 from .plaid_urls import OAUTH_RETURN_PATH, link_redirect_uri, webhook_url
@@ -196,6 +197,18 @@ def status_of(outcome: Started | Redirect | Refusal) -> int:
     return 200
 
 
+async def admitted_async(start: Callable[[], Awaitable[T]]) -> T | Redirect | Refusal:
+    """:func:`admitted` for a start that calls Plaid on the event loop."""
+    try:
+        return await start()
+    except AuthorizationRedirect as redirect:
+        return Redirect(redirect.location, 302)
+    except FatalClientError as exc:
+        return explain_fatal(exc)
+    except Refused as refused:
+        return refused.refusal
+
+
 def admitted_and_recorded(
     seen: recording.SeenRequest, start: Callable[[], Started | Redirect]
 ) -> Started | Redirect | Refusal:
@@ -236,18 +249,50 @@ def start_session(
     return Started(auth, session_id, link_token)
 
 
-def start_hosted(
+async def start_session_with_link_token(
+    ctx: BridgeContext, query: str, address: str, redirect_uri: str | None, webhook: str | None
+) -> Started:
+    """:func:`start_session` for JSON callers: the request admitted on the event loop (no
+    I/O), the Link token from Plaid on the loop, the session opened in the thread pool."""
+    auth = admit(ctx, query, address)
+    session_id = secrets.token_urlsafe(32)
+    language = i18n.current_language()
+    link_token = await ctx.link.create_link_token_async(
+        session_id, redirect_uri, webhook, language=language
+    )
+    await run_in_threadpool(open_session, ctx, auth, session_id, query, language)
+    return Started(auth, session_id, link_token)
+
+
+def open_session(
+    ctx: BridgeContext, auth: AuthorizationRequest, session_id: str, query: str, language: str
+) -> None:
+    """Store a new session that has its first Link token; counted as started."""
+    ctx.store.create_session(
+        session_id,
+        auth.client_id,
+        auth.redirect_uri,
+        query,
+        SESSION_TTL,
+        link_tokens=1,
+        language=language,
+    )
+    metrics.authorization_started()
+
+
+async def start_hosted(
     ctx: BridgeContext, query: str, address: str, base: str, webhook: str | None
 ) -> Redirect:
-    """LINK_MODE=hosted: admit the request, get a Hosted Link from Plaid, open the session;
-    then on to Plaid's hosted_link_url."""
+    """LINK_MODE=hosted: admit the request, get a Hosted Link from Plaid (both on the event
+    loop), open the session (thread pool); then on to Plaid's hosted_link_url."""
     auth = admit(ctx, query, address)
     new = new_hosted_session()
     options: dict[str, object] = {"completion_redirect_uri": new.completion_uri(base)}
     language = i18n.current_language()
-    answer = ctx.link.create_link(new.session_id, None, webhook, options, language)
+    answer = await ctx.link.create_link_async(new.session_id, None, webhook, options, language)
     url = hosted_link_url(answer)
-    ctx.store.create_hosted_session(
+    await run_in_threadpool(
+        ctx.store.create_hosted_session,
         new.session_id,
         auth.client_id,
         auth.redirect_uri,
@@ -274,17 +319,25 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     hosted_base = None
     if ctx.settings.link_mode == "hosted" and not as_json:
         hosted_base = public_base_url(ctx.settings, request)
-    start: Callable[[], Started | Redirect]
+    plaid_first: Callable[[], Awaitable[Started | Redirect]] | None = None
     if hosted_base:
         webhook = webhook_url(ctx.settings, request)
-        start = partial(start_hosted, ctx, query, address, hosted_base, webhook)
-    else:
-        redirect_uri = link_redirect_uri(ctx.settings, request) if as_json else None
-        webhook = webhook_url(ctx.settings, request) if as_json else None
-        start = partial(start_session, ctx, query, address, as_json, redirect_uri, webhook)
+        plaid_first = partial(start_hosted, ctx, query, address, hosted_base, webhook)
+    elif as_json:
+        redirect_uri = link_redirect_uri(ctx.settings, request)
+        webhook = webhook_url(ctx.settings, request)
+        plaid_first = partial(
+            start_session_with_link_token, ctx, query, address, redirect_uri, webhook
+        )
+    start = partial(start_session, ctx, query, address, False, None, None)
     seen = recording.seen_request(ctx, request, "authorize")
+    outcome: Started | Redirect | Refusal
     try:
-        outcome = await run_in_threadpool(admitted_and_recorded, seen, start)
+        if plaid_first is not None:  # Plaid on the event loop, the store in the thread pool
+            outcome = await admitted_async(plaid_first)
+            recording.record(seen, status_of(outcome))
+        else:
+            outcome = await run_in_threadpool(admitted_and_recorded, seen, start)
     except StoreUnavailable as exc:  # answered as the app's handler does, recorded
         metrics.authorization_failed("store_unavailable")
         return recording.recorded(await store_unavailable(request, exc), seen)
@@ -305,16 +358,16 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     return response
 
 
-def issue_link_token(
+async def issue_link_token(
     ctx: BridgeContext, session_id: str, redirect_uri: str | None, webhook: str | None
 ) -> str | Refusal:
     """A Link token for an open session (at most :data:`LINK_TOKENS_PER_SESSION`), in the
-    session's language."""
-    grant = ctx.store.grant_link_token(session_id, LINK_TOKENS_PER_SESSION)
+    session's language: the grant in the thread pool, Plaid on the event loop."""
+    grant = await run_in_threadpool(ctx.store.grant_link_token, session_id, LINK_TOKENS_PER_SESSION)
     if grant.problem is not None:
         return Problem.of_session(grant.problem).refusal()
     try:
-        return ctx.link.create_link_token(
+        return await ctx.link.create_link_token_async(
             session_id, redirect_uri, webhook, language=grant.language
         )
     except LinkStepError as exc:
@@ -331,44 +384,65 @@ async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
         return MISSING_SESSION.json()
     redirect_uri = link_redirect_uri(ctx.settings, request)
     webhook = webhook_url(ctx.settings, request)
-    issued = await on_authorization_path(
-        session_id, issue_link_token, ctx, session_id, redirect_uri, webhook
-    )
+    issued = await counted(session_id, issue_link_token(ctx, session_id, redirect_uri, webhook))
     if isinstance(issued, Refusal):
         return issued.json()
     return JSONResponse({"link_token": issued}, headers=NO_STORE)
 
 
-def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect | Refusal:
+NO_LONGER_VALID = (
+    N_("The authorization request is no longer valid for this bridge's settings."),
+    N_("Start the authorization again from Kore."),
+)
+
+
+async def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect | Refusal:
     """Link succeeded: claim the session (single use), exchange the public token, mint the
     code; on to Kore's callback with it. A Plaid failure releases the session (the user may
-    retry); an Item that cannot be stored is removed at Plaid."""
-    claim = ctx.store.claim_session(session_id)
-    if claim.problem is not None or claim.record is None:
-        return Problem.of_session(claim.problem).refusal()
+    retry); an Item that cannot be stored is removed at Plaid. The store in the thread pool
+    (two hops), Plaid on the event loop."""
+    claimed = await run_in_threadpool(claim, ctx, session_id, public_token)
+    if isinstance(claimed, Refusal):
+        return claimed
     try:
-        item = ctx.link.exchange(public_token, session_id)
+        item = await ctx.link.exchange_async(public_token, session_id, checked=True)
     except LinkStepError as exc:
-        ctx.store.release_session(session_id)
+        await run_in_threadpool(ctx.store.release_session, session_id)
         return exc.refusal
     except BaseException:
         with contextlib.suppress(StoreUnavailable):  # the first failure is the one to tell
-            ctx.store.release_session(session_id)  # nothing was issued: the user may retry
+            await run_in_threadpool(ctx.store.release_session, session_id)  # may retry
         raise
     try:
-        location: str = ctx.oauth.issue_code(session_id, claim.record.auth_query, item)
+        return await run_in_threadpool(issue, ctx, session_id, claimed, item)
     except StoreUnavailable:
-        ctx.link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
+        await ctx.link.remove_item_async(item.access_token)  # stored nowhere: not at Plaid
         raise
     except OAuth2Error as exc:
-        ctx.link.remove_item(item.access_token)  # stored nowhere: do not leave it at Plaid
-        return Refusal(
-            400,
-            exc.error,
-            N_("The authorization request is no longer valid for this bridge's settings."),
-            N_("Start the authorization again from Kore."),
-        )
-    metrics.authorization_completed(seconds_open(ctx, claim.record))
+        await ctx.link.remove_item_async(item.access_token)  # stored nowhere: not at Plaid
+        return Refusal(400, exc.error, *NO_LONGER_VALID)
+
+
+def claim(ctx: BridgeContext, session_id: str, public_token: str) -> SessionRecord | Refusal:
+    """The session claimed for this completion (single use), its public token not spent;
+    a refusal (the session given back when the token is spent)."""
+    claimed = ctx.store.claim_session(session_id)
+    if claimed.problem is not None or claimed.record is None:
+        return Problem.of_session(claimed.problem).refusal()
+    try:
+        ctx.link.refuse_spent(public_token)
+    except LinkStepError as exc:
+        ctx.store.release_session(session_id)
+        return exc.refusal
+    return claimed.record
+
+
+def issue(
+    ctx: BridgeContext, session_id: str, session: SessionRecord, item: ItemRecord
+) -> Redirect:
+    """Mint and store the code for the exchanged Item; counted as completed."""
+    location: str = ctx.oauth.issue_code(session_id, session.auth_query, item)
+    metrics.authorization_completed(seconds_open(ctx, session))
     return Redirect(location)
 
 
@@ -378,11 +452,16 @@ def seconds_open(ctx: BridgeContext, session: SessionRecord) -> float:
 
 
 async def on_authorization_path(session_key: str, step: Callable[..., T], *args: object) -> T:
-    """``step(*args)`` in the thread pool; a Plaid failure it answers, or a store that cannot
-    answer, counted as a failed authorization, once per ``session_key`` (the session, or
-    what names it) and reason."""
+    """``step(*args)`` in the thread pool, :func:`counted`."""
+    return await counted(session_key, run_in_threadpool(step, *args))
+
+
+async def counted(session_key: str, pending: Awaitable[T]) -> T:
+    """What ``pending`` gives; a Plaid failure it answers, or a store that cannot answer,
+    counted as a failed authorization, once per ``session_key`` (the session, or what names
+    it) and reason."""
     try:
-        outcome = await run_in_threadpool(step, *args)
+        outcome = await pending
     except StoreUnavailable:
         metrics.authorization_failed("store_unavailable", session_key)
         raise
@@ -400,7 +479,7 @@ async def set_access_token(ctx: BridgeContext, request: Request) -> Response:
     public_token = params.get("public_token") or ""
     if not session_id or not public_token:
         return MISSING_TOKEN.json()
-    outcome = await on_authorization_path(session_id, complete, ctx, session_id, public_token)
+    outcome = await counted(session_id, complete(ctx, session_id, public_token))
     if isinstance(outcome, Refusal):
         return outcome.json()
     return JSONResponse({"redirect_to": outcome.location}, headers=NO_STORE)

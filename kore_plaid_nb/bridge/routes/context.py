@@ -69,6 +69,6 @@ class BridgeContext:
 
     @property
     def inline_refresh(self) -> bool:
-        """Refresh grants are answered on the event loop (SQLite: two short statements on a
-        local file, no fsync, no Plaid call: cheaper than a hop to the thread pool)."""
+        """Token requests are answered on the event loop (SQLite: a few short statements on
+        a local file, no fsync, no Plaid call: cheaper than a hop to the thread pool)."""
         return self.store.dialect == "sqlite"

@@ -24,7 +24,7 @@ from ..plaid_link import LinkStepError
 from ..problems import CANNOT_FINISH, Problem
 from ..refusal import Refusal
 from ..store import HostedSession
-from .authorize import complete, on_authorization_path
+from .authorize import complete, counted
 from .context import BridgeContext
 
 
@@ -35,8 +35,29 @@ class Finishing:
     retry_url: str
 
 
-def finish_hosted(ctx: BridgeContext, return_id: str) -> Redirect | Finishing | Refusal:
-    """Where the browser that came back from Hosted Link goes next."""
+@dataclass(frozen=True)
+class Finished:
+    """Plaid's Hosted Link session made this public token: exchange it."""
+
+    session_id: str
+    public_token: str
+
+
+async def finish_hosted(ctx: BridgeContext, return_id: str) -> Redirect | Finishing | Refusal:
+    """Where the browser that came back from Hosted Link goes next: the session's result
+    in the thread pool (the store, ``/link/token/get``), the exchange on the event loop."""
+    result = await run_in_threadpool(hosted_result, ctx, return_id)
+    if not isinstance(result, Finished):
+        return result
+    try:
+        outcome = await complete(ctx, result.session_id, result.public_token)
+    finally:
+        await run_in_threadpool(ctx.store.forget_hosted_public_token, return_id)
+    return _cannot_finish(outcome)
+
+
+def hosted_result(ctx: BridgeContext, return_id: str) -> Finished | Redirect | Finishing | Refusal:
+    """The Hosted Link session's public token, or where the browser goes without one."""
     session = ctx.store.find_hosted_session(return_id) if return_id else None
     if session is None:
         return Problem.SESSION_UNKNOWN.refusal()
@@ -53,11 +74,7 @@ def finish_hosted(ctx: BridgeContext, return_id: str) -> Redirect | Finishing | 
         return _denied(ctx, session_id, session)
     if result.public_token is None:
         return Finishing(f"{RETURN_PATH}?{urlencode({RETURN_PARAM: return_id})}")
-    try:
-        outcome = complete(ctx, session_id, result.public_token)
-    finally:
-        ctx.store.forget_hosted_public_token(return_id)
-    return _cannot_finish(outcome)
+    return Finished(session_id, result.public_token)
 
 
 def _denied(ctx: BridgeContext, session_id: str, session: HostedSession) -> Redirect | Refusal:
@@ -93,7 +110,7 @@ async def hosted_return(ctx: BridgeContext, request: Request) -> Response:
     accept = request.headers.get("accept-language")
     i18n.choose(negotiate(request.query_params, accept, remembered=remembered))
     session_key = "hosted-return:" + return_id  # names one session, as its id does
-    outcome = await on_authorization_path(session_key, finish_hosted, ctx, return_id)
+    outcome = await counted(session_key, finish_hosted(ctx, return_id))
     if wants_json(request):
         return as_json(outcome)
     if isinstance(outcome, Refusal):

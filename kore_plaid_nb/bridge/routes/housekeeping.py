@@ -52,7 +52,8 @@ async def sweep_forever(ctx: BridgeContext) -> None:
 
 
 def lifespan(ctx: BridgeContext) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the sweep runs while it serves; the store closes after."""
+    """The app's lifespan: the sweep runs while it serves; the Plaid pool and the store
+    close after."""
 
     @contextlib.asynccontextmanager
     async def serving(app: Starlette) -> AsyncIterator[None]:
@@ -64,6 +65,7 @@ def lifespan(ctx: BridgeContext) -> Callable[[Starlette], AbstractAsyncContextMa
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await run_in_threadpool(ctx.recorder.flush)
+            await ctx.link.aclose()  # the hot path's Plaid pool (:mod:`..plaid_async`)
             ctx.store.close()
 
     return serving

@@ -43,15 +43,17 @@ def answer_and_record(
     return answer
 
 
-def inline_refresh(
+def inline_answer(
     ctx: BridgeContext,
     params: Sequence[tuple[str, str]],
     authorizations: Sequence[str],
     seen: recording.SeenRequest,
 ) -> tuple[TokenResponse, list[AuditWrite]] | None:
-    """A SQLite refresh on the event loop (:attr:`.BridgeContext.inline_refresh`), only when
-    no lock must be waited for: the answer and the audit writes it holds back (for the
-    thread pool: no wait here); None when a lock is held (the thread pool then answers)."""
+    """A SQLite token request on the event loop (:attr:`.BridgeContext.inline_refresh`),
+    only when no lock must be waited for: the answer and the writes it holds back (audit
+    records, a replayed code's revocation and Plaid's ``/item/remove``, a failed request's
+    refresh token revoked: for the thread pool, no wait nor network call here); None when a
+    lock is held, always before anything was changed (the thread pool then answers)."""
     try:
         with holding_audits() as held, ctx.store.waiting_at_most(0):
             return answer_and_record(ctx, params, authorizations, seen), held
@@ -107,9 +109,9 @@ async def answer_token(
 ) -> Response:
     """The answer to a token request whose parameters were read, counted and timed."""
     seen = recording.seen_request(ctx, request, "token", params, authorization)
-    refresh = ctx.inline_refresh and ("grant_type", "refresh_token") in params
+    refresh = ("grant_type", "refresh_token") in params
     try:
-        inline = inline_refresh(ctx, params, authorization, seen) if refresh else None
+        inline = inline_answer(ctx, params, authorization, seen) if ctx.inline_refresh else None
         if inline is not None:
             answer, held = inline
             if held:

@@ -249,6 +249,11 @@ class BridgeStore:
     def redeem_code(self, code: str, refresh_token: str) -> bool:
         return self.grants.redeem_code(code, refresh_token)
 
+    def redeem_code_of(
+        self, code: str, client_id: str, refresh_token: str
+    ) -> tuple[CodeRecord | None, bool]:
+        return self.grants.redeem_code_of(code, client_id, refresh_token)
+
     def revoke_code_grant(self, code: str) -> int:
         return self.grants.revoke_code_grant(code)
 

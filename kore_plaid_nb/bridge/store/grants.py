@@ -3,11 +3,44 @@ single-use codes and the refresh tokens they grant."""
 
 from __future__ import annotations
 
+import hmac
+
 from .audit import AuditRecord
 from .audit import insert as audit_insert
-from .database import Database
+from .database import Database, Transaction
 from .items import access_token_of, sealed_access_token
 from .records import CodeRecord, ItemRecord, RefreshRecord, digest, from_row, public_ref
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time string comparison (as :func:`..client_auth.equal_secrets`)."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+FIND_CODE = (
+    "SELECT codes.digest, codes.client_id, codes.redirect_uri, codes.code_challenge,"
+    " codes.code_challenge_method, codes.item_ref, codes.expires_at, codes.used_at,"
+    " items.item_id, items.access_token FROM codes"
+    " JOIN items ON items.id = codes.item_ref WHERE codes.digest = ?"
+)
+
+
+def _redeem(tx: Transaction, key: str, refresh_token: str, now: float) -> bool:
+    """Mark the code (digest ``key``) used and store the refresh token it grants; True only
+    for the one caller, on any replica, that redeemed it first and in time."""
+    rows = tx.execute(
+        "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL"
+        " AND expires_at > ? RETURNING client_id, item_ref",
+        (now, key, now),
+    ).fetchall()
+    if not rows:
+        return False
+    tx.execute(
+        "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
+        " created_at) VALUES (?, ?, ?, ?, ?)",
+        (digest(refresh_token), rows[0]["client_id"], rows[0]["item_ref"], key, now),
+    )
+    return True
 
 
 class Grants:
@@ -57,16 +90,27 @@ class Grants:
 
     def find_code(self, code: str) -> CodeRecord | None:
         with self.db.read() as tx:
-            row = tx.execute(
-                "SELECT codes.digest, codes.client_id, codes.redirect_uri, codes.code_challenge,"
-                " codes.code_challenge_method, codes.item_ref, codes.expires_at, codes.used_at,"
-                " items.item_id, items.access_token FROM codes"
-                " JOIN items ON items.id = codes.item_ref WHERE codes.digest = ?",
-                (digest(code),),
-            ).fetchone()
+            row = tx.execute(FIND_CODE, (digest(code),)).fetchone()
         if row is None:
             return None
         return from_row(CodeRecord, row, access_token=access_token_of(self.db.keyring, row))
+
+    def redeem_code_of(
+        self, code: str, client_id: str, refresh_token: str
+    ) -> tuple[CodeRecord | None, bool]:
+        """:meth:`find_code`, then :meth:`redeem_code` when the code is ``client_id``'s and
+        unused, in one transaction: (the code's record as found, whether this caller
+        redeemed it). A code of another client is left as it was."""
+        now = self.db.now()
+        key = digest(code)
+        with self.db.transaction() as tx:
+            row = tx.execute(FIND_CODE, (key,)).fetchone()
+            if row is None:
+                return None, False
+            record = from_row(CodeRecord, row, access_token=access_token_of(self.db.keyring, row))
+            if record.used_at is not None or not _same(client_id, record.client_id):
+                return record, False
+            return record, _redeem(tx, key, refresh_token, now)
 
     def redeem_code(self, code: str, refresh_token: str) -> bool:
         """Honour the code and store the refresh token it grants, in one transaction; True
@@ -74,20 +118,7 @@ class Grants:
         now = self.db.now()
         key = digest(code)
         with self.db.transaction() as tx:
-            rows = tx.execute(
-                "UPDATE codes SET used_at = ? WHERE digest = ? AND used_at IS NULL"
-                " AND expires_at > ? RETURNING client_id, item_ref",
-                (now, key, now),
-            ).fetchall()
-            if not rows:
-                return False
-            row = rows[0]
-            tx.execute(
-                "INSERT INTO refresh_tokens (digest, client_id, item_ref, code_digest,"
-                " created_at) VALUES (?, ?, ?, ?, ?)",
-                (digest(refresh_token), row["client_id"], row["item_ref"], key, now),
-            )
-        return True
+            return _redeem(tx, key, refresh_token, now)
 
     def revoke_code_grant(self, code: str) -> int:
         """Revoke every refresh token issued from this code (a replay). Returns how many."""

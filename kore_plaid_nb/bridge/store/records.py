@@ -3,6 +3,7 @@ and the digest that stands for a secret."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -30,8 +31,13 @@ def public_ref(item_id: str) -> str:
 def from_row(record: type[R], row: Row, **given: Any) -> R:
     """The ``record`` whose fields are the row's columns of the same names (the query says
     ``AS`` where a column is named otherwise); ``given``: fields that do not come from the row."""
-    values = {f.name: row[f.name] for f in fields(record) if f.name not in given}
+    values = {name: row[name] for name in _field_names(record) if name not in given}
     return record(**values, **given)
+
+
+@functools.cache  # a handful of record types
+def _field_names(record: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record))
 
 
 # An Item's health, stored as this text (see :mod:`..item_health` for what sets each).
