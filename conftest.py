@@ -98,6 +98,16 @@ def is_slow(item: pytest.Item) -> bool:
     return params.get("store_backend") in SERVER_BACKENDS
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under --fast, a whole slow file is not even imported (Playwright, schemathesis...)."""
+    if not config.getoption("--fast") or collection_path.suffix != ".py":
+        return None
+    relative = collection_path.relative_to(config.rootpath).as_posix()
+    if relative.startswith(tuple(entry for entry in SLOW_FILES if "::" not in entry)):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--fast"):
         return
@@ -177,6 +187,9 @@ UNIT_SECONDS = {
     "tests/test_browser_board.py": 8,
     "tests/test_page_speed.py": 10,
     "tests/test_page_weight.py": 9,
+    "tests/test_plaid_hot_path_equivalence.py": 15,
+    "tests/test_prometheus_scrape.py": 12,  # one test: unlisted, it would start last
+    "tests/test_kernels.py": 12,
 }
 
 

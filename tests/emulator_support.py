@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import plaid
 import pytest
+from http_support import TLS
 from plaid.api import plaid_api
 from plaid.model.country_code import CountryCode
 from plaid.model.institutions_get_request import InstitutionsGetRequest
@@ -74,6 +75,7 @@ def call_error(
 def raw_post(url: str, settings: Settings, path: str, content: bytes | str, **headers: str):
     return httpx.post(
         url + path,
+        verify=TLS,
         content=content,
         headers={
             "PLAID-CLIENT-ID": settings.client_id,

@@ -19,6 +19,7 @@ from bridge_support import (
     refresh,
     sandbox_public_token,
 )
+from http_support import TLS
 
 USERS = 200
 WORKERS = 16
@@ -96,7 +97,7 @@ def run_users(
 
     def user(_: int) -> None:
         if not hasattr(local, "http"):
-            local.http = httpx.Client(timeout=15)
+            local.http = httpx.Client(timeout=15, verify=TLS)
             clients.append(local.http)
         end_user(replicas, settings, seen, local.http)
 

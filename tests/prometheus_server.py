@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 import yaml
+from http_support import TLS
 
 from kore_plaid_nb import services
 
@@ -86,7 +87,7 @@ class Prometheus:
 
     def api(self, path: str, **params: str) -> Any:
         """``/api/v1/<path>``'s ``data``; raises :class:`PrometheusFailed` on an error."""
-        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10, verify=TLS)
         body = answer.json()
         if answer.status_code != 200 or body.get("status") != "success":
             raise PrometheusFailed(f"{path} {params}: {answer.status_code} {body}")

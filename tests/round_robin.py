@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
+from http_support import TLS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +35,7 @@ def running_round_robin(upstreams: list[str]) -> Iterator[Balancer]:
     """Serve a balancer in front of ``upstreams``; yields it with its URL."""
     turn = itertools.cycle(upstreams)
     lock = threading.Lock()
-    client = httpx.AsyncClient(timeout=30)
+    client = httpx.AsyncClient(timeout=30, verify=TLS)
     balancer = Balancer(url="")
 
     async def forward(request: Request) -> Response:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from http_support import TLS
 
 from kore_plaid_nb.board import demo
 from kore_plaid_nb.board.app import MAX_EVENTS, SESSION_COOKIE, build_app
@@ -494,7 +495,7 @@ class BoardProcess:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
+                if httpx.get(url, timeout=1, verify=TLS).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)

@@ -26,6 +26,7 @@ from bridge_support import (
     sandbox_public_token,
 )
 from fake_clock import FakeClock
+from http_support import TLS
 from plaid.model.accounts_get_request import AccountsGetRequest
 from requests_oauthlib import OAuth2Session
 from round_robin import running_round_robin
@@ -68,7 +69,7 @@ def flow(home: Path, emulator_url: str, store_backend: str) -> Iterator[Flow]:
             second = stack.enter_context(running_bridge(settings))
             balancer = stack.enter_context(running_round_robin([url, second]))
             url = balancer.url
-        http = stack.enter_context(httpx.Client(timeout=20))
+        http = stack.enter_context(httpx.Client(timeout=20, verify=TLS))
         yield Flow(url, settings, http, emulator_url)
         if store_backend == "replicas":
             assert min(balancer.served.values()) >= 1, balancer.served
@@ -295,7 +296,7 @@ def test_concurrent_replays_honour_a_code_once(flow: Flow) -> None:
     barrier = threading.Barrier(8)
 
     def attempt(_: int) -> int:
-        with httpx.Client(timeout=20) as http:
+        with httpx.Client(timeout=20, verify=TLS) as http:
             barrier.wait()
             return exchange(http, flow.url, flow.settings, code).status_code
 

@@ -30,6 +30,7 @@ from bridge_support import (
     refresh,
     sandbox_public_token,
 )
+from http_support import TLS
 from load_users import JSON, USERS, Seen, check_after, report, run_users
 from store_inspect import assert_consistent, one
 
@@ -141,7 +142,7 @@ def test_database_restart_mid_load_gives_503s_then_recovers_without_restarting(
     # Recovery without restarting: the same processes serve new flows on both replicas.
     assert [replica.process.pid for replica in replicas] == before
     assert all(replica.process.poll() is None for replica in replicas)
-    with httpx.Client(timeout=20) as http:
+    with httpx.Client(timeout=20, verify=TLS) as http:
         for url in urls:
             assert http.get(url + "/readyz").status_code == 200
             code = authorize_and_link(http, url, settings)["code"]
@@ -175,7 +176,7 @@ def test_workers_share_the_port_and_the_store_and_a_killed_worker_is_replaced(
         assert services.wait_healthy(url + "/healthz", timeout=40, pid=parent.pid), log.read_text()
         workers = children(parent.pid)
         assert len(workers) == 2, workers
-        with httpx.Client(timeout=20) as http:
+        with httpx.Client(timeout=20, verify=TLS) as http:
             tokens = []
             for n in range(6):
                 code = authorize_and_link(http, url, settings, state=f"w{n}")["code"]
@@ -242,7 +243,7 @@ def test_a_database_outage_is_a_503_page_or_json_and_needs_no_restart(
     monkeypatch.setenv("BRIDGE_DB", postgres_cluster.create_database())  # cut off alone
     settings = settings_module.load().with_values(plaid_api_url=emulator)
     dbname = urlsplit(settings.bridge_db_url).path.lstrip("/")
-    with running_bridge(settings) as url, httpx.Client(timeout=20) as http:
+    with running_bridge(settings) as url, httpx.Client(timeout=20, verify=TLS) as http:
         code = authorize_and_link(http, url, settings)["code"]
         token = exchange(http, url, settings, code).json()
         started = http.get(url + "/?" + authorize_query(settings), headers=JSON).json()

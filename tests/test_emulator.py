@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from http_support import TLS
 
 from kore_plaid_nb import services
 from kore_plaid_nb.emulator import (
@@ -40,7 +41,7 @@ class Plaid:
             "headers",
             {"PLAID-CLIENT-ID": self.settings.client_id, "PLAID-SECRET": self.settings.secret},
         )
-        return httpx.post(self.url + path, json=body or {}, headers=headers, **kwargs)
+        return httpx.post(self.url + path, json=body or {}, headers=headers, verify=TLS, **kwargs)
 
     def ok(self, path: str, body: dict | None = None) -> dict:
         response = self.post(path, body)

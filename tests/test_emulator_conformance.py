@@ -22,6 +22,7 @@ from emulator_support import (
     spec,
     url,
 )
+from http_support import TLS
 from plaid.api import plaid_api
 from plaid.model.accounts_balance_get_request import AccountsBalanceGetRequest
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -174,7 +175,7 @@ def emulator_kid(client: plaid_api.PlaidApi) -> str:
     """The emulator's webhook key id (as every webhook's JWT header carries it)."""
     conf = client.api_client.configuration
     keys = {"PLAID-CLIENT-ID": conf.api_key["clientId"], "PLAID-SECRET": conf.api_key["secret"]}
-    answer = httpx.get(conf.host + "/_emulator/webhooks", headers=keys).json()
+    answer = httpx.get(conf.host + "/_emulator/webhooks", headers=keys, verify=TLS).json()
     return answer.get("kid", "unknown")  # wrong keys: the call fails on them first
 
 
@@ -626,7 +627,7 @@ def fuzzed_bodies(access_token: str) -> list[object]:
 def test_no_body_shape_gets_a_5xx_or_a_non_plaid_error(spec, client, settings, url, path):
     token = new_access_token(client)
     checked: set[tuple[int, str]] = set()
-    with httpx.Client(headers={"PLAID-CLIENT-ID": settings.client_id}) as http:
+    with httpx.Client(headers={"PLAID-CLIENT-ID": settings.client_id}, verify=TLS) as http:
         for body in fuzzed_bodies(token):
             response = http.post(url + path, json=body, headers={"PLAID-SECRET": settings.secret})
             assert response.status_code < 500, (body, response.text)

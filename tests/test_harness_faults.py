@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bridge_support import authorize_query, exchange, query_of, refresh, sandbox_public_token
+from http_support import TLS
 
 from kore_plaid_nb import services, serving
 from kore_plaid_nb import settings as settings_module
@@ -85,7 +86,7 @@ def stack(home: Path, tmp_path: Path) -> Iterator[Stack]:
         app = create_app(s, link=link)
         with (
             serving.serve_in_thread(app, what="bridge") as bridge,
-            httpx.Client(timeout=20) as http,
+            httpx.Client(timeout=20, verify=TLS) as http,
         ):
             yield Stack(s, emulator, bridge, app, http)
 
