@@ -386,8 +386,10 @@ def test_nothing_listening_and_an_unsigned_certificate_mean_the_same(
     assert_same(sync, on_loop)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def no_aiohttp_session_left_open() -> Iterator[None]:
+    """Once for the module (a gc.collect() per test cost ~13 s): any session left open by any
+    test here fails the module's last test."""
     import gc
     import warnings
 

@@ -36,6 +36,7 @@ from types import ModuleType
 
 from ..settings import Settings
 from ..settings import load as load_settings
+from ..tls import client_context
 from . import fields
 from .errors import PlaidAPIError
 
@@ -167,16 +168,25 @@ def inject(
         "error_type": error_type,
         "delay": delay,
     }
-    response = _http().post(f"{base_url}/_emulator/faults", json=body, headers=_headers(settings))
+    response = _http().post(
+        f"{base_url}/_emulator/faults",
+        json=body,
+        headers=_headers(settings),
+        verify=client_context(),
+    )
     response.raise_for_status()
 
 
 def clear(base_url: str, *, settings: Settings | None = None) -> None:
     """Remove every pending fault of the emulator at ``base_url``."""
-    _http().delete(f"{base_url}/_emulator/faults", headers=_headers(settings)).raise_for_status()
+    _http().delete(
+        f"{base_url}/_emulator/faults", headers=_headers(settings), verify=client_context()
+    ).raise_for_status()
 
 
 def pending(base_url: str, *, settings: Settings | None = None) -> list[dict[str, object]]:
-    response = _http().get(f"{base_url}/_emulator/faults", headers=_headers(settings))
+    response = _http().get(
+        f"{base_url}/_emulator/faults", headers=_headers(settings), verify=client_context()
+    )
     response.raise_for_status()
     return list(response.json()["faults"])

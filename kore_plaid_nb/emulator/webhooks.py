@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from ..tls import client_context
 from . import data
 from .errors import PlaidAPIError, item_error
 from .store import ENVIRONMENT, Item, SigningKey, Store
@@ -403,7 +404,9 @@ class WebhookSender:
         self._queue.put(None)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout, follow_redirects=False, trust_env=False) as http:
+        with httpx.Client(
+            timeout=self.timeout, follow_redirects=False, trust_env=False, verify=client_context()
+        ) as http:
             while True:
                 job = self._queue.get()
                 if job is None:
@@ -446,6 +449,7 @@ def wait_for_deliveries(
         params={"wait": str(timeout)},
         headers={"PLAID-CLIENT-ID": client_id, "PLAID-SECRET": secret},
         timeout=timeout + 5,
+        verify=client_context(),
     )
     response.raise_for_status()
     report: Body = response.json()

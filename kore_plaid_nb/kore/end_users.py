@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ..settings import Settings
+from ..tls import client_context
 from .diagnosis import json_object
 from .simulator import KoreFlowError, KoreSimulator
 
@@ -78,6 +79,7 @@ def plaid_call(sim: KoreSimulator, path: str, access_token: str) -> tuple[int, d
         json={"access_token": access_token},
         headers={"PLAID-CLIENT-ID": sim.client_id, "PLAID-SECRET": sim.client_secret},
         timeout=30,
+        verify=client_context(),
     )
     return response.status_code, json_object(response)
 

@@ -25,6 +25,7 @@ from ..bridge.item_health import HEALTHY, LOGIN_REQUIRED
 from ..bridge.store import public_ref
 from ..emulator.webhooks import wait_for_deliveries
 from ..settings import Settings
+from ..tls import client_context
 from .diagnosis import error_text, json_object
 from .end_users import SANDBOX_BANKS, item_of, plaid_call
 from .simulator import KoreFlowError, KoreSimulator, StepSkipped
@@ -122,7 +123,7 @@ def _repair_url(settings: Settings, ref: str) -> str:
 
 def _user_logs_in_again(settings: Settings, repair_url: str, institution_id: str) -> None:
     """What the repair page and the Link stand-in post when the user logs in again."""
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, verify=client_context()) as http:
         link_token = _json(http.post(repair_url + "/link_token", json={}), "link_token")
         login = http.post(
             (settings.plaid_api_url or "").rstrip("/") + "/link/_standin/complete",

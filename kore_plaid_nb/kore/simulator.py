@@ -31,6 +31,7 @@ import httpx
 
 from ..bridge.request_shapes import VERIFY_USER_AGENT
 from ..settings import Settings
+from ..tls import client_context
 from . import link_user
 from .behaviour import DEFAULT_BEHAVIOUR, KoreBehaviour
 from .bridge_page import BridgePage, LinkResult, LinkSession
@@ -101,7 +102,10 @@ class KoreSimulator:
         # shared by the OAuth client and Kore's Plaid actions: a test may change them
         self.credentials = ClientCredentials(settings.client_id, settings.secret)
         self.http = httpx.Client(
-            timeout=timeout, follow_redirects=False, headers={"User-Agent": user_agent}
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": user_agent},
+            verify=client_context(),
         )
         if use_pkce is not None:
             behaviour = replace(behaviour, pkce=use_pkce)

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from ..private_files import write_private
+from ..tls import client_context
 from .events import Event
 from .journal import append, locked, progress_dir, read_lines
 
@@ -130,6 +131,7 @@ def _post(board_url: str, token: str, batch: list[Event]) -> Answer:
             json=body,
             headers={"Authorization": f"Bearer {token}"},
             timeout=TIMEOUT,
+            verify=client_context(),
         )
     except httpx.HTTPError as exc:
         return Answer(f"the board at {board_url} did not answer ({type(exc).__name__})")

@@ -34,6 +34,7 @@ from ..kore.standin import play_kore
 from ..kore.what_kore_sent import WhatKoreSent
 from ..settings import Settings, mask
 from ..tables import format_table
+from ..tls import client_context
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
 from . import bridge_figures, prerequisites_checks, step_runner
@@ -356,7 +357,9 @@ def open_tunnel(current: Settings) -> None:
 def check_tunnel(current: Settings) -> None:
     running = stack.ensure_stack(current)
     info = tunnel.check_tunnel(running.settings)
-    answer = httpx.get(f"{info.public_url.rstrip('/')}/healthz", timeout=10)
+    answer = httpx.get(
+        f"{info.public_url.rstrip('/')}/healthz", timeout=10, verify=client_context()
+    )
     result = "ok" if answer.status_code == 200 else f"HTTP {answer.status_code}"
     print(f"GET <public URL>/healthz through the tunnel: {result}")
     if answer.status_code != 200:

@@ -9,6 +9,7 @@ import httpx
 
 from ..errors import RunbookError
 from ..settings import Settings
+from ..tls import client_context
 
 TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path  # nosec B105
 
@@ -16,7 +17,9 @@ TOKEN_PATH = "/api/send_the_access_token_AUTH"  # noqa: S105 - a URL path  # nos
 def bridge_checks(settings: Settings, url: str) -> list[tuple[str, str]]:
     """Rows of (check, result); raises :class:`RunbookError` on the first failure."""
     rows: list[tuple[str, str]] = []
-    with httpx.Client(base_url=url, timeout=15, follow_redirects=False) as http:
+    with httpx.Client(
+        base_url=url, timeout=15, follow_redirects=False, verify=client_context()
+    ) as http:
         health = http.get("/healthz")
         _expect(health.status_code == 200, "GET /healthz", health)
         rows.append(("GET /healthz", "ok"))
