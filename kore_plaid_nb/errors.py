@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import socket
+import textwrap
+
+WRAP_COLUMNS = 96  # an error's lines, as a notebook shows them at its usual width
 
 
 class RunbookError(Exception):
@@ -28,10 +31,16 @@ class RunbookError(Exception):
         return text
 
     def _render_traceback_(self) -> list[str]:
-        """What IPython shows instead of a traceback: the message and the fix."""
-        return [
-            f"error: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())
-        ]
+        """What IPython shows instead of a traceback: the message and the fix, wrapped at
+        word boundaries (JupyterLab breaks an error's long lines anywhere, mid-word)."""
+        lines: list[str] = []
+        for i, line in enumerate(str(self).splitlines()):
+            text = f"error: {line}" if i == 0 else line
+            lines += textwrap.wrap(
+                text, WRAP_COLUMNS, subsequent_indent="  ",
+                break_long_words=False, break_on_hyphens=False,
+            ) or [""]  # fmt: skip
+        return lines
 
 
 class SettingsError(RunbookError):

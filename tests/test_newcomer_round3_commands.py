@@ -647,3 +647,37 @@ def test_stored_outputs_merge_consecutive_prints_as_nbval_compares_them() -> Non
         "stopped bridge\nNothing is left running.\n",
         "warning\n",
     ]
+
+
+def test_an_errors_lines_wrap_at_words_not_mid_word() -> None:
+    """Issue 29, point 14: JupyterLab broke long error lines anywhere ("use t|hat")."""
+    from kore_plaid_nb.errors import RunbookError
+
+    error = RunbookError(
+        "PLAID_ENV=development: Plaid decommissioned its Development environment on 2024-06-20 "
+        "(and plaid-python removed it in 24.0.0).",
+        fix="Set PLAID_ENV=sandbox for test data (free, user_good / pass_good) or "
+        "PLAID_ENV=production for real banks, and use that environment's secret. The settings "
+        "file is /tmp/kore-plaid-round3-7p9aka2z/.env.",
+        step="4.iv",
+    )
+    lines = error._render_traceback_()
+    assert all(len(line) <= 96 for line in lines)
+    assert lines[0].startswith("error: PLAID_ENV=development")
+    assert any(line.startswith("What to do: Set PLAID_ENV=sandbox") for line in lines)
+    assert " ".join(" ".join(lines).split()) == " ".join(f"error: {error}".split())
+
+
+def test_stored_notebooks_carry_the_kernel_metadata_jupyterlab_would_set() -> None:
+    """Issue 29, point 14: opening a notebook marked it modified, because JupyterLab wrote the
+    kernel's display name ("Python 3 (ipykernel)") and language version into it."""
+    import json
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = KernelSpecManager().get_kernel_spec("python3")
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    for path in sorted(root.glob("0*.ipynb")):
+        metadata = json.loads(path.read_text())["metadata"]
+        assert metadata["kernelspec"]["display_name"] == installed.display_name, path.name
+        assert metadata["language_info"].get("version", "").startswith("3."), path.name

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -179,7 +180,7 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
     patterns = load_patterns(notebooks_dir / SANITIZE_FILE_NAME)
     nb.metadata.pop("widgets", None)
     nb.metadata.pop("papermill", None)
-    nb.metadata.get("language_info", {}).pop("version", None)
+    _as_jupyterlab_writes(nb.metadata)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:
@@ -188,6 +189,18 @@ def normalize_for_storage(nb: nbformat.NotebookNode, notebooks_dir: Path) -> Non
             # a widget view names a random model that is never stored: keep its text form
             output.get("data", {}).pop(WIDGET_VIEW, None)
             _rewrite_texts(output, lambda text: sanitize_text(text, patterns))
+
+
+def _as_jupyterlab_writes(metadata: nbformat.NotebookNode) -> None:
+    """The kernel's metadata as JupyterLab sets it once the kernel is up (its spec's display
+    name, the language's version), so opening a stored notebook does not mark it modified."""
+    spec = metadata.get("kernelspec") or {}
+    try:
+        installed = KernelSpecManager().get_kernel_spec(spec.get("name") or "python3")
+    except NoSuchKernel:
+        return
+    spec.update(display_name=installed.display_name, language=installed.language)
+    metadata["kernelspec"] = spec
 
 
 def _coalesced(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
