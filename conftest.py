@@ -214,3 +214,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
             super()._assign_work_unit(node)
 
     return FileScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly when the browser tests did not run (SKIP_BROWSER=1): a green run without
+    them must not pass for a whole one."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "SKIP_BROWSER=1" in str(getattr(report, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"THE BROWSER TESTS DID NOT RUN: {len(skipped)} skipped (SKIP_BROWSER=1, no "
+            "Chromium). Install Debian's chromium and run make test again for them.",
+            red=True,
+            bold=True,
+        )

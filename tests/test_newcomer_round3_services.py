@@ -55,3 +55,28 @@ def test_a_service_ends_with_the_jupyter_server_that_started_it(
     finally:
         server.kill()
         services.stop_all(settings_module.home_path())
+
+
+@pytest.mark.parametrize("skip_browser", ["", "1"])
+def test_without_chromium_the_browser_tests_fail_or_are_said_skipped(
+    skip_browser: str, tmp_path: Path
+) -> None:
+    """Issue 29, point 10: 31 browser tests skipped in silence, green, on a fresh machine."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "SKIP_BROWSER")}
+    env.update(KORE_PLAID_CHROMIUM=str(tmp_path / "no-chromium"), SKIP_BROWSER=skip_browser)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n0",
+         "tests/test_browser_run_report.py"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if skip_browser:
+        assert done.returncode == 0, done.stdout[-2000:]
+        assert "THE BROWSER TESTS DID NOT RUN: 1 skipped" in done.stdout
+    else:
+        assert done.returncode == 1 and "1 error" in done.stdout, done.stdout[-2000:]
+        assert "SKIP_BROWSER=1" in done.stdout and "apt-get install chromium" in done.stdout
