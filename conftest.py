@@ -58,6 +58,7 @@ SLOW_FILES = (  # files, or tests by the start of their id
     "tests/test_newcomer_round3_commands.py::test_a_busy_",  # the commands as processes
     "tests/test_newcomer_round3_commands.py::test_a_service_start_",
     "tests/test_newcomer_round3_kernel.py",  # a real kernel
+    "tests/test_kernel_warm_up.py",  # a real kernel
     "tests/test_newcomer_round3_services.py",  # the emulator as a process
     "tests/test_docs_site.py",  # builds the site, opens Chromium
     "tests/test_kore_profile.py::test_a_click_in_a_kernel",  # a real kernel

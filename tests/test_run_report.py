@@ -122,7 +122,7 @@ def test_a_run_that_breaks_off_still_replaces_the_last_report(tmp_path: Path, mo
     def breaks_off(*args, **kwargs) -> None:
         raise RuntimeError("the machine ran out of memory")
 
-    monkeypatch.setattr(command, "run_notebooks", breaks_off)
+    monkeypatch.setattr(runner, "run_notebooks", breaks_off)  # the command imports it late
     args = argparse.Namespace(notebooks=notebooks, build_dir=build, only=(), store_outputs=False)
     with pytest.raises(RuntimeError):
         command.run(args)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from .. import progress, services
 from ..settings import ENV_NAMES, home_path, load_as_is, project_root
+from . import HEADLESS_ENV
 from .ending import closing_text
-from .report import remove_report, write_html_report
-from .runner import FIX_PREFIX, RunReport, notebook_paths, run_notebooks
-from .steps import HEADLESS_ENV
+from .kernels import start_pool
+from .paths import notebook_paths
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -91,14 +91,23 @@ def run(args: argparse.Namespace) -> int:
     paths = notebook_paths(args.notebooks, args.only)
     print(plan_line(len(paths), settings.mode, settings.link_mode))
     started = time.monotonic()
+    # the first kernel boots and imports while this process imports the runner (~3 s)
+    pool = start_pool(paths, settings)
+    try:
+        from .report import remove_report, write_html_report
+        from .runner import FIX_PREFIX, RunReport, run_notebooks
+    except BaseException:
+        pool.close()
+        raise
     remove_report(args.build_dir)  # whatever ends this run, an older report never stands for it
     report = RunReport.planned(paths)
     interrupted = False
     try:
-        run_notebooks(paths, settings, args.build_dir, args.store_outputs, report=report)
+        run_notebooks(paths, settings, args.build_dir, args.store_outputs, report=report, pool=pool)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        pool.close()  # run_notebooks closed it; again (a no-op) if it broke off first
         services.stop_all(settings.home)
         html_path = write_html_report(
             report, args.build_dir, settings.mode, link_mode=settings.link_mode

@@ -17,24 +17,35 @@ import contextlib
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+import zmq
+from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from .. import services
+from ..private_files import private_file
+from ..settings import Settings
+
 KERNEL_NAME = "python3"
 SHUTDOWN_SECONDS = 5.0
+WARM_UP_SECONDS = 60.0
 
 
 class KernelPool:
     """Starts kernels ahead and retires them without waiting (thread-safe enough for one
     runner: ``start``/``retire`` from the runner's thread, shutdowns in threads of their own)."""
 
-    def __init__(self, stderr_path: Path) -> None:
+    def __init__(self, stderr_path: Path, warm_up: str = "") -> None:
         self._stderr_path = stderr_path
+        self._warm_up = warm_up  # code a started kernel runs at once (silently): its imports
         self._started: list[AsyncKernelManager] = []
         self._retired: set[int] = set()
         self._shutdowns: list[threading.Thread] = []
+        self.first: AsyncKernelManager | None = None  # the run's first kernel, started early
+        self._warming: dict[int, threading.Thread] = {}
 
     def start(self, notebook: Path) -> AsyncKernelManager:
         """Launch a kernel for ``notebook`` (working directory: its folder)."""
@@ -46,7 +57,23 @@ class KernelPool:
             _remove_socket_folder(manager)
             raise
         self._started.append(manager)
+        if self._warm_up:
+            warming = threading.Thread(
+                target=_warm_up,
+                args=(manager, self._warm_up),
+                name="kore-plaid-kernel-warm-up",
+                daemon=True,
+            )
+            warming.start()
+            self._warming[id(manager)] = warming
         return manager
+
+    def warmed(self, manager: AsyncKernelManager) -> None:
+        """Wait until ``manager``'s kernel ran the warm-up (at most :data:`WARM_UP_SECONDS`):
+        the notebook's first request then always comes after it."""
+        warming = self._warming.pop(id(manager), None)
+        if warming is not None:
+            warming.join(WARM_UP_SECONDS)
 
     def try_start(self, notebook: Path) -> AsyncKernelManager | None:
         """:meth:`start`, or None when the kernel cannot be launched (the notebook's own run
@@ -79,6 +106,31 @@ class KernelPool:
         self._started.clear()
         self._retired.clear()
         self._shutdowns.clear()
+
+
+def _warm_up(manager: AsyncKernelManager, code: str) -> None:
+    """Run ``code`` silently in the kernel as soon as it is ready (no output, no execution
+    count: the notebook's first cell is still [1]); its imports are then done while the
+    current notebook runs. A client of its own (own ZeroMQ context: the manager's belongs to
+    the runner's thread). A kernel that cannot is left as it is."""
+    context = zmq.Context()
+    client = BlockingKernelClient(context=context)
+    try:
+        client.load_connection_info(manager.get_connection_info())
+        client.start_channels()
+        client.wait_for_ready(timeout=WARM_UP_SECONDS)
+        msg_id = client.execute(code, silent=True, store_history=False)
+        deadline = time.monotonic() + WARM_UP_SECONDS
+        while time.monotonic() < deadline:
+            reply = client.get_shell_msg(timeout=WARM_UP_SECONDS)
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                break
+    except Exception:  # noqa: BLE001, S110 - the notebook's own run imports it then  # nosec B110
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            client.stop_channels()
+        context.destroy(linger=0)
 
 
 def ipc_kernel_manager() -> AsyncKernelManager:
@@ -121,3 +173,19 @@ def _alive(manager: AsyncKernelManager) -> bool:
 def _kill(manager: AsyncKernelManager) -> None:
     with contextlib.suppress(Exception):
         run_sync(manager.shutdown_kernel)(now=True)
+
+
+# what every notebook's first cell imports: done in each kernel while the notebook before runs
+WARM_UP = "import kore_plaid_nb.runbook.steps"
+
+
+def start_pool(paths: list[Path], settings: Settings) -> KernelPool:
+    """The run's kernel pool, its first notebook's kernel booting (and importing) already."""
+    pool = KernelPool(kernel_log(settings), warm_up=WARM_UP)
+    if paths:
+        pool.first = pool.try_start(paths[0])
+    return pool
+
+
+def kernel_log(settings: Settings) -> Path:
+    return private_file(services.logs_dir(settings.home) / "kernels.log")

@@ -16,10 +16,11 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .. import progress, services
-from ..private_files import private_file, private_folder, write_private
+from .. import progress
+from ..private_files import private_folder, write_private
 from ..settings import Settings, mask
-from .kernels import KernelPool, ipc_kernel_manager, stop_kernel
+from .kernels import KernelPool, ipc_kernel_manager, kernel_log, start_pool, stop_kernel
+from .paths import notebook_paths as notebook_paths
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
 TEARDOWN_PREFIX = "08_"
@@ -69,13 +70,6 @@ class RunReport:
 
     def tagged(self, tag: str) -> str:
         return "\n".join(r.tagged_outputs[tag] for r in self.results if tag in r.tagged_outputs)
-
-
-def notebook_paths(notebooks_dir: Path, only: Iterable[str] = ()) -> list[Path]:
-    """The runbook's notebooks in order (``NN_name.ipynb``), optionally a subset by name."""
-    wanted = {name.removesuffix(".ipynb") for name in only}
-    paths = sorted(p for p in notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
-    return [p for p in paths if not wanted or p.stem in wanted or p.stem[:2] in wanted]
 
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -220,10 +214,6 @@ def _coalesced(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNo
     return merged
 
 
-def kernel_log(settings: Settings) -> Path:
-    return private_file(services.logs_dir(settings.home) / "kernels.log")
-
-
 def execute(
     path: Path,
     settings: Settings,
@@ -342,15 +332,17 @@ def run_notebooks(
     store_outputs: bool = False,
     progress: Callable[[str], None] = print,
     report: RunReport | None = None,
+    pool: KernelPool | None = None,
 ) -> RunReport:
     """Run ``paths`` in order; after a failure skip to teardown so nothing stays running.
 
     ``report`` (every notebook planned as not run) is filled in as they run, so that a caller
-    holding it can still write what happened when the run is interrupted."""
+    holding it can still write what happened when the run is interrupted. ``pool``: one the
+    caller made (:func:`start_pool`, its first kernel already booting); closed here."""
     report = report if report is not None else RunReport.planned(paths)
     private_folder(private_folder(build_dir) / "notebooks")
     remove_stale_results(build_dir)
-    pool = KernelPool(kernel_log(settings))
+    pool = pool if pool is not None else start_pool(paths, settings)
     try:
         _run_in_order(paths, settings, build_dir, store_outputs, progress, report, pool)
     finally:
@@ -368,7 +360,7 @@ def _run_in_order(
     pool: KernelPool,
 ) -> None:
     failed = False
-    ahead: dict[int, AsyncKernelManager | None] = {}
+    ahead: dict[int, AsyncKernelManager | None] = {0: pool.first} if pool.first else {}
 
     def will_run(index: int) -> bool:
         return not failed or paths[index].stem.startswith(TEARDOWN_PREFIX)
@@ -377,7 +369,8 @@ def _run_in_order(
         if index < len(paths) and will_run(index):
             ahead[index] = pool.try_start(paths[index])  # None: execute starts its own
 
-    start_ahead(0)
+    if not ahead:
+        start_ahead(0)
     for index, path in enumerate(paths):
         shown = f"[{index + 1}/{len(paths)}] {path.stem}"
         if not will_run(index):
@@ -385,6 +378,8 @@ def _run_in_order(
             continue
         kernel = ahead.pop(index, None)
         progress(f"{shown} ...")
+        if kernel is not None:
+            pool.warmed(kernel)
         start_ahead(index + 1)  # the next kernel boots while this notebook runs
         try:
             result = execute(

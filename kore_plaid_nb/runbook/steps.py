@@ -37,12 +37,12 @@ from ..tables import format_table
 from ..tls import client_context
 from ..verification import check_redirect_uri_registered, wait_for_kore_token
 from ..verification.bridge_checks import bridge_checks
+from . import HEADLESS_ENV as HEADLESS_ENV
 from . import bridge_figures, prerequisites_checks, step_runner
 from .step_runner import step
 
 P = ParamSpec("P")
 R = TypeVar("R")
-HEADLESS_ENV = "KORE_PLAID_HEADLESS"  # set by `kore-plaid run`: nobody is at the keyboard
 REQUIRED_MODULES = (
     ("plaid-python", "plaid"),
     ("Starlette", "starlette"),
