@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     print(plan_line(len(paths), settings.mode, settings.link_mode))
     started = time.monotonic()
     # the first kernel boots and imports while this process imports the runner (~3 s)
-    pool = start_pool(paths, settings)
+    pool = start_pool(paths, settings)  # as many ahead as the runner keeps
     try:
         from .report import remove_report, write_html_report
         from .runner import FIX_PREFIX, RunReport, run_notebooks

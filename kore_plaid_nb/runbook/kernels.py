@@ -44,7 +44,7 @@ class KernelPool:
         self._started: list[AsyncKernelManager] = []
         self._retired: set[int] = set()
         self._shutdowns: list[threading.Thread] = []
-        self.first: AsyncKernelManager | None = None  # the run's first kernel, started early
+        self.early: list[AsyncKernelManager | None] = []  # the run's first kernels, started early
         self._warming: dict[int, threading.Thread] = {}
 
     def start(self, notebook: Path) -> AsyncKernelManager:
@@ -179,11 +179,11 @@ def _kill(manager: AsyncKernelManager) -> None:
 WARM_UP = "import kore_plaid_nb.runbook.steps"
 
 
-def start_pool(paths: list[Path], settings: Settings) -> KernelPool:
-    """The run's kernel pool, its first notebook's kernel booting (and importing) already."""
+def start_pool(paths: list[Path], settings: Settings, ahead: int = 2) -> KernelPool:
+    """The run's kernel pool, the first ``ahead`` notebooks' kernels booting (and importing)
+    already."""
     pool = KernelPool(kernel_log(settings), warm_up=WARM_UP)
-    if paths:
-        pool.first = pool.try_start(paths[0])
+    pool.early = [pool.try_start(path) for path in paths[:ahead]]
     return pool
 
 

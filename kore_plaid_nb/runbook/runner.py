@@ -24,6 +24,9 @@ from .paths import notebook_paths as notebook_paths
 from .sanitize import SANITIZE_FILE_NAME, load_patterns, sanitize_text
 
 TEARDOWN_PREFIX = "08_"
+# kernels booting ahead of the notebook running: two (a short notebook is done before one
+# kernel has booted and imported, ~2 s; a kernel idles at ~60 MB)
+KERNELS_AHEAD = 2
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 300
 # Marks, in an executed notebook's cell metadata, a cell that did not run this time.
@@ -342,7 +345,7 @@ def run_notebooks(
     report = report if report is not None else RunReport.planned(paths)
     private_folder(private_folder(build_dir) / "notebooks")
     remove_stale_results(build_dir)
-    pool = pool if pool is not None else start_pool(paths, settings)
+    pool = pool if pool is not None else start_pool(paths, settings, KERNELS_AHEAD)
     try:
         _run_in_order(paths, settings, build_dir, store_outputs, progress, report, pool)
     finally:
@@ -360,13 +363,13 @@ def _run_in_order(
     pool: KernelPool,
 ) -> None:
     failed = False
-    ahead: dict[int, AsyncKernelManager | None] = {0: pool.first} if pool.first else {}
+    ahead: dict[int, AsyncKernelManager | None] = dict(enumerate(pool.early))
 
     def will_run(index: int) -> bool:
         return not failed or paths[index].stem.startswith(TEARDOWN_PREFIX)
 
     def start_ahead(index: int) -> None:
-        if index < len(paths) and will_run(index):
+        if index < len(paths) and will_run(index) and index not in ahead:
             ahead[index] = pool.try_start(paths[index])  # None: execute starts its own
 
     if not ahead:
@@ -380,7 +383,8 @@ def _run_in_order(
         progress(f"{shown} ...")
         if kernel is not None:
             pool.warmed(kernel)
-        start_ahead(index + 1)  # the next kernel boots while this notebook runs
+        for following in range(index + 1, index + 1 + KERNELS_AHEAD):
+            start_ahead(following)  # the next kernels boot while this notebook runs
         try:
             result = execute(
                 path, settings, build_dir / "notebooks" / path.name, store_outputs, kernel
