@@ -25,11 +25,12 @@ authorization with 2 workers), as long as nothing serializes them without spendi
 (SQLite's one writer at a time: each authorization holds the write lock for its
 transactions, a ceiling of 1 / that time; ``bridge_cpu_share`` shows how busy the bridge was).
 ``--profile FILE`` records py-spy's collapsed stacks of the bridge (every process) during
-the CPU runs; ``benchmarks/profile_shares.py FILE`` sums them by area.
+the CPU runs (``--gil``: only the thread holding the GIL, so threads waiting on a lock are
+not counted as busy); ``benchmarks/profile_shares.py FILE`` sums them by area.
 
     .venv/bin/python benchmarks/bridge_cpu.py [--users 20] [--authorizations 300] [--runs 3]
         [--seconds 10] [--codes 600] [--no-wrk] [--profile FILE] [--workers 1]
-        [--store sqlite|postgresql] [--postgres URL] [--json FILE]
+        [--store sqlite|postgresql] [--postgres URL] [--gil] [--json FILE]
 """
 
 from __future__ import annotations
@@ -174,12 +175,15 @@ def fresh_codes(bench: Bench, users: int, count: int) -> list[str]:
         return list(pool.map(one, range(count)))
 
 
-def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     """py-spy (a dev tool: ``pip install py-spy``) sampling ``pid`` into ``out`` (collapsed
-    stacks, one per line with its count: ``--format raw``), every thread, idle ones left out."""
+    stacks, one per line with its count: ``--format raw``), every thread, idle ones left out;
+    ``gil``: only the thread holding the GIL (a thread waiting for a lock is not counted)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "1000",
                "--output", str(out), "--nonblocking", "--subprocesses"]  # fmt: skip
+    if gil:
+        command.append("--gil")
     profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
     time.sleep(1.0)  # attached before the load starts
     return profiler
@@ -194,7 +198,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, object]:
     for _ in range(10):  # warm-up: imports, connection pools, SQLite pages
         refresh_token = str(bench.authorization(0)["refresh_token"])
     figures: dict[str, object] = {"cpu": [], "refresh_wrk": [], "code_wrk": []}
-    profiler = start_profiler(bench.pid, args.profile) if args.profile else None
+    profiler = start_profiler(bench.pid, args.profile, args.gil) if args.profile else None
     try:
         for run in range(args.runs):
             row = cpu_per_authorization(bench, args.users, args.authorizations)
@@ -255,6 +259,9 @@ def main() -> int:
         default=None,
         help="py-spy the bridge during the CPU runs (--format raw: collapsed stacks) into this"
         " file; summarize with benchmarks/profile_shares.py (py-spy's own CPU is not the bridge's)",
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="with --profile: sample only the GIL's holder"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

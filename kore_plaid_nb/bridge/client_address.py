@@ -4,8 +4,12 @@ webhook key lookups): an IPv4 address its own, an IPv6 one its /64's."""
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
+
+KEYS_KEPT = 4096  # addresses whose key is remembered (parsing one is most of its cost)
 
 
+@lru_cache(maxsize=KEYS_KEPT)
 def budget_key(address: str) -> str:
     """Whose budget ``address`` spends: an IPv4 address its own, an IPv6 one its /64's
     (one host holds a whole /64: a new address per request must not buy a new budget), an

@@ -10,7 +10,8 @@ New sessions are rate limited per client address and overall (:mod:`..ratelimit`
 flows (:func:`start_session`, :func:`start_hosted`, :func:`issue_link_token`,
 :func:`complete`) return what happened, a value or a :class:`..refusal.Refusal`, which the
 endpoints render as JSON or as a page. Their Plaid calls run on the event loop
-(:mod:`..plaid_async`), their store work in the thread pool.
+(:mod:`..plaid_async`), their store steps too for SQLite when no lock is held, else in the
+thread pool (:mod:`.store_steps`).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from ..plaid_link import LinkStepError
 from ..problems import LINK_TOKENS_PER_SESSION, Problem
 from ..public_url import public_base_url
 from ..refusal import Refusal, Refused
-from ..store import ItemRecord, SessionRecord, StoreUnavailable
+from ..store import ItemRecord, SessionClaim, SessionRecord, StoreUnavailable
 from . import recording
 from .context import BridgeContext
-from .plaid_urls import OAUTH_RETURN_PATH, link_redirect_uri, webhook_url
+from .plaid_urls import OAUTH_RETURN_PATH, link_urls, webhook_url
+from .store_steps import store_step
 
 __all__ = [
     "LINK_TOKENS_PER_SESSION",
@@ -253,14 +255,14 @@ async def start_session_with_link_token(
     ctx: BridgeContext, query: str, address: str, redirect_uri: str | None, webhook: str | None
 ) -> Started:
     """:func:`start_session` for JSON callers: the request admitted on the event loop (no
-    I/O), the Link token from Plaid on the loop, the session opened in the thread pool."""
+    I/O), the Link token from Plaid on the loop, the session opened (:func:`.store_step`)."""
     auth = admit(ctx, query, address)
     session_id = secrets.token_urlsafe(32)
     language = i18n.current_language()
     link_token = await ctx.link.create_link_token_async(
         session_id, redirect_uri, webhook, language=language
     )
-    await run_in_threadpool(open_session, ctx, auth, session_id, query, language)
+    await store_step(ctx, open_session, ctx, auth, session_id, query, language)
     return Started(auth, session_id, link_token)
 
 
@@ -284,14 +286,15 @@ async def start_hosted(
     ctx: BridgeContext, query: str, address: str, base: str, webhook: str | None
 ) -> Redirect:
     """LINK_MODE=hosted: admit the request, get a Hosted Link from Plaid (both on the event
-    loop), open the session (thread pool); then on to Plaid's hosted_link_url."""
+    loop), open the session (:func:`.store_step`); then on to Plaid's hosted_link_url."""
     auth = admit(ctx, query, address)
     new = new_hosted_session()
     options: dict[str, object] = {"completion_redirect_uri": new.completion_uri(base)}
     language = i18n.current_language()
     answer = await ctx.link.create_link_async(new.session_id, None, webhook, options, language)
     url = hosted_link_url(answer)
-    await run_in_threadpool(
+    await store_step(
+        ctx,
         ctx.store.create_hosted_session,
         new.session_id,
         auth.client_id,
@@ -324,8 +327,7 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
         webhook = webhook_url(ctx.settings, request)
         plaid_first = partial(start_hosted, ctx, query, address, hosted_base, webhook)
     elif as_json:
-        redirect_uri = link_redirect_uri(ctx.settings, request)
-        webhook = webhook_url(ctx.settings, request)
+        redirect_uri, webhook = link_urls(ctx.settings, request)
         plaid_first = partial(
             start_session_with_link_token, ctx, query, address, redirect_uri, webhook
         )
@@ -362,8 +364,8 @@ async def issue_link_token(
     ctx: BridgeContext, session_id: str, redirect_uri: str | None, webhook: str | None
 ) -> str | Refusal:
     """A Link token for an open session (at most :data:`LINK_TOKENS_PER_SESSION`), in the
-    session's language: the grant in the thread pool, Plaid on the event loop."""
-    grant = await run_in_threadpool(ctx.store.grant_link_token, session_id, LINK_TOKENS_PER_SESSION)
+    session's language: the grant (:func:`.store_step`), Plaid on the event loop."""
+    grant = await store_step(ctx, ctx.store.grant_link_token, session_id, LINK_TOKENS_PER_SESSION)
     if grant.problem is not None:
         return Problem.of_session(grant.problem).refusal()
     try:
@@ -382,8 +384,7 @@ async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
     session_id = params.get("session") or ""
     if not session_id:
         return MISSING_SESSION.json()
-    redirect_uri = link_redirect_uri(ctx.settings, request)
-    webhook = webhook_url(ctx.settings, request)
+    redirect_uri, webhook = link_urls(ctx.settings, request)
     issued = await counted(session_id, issue_link_token(ctx, session_id, redirect_uri, webhook))
     if isinstance(issued, Refusal):
         return issued.json()
@@ -399,22 +400,22 @@ NO_LONGER_VALID = (
 async def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Redirect | Refusal:
     """Link succeeded: claim the session (single use), exchange the public token, mint the
     code; on to Kore's callback with it. A Plaid failure releases the session (the user may
-    retry); an Item that cannot be stored is removed at Plaid. The store in the thread pool
-    (two hops), Plaid on the event loop."""
-    claimed = await run_in_threadpool(claim, ctx, session_id, public_token)
+    retry); an Item that cannot be stored is removed at Plaid. The store steps on the event
+    loop or in the thread pool (:func:`.store_step`), Plaid on the event loop."""
+    claimed = await claim_async(ctx, session_id, public_token)
     if isinstance(claimed, Refusal):
         return claimed
     try:
         item = await ctx.link.exchange_async(public_token, session_id, checked=True)
     except LinkStepError as exc:
-        await run_in_threadpool(ctx.store.release_session, session_id)
+        await store_step(ctx, ctx.store.release_session, session_id)
         return exc.refusal
     except BaseException:
         with contextlib.suppress(StoreUnavailable):  # the first failure is the one to tell
-            await run_in_threadpool(ctx.store.release_session, session_id)  # may retry
+            await store_step(ctx, ctx.store.release_session, session_id)  # may retry
         raise
     try:
-        return await run_in_threadpool(issue, ctx, session_id, claimed, item)
+        return await store_step(ctx, issue, ctx, session_id, claimed, item)
     except StoreUnavailable:
         await ctx.link.remove_item_async(item.access_token)  # stored nowhere: not at Plaid
         raise
@@ -423,10 +424,22 @@ async def complete(ctx: BridgeContext, session_id: str, public_token: str) -> Re
         return Refusal(400, exc.error, *NO_LONGER_VALID)
 
 
-def claim(ctx: BridgeContext, session_id: str, public_token: str) -> SessionRecord | Refusal:
+async def claim_async(
+    ctx: BridgeContext, session_id: str, public_token: str
+) -> SessionRecord | Refusal:
     """The session claimed for this completion (single use), its public token not spent;
-    a refusal (the session given back when the token is spent)."""
-    claimed = ctx.store.claim_session(session_id)
+    a refusal (the session given back when the token is spent). Two store steps
+    (:func:`.store_step`): the claim, then the spent token's check (which may run twice: it
+    only reads, and gives the session back)."""
+    claimed = await store_step(ctx, ctx.store.claim_session, session_id)
+    return await store_step(ctx, unspent, ctx, claimed, session_id, public_token)
+
+
+def unspent(
+    ctx: BridgeContext, claimed: SessionClaim, session_id: str, public_token: str
+) -> SessionRecord | Refusal:
+    """The claimed session, unless the claim failed or the public token is spent (then the
+    session is given back)."""
     if claimed.problem is not None or claimed.record is None:
         return Problem.of_session(claimed.problem).refusal()
     try:

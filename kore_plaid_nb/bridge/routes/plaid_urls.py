@@ -32,6 +32,13 @@ def link_redirect_uri(settings: Settings, request: Request) -> str | None:
     return f"{base}{OAUTH_RETURN_PATH}" if base else None
 
 
+def link_urls(settings: Settings, request: Request) -> tuple[str | None, str | None]:
+    """:func:`link_redirect_uri` and :func:`webhook_url`, the base URL worked out once."""
+    base = reachable_base_url(settings, request)
+    redirect_uri = settings.link_redirect_uri or (f"{base}{OAUTH_RETURN_PATH}" if base else None)
+    return redirect_uri, base + WEBHOOK_PATH if base else None
+
+
 def webhook_url(settings: Settings, request: Request) -> str | None:
     """Where Plaid sends the Items' webhooks: this bridge's ``/plaid/webhook``, when Plaid
     can reach it; else None: no webhook."""

@@ -149,6 +149,7 @@ class SQLiteBackend:
                 "postgresql:// URL.",
             ) from None
         self._lock = threading.Lock()
+        self._busy_ms = BUSY_TIMEOUT_SECONDS * 1000  # sqlite3.connect's timeout
         self._checkpointer = _Checkpointer(self.path)
         for suffix in ("-wal", "-shm"):
             side = self.path.with_name(self.path.name + suffix)
@@ -184,18 +185,23 @@ class SQLiteBackend:
         limit = _wait_limit.get()
         if limit is None:
             with self._lock:
+                self._set_busy_timeout(BUSY_TIMEOUT_SECONDS * 1000)
                 yield
             return
         if not (self._lock.acquire(timeout=limit) if limit > 0 else self._lock.acquire(False)):
             raise _unavailable(sqlite3.OperationalError("database is locked"), self.path)
         try:
-            self._db.execute(f"PRAGMA busy_timeout={int(limit * 1000)}")
-            try:
-                yield
-            finally:
-                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+            self._set_busy_timeout(int(limit * 1000))
+            yield
         finally:
             self._lock.release()
+
+    def _set_busy_timeout(self, milliseconds: int) -> None:
+        """The connection's busy timeout (under the process's lock), set only when it changes:
+        the next caller sets its own."""
+        if self._busy_ms != milliseconds:
+            self._db.execute(f"PRAGMA busy_timeout={milliseconds}")
+            self._busy_ms = milliseconds
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
