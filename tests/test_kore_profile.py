@@ -563,3 +563,10 @@ def test_long_kore_inputs_wrap_instead_of_being_cut(live_keys: settings.Settings
     assert not any(isinstance(c, ipywidgets.Label) and len(c.value) > 30 for c in cells), (
         "a long text in a Label is cut"
     )
+
+
+def test_the_token_urls_are_text_with_copy_not_links(live_keys: settings.Settings) -> None:
+    """Issue 29: 05's Token URL links opened a page that said "Method Not Allowed"."""
+    rows = {row.label: row for row in build_profile(live_keys, PUBLIC).form_rows()}
+    assert not rows["Token Request URL"].link and not rows["Refresh Token URL"].link
+    assert rows["Authorization URL"].link  # a browser opens that one

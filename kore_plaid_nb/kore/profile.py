@@ -160,7 +160,10 @@ class KoreProfile:
                 source=KORE_AGENT_PLATFORM,
             ),
         ]
-        return [replace(r, link=_is_link(r.value)) for r in table]
+        # a link only where a browser has something to open: Kore's server POSTs to the token
+        # URLs (a browser on them gets "not a page"), so they are text with Copy (issue 29)
+        post_only = (self.token_request_url, self.refresh_token_url)
+        return [replace(r, link=_is_link(r.value) and r.value not in post_only) for r in table]
 
     def _client_rows(self) -> list[ProfileRow]:
         """Authorization Type to Client Secret Key."""
