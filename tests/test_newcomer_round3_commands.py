@@ -404,6 +404,7 @@ def test_a_later_cell_of_a_broken_notebook_says_fix_the_settings_above_first(
     )
     env_file = tmp_path / ".env"
     monkeypatch.setenv("KORE_PLAID_ENV_FILE", str(env_file))
+    monkeypatch.delenv("KORE_PLAID_HEADLESS", raising=False)  # in JupyterLab, not `run`
     settings = steps.start("03_bridge")  # a kernel that ran before: good settings
     env_file.write_text("PLAID_ENV=development\n")
     env_file.chmod(0o600)
@@ -681,3 +682,23 @@ def test_stored_notebooks_carry_the_kernel_metadata_jupyterlab_would_set() -> No
         metadata = json.loads(path.read_text())["metadata"]
         assert metadata["kernelspec"]["display_name"] == installed.display_name, path.name
         assert metadata["language_info"].get("version", "").startswith("3."), path.name
+
+
+def test_08_runs_whole_with_a_wrong_setting(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Teardown must never be kept from running: every step of 08 is lenient."""
+    from kore_plaid_nb.progress import catalog
+    from kore_plaid_nb.runbook import step_runner, steps
+
+    monkeypatch.setattr(
+        step_runner, "running", {"notebook": None, "settings": None, "started": None}
+    )
+    monkeypatch.setenv("PLAID_ENV", "development")
+    settings = steps.start("08_teardown")
+    [teardown] = [n for n in catalog.RUNBOOK if n.name == "08_teardown"]
+    assert set(teardown.steps) - {"start"} <= step_runner.LENIENT_STEPS
+    steps.teardown(settings, wipe_secrets=False)
+    steps.wipe_secrets_form(settings)
+    steps.go_live(settings)
+    assert "Nothing is left running." in capsys.readouterr().out

@@ -136,7 +136,9 @@ def test_three_trainees_at_once_pass_and_the_fourth_fails_at_01_on_the_board(
         if codes[name] != expected[name]
     )
     assert "01_plaid_keys: FAILED" in outputs["dev"], outputs["dev"]
-    assert "): PLAID_ENV=development" in outputs["dev"], outputs["dev"]
+    # 01's form is shown with a wrong setting; its check says so (issue 29)
+    assert "): Fix the settings above first: PLAID_ENV=development" in outputs["dev"]
+    assert "08_teardown: ok" in outputs["dev"], outputs["dev"]  # teardown still runs
     assert "What to do: " in outputs["dev"] and "SettingsError" not in outputs["dev"]
     for name in envs:  # each trainee's own report, nothing left running
         assert (tmp_path / name / "build" / "report.html").is_file()

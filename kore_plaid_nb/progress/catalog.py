@@ -65,7 +65,7 @@ STEP_WORDS: dict[str, str] = {
     "show_settings": "settings shown",
     "plaid_keys_form": "Plaid keys form",
     "check_plaid_keys": "Plaid keys checked",
-    "show_wrong_secret": "a wrong secret shown",
+    "show_wrong_secret": "a wrong secret shown",  # words, not a secret  # nosec B105
     "explain_environment": "environments explained",
     "kore_callbacks": "Kore callbacks listed",
     "callback_form": "callback form",

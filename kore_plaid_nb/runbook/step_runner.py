@@ -5,6 +5,7 @@ unexpected exception into a :class:`RunbookError` that says what to do."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -14,6 +15,7 @@ from .. import plaid_client, progress
 from .. import settings as settings_module
 from ..errors import RunbookError, SettingsError, plain_reason
 from ..settings import Settings
+from . import HEADLESS_ENV
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,7 +29,7 @@ LENIENT_NOTEBOOKS = ("00_start_here", "01_plaid_keys", "02_redirect_uri", "08_te
 # Steps that show or fix the settings: they run with wrong ones (the others say so).
 LENIENT_STEPS = frozenset(
     {"prerequisites", "show_settings", "plaid_keys_form", "kore_callbacks", "callback_form",
-     "teardown", "go_live"}
+     "teardown", "wipe_secrets_form", "go_live"}
 )  # fmt: skip
 
 
@@ -109,7 +111,7 @@ def where_settings_live() -> str:
     """Where the settings file is, and how to open it when JupyterLab hides it."""
     path = settings_module.env_file_path()
     line = f"The settings file is {path}."
-    if path.name.startswith("."):
+    if path.name.startswith(".") and not os.environ.get(HEADLESS_ENV):  # JupyterLab's view
         line += (
             " JupyterLab's file browser hides names that start with a dot: open it with "
             f"File > Open from Path... and type {path}."
