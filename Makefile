@@ -56,7 +56,7 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
 test: lint typecheck catalogs browser
-	$(PYTEST) -n $${PYTEST_WORKERS:-2} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+	$(PYTEST) -n $${PYTEST_WORKERS:-3} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 # make test-fast leaves out the notebooks' and the fuzz suite's pytest plugins (~3 s of
 # imports in every process) and does not import the files it leaves out (conftest.py)

@@ -14,13 +14,13 @@ import zlib
 from functools import lru_cache
 from typing import NamedTuple
 
+from ..settings.plaid_vocabulary import COUNTRY_CODES as PLAID_COUNTRY_CODES
 from . import data, fields
 from .core import Body, Emulator
 from .data import Institution
 from .errors import PlaidAPIError
 
-COUNTRY_CODES = frozenset({"US", "GB", "ES", "NL", "FR", "IE", "CA", "DE", "IT", "PL", "DK",
-                           "NO", "SE", "EE", "LT", "LV", "PT", "BE", "AT", "FI"})  # fmt: skip
+COUNTRY_CODES = PLAID_COUNTRY_CODES  # plaid-python's CountryCode
 LOGO_SIZE = 152  # Plaid's logos are 152x152 PNGs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from .. import ports, services
 from ..settings import Settings
@@ -47,32 +48,27 @@ def ensure_emulator(settings: Settings, port: int | None = None) -> services.Ser
 
 def accepts_keys(url: str, settings: Settings) -> bool:
     """True when the emulator at ``url`` accepts these settings' client_id / secret."""
-    request = urllib.request.Request(  # noqa: S310 - the recorded loopback http URL
-        url + "/_emulator/faults",
-        headers={"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310
-            status: int = response.status
-            return status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    return _answers_ok(url + "/_emulator/faults", settings)
 
 
 def sync_dashboard(url: str, settings: Settings) -> bool:
     """Give the running emulator's dashboard the redirect URIs these settings allow (notebook
     02 may have saved a new Kore callback since it started). False when it did not take them
     (an emulator of an older version): the caller then starts a new one."""
-    body = json.dumps({"allowed_redirect_uris": list(allowed_redirect_uris(settings))}).encode()
+    body = {"allowed_redirect_uris": list(allowed_redirect_uris(settings))}
+    return _answers_ok(url + DASHBOARD_PATH, settings, put=body)
+
+
+def _answers_ok(url: str, settings: Settings, put: Mapping[str, object] | None = None) -> bool:
+    """True when the emulator answers 200 to GET (or PUT ``put`` to) ``url`` with these keys."""
+    headers = {"PLAID-CLIENT-ID": settings.client_id, "PLAID-SECRET": settings.secret}
+    if put is not None:
+        headers["Content-Type"] = "application/json"
     request = urllib.request.Request(  # noqa: S310 - the recorded loopback http URL
-        url + DASHBOARD_PATH,
-        data=body,
-        method="PUT",
-        headers={
-            "Content-Type": "application/json",
-            "PLAID-CLIENT-ID": settings.client_id,
-            "PLAID-SECRET": settings.secret,
-        },
+        url,
+        data=None if put is None else json.dumps(put).encode(),
+        method="GET" if put is None else "PUT",
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://127.0.0.1  # nosec B310

@@ -12,21 +12,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypedDict
 
+from ...settings.plaid_vocabulary import PRODUCTS as PLAID_PRODUCTS
+
 PRODUCTS = ("auth", "transactions", "identity", "investments", "liabilities")
 # Every product plaid-python 46's ``Products`` enum knows (a test keeps them equal)
-KNOWN_PRODUCTS = frozenset(
-    {
-        "assets", "auth", "balance", "balance_plus", "beacon", "cra_base_report",
-        "cra_cashflow_insights", "cra_home_lending", "cra_income_insights", "cra_lend_score",
-        "cra_monitoring", "cra_network_insights", "cra_partner_insights",
-        "cra_plaid_credit_score", "cra_qualify", "credit_details", "employment", "identity",
-        "identity_match", "identity_verification", "income", "income_verification",
-        "investments", "investments_auth", "layer", "liabilities", "pay_by_bank",
-        "payment_initiation", "processor_identity", "processor_payments", "profile",
-        "protect_linked_bank", "protect_transactions", "recurring_transactions", "signal",
-        "standing_orders", "statements", "transactions", "transactions_refresh", "transfer",
-    }
-)  # fmt: skip
+KNOWN_PRODUCTS = PLAID_PRODUCTS  # what Plaid names a product (plaid-python's Products)
 SANDBOX_USERNAME = "user_good"
 SANDBOX_PASSWORD = "pass_good"  # noqa: S105 - Plaid's public Sandbox password  # nosec B105
 
