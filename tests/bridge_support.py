@@ -383,3 +383,19 @@ def one_item_stored() -> Settings:
         store.save_authorization("s", ItemRecord("i", ACCESS_TOKEN, None, "u"), "c", "client",
                                  "http://127.0.0.1/cb", None, None, 60)  # fmt: skip
     return settings
+
+
+def record_completion_uris(monkeypatch: Any) -> list[str]:
+    """The ``completion_redirect_uri`` of every Hosted Link token the bridge asks Plaid for
+    (in order), recorded from the body it sends (``plaid_client.link_token_body``)."""
+    completions: list[str] = []
+    original = plaid_client.link_token_body
+
+    def recording(*args: object, **kwargs: object) -> dict[str, object]:
+        options = kwargs.get("hosted_link")
+        if isinstance(options, dict):
+            completions.append(str(options["completion_redirect_uri"]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plaid_client, "link_token_body", recording)
+    return completions

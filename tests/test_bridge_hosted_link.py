@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from bridge_support import authorize_query, exchange, query_of
+from bridge_support import authorize_query, exchange, query_of, record_completion_uris
 from cryptography.hazmat.primitives.asymmetric import ec
 from http_support import TLS
 from plaid.model.accounts_get_request import AccountsGetRequest
@@ -138,16 +138,7 @@ def hosted(
         gate.wait(20)
         return plaid.webhook_verification_key(kid)
 
-    completions: list[str] = []
-    original = plaid_client.link_token_body  # the body the bridge sends Plaid
-
-    def recording(*args: object, **kwargs: object) -> dict:
-        options = kwargs.get("hosted_link")
-        if isinstance(options, dict):
-            completions.append(str(options["completion_redirect_uri"]))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(plaid_client, "link_token_body", recording)
+    completions = record_completion_uris(monkeypatch)
     app = create_app(settings, webhook_keys=keys)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(serve_in_thread(app, what="bridge"))

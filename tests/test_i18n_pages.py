@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from bridge_support import Bridge, authorize_query, exchange, query_of
+from bridge_support import Bridge, authorize_query, exchange, query_of, record_completion_uris
 from store_inspect import one
 
 from kore_plaid_nb import plaid_client
@@ -240,16 +240,7 @@ def test_the_emulator_refuses_a_language_plaid_does_not_list(emulator_url: str) 
 def hosted_bridge(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
     """A LINK_MODE=hosted bridge; every completion_redirect_uri it sends Plaid is kept."""
     settings = settings_module.load().with_values(plaid_api_url=emulator_url, link_mode="hosted")
-    completions: list[str] = []
-    original = plaid_client.link_token_body  # the body the bridge sends Plaid
-
-    def recording(*args: object, **kwargs: object) -> dict:
-        options = kwargs.get("hosted_link")
-        if isinstance(options, dict):
-            completions.append(str(options["completion_redirect_uri"]))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(plaid_client, "link_token_body", recording)
+    completions = record_completion_uris(monkeypatch)
     with serve_in_thread(create_app(settings), what="bridge") as url, httpx.Client() as http:
         yield url, settings, http, completions
 

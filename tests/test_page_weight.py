@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-from bridge_support import authorize_query
+from bridge_support import authorize_query, record_completion_uris
 from http_support import TLS
 
 from kore_plaid_nb import plaid_client
@@ -153,16 +153,7 @@ def hosted_client(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, list[str]]]:
     """A LINK_MODE=hosted bridge, and the completion_redirect_uris it gives Plaid."""
-    completions: list[str] = []
-    original = plaid_client.link_token_body  # the body the bridge sends Plaid
-
-    def recording(*args: object, **kwargs: object) -> dict:
-        options = kwargs.get("hosted_link")
-        if isinstance(options, dict):
-            completions.append(str(options["completion_redirect_uri"]))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(plaid_client, "link_token_body", recording)
+    completions = record_completion_uris(monkeypatch)
     app = create_app(settings.with_values(link_mode="hosted"))
     with TestClient(app, raise_server_exceptions=True) as served:
         yield served, completions

@@ -177,12 +177,9 @@ def _attempt(endpoint: str, call: Callable[[], T]) -> T:
     try:
         answer = call()
     except plaid_client.PLAID_FAILURES as exc:
-        err = plaid_client.error_from_exception(exc)
-        outcome = recording.plaid_outcome(err.error_type, err.error_code)
-        recording.plaid_call(endpoint, outcome, time.perf_counter() - started, err.request_id)
+        _record_failure(endpoint, started, exc)
         raise
-    request_id = answer.get("request_id") if isinstance(answer, dict) else None
-    recording.plaid_call(endpoint, "ok", time.perf_counter() - started, request_id)
+    _record_answer(endpoint, started, answer)
     return answer
 
 
@@ -192,13 +189,21 @@ async def _attempt_async(endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
     try:
         answer = await call()
     except plaid_client.PLAID_FAILURES as exc:
-        err = plaid_client.error_from_exception(exc)
-        outcome = recording.plaid_outcome(err.error_type, err.error_code)
-        recording.plaid_call(endpoint, outcome, time.perf_counter() - started, err.request_id)
+        _record_failure(endpoint, started, exc)
         raise
+    _record_answer(endpoint, started, answer)
+    return answer
+
+
+def _record_failure(endpoint: str, started: float, exc: BaseException) -> None:
+    err = plaid_client.error_from_exception(exc)
+    outcome = recording.plaid_outcome(err.error_type, err.error_code)
+    recording.plaid_call(endpoint, outcome, time.perf_counter() - started, err.request_id)
+
+
+def _record_answer(endpoint: str, started: float, answer: object) -> None:
     request_id = answer.get("request_id") if isinstance(answer, dict) else None
     recording.plaid_call(endpoint, "ok", time.perf_counter() - started, request_id)
-    return answer
 
 
 def link_user_id(session_id: str) -> str:
