@@ -9,7 +9,11 @@ of Kore's callback run in this process (threads), as in the browser tests. Two s
 - no throttling: the same without CPU throttling.
 
 The bridge's own part is the total less the Plaid calls' delays (the calls are counted on the
-path by the fault). The measurement is tests/page_speed_support.py's, which
+path by the fault), reported up to the page's call of Link's open() (the bridge hands over)
+and up to Link's form painted (Link's own drawing included). The one Plaid call
+(/link/token/create) starts when the browser navigates to the page, so it overlaps the page's
+load; the phases show when the page asked, how long its request waited at the bridge, and when
+the token came. The measurement is tests/page_speed_support.py's, which
 tests/test_page_speed.py also runs.
 
     .venv/bin/python benchmarks/page_speed.py [--runs 10] [--cpu-rate 4] [--plaid-delay 0.3]

@@ -8,7 +8,9 @@ the Link stand-in's form is on screen (its Continue button, painted).
 
 The times are the page's own clock (``performance.now()``, from the start of the navigation),
 so Playwright's polling is not in them. The Plaid calls on the path are counted by the fault
-(how many of its uses went), and the bridge's own part is the total minus their delays.
+(how many of its uses went), and the bridge's own part is the total minus their delays. The
+Link token's call starts with the page's ``GET /`` (a browser's navigation), and the page asks
+for its answer from its ``<head>``: the phases show that overlap.
 """
 
 from __future__ import annotations
@@ -31,18 +33,18 @@ FAULT_USES = 1000  # the "*" fault's count: what is left of it tells how many ca
 LINK_READY_ID = "plaid-standin-continue"  # the stand-in's form is complete and usable
 TIMEOUT_MS = 30_000
 
-# Before any script of the page: note when the page calls Link's open() (``window.Plaid`` is
-# an object whose ``create``, set by Link's script, is wrapped), when Link's Continue button
+# Before any script of the page: note when Link's script has run (it sets ``window.Plaid``'s
+# ``create``, which is wrapped), when the page calls Link's open(), when Link's Continue button
 # exists, then when the frame that shows it has been painted (a frame, then a task after it).
 WATCH_LINK = """
 (() => {
-  const marks = { opened: null, found: null, painted: null };
+  const marks = { link_script: null, opened: null, found: null, painted: null };
   window.__linkOpen = marks;
   let create = null;
   const plaid = {};
   Object.defineProperty(plaid, "create", {
     configurable: true, enumerable: true,
-    set(f) { create = f; },
+    set(f) { create = f; if (marks.link_script === null) marks.link_script = performance.now(); },
     get() {
       return create && function (config) {
         const handler = create(config);
@@ -86,12 +88,13 @@ class Run:
     total_ms: float  # Link's form painted
     open_called_ms: float  # the page called Link's open(): the bridge's page hands over
     link_found_ms: float  # Link's form in the page
+    link_script_ran_ms: float  # Link's script has run (the bridge's runs after it)
     html_ms: float  # the page's HTML received
     html_server_ms: float  # GET /: request sent to first byte
     dom_content_loaded_ms: float
     plaid_calls: int  # Plaid API calls on the path (each slowed by plaid_delay)
     plaid_delay_ms: float
-    link_token_asked_ms: float  # the page's script sends POST /api/link_token
+    link_token_asked_ms: float  # the page sends POST /api/link_token (its <head>)
     link_token_ms: float  # that request, start to end (with its Plaid call)
     link_token_server_ms: float  # request sent to first byte (with its Plaid call)
     standin_session_ms: float | None  # Link's own first call (the stand-in's session)
@@ -102,22 +105,29 @@ class Run:
         return self.total_ms - self.plaid_calls * self.plaid_delay_ms
 
     @property
+    def link_token_received_ms(self) -> float:
+        """The Link token in the page (its request's end)."""
+        return self.link_token_asked_ms + self.link_token_ms
+
+    @property
     def bridge_to_open_ms(self) -> float:
         """The same, only up to the page's call of Link's open() (the rest is Link's)."""
         return self.open_called_ms - self.plaid_calls * self.plaid_delay_ms
 
     def phases(self) -> dict[str, float]:
-        """Where the time went (ms): the bridge's server, the page, Plaid, Link."""
-        delays = self.plaid_calls * self.plaid_delay_ms
-        token_end = self.link_token_asked_ms + self.link_token_ms
+        """Where the time went (ms from the navigation's start, or spans): the bridge's server,
+        the page, Plaid, Link. The Plaid call starts when the browser navigates (GET /), so the
+        page's POST waits at the server only for what is left of it."""
         return {
             "html_server": self.html_server_ms,
-            "page_until_link_token_asked": self.link_token_asked_ms,
-            "link_token_server_less_plaid": self.link_token_server_ms - delays,
-            "link_token_network_and_browser": self.link_token_ms - self.link_token_server_ms,
-            "page_from_link_token_to_open": self.open_called_ms - token_end,
+            "link_token_asked_at": self.link_token_asked_ms,
+            "link_token_server_wait": self.link_token_server_ms,
+            "link_token_received_at": self.link_token_received_ms,
+            "link_script_ran_at": self.link_script_ran_ms,
+            "dom_content_loaded_at": self.dom_content_loaded_ms,
+            "page_from_link_token_to_open": self.open_called_ms - self.link_token_received_ms,
             "link_own_open_to_painted": self.total_ms - self.open_called_ms,
-            "plaid_delays": delays,
+            "plaid_delays": self.plaid_calls * self.plaid_delay_ms,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -184,6 +194,7 @@ def open_link_once(
         total_ms=round(marks["painted"], 1),
         open_called_ms=round(marks["opened"], 1),
         link_found_ms=round(marks["found"], 1),
+        link_script_ran_ms=round(marks["link_script"], 1),
         html_ms=round(phases["html_end"], 1),
         html_server_ms=round(phases["html_first_byte"] - phases["html_sent"], 1),
         dom_content_loaded_ms=round(phases["dom_content_loaded"], 1),

@@ -1,7 +1,8 @@
 """Issue 27, "fast on a slow phone": from the Authorization URL to Plaid Link open, in Chromium
 with the CPU slowed 4 times and each Plaid call slowed to 300 ms, the bridge's own part (the
-time less the Plaid calls' delays) stays within a bound; benchmarks/page_speed.py measures the
-same (tests/page_speed_support.py) with more runs for BENCHMARKS.md."""
+time less the Plaid calls' delays) stays within a bound, and the Link token's Plaid call
+overlaps the page's load; benchmarks/page_speed.py measures the same
+(tests/page_speed_support.py) with more runs for BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from page_speed_support import CPU_RATE, PLAID_DELAY, measure
 
 __all__ = ["browser", "stack"]  # fixtures used by name
 
-# Quiet, this machine: median 536 ms, max 703 ms (BENCHMARKS.md, issue 27; most of it is
-# Chromium's own work at 4x, the bridge's server answers in ~16 ms). Loaded (load 6-10 on 2
-# cores) the best of two runs was up to 830 ms. The bound, about three times the quiet median on
-# the best of two runs, holds on a busy CI machine and still fails a page several times slower;
-# a second Plaid call on the path fails by its count, a framework by tests/test_page_weight.py.
-BOUND_MS = 1500
+# Under load (load 4-10 on 2 cores: other work beside it), 16 runs at 4x: the bridge's part up
+# to the page's call of Link's open() had a median of 400 ms and a best of two of 120-545 ms;
+# up to Link's form painted, median 690 ms, best of two up to 1,010 ms (before the overlap:
+# 810 / 1,000 ms medians). The bounds hold on a busy CI machine and fail a page that waits
+# for its load before asking Plaid by a wide margin only when quiet; the overlap itself is
+# asserted below, whatever the machine's load.
+BOUND_OPEN_MS = 1000
+BOUND_MS = 1300
+DELAY_MS = PLAID_DELAY * 1000
 
 
 def test_the_bridges_part_of_opening_link_on_a_slow_phone_stays_within_bound(
@@ -28,6 +32,17 @@ def test_the_bridges_part_of_opening_link_on_a_slow_phone_stays_within_bound(
     print(f"\n{summary}")
     # The path makes one Plaid call (/link/token/create), slowed as asked.
     assert [r.plaid_calls for r in runs] == [1, 1], shown
-    assert all(r.link_token_server_ms >= PLAID_DELAY * 1000 for r in runs), shown
+    assert all(r.link_token_received_ms >= DELAY_MS for r in runs), shown
+    # Overlapped with the page's load: the page asks from its <head>, before Link's script
+    # and the bridge's have run, and its request waits less than a Plaid call, which the
+    # bridge started when the browser navigated to the page (a serialized call waits it all,
+    # every run; a loaded machine may delay one run's call).
+    assert all(r.link_token_asked_ms < r.link_script_ran_ms for r in runs), shown
+    assert min(r.link_token_server_ms for r in runs) < DELAY_MS, shown
+    best_open = min(r.bridge_to_open_ms for r in runs)
+    assert best_open <= BOUND_OPEN_MS, (
+        f"the bridge's part up to Link's open() is {best_open:.0f} ms "
+        f"(bound {BOUND_OPEN_MS}):\n{shown}"
+    )
     best = min(r.bridge_ms for r in runs)
     assert best <= BOUND_MS, f"the bridge's own part is {best:.0f} ms (bound {BOUND_MS}):\n{shown}"

@@ -4,7 +4,9 @@ page, all on one layout (``templates/layout.html``, Jinja2 with ``{% extends %}`
 
 The pages load nothing but themselves (``/static``) and Plaid's Link script; the policy is
 enforced with a Content-Security-Policy header that :func:`security_headers` gives every page
-(the app adds them in one middleware). Values are HTML-escaped (autoescape); the error page
+(the app adds them in one middleware). The one inline script, ``static/early.js`` at the top
+of the authorization page (it asks for the Link token while the page loads), is allowed by
+its hash. Values are HTML-escaped (autoescape); the error page
 shows the request's id (:mod:`.request_ids`), never contains a secret, a code or a token and
 never redirects.
 
@@ -17,12 +19,15 @@ translations. The language goes on ``<html lang>`` and ``Content-Language``.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
 from babel.messages.extract import extract
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
@@ -93,6 +98,21 @@ FINISHING_MESSAGE = N_(
 )
 
 
+def _inline_script(name: str) -> tuple[Markup, str]:
+    """A static script to inline (its leading comment lines left out) and its CSP source
+    (``'sha256-...'``): the policy allows that exact text and no other inline script."""
+    lines = (STATIC_DIR / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    while lines and lines[0].startswith("//"):
+        lines.pop(0)
+    text = "".join(lines).strip()
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return Markup(text), f"'sha256-{digest}'"  # noqa: S704 - our static file  # nosec B704
+
+
+# Sent from the authorization page's <head>: POST /api/link_token while the page loads
+EARLY_SCRIPT, EARLY_SCRIPT_SOURCE = _inline_script("early.js")
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -105,7 +125,7 @@ def security_headers(settings: Settings) -> dict[str, str]:
     policy = "; ".join(
         [
             "default-src 'none'",
-            f"script-src 'self' {link_origin}",
+            f"script-src 'self' {EARLY_SCRIPT_SOURCE} {link_origin}",
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data:",
             f"frame-src {link_origin}",
@@ -158,13 +178,14 @@ def authorize_page(
     settings: Settings, session: str, deny_url: str, redirect_uri: str
 ) -> HTMLResponse:
     """The page behind the Authorization URL; asks the bridge for a Link token
-    (``POST /api/link_token``) and opens Plaid Link at once."""
+    (``POST /api/link_token``, from its ``<head>``) and opens Plaid Link at once."""
     body = render(
         "authorize.html",
         title=page_gettext(AUTHORIZE_TITLE),
         heading=page_gettext(AUTHORIZE_HEADING),
         intro=page_gettext(AUTHORIZE_INTRO),
         mode="authorize",
+        early_script=EARLY_SCRIPT,
         step_link=page_gettext(AUTHORIZE_STEP),
         session=session,
         deny_url=deny_url,
@@ -183,6 +204,7 @@ def oauth_return_page(settings: Settings) -> HTMLResponse:
         heading=page_gettext(RETURN_HEADING),
         intro=page_gettext(RETURN_INTRO),
         mode="oauth-return",
+        early_script="",
         step_link=page_gettext(RETURN_STEP),
         session="",
         deny_url="",

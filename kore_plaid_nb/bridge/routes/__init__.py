@@ -5,7 +5,9 @@
 ``GET /``                                       Authorization URL: HTML page, or JSON
                                                 ``{"session", "link_token"}``
 ``POST /api/link_token``                        ``{"session"}`` -> ``{"link_token"}`` (the
-                                                page asks right before it opens Link)
+                                                page asks as it loads; a browser's ``GET /``
+                                                has started that Plaid call already:
+                                                :mod:`.link_token_ahead`)
 ``POST /api/set_access_token``                  ``{"session", "public_token"}`` ->
                                                 ``{"redirect_to": callback?code&state}``
 ``GET /oauth-return``                           OAuth institutions come back here
@@ -85,9 +87,9 @@ def create_app(
     ctx = BridgeContext.build(settings, store, link, webhook_keys)
     access_log.install()
     routes: list[BaseRoute] = [
+        *token_routes(ctx),  # first: the busiest (no other route's path overlaps them)
         *authorize_routes(ctx),
         *link_exit_routes(ctx),
-        *token_routes(ctx),
         *hosted_return_routes(ctx),
         *webhook_routes(ctx),
         *repair_routes(ctx),

@@ -1,5 +1,6 @@
 """The authorization: ``GET /`` starts a session (the page, JSON, or Hosted Link),
-``POST /api/link_token`` gives the page its Link token, ``POST /api/set_access_token``
+``POST /api/link_token`` gives the page its Link token (the Plaid call started when a browser
+navigated to the page, :mod:`.link_token_ahead`, or its own), ``POST /api/set_access_token``
 exchanges Link's public token once and mints the code, ``GET /oauth-return`` re-opens Link
 for OAuth banks. Every ``GET /`` records its shape, whatever its answer (:mod:`.recording`);
 sessions started, codes issued and failures are counted (:mod:`..metrics.recording`: a
@@ -49,6 +50,7 @@ from ..refusal import Refusal, Refused
 from ..store import ItemRecord, SessionClaim, SessionRecord, StoreUnavailable
 from . import recording
 from .context import BridgeContext
+from .link_token_ahead import LinkTokensAhead, is_browser_navigation
 from .plaid_urls import OAUTH_RETURN_PATH, link_urls, webhook_url
 from .store_steps import store_step
 
@@ -316,7 +318,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def authorize(ctx: BridgeContext, request: Request) -> Response:
+async def authorize(
+    ctx: BridgeContext, ahead: LinkTokensAhead[str | Refusal], request: Request
+) -> Response:
     query, address = request.url.query, client_address(request)
     as_json = wants_json(request)
     hosted_base = None
@@ -351,6 +355,10 @@ async def authorize(ctx: BridgeContext, request: Request) -> Response:
     if as_json:
         body = {"session": outcome.session_id, "link_token": outcome.link_token}
         return JSONResponse(body, headers=NO_STORE)
+    if is_browser_navigation(request.headers):  # it opens Link: Plaid's call starts now
+        redirect_uri, webhook = link_urls(ctx.settings, request)
+        session_id = outcome.session_id
+        await ahead.start(session_id, issue_link_token(ctx, session_id, redirect_uri, webhook))
     auth = outcome.auth
     deny_url = ctx.oauth.denial_location(auth)
     response = page.authorize_page(ctx.settings, outcome.session_id, deny_url, auth.redirect_uri)
@@ -376,7 +384,9 @@ async def issue_link_token(
         return exc.refusal
 
 
-async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
+async def new_link_token(
+    ctx: BridgeContext, ahead: LinkTokensAhead[str | Refusal], request: Request
+) -> Response:
     try:
         params = await read_json_params(request)
     except Refused as refused:
@@ -384,8 +394,12 @@ async def new_link_token(ctx: BridgeContext, request: Request) -> Response:
     session_id = params.get("session") or ""
     if not session_id:
         return MISSING_SESSION.json()
-    redirect_uri, webhook = link_urls(ctx.settings, request)
-    issued = await counted(session_id, issue_link_token(ctx, session_id, redirect_uri, webhook))
+    # the call the page's GET / started (:mod:`.link_token_ahead`), else one of its own
+    pending: Awaitable[str | Refusal] | None = ahead.take(session_id)
+    if pending is None:
+        redirect_uri, webhook = link_urls(ctx.settings, request)
+        pending = issue_link_token(ctx, session_id, redirect_uri, webhook)
+    issued = await counted(session_id, pending)
     if isinstance(issued, Refusal):
         return issued.json()
     return JSONResponse({"link_token": issued}, headers=NO_STORE)
@@ -512,9 +526,10 @@ async def oauth_return(ctx: BridgeContext, request: Request) -> Response:
 
 
 def authorize_routes(ctx: BridgeContext) -> list[Route]:
+    ahead: LinkTokensAhead[str | Refusal] = LinkTokensAhead()
     return [
-        Route("/", partial(authorize, ctx), methods=["GET"]),
-        Route("/api/link_token", partial(new_link_token, ctx), methods=["POST"]),
+        Route("/", partial(authorize, ctx, ahead), methods=["GET"]),
+        Route("/api/link_token", partial(new_link_token, ctx, ahead), methods=["POST"]),
         Route("/api/set_access_token", partial(set_access_token, ctx), methods=["POST"]),
         Route(OAUTH_RETURN_PATH, partial(oauth_return, ctx), methods=["GET"]),
     ]

@@ -120,16 +120,19 @@
     });
   }
 
-  // POST to the bridge; onOk(body) for a 2xx answer, else the page explains.
-  function callBridge(path, payload, onOk) {
-    post(path, payload, false).then(function (response) {
+  // POST to the bridge (or take the answer, {ok, body}, of that POST sent by early.js:
+  // ``sent``); onOk(body) for a 2xx answer, else the page explains.
+  function callBridge(path, payload, onOk, sent) {
+    (sent || post(path, payload, false).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
-        if (response.ok) {
-          onOk(body);
-        } else {
-          refused(body);
-        }
+        return { ok: response.ok, body: body };
       });
+    })).then(function (answer) {
+      if (answer.ok) {
+        onOk(answer.body);
+      } else {
+        refused(answer.body);
+      }
     }).catch(function () {
       show(_("The page could not reach the bridge. Check your connection and press " +
              "\u201c%(button)s\u201d again.", { button: button.textContent }), true);
@@ -174,16 +177,19 @@
       });
   }
 
-  // The Link token is asked for when Link opens, not when the page loads: a page that is
-  // only fetched (a preview, a crawler) costs no Plaid call.
+  // The Link token is asked for by a browser that runs the page, which opens Link at once:
+  // a page that is only fetched (a preview, a crawler) costs no Plaid call. The page's
+  // <head> sent that request (early.js) while the page loaded; a retry sends its own.
   function withLinkToken(then) {
     if (ctx.linkToken) { then(); return; }
+    var early = window.kpLinkToken;
+    window.kpLinkToken = null;
     callBridge("/api/link_token", { session: ctx.session }, function (body) {
       if (!body.link_token) { refused(body); return; }
       ctx.linkToken = body.link_token;
       remember(ctx);  // /oauth-return re-opens Link with this same token
       then();
-    });
+    }, early);
   }
 
   function openLink(received) {
