@@ -14,6 +14,9 @@ sandbox`` / ``kore-plaid bridge``, a throw-away state folder), then:
    fresh code (``--codes``, minted beforehand through real authorizations) until they run
    out: p50 and p99 (wrk waits out ``--code-seconds`` whatever happens, so no rate).
 
+Each wrk row also has ``bridge_cpu_ms_per_request``: the bridge's CPU over the run divided by
+its requests (usable under load, unlike requests/s and the percentiles).
+
 ``--workers N`` runs ``kore-plaid bridge --workers N`` and adds up the CPU of the supervisor
 and its workers; ``--store postgresql`` puts the bridge on a throw-away PostgreSQL cluster
 (its server's CPU is not the bridge's). On 2 cores the client and the emulator need CPU too,
@@ -31,6 +34,7 @@ not counted as busy); ``benchmarks/profile_shares.py FILE`` sums them by area.
     .venv/bin/python benchmarks/bridge_cpu.py [--users 20] [--authorizations 300] [--runs 3]
         [--seconds 10] [--codes 600] [--no-wrk] [--profile FILE] [--workers 1]
         [--store sqlite|postgresql] [--postgres URL] [--gil] [--json FILE]
+        [--no-cpu] [--no-codes] [--profile-refresh FILE]
 """
 
 from __future__ import annotations
@@ -110,6 +114,19 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return user, system
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (utime + stime) of the process ``pid``: its main thread (the event loop)
+    and the others together (thread pool, the recorder's writer, the checkpointer)."""
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            name = "main" if task.name == str(pid) else "others"
+            by_name[name] = by_name.get(name, 0.0) + used
+    return by_name
+
+
 def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, float]:
     """Bridge CPU (ms) per authorization over ``count`` authorizations at ``users``."""
     before = cpu_seconds(bench.pid)
@@ -135,8 +152,13 @@ def to_ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(url: str, script: str, users: int, seconds: int) -> dict[str, float]:
-    """Run wrk with ``script``; requests/s, p50, p99 and non-2xx answers."""
+def run_wrk(
+    url: str, script: str, users: int, seconds: int, pid: int | None = None
+) -> dict[str, float]:
+    """Run wrk with ``script``; requests/s, p50, p99 and non-2xx answers; with ``pid``, the
+    bridge's CPU (ms) per request too (usable under load, unlike requests/s)."""
+    before = cpu_seconds(pid) if pid else (0.0, 0.0)
+    threads_before = thread_cpu(pid) if pid else {}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     try:
@@ -147,15 +169,30 @@ def run_wrk(url: str, script: str, users: int, seconds: int) -> dict[str, float]
         ).stdout  # fmt: skip
     finally:
         os.unlink(lua.name)
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    pct = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", out, re.M))
+    if "99" not in pct:
+        raise RuntimeError(f"wrk gave no percentiles:\n{out}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    row = {
+        "requests": requests,
         "per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": round(to_ms(pct["50"]), 2),
         "p99_ms": round(to_ms(pct["99"]), 2),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
     }
+    if pid:
+        after = cpu_seconds(pid)
+        used = after[0] - before[0] + after[1] - before[1]
+        row["bridge_cpu_ms_per_request"] = round(used * 1000 / max(requests, 1), 3)
+        row["of_which_kernel_ms"] = round((after[1] - before[1]) * 1000 / max(requests, 1), 3)
+        threads_after = thread_cpu(pid)
+        row["by_thread_ms"] = {  # per request; threads that ended meanwhile are missing
+            name: round((used - threads_before.get(name, 0.0)) * 1000 / max(requests, 1), 3)
+            for name, used in threads_after.items()
+            if used > threads_before.get(name, 0.0)
+        }
+    return row
 
 
 def fresh_codes(bench: Bench, users: int, count: int) -> list[str]:
@@ -175,7 +212,9 @@ def fresh_codes(bench: Bench, users: int, count: int) -> list[str]:
         return list(pool.map(one, range(count)))
 
 
-def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
+def start_profiler(
+    pid: int, out: Path, gil: bool = False, native: bool = False
+) -> subprocess.Popen[bytes]:
     """py-spy (a dev tool: ``pip install py-spy``) sampling ``pid`` into ``out`` (collapsed
     stacks, one per line with its count: ``--format raw``), every thread, idle ones left out;
     ``gil``: only the thread holding the GIL (a thread waiting for a lock is not counted)."""
@@ -184,6 +223,8 @@ def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[b
                "--output", str(out), "--nonblocking", "--subprocesses"]  # fmt: skip
     if gil:
         command.append("--gil")
+    if native:  # C frames too (the garbage collector, SQLite, OpenSSL): pauses the process
+        command[command.index("--nonblocking")] = "--native"
     profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
     time.sleep(1.0)  # attached before the load starts
     return profiler
@@ -198,9 +239,11 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, object]:
     for _ in range(10):  # warm-up: imports, connection pools, SQLite pages
         refresh_token = str(bench.authorization(0)["refresh_token"])
     figures: dict[str, object] = {"cpu": [], "refresh_wrk": [], "code_wrk": []}
-    profiler = start_profiler(bench.pid, args.profile, args.gil) if args.profile else None
+    profiler = (
+        start_profiler(bench.pid, args.profile, args.gil, args.native) if args.profile else None
+    )
     try:
-        for run in range(args.runs):
+        for run in range(0 if args.no_cpu else args.runs):
             row = cpu_per_authorization(bench, args.users, args.authorizations)
             figures["cpu"].append(row)
             print(f"run {run + 1}: {row}", flush=True)
@@ -212,14 +255,23 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, object]:
     basic = base64.b64encode(f"{bench.auth[0]}:{bench.auth[1]}".encode()).decode()
     token_url = bench.url + TOKEN_PATH
     refresh_lua = REFRESH_LUA.format(token=refresh_token, basic=basic)
-    for run in range(args.runs):
-        row = run_wrk(token_url, refresh_lua, args.users, args.seconds)
-        figures["refresh_wrk"].append(row)
-        print(f"refresh grant, wrk run {run + 1}: {row}", flush=True)
-    for run in range(args.runs):
+    profiler = (
+        start_profiler(bench.pid, args.profile_refresh, args.gil, args.native)
+        if args.profile_refresh
+        else None
+    )
+    try:
+        for run in range(args.runs):
+            row = run_wrk(token_url, refresh_lua, args.users, args.seconds, bench.pid)
+            figures["refresh_wrk"].append(row)
+            print(f"refresh grant, wrk run {run + 1}: {row}", flush=True)
+    finally:
+        if profiler is not None:
+            stop_profiler(profiler)
+    for run in range(0 if args.no_codes else args.runs):
         codes = fresh_codes(bench, args.users, args.codes)
         script = CODES_LUA.format(codes=",".join(f'"{c}"' for c in codes), threads=2, basic=basic)
-        row = run_wrk(token_url, script, args.users, args.code_seconds)
+        row = run_wrk(token_url, script, args.users, args.code_seconds, bench.pid)
         figures["code_wrk"].append(row)
         print(f"authorization_code grant, wrk run {run + 1}: {row}", flush=True)
     return figures
@@ -240,6 +292,14 @@ def main() -> int:
         " this long, its threads stop when the codes run out, so its requests/s means nothing)",
     )
     parser.add_argument("--no-wrk", action="store_true")
+    parser.add_argument("--no-cpu", action="store_true", help="skip the authorization runs")
+    parser.add_argument("--no-codes", action="store_true", help="skip the code grant's wrk")
+    parser.add_argument(
+        "--profile-refresh",
+        type=Path,
+        default=None,
+        help="py-spy the bridge during the refresh grant's wrk runs into this file",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -262,6 +322,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--gil", action="store_true", help="with --profile: sample only the GIL's holder"
+    )
+    parser.add_argument(
+        "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

@@ -3,12 +3,14 @@ batches, never raising, never holding a thread when idle, never growing without 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -227,3 +229,101 @@ def test_a_forked_child_records_with_its_own_writer() -> None:
     store.gate.set()
     assert recorder.flush()
     assert store.stored == ["ua-1"]  # the parent's batch, untouched by the child
+
+
+class LoopStore(FakeStore):
+    """A SQLite-like store: ``locked`` refuses writes that may not wait (the loop's) and
+    holds the others at ``gate``; each batch's thread is noted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locked = False
+        self.no_wait = False
+        self.threads: list[str] = []
+
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        self.no_wait = seconds == 0
+        try:
+            yield
+        finally:
+            self.no_wait = False
+
+    def record_requests(self, shapes: Sequence[RequestShape]) -> None:
+        if self.locked and self.no_wait:
+            raise StoreUnavailable("database is locked", fix="Retry.")
+        self.threads.append(threading.current_thread().name)
+        super().record_requests(shapes)
+
+
+def test_attached_to_a_loop_shapes_are_stored_from_it_in_order() -> None:
+    """A serving SQLite bridge stores from its event loop (no writer thread to hand the
+    GIL and the store's lock to), shapes from its thread pool included."""
+    store = LoopStore()
+    recorder = RequestRecorder(store)  # type: ignore[arg-type]
+
+    async def serve() -> bool:
+        recorder.attach(asyncio.get_running_loop())
+        for n in range(30):
+            if n % 3:
+                recorder.submit(a_shape(n))
+            else:  # from the thread pool
+                await asyncio.to_thread(recorder.submit, a_shape(n))
+        for _ in range(100):
+            if len(store.stored) == 30:
+                break
+            await asyncio.sleep(0.01)
+        writing = recorder.writing
+        recorder.detach()
+        return writing
+
+    assert asyncio.run(serve()) is False  # no writer thread was needed
+    assert store.stored == [f"ua-{n}" for n in range(30)]
+    assert set(store.threads) == {threading.main_thread().name}
+    assert recorder.flush(1.0)
+
+
+def test_attached_a_lock_held_elsewhere_loses_nothing() -> None:
+    """On the loop a write never waits: while another holds the lock the batch is tried
+    again, then the writer thread waits for the lock and stores it, in order."""
+    store = LoopStore()
+    store.locked = True
+    store.gate.clear()  # the thread's write waits for the lock too
+    recorder = RequestRecorder(store)  # type: ignore[arg-type]
+
+    async def serve() -> None:
+        recorder.attach(asyncio.get_running_loop())
+        for n in range(5):
+            recorder.submit(a_shape(n))
+        await asyncio.sleep(0.3)  # every retry on the loop met the lock
+        assert store.stored == []
+        assert recorder.writing  # the writer thread waits for the lock
+        recorder.submit(a_shape(5))
+        store.locked = False
+        store.gate.set()
+        for _ in range(100):
+            if len(store.stored) == 6:
+                break
+            await asyncio.sleep(0.01)
+        recorder.detach()
+
+    asyncio.run(serve())
+    assert store.stored == [f"ua-{n}" for n in range(6)]
+    assert "kore-requests-writer" in store.threads
+    assert recorder.flush(1.0)
+
+
+def test_detached_what_is_queued_is_stored_by_the_thread() -> None:
+    """A bridge that stops (its lifespan detaches the loop) keeps what was queued."""
+    store = LoopStore()
+    recorder = RequestRecorder(store)  # type: ignore[arg-type]
+
+    async def serve() -> None:
+        recorder.attach(asyncio.get_running_loop())
+        for n in range(4):
+            recorder.submit(a_shape(n))
+        recorder.detach()  # before the loop ran its write
+
+    asyncio.run(serve())
+    assert recorder.flush(2.0)
+    assert store.stored == [f"ua-{n}" for n in range(4)]

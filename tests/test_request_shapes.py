@@ -7,6 +7,7 @@ the bridge, the recorder, the replay and the contract (``request_shapes.body_kin
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -225,3 +226,22 @@ def test_a_recorded_json_media_type_replays_as_json(content_type: str | None, bo
         authorizations=[BASIC],
     )
     assert KoreBehaviour.from_shapes(None, token) == KoreBehaviour("basic", body, True, False)
+
+
+def test_the_stored_record_is_the_listed_shape_with_a_numeric_time_and_reads_back() -> None:
+    recorded = shape_of(
+        "token",
+        params=[("code", "c"), ("redirect_uri", "https://kore.example/cb"), ("state", "")],
+        header_names=["Content-Type", "Authorization"],
+        authorizations=[BASIC],
+        content_type="application/json; charset=utf-8",
+        user_agent="Kore bot \u00e9",
+        callbacks=["https://kore.example/cb"],
+        status=400,
+        at=1_765_000_000.25,
+    )
+    text = recorded.to_record()
+    listed = recorded.as_json()
+    assert json.loads(text) == {**listed, "at": 1_765_000_000.25}
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
+    assert RequestShape.from_record(text) == recorded

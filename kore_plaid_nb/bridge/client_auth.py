@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 from collections.abc import Sequence
 from urllib.parse import unquote
@@ -76,7 +77,13 @@ def basic_credentials(header: str | None) -> Credentials | None:
     """``(client_id, client_secret)`` from an HTTP Basic header (RFC 6749 2.3.1); None
     without one (no header, another scheme). A Basic header that does not decode to
     ``client_id:client_secret`` (base64, UTF-8, form-encoded) is ``invalid_request``."""
-    scheme, _, value = (header or "").strip().partition(" ")
+    return _decoded_basic(header or "")
+
+
+@functools.lru_cache(maxsize=8)  # one client sends the same header, request after request
+def _decoded_basic(header: str) -> Credentials | None:
+    """:func:`basic_credentials` (a refused header raises each time: never kept)."""
+    scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "basic":
         return None
     try:

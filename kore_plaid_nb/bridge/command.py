@@ -112,11 +112,13 @@ def _stop_emulator_on_failure(home: Path) -> Callable[..., bool]:
 
 def _serve_one(settings: Settings, host: str, port: int, cleanup: contextlib.ExitStack) -> None:
     """One process: the app's own metrics registry serves the listener."""
+    from .asgi import freeze_startup_objects
     from .routes import create_app
 
     app = create_app(settings)
     listener = _metrics_listener(settings, app.state.metrics, cleanup)
     _announce(settings, host, port, 1, listener)
+    freeze_startup_objects()
     serving.serve(
         app,
         host,

@@ -91,7 +91,7 @@ from .authorization_checks import accepted_callbacks, check_query, require_s256
 from .client_auth import equal_secrets, presented_credentials, single_authorization
 from .deferred_audit import audit_later
 from .metrics import recording
-from .oauth_request import ParsedOnceRequest, parse_once
+from .oauth_request import FormPairs, ParsedOnceRequest, parse_once
 from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
 from .validated_queries import ValidatedQueries, ValidatedQuery, issue_validated
 
@@ -548,7 +548,7 @@ class BridgeOAuth:
             _headers, body, status = self.server.create_token_response(
                 f"{self.base_uri}/oauth/token",
                 http_method="POST",
-                body=urlencode(pairs),
+                body=FormPairs(pairs),  # as parsed: no urlencoding for oauthlib to parse again
                 headers=headers,
             )
             redeemed = _redeemed_refresh_token.get()

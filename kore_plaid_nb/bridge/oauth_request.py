@@ -21,9 +21,30 @@ ENDPOINT_MODULES = (
 )
 
 
+class FormPairs(list[tuple[str, str]]):
+    """A body already parsed into its pairs, in order, repeated names kept: given as the
+    body of oauthlib's token endpoint, it is not urlencoded for oauthlib to parse again."""
+
+
 class ParsedOnceRequest(Request):  # type: ignore[misc]
     """:class:`oauthlib.common.Request` whose ``uri_query`` and ``duplicate_params`` are
-    computed once per URI and body."""
+    computed once per URI and body; a :class:`FormPairs` body is taken as parsed (oauthlib
+    would turn a list of pairs into a dict, losing the repeated names it must refuse)."""
+
+    def __init__(
+        self,
+        uri: str,
+        http_method: str = "GET",
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        encoding: str = "utf-8",
+    ) -> None:
+        pairs = body if isinstance(body, FormPairs) else None
+        super().__init__(uri, http_method, None if pairs is not None else body, headers, encoding)
+        if pairs is not None:  # as oauthlib's own parse of their urlencoded form gives them
+            self.body = pairs
+            self.decoded_body = list(pairs)
+            self._params.update(dict(pairs))
 
     def _kept(self, name: str, compute: Any) -> Any:
         key = (self.uri, self.body)
@@ -36,6 +57,8 @@ class ParsedOnceRequest(Request):  # type: ignore[misc]
 
     @property
     def uri_query(self) -> str:
+        if "?" not in self.uri:  # the token endpoint's URI: no query to parse
+            return ""
         value: str = self._kept("_kept_uri_query", lambda: Request.uri_query.fget(self))
         return value
 

@@ -52,18 +52,21 @@ async def sweep_forever(ctx: BridgeContext) -> None:
 
 
 def lifespan(ctx: BridgeContext) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the sweep runs while it serves; the Plaid pool and the store
-    close after."""
+    """The app's lifespan: the sweep runs while it serves (and, on SQLite, the request
+    recorder writes from the loop); the Plaid pool and the store close after."""
 
     @contextlib.asynccontextmanager
     async def serving(app: Starlette) -> AsyncIterator[None]:
         purger = asyncio.create_task(sweep_forever(ctx))
+        if ctx.inline_refresh:  # SQLite: Kore's request shapes stored from the loop
+            ctx.recorder.attach(asyncio.get_running_loop())
         try:
             yield
         finally:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            ctx.recorder.detach()  # what is queued goes to the writer thread
             await run_in_threadpool(ctx.recorder.flush)
             await ctx.link.aclose()  # the hot path's Plaid pool (:mod:`..plaid_async`)
             ctx.store.close()

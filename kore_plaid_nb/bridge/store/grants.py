@@ -175,16 +175,16 @@ class Grants:
         """A refresh: the live (not revoked) token's record, its use recorded in the same
         transaction; None for an unknown or revoked token."""
         with self.db.transaction() as tx:
-            rows = tx.execute(
+            rows = tx.execute(  # one statement: the Item's columns come with the update
                 "UPDATE refresh_tokens SET last_used_at = ? WHERE digest = ?"
-                " AND revoked_at IS NULL RETURNING client_id, item_ref",
+                " AND revoked_at IS NULL RETURNING client_id, item_ref,"
+                " (SELECT item_id FROM items WHERE items.id = refresh_tokens.item_ref) AS item_id,"
+                " (SELECT access_token FROM items WHERE items.id = refresh_tokens.item_ref)"
+                " AS access_token",
                 (self.db.now(), digest(refresh_token)),
             ).fetchall()
             if not rows:
                 return None
-            item = tx.execute(
-                "SELECT item_id, access_token FROM items WHERE id = ?", (rows[0]["item_ref"],)
-            ).fetchone()
             # Opened inside the transaction: a key that does not open it undoes the refresh.
-            access_token = access_token_of(self.db.keyring, item)
+            access_token = access_token_of(self.db.keyring, rows[0])
         return from_row(RefreshRecord, rows[0], access_token=access_token, revoked_at=None)
