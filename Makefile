@@ -55,8 +55,9 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 
 ## make test: ruff, then the whole test suite (unit, conformance, integration, browser,
 ## harness, and the notebooks under strict nbval)
+# -p tests.early_plugin: loaded before nbval, so that jsonschema skips its RFC 3987 grammar
 test: lint typecheck catalogs browser
-	$(PYTEST) -n $${PYTEST_WORKERS:-3} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+	$(PYTEST) -p tests.early_plugin -n $${PYTEST_WORKERS:-3} tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 # make test-fast leaves out the notebooks' and the fuzz suite's pytest plugins (~3 s of
 # imports in every process) and does not import the files it leaves out (conftest.py)

@@ -94,12 +94,13 @@ def run(args: argparse.Namespace) -> int:
     # the first kernel boots and imports while this process imports the runner (~3 s)
     pool = start_pool(paths, settings)  # as many ahead as the runner keeps
     try:
-        from .report import remove_report, write_html_report
+        from .report import ExporterWarmUp, remove_report, write_html_report
         from .runner import FIX_PREFIX, RunReport, run_notebooks
     except BaseException:
         pool.close()
         raise
     remove_report(args.build_dir)  # whatever ends this run, an older report never stands for it
+    warm = ExporterWarmUp()
     report = RunReport.planned(paths)
     interrupted = False
     try:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         pool.close()  # run_notebooks closed it; again (a no-op) if it broke off first
         services.stop_all(settings.home)
         html_path = write_html_report(
-            report, args.build_dir, settings.mode, link_mode=settings.link_mode
+            report, args.build_dir, settings.mode, link_mode=settings.link_mode, warm=warm
         )
     for tag, title in (("profile", "Kore authorization profile"), ("verification", "Verification")):
         text = report.tagged(tag)

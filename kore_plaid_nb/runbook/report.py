@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import threading
 import time
 from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from ..private_files import private_folder, write_private
 from ..settings import project_root
@@ -26,10 +27,36 @@ def remove_report(build_dir: Path) -> None:
     (build_dir / REPORT_NAME).unlink(missing_ok=True)
 
 
+class ExporterWarmUp:
+    """The report's HTML exporter, readied in a thread while the notebooks run: its first
+    conversion loads the templates and lexers (~1 s), which the run's end need not wait for."""
+
+    def __init__(self) -> None:
+        self._exporter: HTMLExporter | None = None
+        self._thread = threading.Thread(target=self._warm, name="report-warm-up", daemon=True)
+        self._thread.start()
+
+    def _warm(self) -> None:
+        try:
+            exporter = HTMLExporter(template_name="basic")
+            exporter.from_notebook_node(new_notebook(cells=[new_code_cell("print(1)")]))
+        except Exception:  # noqa: BLE001 - the report then builds its own, and says what failed
+            return
+        self._exporter = exporter
+
+    def exporter(self) -> HTMLExporter:
+        self._thread.join()
+        return self._exporter or HTMLExporter(template_name="basic")
+
+
 def write_html_report(
-    report: RunReport, build_dir: Path, mode: str, link_mode: str = "page"
+    report: RunReport,
+    build_dir: Path,
+    mode: str,
+    link_mode: str = "page",
+    warm: ExporterWarmUp | None = None,
 ) -> Path:
-    exporter = HTMLExporter(template_name="basic")
+    exporter = warm.exporter() if warm else HTMLExporter(template_name="basic")
     rows = []
     bodies = []
     for result in report.results:
