@@ -66,7 +66,7 @@ FAST_PLUGINS_OFF := -p no:nbval -p no:schemathesis -p no:hypothesispytest
 ## make test-fast: the inner loop (under a minute): ruff, mypy, then the unit and contract tests
 ## (no notebooks, no browser, no PostgreSQL, no service processes; make test runs those too)
 test-fast: lint typecheck catalogs
-	$(PYTEST) -n $${PYTEST_WORKERS:-2} --dist load -p no:cacheprovider $(FAST_PLUGINS_OFF) --fast tests
+	$(PYTEST) -n $${PYTEST_WORKERS:-4} --dist load -p no:cacheprovider $(FAST_PLUGINS_OFF) --fast tests
 
 ## make typecheck: mypy --strict over the package (settings in pyproject.toml)
 typecheck: $(STAMP)

@@ -163,14 +163,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # as each builds on what the previous one left (keys, bridge, tunnel...). The longest units
 # start first, so that the workers finish together.
 
-# Rough seconds per unit on 2 workers; they only order the queue. Others: 0.2 s per test.
+# Rough seconds per unit (`--durations`, 3 workers, 2026-12-07); they only order the queue.
+# Others: 0.2 s per test.
 UNIT_SECONDS = {
-    "tests/test_docs_site.py": 60,
+    "tests/test_docs_site.py": 110,
     "tests/test_training_class.py": 45,
-    "tests/test_jupyterhub.py": 40,
-    "tests/test_runbook_run.py": 34,
-    "tests/test_harness_fuzz.py": 34,
-    "tests/test_bridge_replicas.py": 32,
+    "tests/test_jupyterhub.py": 50,
+    "tests/test_runbook_run.py": 75,
+    "tests/test_harness_fuzz.py": 130,
+    "tests/test_bridge_replicas.py": 60,
     "tests/test_bridge_flow.py": 26,
     "tests/test_bridge_oauth.py": 20,
     "tests/test_harness_faults.py": 17,
@@ -184,20 +185,22 @@ UNIT_SECONDS = {
     "tests/test_bridge_hosted_link.py": 10,
     "tests/test_emulator_webhooks.py": 6,
     "tests/test_bridge_rotation.py": 8,
-    "tests/test_bridge_restart.py": 11,
+    "tests/test_bridge_restart.py": 30,
     "tests/test_bridge_sessions_attacks.py": 9,
     "tests/test_browser_replicas.py": 10,
     "tests/test_browser_page.py": 10,
     "tests/test_pages_accessibility.py": 30,
     "tests/test_pages_phones.py": 20,
-    "tests/test_harness_restart.py": 10,
+    "tests/test_harness_restart.py": 16,
     "tests/test_tunnel.py": 8,
     "tests/test_browser_board.py": 8,
     "tests/test_page_speed.py": 10,
     "tests/test_page_weight.py": 9,
     "tests/test_plaid_hot_path_equivalence.py": 15,
-    "tests/test_prometheus_scrape.py": 12,  # one test: unlisted, it would start last
-    "tests/test_kernels.py": 12,
+    "tests/test_prometheus_scrape.py": 26,  # one test: unlisted, it would start last
+    "tests/test_kernels.py": 20,
+    "tests/test_newcomer_round3_services.py": 40,
+    "tests/test_lint_policy.py": 12,
 }
 
 

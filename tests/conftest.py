@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kore_plaid_nb import services, settings
+from kore_plaid_nb import ports, services, settings
 from kore_plaid_nb.emulator import running_emulator
 
 if TYPE_CHECKING:
@@ -81,11 +81,15 @@ def emulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def embedded(emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
-    """Embedded mode: demo keys, PLAID_API_URL at the emulator, free ports."""
+def embedded(
+    emulator_url: str, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> settings.Settings:
+    """Embedded mode: demo keys, PLAID_API_URL at the emulator, free ports: claimed below the
+    ephemeral range as the runbook's are (a port-0 port may be any outgoing connection's by the
+    time the test binds it)."""
     monkeypatch.setenv("PLAID_API_URL", emulator_url)
-    monkeypatch.setenv("KORE_SIMULATOR_PORT", str(services.free_port()))
-    monkeypatch.setenv("APP_PORT", str(services.free_port()))
+    for name in ("KORE_SIMULATOR_PORT", "APP_PORT"):
+        monkeypatch.setenv(name, str(ports.assigned(isolated_env, name)))
     return settings.load()
 
 
