@@ -136,28 +136,17 @@ class RequestShape:
 
     def as_json(self) -> dict[str, object]:
         """The ``kore-plaid kore-requests --json`` object (the contract of issue 22)."""
-        return {
-            "endpoint": self.endpoint,
-            "at": iso8601(self.at),
-            "grant_type": self.grant_type,
-            "client_auth": self.client_auth,
-            "content_type": self.content_type,
-            "params": list(self.params),
-            "headers": list(self.headers),
-            "state": self.state,
-            "pkce": self.pkce,
-            "scope": self.scope,
-            "redirect_uri_matches": self.redirect_uri_matches,
-            "user_agent": self.user_agent,
-            "status": self.status,
-        }
+        return self._fields(iso8601(self.at))
 
     def to_record(self) -> str:
         """The JSON text the store keeps: :meth:`as_json` with ``at`` as a number (built
         here, without the date text it would replace; one encoder for every record)."""
-        record = {
+        return _RECORD_ENCODER.encode(self._fields(self.at))
+
+    def _fields(self, at: object) -> dict[str, object]:
+        return {
             "endpoint": self.endpoint,
-            "at": self.at,
+            "at": at,
             "grant_type": self.grant_type,
             "client_auth": self.client_auth,
             "content_type": self.content_type,
@@ -170,7 +159,6 @@ class RequestShape:
             "user_agent": self.user_agent,
             "status": self.status,
         }
-        return _RECORD_ENCODER.encode(record)
 
     @classmethod
     def from_record(cls, text: str) -> RequestShape:
