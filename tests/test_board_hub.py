@@ -33,9 +33,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-pytest.importorskip("jupyterhub", reason="jupyterhub is in requirements.txt: make install")
-from jupyterhub.services.auth import HubOAuth  # noqa: E402
-
 TRAINER_TOKEN = "trainer-token-for-tests-0123456789"
 PREFIX = "/services/board/"
 GROUP = "kore-plaid-trainers"
@@ -108,6 +105,8 @@ class Class:
 
 @pytest.fixture
 def hub_class(tmp_path: Path) -> Iterator[Class]:
+    from jupyterhub.services.auth import HubOAuth  # 0.8 s to import: not in every worker
+
     hub = FakeHub()
     with serve_in_thread(hub.app(), what="fake Hub") as url:
         auth = HubOAuth(
