@@ -184,12 +184,8 @@ def admitted(start: Callable[[], T]) -> T | Redirect | Refusal:
     its answer."""
     try:
         return start()
-    except AuthorizationRedirect as redirect:
-        return Redirect(redirect.location, 302)
-    except FatalClientError as exc:
-        return explain_fatal(exc)
-    except Refused as refused:
-        return refused.refusal
+    except (AuthorizationRedirect, FatalClientError, Refused) as exc:
+        return _admission_answer(exc)
 
 
 def status_of(outcome: Started | Redirect | Refusal) -> int:
@@ -205,12 +201,18 @@ async def admitted_async(start: Callable[[], Awaitable[T]]) -> T | Redirect | Re
     """:func:`admitted` for a start that calls Plaid on the event loop."""
     try:
         return await start()
-    except AuthorizationRedirect as redirect:
-        return Redirect(redirect.location, 302)
-    except FatalClientError as exc:
+    except (AuthorizationRedirect, FatalClientError, Refused) as exc:
+        return _admission_answer(exc)
+
+
+def _admission_answer(
+    exc: AuthorizationRedirect | FatalClientError | Refused,
+) -> Redirect | Refusal:
+    if isinstance(exc, AuthorizationRedirect):
+        return Redirect(exc.location, 302)
+    if isinstance(exc, FatalClientError):
         return explain_fatal(exc)
-    except Refused as refused:
-        return refused.refusal
+    return exc.refusal
 
 
 def admitted_and_recorded(
