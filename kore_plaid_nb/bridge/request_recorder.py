@@ -154,6 +154,10 @@ class RequestRecorder:
         """What the loop handed over first, then the queue's oldest, up to ``most``."""
         with self._lock:
             batch, self._carried = self._carried, []
+        return self._topped_up(batch, most)
+
+    def _topped_up(self, batch: list[RequestShape], most: int) -> list[RequestShape]:
+        """``batch`` with the queue's oldest shapes added, up to ``most``, without waiting."""
         while len(batch) < most:
             try:
                 batch.append(self._queue.get_nowait())
@@ -248,12 +252,7 @@ class RequestRecorder:
             return self._next_batch()
         if self._busy():  # a burst: wait for the others (a flush cuts it short)
             self._hurry.wait(LINGER_SECONDS)
-        while len(batch) < BATCH:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+        return self._topped_up(batch, BATCH)
 
 
 def flush_all(timeout: float = FLUSH_SECONDS) -> bool:
