@@ -10,7 +10,7 @@ import time
 import pytest
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from verify_support import assert_nothing_secret, assert_rows_passed, verify
+from verify_support import assert_nothing_secret, assert_rows_passed, verify, verify_stdout
 
 from kore_plaid_nb import cli, services, serving, settings
 from kore_plaid_nb.bridge import create_app
@@ -63,8 +63,8 @@ def test_the_matrix_passes_24_of_24(bridge_url: str, capsys: pytest.CaptureFixtu
 
 
 def test_the_matrix_as_json(bridge_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = verify(capsys, "--url", bridge_url, "--matrix", "--json")
-    assert code == 0, out
+    code, out, err = verify_stdout(capsys, "--url", bridge_url, "--matrix", "--json")
+    assert code == 0, out + err
     answer = json.loads(out)
     assert (answer["ok"], answer["passed"], answer["total"]) == (True, 24, 24)
     assert [c["result"] for c in answer["common"]] == ["pass"] * 5
@@ -86,7 +86,7 @@ def test_the_matrix_as_json(bridge_url: str, capsys: pytest.CaptureFixture[str])
         "seconds": answer["rows"][0]["seconds"],
     }
     assert all(row["ok"] for row in answer["rows"])
-    assert_nothing_secret(out)
+    assert_nothing_secret(out + err)
 
 
 def one_way_only(app: ASGIApp) -> ASGIApp:

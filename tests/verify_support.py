@@ -24,6 +24,16 @@ def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+def verify_stdout(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The same, with stdout and stderr apart (``--json`` writes its document alone on stdout;
+    a log line of a server thread may land on stderr meanwhile)."""
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    code = command.run(parser.parse_args(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def assert_nothing_secret(out: str) -> None:
     assert settings.DEMO_SECRET not in out
     assert WRONG_SECRET not in out
