@@ -16,17 +16,14 @@ WRONG_SECRET = "wrong0secret0000000000000000000"
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """``kore-plaid verify ARGV`` through the command module cli.py dispatches to."""
-    assert cli.COMMANDS["verify"][0] == command.__name__
-    parser = argparse.ArgumentParser()
-    command.configure(parser)
-    code = command.run(parser.parse_args(argv))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = verify_stdout(capsys, *argv)
+    return code, out + err
 
 
 def verify_stdout(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """The same, with stdout and stderr apart (``--json`` writes its document alone on stdout;
     a log line of a server thread may land on stderr meanwhile)."""
+    assert cli.COMMANDS["verify"][0] == command.__name__
     parser = argparse.ArgumentParser()
     command.configure(parser)
     code = command.run(parser.parse_args(argv))
