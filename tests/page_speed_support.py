@@ -31,6 +31,7 @@ PLAID_DELAY = 0.3  # seconds added to every Plaid API call on the path
 CPU_RATE = 4  # DevTools CPU throttling: a mid-range phone
 FAULT_USES = 1000  # the "*" fault's count: what is left of it tells how many calls came
 LINK_READY_ID = "plaid-standin-continue"  # the stand-in's form is complete and usable
+PAINTED = "kore-plaid-speed: painted"  # the page's console message once Link's form is painted
 TIMEOUT_MS = 30_000
 
 # Before any script of the page: note when Link's script has run (it sets ``window.Plaid``'s
@@ -71,8 +72,7 @@ WATCH_LINK = """
   };
   new MutationObserver(check).observe(document, { childList: true, subtree: true });
 })();
-""".replace("__READY_ID__", LINK_READY_ID).replace("__PAINTED__", "kore-plaid-speed: painted")
-PAINTED = "kore-plaid-speed: painted"
+""".replace("__READY_ID__", LINK_READY_ID).replace("__PAINTED__", PAINTED)
 
 # What the page fetched, when (Resource Timing), and the HTML's own request.
 PHASES = """
