@@ -10,7 +10,7 @@ import time
 import pytest
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from verify_support import assert_nothing_secret, assert_rows_passed, verify, verify_stdout
+from verify_support import assert_nothing_secret, assert_rows_passed, verify, verify_streams
 
 from kore_plaid_nb import cli, services, serving, settings
 from kore_plaid_nb.bridge import create_app
@@ -63,7 +63,7 @@ def test_the_matrix_passes_24_of_24(bridge_url: str, capsys: pytest.CaptureFixtu
 
 
 def test_the_matrix_as_json(bridge_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = verify_stdout(capsys, "--url", bridge_url, "--matrix", "--json")
+    code, out, err = verify_streams(capsys, "--url", bridge_url, "--matrix", "--json")
     assert code == 0, out + err
     answer = json.loads(out)
     assert (answer["ok"], answer["passed"], answer["total"]) == (True, 24, 24)

@@ -16,11 +16,11 @@ WRONG_SECRET = "wrong0secret0000000000000000000"
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """``kore-plaid verify ARGV`` through the command module cli.py dispatches to."""
-    code, out, err = verify_stdout(capsys, *argv)
+    code, out, err = verify_streams(capsys, *argv)
     return code, out + err
 
 
-def verify_stdout(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def verify_streams(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """The same, with stdout and stderr apart (``--json`` writes its document alone on stdout;
     a log line of a server thread may land on stderr meanwhile)."""
     assert cli.COMMANDS["verify"][0] == command.__name__
