@@ -31,12 +31,16 @@ complete N x that many per second, so the scaling of 2 workers is
 authorization with 2 workers), as long as nothing serializes them without spending CPU
 (SQLite's one writer at a time: each authorization holds the write lock for its
 transactions, a ceiling of 1 / that time; ``bridge_cpu_share`` shows how busy the bridge was).
+CPU per authorization also depends on how busy each worker is: a worker that waits for work
+pays the wake-ups (one worker here: 2.8 ms per authorization at 100 a second, 2.0 ms flat out,
+BENCHMARKS.md "Issue 28" > "Round 5"). Flat out, 2 workers each get half the load of one, so
+``--rate`` compares them at the same load per worker: 1 worker at ``--rate R``, 2 at ``2R``.
 ``--profile FILE`` records py-spy's collapsed stacks of the bridge (every process) during
 the CPU runs (``--gil``: only the thread holding the GIL, so threads waiting on a lock are
 not counted as busy); ``benchmarks/profile_shares.py FILE`` sums them by area.
 
     .venv/bin/python benchmarks/bridge_cpu.py [--users 20] [--authorizations 300] [--runs 3]
-        [--seconds 10] [--codes 6000] [--no-wrk] [--profile FILE] [--workers 1]
+        [--seconds 10] [--codes 6000] [--no-wrk] [--profile FILE] [--workers 1] [--rate 0]
         [--store sqlite|postgresql] [--postgres URL] [--gil] [--json FILE]
         [--no-cpu] [--no-codes] [--profile-refresh FILE]
 """
@@ -131,12 +135,21 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return by_name
 
 
-def cpu_per_authorization(bench: Bench, users: int, count: int) -> dict[str, float]:
-    """Bridge CPU (ms) per authorization over ``count`` authorizations at ``users``."""
+def cpu_per_authorization(
+    bench: Bench, users: int, count: int, rate: float = 0.0
+) -> dict[str, float]:
+    """Bridge CPU (ms) per authorization over ``count`` authorizations at ``users``; with a
+    ``rate``, the n-th starts no sooner than n / ``rate`` seconds after the first."""
     before = cpu_seconds(bench.pid)
     began = time.perf_counter()
+
+    def paced(n: int) -> dict[str, object]:
+        if rate:
+            time.sleep(max(0.0, began + n / rate - time.perf_counter()))
+        return bench.authorization(n)
+
     with ThreadPoolExecutor(max_workers=users) as pool:
-        results = list(pool.map(bench.authorization, range(count)))
+        results = list(pool.map(paced, range(count)))
     wall = time.perf_counter() - began
     after = cpu_seconds(bench.pid)
     user, system = after[0] - before[0], after[1] - before[1]
@@ -248,7 +261,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, object]:
     )
     try:
         for run in range(0 if args.no_cpu else args.runs):
-            row = cpu_per_authorization(bench, args.users, args.authorizations)
+            row = cpu_per_authorization(bench, args.users, args.authorizations, args.rate)
             figures["cpu"].append(row)
             print(f"run {run + 1}: {row}", flush=True)
     finally:
@@ -294,6 +307,13 @@ def main() -> int:
         default=5,
         help="per wrk run (code grant; wrk always runs"
         " this long, its threads stop when the codes run out, so its requests/s means nothing)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="authorizations started per second (0: as fast as --users go); for --workers "
+        "scaling at the same load per worker: 1 worker at R against N workers at N x R",
     )
     parser.add_argument("--no-wrk", action="store_true")
     parser.add_argument("--no-cpu", action="store_true", help="skip the authorization runs")

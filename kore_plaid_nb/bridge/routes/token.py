@@ -24,6 +24,7 @@ from ..refusal import Refused
 from ..store import StoreUnavailable
 from . import recording
 from .context import BridgeContext
+from .store_steps import on_the_loop
 
 TOKEN_PATHS = ("/api/send_the_access_token_AUTH", "/oauth/token")
 # A refresh behind a SQLite write lock another program holds: 503 after this, not 30 s.
@@ -43,20 +44,31 @@ def answer_and_record(
     return answer
 
 
-def inline_answer(
+def held_answer(
+    ctx: BridgeContext,
+    params: Sequence[tuple[str, str]],
+    authorizations: Sequence[str],
+    seen: recording.SeenRequest,
+) -> tuple[TokenResponse, list[AuditWrite]]:
+    """:func:`answer_and_record`, and the writes it holds back (audit records, a replayed
+    code's revocation and Plaid's ``/item/remove``, a failed request's refresh token revoked:
+    for the thread pool, no wait nor network call on the event loop)."""
+    with holding_audits() as held:
+        return answer_and_record(ctx, params, authorizations, seen), held
+
+
+async def inline_answer(
     ctx: BridgeContext,
     params: Sequence[tuple[str, str]],
     authorizations: Sequence[str],
     seen: recording.SeenRequest,
 ) -> tuple[TokenResponse, list[AuditWrite]] | None:
     """A SQLite token request on the event loop (:attr:`.BridgeContext.inline_refresh`),
-    only when no lock must be waited for: the answer and the writes it holds back (audit
-    records, a replayed code's revocation and Plaid's ``/item/remove``, a failed request's
-    refresh token revoked: for the thread pool, no wait nor network call here); None when a
-    lock is held, always before anything was changed (the thread pool then answers)."""
+    never waiting there for a lock (:func:`.store_steps.on_the_loop`): :func:`held_answer`;
+    None when a lock stays held, always before anything was changed (the thread pool then
+    answers)."""
     try:
-        with holding_audits() as held, ctx.store.waiting_at_most(0):
-            return answer_and_record(ctx, params, authorizations, seen), held
+        return await on_the_loop(ctx, held_answer, ctx, params, authorizations, seen)
     except StoreUnavailable:
         return None
 
@@ -111,7 +123,9 @@ async def answer_token(
     seen = recording.seen_request(ctx, request, "token", params, authorization)
     refresh = ("grant_type", "refresh_token") in params
     try:
-        inline = inline_answer(ctx, params, authorization, seen) if ctx.inline_refresh else None
+        inline = None
+        if ctx.inline_refresh:
+            inline = await inline_answer(ctx, params, authorization, seen)
         if inline is not None:
             answer, held = inline
             if held:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ...settings import POSTGRES_SCHEMES, Settings, load
 from .bridge_store import BridgeStore
 from .database import Backend, Clock
-from .errors import StoreConfigError, StoreUnavailable, StoreVersionError
+from .errors import StoreConfigError, StoreLocked, StoreUnavailable, StoreVersionError
 from .key_file import store_keyring
 from .records import (
     AuthorizationRow,
@@ -57,6 +57,7 @@ __all__ = [
     "SessionRecord",
     "StoreConfigError",
     "StoreKeyError",
+    "StoreLocked",
     "StoreUnavailable",
     "StoreVersionError",
     "digest",

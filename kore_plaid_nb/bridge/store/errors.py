@@ -16,5 +16,10 @@ class StoreUnavailable(RunbookError):
     retry_after = 5
 
 
+class StoreLocked(StoreUnavailable):
+    """A lock another thread, process or program holds: the same call, made again shortly,
+    will most likely succeed (a 503 like any other when it is not waited for)."""
+
+
 class StoreVersionError(SettingsError):
     """The store was migrated by a newer bridge than this one."""

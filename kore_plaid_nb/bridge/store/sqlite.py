@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreConfigError, StoreUnavailable
+from .errors import StoreConfigError, StoreLocked, StoreUnavailable
 
 BUSY_TIMEOUT_SECONDS = 30
 CHECKPOINT_SECONDS = 1.0
@@ -32,6 +32,7 @@ WAL_SIZE_LIMIT = 16 * 2**20  # bytes the WAL file keeps after a checkpoint reset
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL: the database is there but cannot
 # answer now. Anything else (a syntax error, say) is a bug and stays an exception.
 UNAVAILABLE_CODES = {5, 6, 10, 13}
+LOCKED_CODES = {5, 6}  # of those, a lock someone else holds
 # How long this context's store calls wait for a lock (see :func:`waiting_at_most`).
 _wait_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "sqlite_wait_limit", default=None
@@ -57,8 +58,11 @@ def _create_private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def _unavailable(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
-    return StoreUnavailable(
+def unavailable_error(exc: sqlite3.Error, path: Path) -> StoreUnavailable:
+    """:class:`StoreLocked` for a lock held elsewhere, else :class:`StoreUnavailable`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    locked = code is None or code & 0xFF in LOCKED_CODES  # None: this process's own lock
+    return (StoreLocked if locked else StoreUnavailable)(
         f"The bridge's SQLite store {path} cannot answer right now ({exc}).",
         fix="Retry in a few seconds; if it persists, check the disk (space, permissions) and "
         "that no other program holds the file.",
@@ -166,14 +170,14 @@ class SQLiteBackend:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise _unavailable(exc, self.path) from None
+                raise unavailable_error(exc, self.path) from None
             try:
                 yield SQLiteTransaction(self._db)
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 self._rollback()
                 if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
-                    raise _unavailable(exc, self.path) from None
+                    raise unavailable_error(exc, self.path) from None
                 raise
             except BaseException:
                 self._rollback()
@@ -189,7 +193,7 @@ class SQLiteBackend:
                 yield
             return
         if not (self._lock.acquire(timeout=limit) if limit > 0 else self._lock.acquire(False)):
-            raise _unavailable(sqlite3.OperationalError("database is locked"), self.path)
+            raise unavailable_error(sqlite3.OperationalError("database is locked"), self.path)
         try:
             self._set_busy_timeout(int(limit * 1000))
             yield
@@ -215,7 +219,7 @@ class SQLiteBackend:
                 yield SQLiteTransaction(self._db)
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF in UNAVAILABLE_CODES:
-                    raise _unavailable(exc, self.path) from None
+                    raise unavailable_error(exc, self.path) from None
                 raise
 
     def scrub(self, tables: Sequence[str], rebuild: bool) -> bool:
