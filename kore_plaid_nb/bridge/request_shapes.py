@@ -1,7 +1,8 @@
 """The *shape* of a request to the Authorization URL or the Token URL: what Kore sends,
 without a single value (issue 22). The bridge records one shape per request (the newest
-:data:`KEPT_SHAPES`, in the store, shared by every replica); ``kore-plaid kore-requests``
-lists them and the simulator can replay the newest one (``kore-plaid verify --as-recorded``).
+:data:`KEPT_SHAPES` at least, in the store, shared by every replica; a burst of equal shapes in
+one second is one stored record with its count); ``kore-plaid kore-requests`` lists them and
+the simulator can replay the newest one (``kore-plaid verify --as-recorded``).
 
 A shape holds names and yes/no facts only: parameter and header names, the client
 authentication method, ``grant_type`` (one of a fixed list), the media type, the
@@ -17,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Endpoint = Literal["authorize", "token"]
 ClientAuth = Literal["basic", "body", "both", "none"]
@@ -51,6 +52,7 @@ PARAM_NAME = re.compile(
 NAME = re.compile(_SHORT_FEW_DIGITS + r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_TEXT = 200
 NAMES_CACHED = 1024  # names whose verdict is kept (any number may be sent: the oldest go)
+NAME_LISTS_CACHED = 256  # lists of names sent whose sorted names are kept (names only)
 PKCE_PARAMS = {"authorize": "code_challenge", "token": "code_verifier"}  # nosec B105
 
 
@@ -67,9 +69,35 @@ def header_name(name: str) -> str:
     return lowered if NAME.fullmatch(lowered) else OTHER
 
 
-def _names(names: Iterable[str], kept: Callable[[str], str]) -> list[str]:
+def _names(names: Iterable[str], kept: Callable[[str], str]) -> tuple[str, ...]:
     """Unique names, sorted, each as ``kept`` keeps it (``(other)`` for a value)."""
-    return sorted({kept(name) for name in names})[:MAX_NAMES]
+    return tuple(sorted({kept(name) for name in names})[:MAX_NAMES])
+
+
+# The same few lists of names, request after request: each list's sorted names are kept in
+# memory (keyed by the names sent, never a value; a list longer than MAX_NAMES is not kept).
+@functools.lru_cache(maxsize=NAME_LISTS_CACHED)
+def _param_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    return _names(names, param_name)
+
+
+@functools.lru_cache(maxsize=NAME_LISTS_CACHED)
+def _header_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    return _names(names, header_name)
+
+
+def kept_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The parameter names sent, unique and sorted, each as :func:`param_name` keeps it."""
+    if len(names) > MAX_NAMES:
+        return _names(names, param_name)
+    return _param_names(names)
+
+
+def kept_header_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The header names sent, unique and sorted, each as :func:`header_name` keeps it."""
+    if len(names) > MAX_NAMES:
+        return _names(names, header_name)
+    return _header_names(names)
 
 
 def _text(value: str | None) -> str | None:
@@ -138,10 +166,31 @@ class RequestShape:
         """The ``kore-plaid kore-requests --json`` object (the contract of issue 22)."""
         return self._fields(iso8601(self.at))
 
-    def to_record(self) -> str:
+    def to_record(self, repeats: int = 1) -> str:
         """The JSON text the store keeps: :meth:`as_json` with ``at`` as a number (built
-        here, without the date text it would replace; one encoder for every record)."""
-        return _RECORD_ENCODER.encode(self._fields(self.at))
+        here, without the date text it would replace; one encoder for every record), and
+        ``repeats`` when it stands for that many equal requests (absent for one)."""
+        fields = self._fields(self.at)
+        if repeats > 1:
+            fields["repeats"] = repeats
+        return _RECORD_ENCODER.encode(fields)
+
+    def same_but_at(self, other: RequestShape) -> bool:
+        """Whether ``other`` is this shape, ``at`` aside (field by field, no copy)."""
+        return (
+            self.status == other.status
+            and self.endpoint == other.endpoint
+            and self.grant_type == other.grant_type
+            and self.client_auth == other.client_auth
+            and self.params == other.params
+            and self.headers == other.headers
+            and self.user_agent == other.user_agent
+            and self.content_type == other.content_type
+            and self.state == other.state
+            and self.pkce == other.pkce
+            and self.scope == other.scope
+            and self.redirect_uri_matches == other.redirect_uri_matches
+        )
 
     def _fields(self, at: object) -> dict[str, object]:
         return {
@@ -163,7 +212,17 @@ class RequestShape:
     @classmethod
     def from_record(cls, text: str) -> RequestShape:
         """The shape of a stored record (see :meth:`to_record`)."""
+        return cls._from_data(json.loads(text))
+
+    @classmethod
+    def repeated_from_record(cls, text: str) -> tuple[RequestShape, int]:
+        """The shape of a stored record and how many requests it stands for (its
+        ``repeats``; 1 for a record without it, as every record was before)."""
         data = json.loads(text)
+        return cls._from_data(data), max(1, int(data.get("repeats", 1)))
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any]) -> RequestShape:
         return cls(
             endpoint=data["endpoint"],
             at=float(data["at"]),
@@ -194,13 +253,14 @@ def shape_of(
     authorizations: Sequence[str],
     content_type: str | None,
     user_agent: str | None,
-    callbacks: Iterable[str],
+    callbacks: Iterable[str] | Callable[[], Iterable[str]],
     status: int,
     at: float | None = None,
 ) -> RequestShape:
     """The shape of one request. ``params``: the query (authorize) or the body (token);
-    ``callbacks``: the redirect URIs the bridge accepts (``redirect_uri_matches`` says
-    whether the one sent is among them; None when none was sent)."""
+    ``callbacks``: the redirect URIs the bridge accepts, or a function that lists them
+    (called only when a ``redirect_uri`` was sent); ``redirect_uri_matches`` says whether
+    the one sent is among them (None when none was sent)."""
     values = dict(params)
     redirect_uri = values.get("redirect_uri")
     grant_type = values.get("grant_type")
@@ -212,15 +272,19 @@ def shape_of(
         grant_type=grant_type,
         client_auth=client_auth_of(authorizations, values),
         content_type=media_type(content_type),
-        params=tuple(_names((name for name, _ in params), param_name)),
-        headers=tuple(_names(header_names, header_name)),
+        params=kept_param_names(tuple(values)),  # the names sent, each once
+        headers=kept_header_names(tuple(header_names)),
         state="state" in values,
         pkce=PKCE_PARAMS[endpoint] in values,
         scope="scope" in values,
-        redirect_uri_matches=None if redirect_uri is None else redirect_uri in set(callbacks),
+        redirect_uri_matches=None if redirect_uri is None else redirect_uri in _listed(callbacks),
         user_agent=_text(user_agent),
         status=status,
     )
+
+
+def _listed(callbacks: Iterable[str] | Callable[[], Iterable[str]]) -> set[str]:
+    return set(callbacks() if callable(callbacks) else callbacks)
 
 
 # The runbook's own checks (``kore-plaid verify``) say who they are, so that "what Kore
