@@ -44,6 +44,8 @@ def test_code_exchange_answers_the_items_access_token_without_caching(bridge: Br
     assert len(body["refresh_token"]) >= 40
     assert "expires_in" not in body
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/json"
+    assert list(body) == ["access_token", "token_type", "refresh_token", "closeWindow"]
 
 
 def test_kore_sample_body_json_without_grant_type_and_body_credentials(bridge: Bridge) -> None:

@@ -90,6 +90,7 @@ from .audit import (
 from .authorization_checks import accepted_callbacks, check_query, require_s256
 from .client_auth import equal_secrets, presented_credentials, single_authorization
 from .deferred_audit import audit_later
+from .kore_token import issued_token, issuing, kore_token
 from .metrics import recording
 from .oauth_request import FormPairs, ParsedOnceRequest, parse_once
 from .store import BridgeStore, CodeRecord, ItemRecord, public_ref
@@ -411,11 +412,13 @@ def _error_location(exc: errors.OAuth2Error) -> str:
 
 @dataclass
 class TokenResponse:
-    """What the token endpoint answers: status, headers and a JSON object."""
+    """What the token endpoint answers: status, headers and a JSON object (``encoded``:
+    that object's JSON text, when oauthlib made it)."""
 
     status: int
     body: dict[str, object]
     headers: dict[str, str] = field(default_factory=dict)
+    encoded: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +461,8 @@ class BridgeOAuth:
             refresh_token_generator=_redeemed_refresh_token_of,
         )
         self.server.auth_grant.custom_validators.post_auth.append(require_s256)
+        for grant in (self.server.auth_grant, self.server.refresh_grant):
+            grant.register_token_modifier(kore_token)
         self.server.auth_grant.create_authorization_code = _mint_code
         self.validated = ValidatedQueries()
 
@@ -543,7 +548,7 @@ class BridgeOAuth:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if header:
             headers["Authorization"] = header
-        reset = _redeemed_refresh_token.set(None)
+        reset, issuing_reset = _redeemed_refresh_token.set(None), issuing()
         try:
             _headers, body, status = self.server.create_token_response(
                 f"{self.base_uri}/oauth/token",
@@ -554,21 +559,18 @@ class BridgeOAuth:
             redeemed = _redeemed_refresh_token.get()
         finally:
             _redeemed_refresh_token.reset(reset)
+            token = issued_token(issuing_reset)
         if status != 200 and redeemed is not None:
             # The code was redeemed, then a later check failed (PKCE verifier, redirect_uri):
             # the code stays used, and the refresh token stored with it was never handed out
             # (held back on the event loop: after the redeeming, nothing there may fail).
             audit_later(partial(self.store.revoke_refresh_token, redeemed))
-        payload = json.loads(body) if body else {}
         out_headers = dict(NO_STORE)
-        if status == 200:
-            payload["token_type"] = "bearer"  # noqa: S105 - a type name  # nosec B105
-            payload.pop("expires_in", None)
-            payload.pop("scope", None)  # oauthlib echoes a refresh request's scope
-            payload["closeWindow"] = True
-        elif status == 401:
+        if status == 200 and token is not None:  # shaped by kore_token, encoded by oauthlib
+            return TokenResponse(status, dict(token), out_headers, encoded=body.encode())
+        if status == 401:
             out_headers["WWW-Authenticate"] = BASIC_REALM
-        return TokenResponse(status, payload, out_headers)
+        return TokenResponse(status, json.loads(body) if body else {}, out_headers)
 
     def _error(self, exc: errors.OAuth2Error) -> TokenResponse:
         headers = dict(NO_STORE)

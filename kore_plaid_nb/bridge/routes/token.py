@@ -29,6 +29,7 @@ from .store_steps import on_the_loop
 TOKEN_PATHS = ("/api/send_the_access_token_AUTH", "/oauth/token")
 # A refresh behind a SQLite write lock another program holds: 503 after this, not 30 s.
 REFRESH_WAIT_SECONDS = 3.0
+JSON_TYPE = "application/json"
 
 
 def answer_and_record(
@@ -138,9 +139,15 @@ async def answer_token(
         response = recording.recorded(refusal.oauth_json(), seen)
         metrics.token_request(grant_type, refusal.status, refusal.error, started)
         return response
-    response = JSONResponse(answer.body, answer.status, headers=answer.headers)
     metrics.token_request(grant_type, answer.status, answer.body.get("error"), started)
-    return response
+    return token_json(answer)
+
+
+def token_json(answer: TokenResponse) -> Response:
+    """``answer`` as JSON: oauthlib's own text when it made it, else encoded here."""
+    if answer.encoded is not None:
+        return Response(answer.encoded, answer.status, answer.headers, JSON_TYPE)
+    return JSONResponse(answer.body, answer.status, headers=answer.headers)
 
 
 def token_routes(ctx: BridgeContext) -> list[Route]:
