@@ -30,8 +30,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 # Seconds slept on the loop before each new try of a step that met a lock (about 15 ms in
-# all); 0: after the loop's next turn.
-LOOP_PAUSES = (0.0, 0.001, 0.002, 0.004, 0.008)
+# all); 0: after the loop's next turn. Three quick tries first: with --workers 2 the refresh
+# grant's p99 was 18-21 ms with one, 12 ms with three (BENCHMARKS.md "Issue 28", "Round 5").
+LOOP_PAUSES = (0.0, 0.0, 0.0, 0.001, 0.002, 0.004, 0.008)
 
 
 async def on_the_loop(
