@@ -253,14 +253,13 @@ def shape_of(
     authorizations: Sequence[str],
     content_type: str | None,
     user_agent: str | None,
-    callbacks: Iterable[str] | Callable[[], Iterable[str]],
+    callbacks: Iterable[str],
     status: int,
     at: float | None = None,
 ) -> RequestShape:
     """The shape of one request. ``params``: the query (authorize) or the body (token);
-    ``callbacks``: the redirect URIs the bridge accepts, or a function that lists them
-    (called only when a ``redirect_uri`` was sent); ``redirect_uri_matches`` says whether
-    the one sent is among them (None when none was sent)."""
+    ``callbacks``: the redirect URIs the bridge accepts (``redirect_uri_matches`` says
+    whether the one sent is among them; None when none was sent)."""
     values = dict(params)
     redirect_uri = values.get("redirect_uri")
     grant_type = values.get("grant_type")
@@ -277,14 +276,10 @@ def shape_of(
         state="state" in values,
         pkce=PKCE_PARAMS[endpoint] in values,
         scope="scope" in values,
-        redirect_uri_matches=None if redirect_uri is None else redirect_uri in _listed(callbacks),
+        redirect_uri_matches=None if redirect_uri is None else redirect_uri in set(callbacks),
         user_agent=_text(user_agent),
         status=status,
     )
-
-
-def _listed(callbacks: Iterable[str] | Callable[[], Iterable[str]]) -> set[str]:
-    return set(callbacks() if callable(callbacks) else callbacks)
 
 
 # The runbook's own checks (``kore-plaid verify``) say who they are, so that "what Kore

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ class Settings:
         """The loopback callback of the Kore simulator (``kore-plaid verify``)."""
         return f"http://127.0.0.1:{self.simulator_port}/workflows/callback"
 
-    @property
+    @cached_property  # read by every authorization and token request
     def registered_callbacks(self) -> tuple[str, ...]:
         """Callback URLs the bridge may redirect to (exact strings): Kore's, then the
         simulator's loopback one, which only this machine can receive."""

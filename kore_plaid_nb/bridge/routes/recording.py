@@ -45,13 +45,10 @@ class SeenRequest:
             authorizations=self.authorizations,
             content_type=headers.get("content-type"),
             user_agent=headers.get("user-agent"),
-            callbacks=self._callbacks,  # worked out only for a redirect_uri sent
+            callbacks=self.ctx.settings.registered_callbacks,
             status=status,
             at=self.ctx.store.clock(),
         )
-
-    def _callbacks(self) -> tuple[str, ...]:
-        return self.ctx.settings.registered_callbacks
 
 
 def seen_request(
